@@ -1,0 +1,14 @@
+"""lmmteach: linear mixed-effects regression from first principles.
+
+The modules follow the order of the lecture notes (Helwig, "Linear Mixed-Effects Regression"):
+one-way RM ANOVA -> formula and design -> covariance structures -> GLS -> mixed-model equations ->
+profiled ML/REML deviance -> optimiser -> fitted model -> inference -> printing and plots.
+"""
+
+__version__ = "0.1.0"
+from .formula import parse_formula
+from .design import lformula
+from .deviance import mk_devfun
+from .optimize import optimize_lmer
+from .model import LinearMixedModel, lmer
+from . import textbook
