@@ -12,3 +12,5 @@ from .deviance import mk_devfun
 from .optimize import optimize_lmer
 from .model import LinearMixedModel, lmer
 from . import textbook
+from .rmanova import aov1rm, box_epsilon, mauchly
+from .contrasts import contr_sum, contr_treatment
