@@ -14,3 +14,4 @@ from .model import LinearMixedModel, lmer
 from . import textbook
 from .rmanova import aov1rm, box_epsilon, mauchly
 from .contrasts import contr_sum, contr_treatment
+from .datasets import list_datasets, load_classrooms, load_dyestuff2, load_groceries, load_grocery, load_machines, load_reaction_times, load_sleepstudy, load_timss

@@ -51,7 +51,8 @@ TIMSS_FACTORS = ["idschool", "idstudent", "grade", "gender"]
 TIMSS_NUMERIC = ["science", "math", "hoursTV"]
 
 #: Level order of ``Worker`` in ``nlme::Machines``.  In nlme it is an *ordered* factor
-#: whose levels are sorted by the workers' mean score, not numerically.
+#: whose levels are sorted by the workers' maximum score (groupedData's default), not
+#: numerically.
 MACHINES_WORKER_LEVELS = ["6", "2", "4", "1", "3", "5"]
 
 
@@ -300,9 +301,10 @@ def load_machines() -> pd.DataFrame:
 
     Exported from R (``nlme::Machines``).  54 rows; ``Worker`` (Categorical), ``Machine``
     (Categorical A, B, C) and ``score`` (float).  ``Worker`` keeps nlme's level order
-    ``6, 2, 4, 1, 3, 5`` (:data:`MACHINES_WORKER_LEVELS`; nlme orders the workers by
-    their mean score).  In nlme it is an *ordered* factor; here the categories keep that
-    order but are not flagged ordered, because Worker is only used as a grouping factor.
+    ``6, 2, 4, 1, 3, 5`` (:data:`MACHINES_WORKER_LEVELS`; nlme's ``groupedData``
+    orders the workers by their maximum score).  In nlme it is an *ordered* factor; here
+    the categories keep that order but are not flagged ordered, because Worker is only
+    used as a grouping factor.
     """
     df = _read_csv("machines.csv", dtype={"Worker": str, "Machine": str})
     df["Worker"] = _as_factor(df["Worker"], categories=MACHINES_WORKER_LEVELS)
