@@ -15,3 +15,5 @@ from . import textbook
 from .rmanova import aov1rm, box_epsilon, mauchly
 from .contrasts import contr_sum, contr_treatment
 from .datasets import list_datasets, load_classrooms, load_dyestuff2, load_groceries, load_grocery, load_machines, load_reaction_times, load_sleepstudy, load_timss
+from .aovtables import anova_error_strata, anova_twoway_additive, long_to_wide, univariate_rm_table
+from .multcomp import pairwise_comparisons

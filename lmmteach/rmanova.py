@@ -83,7 +83,7 @@ def _wide_from_dataframe(X: pd.DataFrame):
         raise ValueError("X has no columns; expected one numeric column per treatment level")
     subjects = X.index
     first = X.columns[0]
-    if not _is_numeric_column(X[first]):
+    if not _is_numeric_column(X[first]) or str(first).lower() == "subject":
         subjects = pd.Index(X[first].to_numpy(), name=str(first))
         X = X.drop(columns=[first])
     bad = [str(c) for c in X.columns if not _is_numeric_column(X[c])]
@@ -115,8 +115,8 @@ def as_rm_matrix(X):
     """Check wide RM data and return ``(Y, levels, subjects)``.
 
     ``X`` is a DataFrame (numeric columns = levels; a non-numeric *first*
-    column such as ``subject`` gives the subject labels, otherwise the index
-    does) or a 2-D numpy array (subjects x levels, labelled 1..a and 1..n).
+    column, or a first column named ``subject`` even if it holds numbers, gives
+    the subject labels, otherwise the index does) or a 2-D numpy array (subjects x levels, labelled 1..a and 1..n).
     ``Y`` is the ``n x a`` float matrix.  Raises ``TypeError`` for other types
     and ``ValueError`` naming the problem for bad contents.
     """
@@ -385,8 +385,9 @@ def aov1rm(X, cap_hf: bool = True) -> RMAnova:
     ----------
     X : DataFrame or 2-D ndarray
         Wide data, one row per subject and one column per treatment level.
-        In a DataFrame a non-numeric first column (e.g. ``subject``) holds the
-        subject labels; all other columns must be numeric.  No missing cells.
+        In a DataFrame a non-numeric first column (or a first column named
+        ``subject``) holds the subject labels; all other columns must be
+        numeric.  No missing cells.
     cap_hf : bool, default True
         Whether the Huynh-Feldt p-value uses :math:`\min(1, \tilde\epsilon)`.
         ``car::Anova`` does this (and warns "HF eps > 1 treated as 1"); the

@@ -149,6 +149,23 @@ def test_array_input_same_as_dataframe(groceries):
     assert len(res_arr.rhos) == 10
 
 
+def test_numeric_subject_column_is_labels_not_a_level(groceries):
+    X = groceries[["storeA", "storeB", "storeC", "storeD"]].copy()
+    X.insert(0, "subject", np.arange(101, 111))
+    res = aov1rm(X)
+    assert res.a == 4 and list(res.rhos.index[:2]) == [101, 102]
+    assert res.F == pytest.approx(4.344209, rel=1e-6)
+
+
+def test_inline_fixture_matches_datasets_module():
+    datasets = pytest.importorskip("lmmteach.datasets")
+    loaded = datasets.load_groceries()
+    inline = pd.DataFrame(GROCERIES_INLINE)
+    assert list(loaded.columns) == list(inline.columns)
+    np.testing.assert_allclose(loaded[inline.columns[1:]].to_numpy(), inline[inline.columns[1:]].to_numpy())
+    assert list(loaded["subject"]) == list(inline["subject"])
+
+
 def test_result_is_immutable(groceries):
     res = aov1rm(groceries)
     with pytest.raises(dataclasses.FrozenInstanceError):
