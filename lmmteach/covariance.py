@@ -60,6 +60,18 @@ class CovarianceStructure:
         raise NotImplementedError
 
     # -- shared defaults ----------------------------------------------------------------------------
+    def start(self, column_scale: np.ndarray) -> np.ndarray:
+        """Starting θ when the random-effect columns have root mean square ``column_scale``: the SD-type
+        parameter is divided by their mean size (so every random effect starts at the scale of the data)."""
+        theta = self.theta0.copy()
+        theta[0] /= float(np.mean(column_scale))
+        return theta
+
+    def typical(self, column_scale: np.ndarray) -> np.ndarray:
+        """A typical size of each θ_k (for scaling the search): the start, with correlations at 1."""
+        t = np.abs(self.start(column_scale))
+        return np.where(t > 0, t, 1.0)
+
     def relcov_grad(self, theta: np.ndarray) -> np.ndarray:
         """dC/dθ_k by central differences (C is a tiny q × q map, so this is cheap and accurate)."""
         theta = np.asarray(theta, float)
@@ -119,6 +131,15 @@ class Unstructured(CovarianceStructure):
     def bounds(self):
         return [(0.0, np.inf) if r == c else (-np.inf, np.inf) for r, c in zip(self._rows, self._cols)]
 
+    def start(self, column_scale):
+        theta = self.theta0.copy()
+        diag = self._rows == self._cols
+        theta[diag] = 1.0 / np.asarray(column_scale, float)
+        return theta
+
+    def typical(self, column_scale):
+        return 1.0 / np.asarray(column_scale, float)[self._rows]
+
     def factor(self, theta):
         L = np.zeros((self.q, self.q))
         L[self._rows, self._cols] = theta
@@ -161,6 +182,9 @@ class VarianceComponents(CovarianceStructure):
     @property
     def bounds(self):
         return [(0.0, np.inf)] * self.q
+
+    def start(self, column_scale):
+        return 1.0 / np.asarray(column_scale, float)
 
     def factor(self, theta):
         return np.diag(np.asarray(theta, float))

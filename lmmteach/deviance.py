@@ -37,35 +37,49 @@ LOG_2PI = np.log(2 * np.pi)
 
 @dataclass(frozen=True)
 class Crossproducts:
-    """Per-group cross-products, computed once per data set (G groups, q random effects, p fixed)."""
+    """Per-group cross-products, computed once per data set (G groups, q random effects, p fixed).
+
+    For numerical accuracy they are taken in a well-conditioned basis, which changes no estimate:
+    X = Q R (thin QR, so Q'Q = I) and y is replaced by its OLS residual e = y − X b_ols. Because the GLS
+    estimate is linear in y and equivariant in the columns of X,  b̂ = R⁻¹ b̂_Q + b_ols  and  r = y − X b̂
+    is unchanged. Predictors in the hundreds (the TIMSS school means) then cost no digits.
+    """
 
     ZtZ: np.ndarray  # (G, q, q)
-    ZtX: np.ndarray  # (G, q, p)
-    Zty: np.ndarray  # (G, q)
-    XtX: np.ndarray  # (p, p)
-    Xty: np.ndarray  # (p,)
-    yty: float
+    ZtX: np.ndarray  # (G, q, p)   Z_i'Q_i
+    Zty: np.ndarray  # (G, q)      Z_i'e_i
+    XtX: np.ndarray  # (p, p)      Q'Q = I
+    Xty: np.ndarray  # (p,)        Q'e = 0
+    yty: float  # e'e
     n: int
+    R: np.ndarray  # X = Q R
+    b_ols: np.ndarray
+    Q: np.ndarray
+    group: np.ndarray
 
     @classmethod
     def from_arrays(cls, X, Z, y, group, n_groups) -> "Crossproducts":
-        order = np.argsort(group, kind="stable")
-        g = group[order]
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        if len(starts) != n_groups:
+        Q, R = np.linalg.qr(X)
+        counts = np.bincount(group, minlength=n_groups)
+        if (counts == 0).any():
             raise ValueError("every level of the grouping factor must have at least one observation")
-        Zs, Xs, ys = Z[order], X[order], y[order]
-        ZtZ = np.add.reduceat(Zs[:, :, None] * Zs[:, None, :], starts, axis=0)
-        ZtX = np.add.reduceat(Zs[:, :, None] * Xs[:, None, :], starts, axis=0)
-        Zty = np.add.reduceat(Zs * ys[:, None], starts, axis=0)
-        return cls(ZtZ, ZtX, Zty, X.T @ X, X.T @ y, float(y @ y), len(y))
+        ZtZ = np.zeros((n_groups, Z.shape[1], Z.shape[1]))
+        np.add.at(ZtZ, group, Z[:, :, None] * Z[:, None, :])
+        ZtX = np.zeros((n_groups, Z.shape[1], X.shape[1]))
+        np.add.at(ZtX, group, Z[:, :, None] * Q[:, None, :])
+        blank = cls(ZtZ, ZtX, None, Q.T @ Q, None, 0.0, len(y), R, None, Q, group)
+        return blank.with_response(Z, y)
 
-    def with_response(self, X, Z, y, group) -> "Crossproducts":
+    def with_response(self, Z, y) -> "Crossproducts":
         """The same design with a new response (for the parametric bootstrap): only y-products change."""
-        G = self.ZtZ.shape[0]
-        Zty = np.zeros((G, Z.shape[1]))
-        np.add.at(Zty, group, Z * y[:, None])
-        return Crossproducts(self.ZtZ, self.ZtX, Zty, self.XtX, X.T @ y, float(y @ y), self.n)
+        from dataclasses import replace
+
+        Qty = self.Q.T @ y
+        b_ols = np.linalg.solve(self.R, Qty)
+        e = y - self.Q @ Qty
+        Zty = np.zeros((self.ZtZ.shape[0], Z.shape[1]))
+        np.add.at(Zty, self.group, Z * e[:, None])
+        return replace(self, Zty=Zty, Xty=self.Q.T @ e, yty=float(e @ e), b_ols=b_ols)
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,7 @@ class Evaluation:
     deviance: float
     beta: np.ndarray  # b̂ (GLS / BLUE)
     A: np.ndarray  # X'V⁻¹X (V = Σ*/σ²)
+    beta_Q: np.ndarray  # b̂ in the QR basis (what the random-effect solves use)
     pwrss: float  # r'V⁻¹r, the penalised weighted residual sum of squares
     sigma2: float  # profiled σ̂²
     Lambda: np.ndarray  # q × q
@@ -84,11 +99,12 @@ class Evaluation:
     RZX: np.ndarray  # (G, q, p)
     logdet_V: float
     gradient: np.ndarray | None = None
+    dC: np.ndarray | None = None  # ∂(deviance)/∂C (q × q), the gradient with respect to C = Σ/σ²
 
     @property
     def u(self) -> np.ndarray:
         """Spherical random effects u_i = L_i'⁻¹ (c_i − R_ZX,i b̂), so that v̂_i = Λ u_i."""
-        rhs = self.c - np.einsum("gqp,p->gq", self.RZX, self.beta)
+        rhs = self.c - np.einsum("gqp,p->gq", self.RZX, self.beta_Q)
         return np.linalg.solve(np.swapaxes(self.L, 1, 2), rhs[:, :, None])[:, :, 0]
 
     @property
@@ -111,6 +127,7 @@ class ProfiledDeviance:
         self.p = crossproducts.XtX.shape[0]
         sizes = [s.n_params for s in self.structures]
         self._slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
+        self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
         if self.reml and self.cp.n <= self.p:
             raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
 
@@ -121,11 +138,32 @@ class ProfiledDeviance:
 
     @property
     def theta0(self) -> np.ndarray:
-        return np.concatenate([s.theta0 for s in self.structures])
+        """Starting values: lme4's (identity Λ) for random-effect columns of unit size, scaled by the root
+        mean square of each column of Z so that a slope on a variable measured in hundreds starts small."""
+        rms = self._column_rms()
+        out, offset = [], 0
+        for s in self.structures:
+            out.append(s.start(rms[offset : offset + s.q]))
+            offset += s.q
+        return np.concatenate(out)
 
     @property
     def bounds(self) -> list[tuple[float, float]]:
         return [b for s in self.structures for b in s.bounds]
+
+    @property
+    def theta_scale(self) -> np.ndarray:
+        """The typical size of each θ_k for this data (the optimiser searches θ_k / scale_k)."""
+        rms = self._column_rms()
+        out, offset = [], 0
+        for s in self.structures:
+            out.append(s.typical(rms[offset : offset + s.q]))
+            offset += s.q
+        return np.concatenate(out)
+
+    def _column_rms(self) -> np.ndarray:
+        rms = np.sqrt(np.einsum("gkk->k", self.cp.ZtZ) / self.cp.n)
+        return np.where(rms > 0, rms, 1.0)
 
     def split(self, theta) -> list[np.ndarray]:
         theta = np.asarray(theta, float)
@@ -161,8 +199,10 @@ class ProfiledDeviance:
         M = LtZtZ @ Lam + np.eye(q)  # 2. factor  M_i = Λ'Z_i'Z_iΛ + I
         L = np.linalg.cholesky(M)
         logdet_V = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()
-        RZX = np.linalg.solve(L, np.einsum("ji,gjp->gip", Lam, cp.ZtX))  # 3. solve
-        c = np.linalg.solve(L, (cp.Zty @ Lam)[:, :, None])[:, :, 0]
+        p_ = cp.ZtX.shape[2]  # 3. solve, one batched solve for all right-hand sides:
+        rhs = np.concatenate([np.einsum("ji,gjp->gip", Lam, cp.ZtX), (cp.Zty @ Lam)[:, :, None], LtZtZ], axis=2)
+        sol = np.linalg.solve(L, rhs)  # L⁻¹Λ'Z'X | L⁻¹Λ'Z'y | L⁻¹Λ'Z'Z
+        RZX, c, T = sol[:, :, :p_], sol[:, :, p_], sol[:, :, p_ + 1 :]
         A = cp.XtX - np.einsum("gqi,gqj->ij", RZX, RZX)
         Xty = cp.Xty - np.einsum("gqi,gq->i", RZX, c)
         RX = np.linalg.cholesky(A)
@@ -171,18 +211,21 @@ class ProfiledDeviance:
         pwrss = max(pwrss, 1e-300)
         dof = n - p if self.reml else n  # 4. profiled deviance
         dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
-        if self.reml:
-            dev += 2.0 * np.log(np.diag(RX)).sum()
-        grad = None
+        if self.reml:  # log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
+            dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
+        beta_X = np.linalg.solve(cp.R, beta) + cp.b_ols
+        A_X = cp.R.T @ A @ cp.R
+        grad = G = None
         if gradient:
-            grad = self._gradient(theta, Lam, L, LtZtZ, RZX, c, beta, RX, pwrss, dof)
-        return Evaluation(theta, float(dev), beta, A, float(pwrss), float(pwrss / dof), Lam, L, c, RZX,
-                          float(logdet_V), grad)
+            G = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
+            grad = np.einsum("ij,kij->k", G, self.relcov_grad(theta))
+        return Evaluation(theta, float(dev), beta_X, A_X, beta, float(pwrss), float(pwrss / dof), Lam, L, c, RZX,
+                          float(logdet_V), grad, G)
 
-    def _gradient(self, theta, Lam, L, LtZtZ, RZX, c, beta, RX, pwrss, dof):
-        """tr[(Σ W_i − (dof/pwrss) Σ s_i s_i' − [REML] Σ P_i'A⁻¹P_i) ∂C/∂θ_k] for every k."""
+    def _gradient_C(self, T, RZX, c, beta, RX, pwrss, dof):
+        """∂(deviance)/∂C = Σ W_i − (dof/pwrss) Σ s_i s_i' − [REML] Σ P_i'A⁻¹P_i; the gradient with respect
+        to θ_k is then tr[(∂deviance/∂C) ∂C/∂θ_k]."""
         cp = self.cp
-        T = np.linalg.solve(L, LtZtZ)  # L⁻¹Λ'Z'Z, (G, q, q)
         W = cp.ZtZ - np.swapaxes(T, 1, 2) @ T  # Z'V⁻¹Z
         Pt = cp.ZtX - np.swapaxes(T, 1, 2) @ RZX  # Z'V⁻¹X
         ZtVy = cp.Zty - np.einsum("gji,gj->gi", T, c)  # Z'V⁻¹y
@@ -191,8 +234,7 @@ class ProfiledDeviance:
         if self.reml:
             S = np.linalg.solve(RX, np.swapaxes(Pt, 1, 2))  # RX⁻¹ P_i, (G, p, q)
             G -= np.einsum("gki,gkj->ij", S, S)
-        dC = self.relcov_grad(theta)
-        return np.einsum("ij,kij->k", G, dC)
+        return G
 
     def __call__(self, theta) -> float:
         return self.evaluate(theta).deviance

@@ -252,7 +252,7 @@ class LinearMixedModel:
         from dataclasses import replace
 
         d = self.design
-        cp = self.devfun.cp.with_response(d.X, d.Z, y, d.group)
+        cp = self.devfun.cp.with_response(d.Z, np.asarray(y, float))
         devfun = ProfiledDeviance(cp, self.devfun.structures, reml=self.reml)
         opt = optimize_lmer(devfun, theta0=self.theta if theta0 is None else theta0)
         return LinearMixedModel(replace(d, y=np.asarray(y, float)), devfun, opt)

@@ -39,34 +39,101 @@ def projected_gradient(theta, grad, bounds) -> np.ndarray:
     return g
 
 
+def boundary_escape(devfun, theta, rel: float = 1e-3):
+    """If θ sits at a zero lower bound where the deviance still decreases into the parameter space, return
+    a point just inside; else None.
+
+    With C = Λ Λ' quadratic in an SD-type θ_k, ∂C/∂θ_k = 0 at θ_k = 0, so the gradient vanishes there even
+    when the deviance would fall as the variance grows (a saddle for gradient methods; lme4's derivative-free
+    BOBYQA never sees it). The test uses the gradient with respect to C itself:  tr[(∂D/∂C) ΔC] < 0  for the
+    change ΔC = C(θ + δ e_k) − C(θ).
+    """
+    e = devfun.evaluate(theta, gradient=True)
+    C0 = devfun.relcov(theta)
+    best, best_slope = None, 0.0
+    scale = devfun.theta0
+    for k, (lo, _) in enumerate(devfun.bounds):
+        if lo != 0.0 or theta[k] > 2e-6 * max(1.0, abs(scale[k])):
+            continue
+        step = np.array(theta, float)
+        step[k] = rel * abs(scale[k])
+        dC = devfun.relcov(step) - C0
+        slope = float(np.sum(e.dC * dC)) / max(float(np.sum(dC * dC)) ** 0.5, 1e-300)
+        if slope < best_slope - 1e-8:
+            best, best_slope = step, slope
+    if best is None:
+        return None
+    best = best.copy()
+    k = int(np.argmax(np.abs(best - theta)))
+    best[k] = 0.1 * abs(scale[k])  # restart well inside, at a tenth of the starting size
+    return best
+
+
+def staged_start(devfun) -> np.ndarray:
+    """Starting θ. An unstructured block with several random effects starts from the fit in which they are
+    independent (variance components: a smaller, better-behaved problem), as a careful analyst would;
+    the quasi-Newton search then only has to find the correlations."""
+    from .covariance import Unstructured, VarianceComponents
+    from .deviance import ProfiledDeviance
+
+    theta0 = devfun.theta0
+    if not any(isinstance(s, Unstructured) and s.q > 1 for s in devfun.structures):
+        return theta0
+    simple = [VarianceComponents(s.q) if isinstance(s, Unstructured) else s for s in devfun.structures]
+    pre = ProfiledDeviance(devfun.cp, simple, reml=devfun.reml)
+    fit = optimize_lmer(pre, theta0=pre.theta0)
+    out = []
+    for s, t_simple, t0 in zip(devfun.structures, pre.split(fit.theta), devfun.split(theta0)):
+        if isinstance(s, Unstructured) and s.q > 1:
+            t = np.zeros(s.n_params)
+            t[s._rows == s._cols] = np.maximum(t_simple, 0.1 * t0[s._rows == s._cols])
+            out.append(t)
+        else:
+            out.append(t_simple)
+    return np.concatenate(out)
+
+
 def optimize_lmer(devfun, theta0=None, gtol: float = 1e-6, maxiter: int = 2000) -> OptimizerResult:
     """Minimise ``devfun`` (a :class:`~lmmteach.deviance.ProfiledDeviance`) from ``theta0``.
 
     Converged means: the optimiser stopped normally and the projected gradient of the deviance has
     max-norm below ``1e-3`` (a change of θ by 0.01 then moves the log-likelihood by less than 1e-5).
     """
-    theta0 = devfun.theta0 if theta0 is None else np.asarray(theta0, float)
+    if theta0 is None:
+        theta0 = staged_start(devfun)
+    theta0 = np.asarray(theta0, float)
     bounds = devfun.bounds
     theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
+    scale = devfun.theta_scale  # search x = θ / scale, so that every coordinate is of size ~1
+    # SD-type parameters are kept a hair above 0 during the search: at exactly 0 their gradient vanishes
+    # (C is quadratic in them) and a gradient method would stall there; the boundary is tried at the end.
+    floor = 1e-6
+    xbounds = [((lo / s) + (floor if lo == 0.0 else 0.0), hi / s) for (lo, hi), s in zip(bounds, scale)]
     n_eval = 0
 
-    def fun(theta):
+    def fun(x):
         nonlocal n_eval
         n_eval += 1
-        e = devfun.evaluate(theta, gradient=True)
-        return e.deviance, e.gradient
+        e = devfun.evaluate(x * scale, gradient=True)
+        return e.deviance, e.gradient * scale
 
     n_iter, res = 0, None
-    start = theta0
-    for _ in range(3):  # a restart from the optimum polishes what the quasi-Newton memory missed
-        res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
+    start = np.clip(theta0 / scale, [b[0] for b in xbounds], [b[1] for b in xbounds])
+    for _ in range(10):
+        res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=xbounds,
                        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": gtol, "maxcor": 20})
         n_iter += int(res.nit)
-        moved = np.max(np.abs(res.x - start)) if start is not None else np.inf
-        start = res.x
-        if moved < 1e-8:
+        escape = boundary_escape(devfun, res.x * scale)
+        if escape is None:
             break
-    theta = np.asarray(res.x, float)
+        start = escape / scale
+    theta = np.asarray(res.x * scale, float)
+    for k, ((lo, _), xb) in enumerate(zip(bounds, xbounds)):  # snap SDs at the floor onto the boundary
+        if lo == 0.0 and res.x[k] <= xb[0] * (1 + 1e-9):
+            trial = theta.copy()
+            trial[k] = 0.0
+            if devfun(trial) <= devfun(theta) + 1e-10:
+                theta = trial
     e = devfun.evaluate(theta, gradient=True)
     g = projected_gradient(theta, e.gradient, bounds)
     gnorm = float(np.max(np.abs(g))) if g.size else 0.0
