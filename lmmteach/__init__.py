@@ -17,3 +17,4 @@ from .contrasts import contr_sum, contr_treatment
 from .datasets import list_datasets, load_classrooms, load_dyestuff2, load_groceries, load_grocery, load_machines, load_reaction_times, load_sleepstudy, load_timss
 from .aovtables import anova_error_strata, anova_twoway_additive, long_to_wide, univariate_rm_table
 from .multcomp import pairwise_comparisons
+from .lrt import anova

@@ -240,7 +240,13 @@ def parse_formula(text: str) -> Formula:
     if not rhs:
         raise FormulaError(f"no terms right of '~' in {text!r}")
     fixed_parts, random_terms = [], []
-    for sign, piece in _split_terms(rhs):
+    pieces = _split_terms(rhs)
+    while pieces:
+        sign, piece = pieces.pop(0)
+        inner = piece[1:-1] if piece.startswith("(") and piece.endswith(")") else None
+        if inner is not None and len(_split_top(inner, "|")) == 1 and len(_split_terms(inner)) > 1 and sign == "+":
+            pieces = _split_terms(inner) + pieces  # redundant parentheses around a sum, as R's deparse writes
+            continue
         m = re.match(r"^(us|diag|cs|ar1|toep)?\s*\((.*)\)$", piece, flags=re.S)
         if m and "|" in m.group(2):
             if sign == "-":

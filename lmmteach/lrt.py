@@ -1,0 +1,117 @@
+"""Likelihood-ratio tests between nested models (notes: "Likelihood Ratio Tests", "Inference for Random Effects").
+
+    D = −2 ln(L(M0) / L(M1)) = 2 [LL(M1) − LL(M0)]  ~  χ²_k   (Wilks, as n → ∞),
+
+with k the difference in the number of parameters. When the null hypothesis puts a *variance* on the
+boundary of its parameter space (σ_k² = 0 cannot be approached from below), the large-sample reference is
+instead a mixture of χ² distributions, the χ̄² ("chi-bar-squared"): for one variance tested, ½χ²_0 + ½χ²_1;
+for one variance added together with its m covariances with variances already in the model,
+½χ²_m + ½χ²_{m+1} (Self & Liang 1987; Stram & Lee 1994).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def chibar_sf(x: float, weights, dfs) -> float:
+    """P(X ≥ x) for the mixture Σ_j w_j χ²_{df_j} (χ²_0 is a point mass at 0)."""
+    x = float(x)
+    total = 0.0
+    for w, df in zip(weights, dfs):
+        if df == 0:
+            total += w * (1.0 if x <= 0 else 0.0)
+        else:
+            total += w * stats.chi2.sf(max(x, 0.0), df)
+    return float(total)
+
+
+def _check_models(models):
+    from .model import LinearMixedModel
+
+    if len(models) < 2:
+        raise ValueError("anova needs at least two fitted models to compare")
+    for m in models:
+        if not isinstance(m, LinearMixedModel):
+            raise TypeError(f"anova compares models returned by lmmteach.lmer, not {type(m).__name__}")
+    n0, id0 = models[0].nobs, models[0].design.data_id
+    for m in models[1:]:
+        if m.nobs != n0 or m.design.data_id != id0:
+            raise ValueError(
+                f"models were not all fitted to the same data: {models[0].formula!r} uses {n0} "
+                f"observations, {m.formula!r} uses {m.nobs} (or a different response); "
+                "a likelihood-ratio test needs the same rows and response"
+            )
+
+
+def _variance_terms(model) -> set:
+    """The random-effect variances in a model: {(grouping factor, term name)}."""
+    out = set()
+    for block in model.design.blocks:
+        for name in block.names:
+            out.add((model.design.group_name, name))
+    return out
+
+
+def boundary_mixture(m0, m1):
+    """The χ̄² reference for M0 ⊂ M1 when M1 adds random-effect variances, else None.
+
+    Simple cases only (the notes': "Mixture of χ²_k and 0 if j = k (for simple cases)"):
+    M1 adds exactly one variance, and possibly its covariances with m terms of an unstructured block;
+    the fixed effects are the same. Returns (weights, dfs, label).
+    """
+    if list(m0.design.fixef_names) != list(m1.design.fixef_names):
+        return None
+    added = _variance_terms(m1) - _variance_terms(m0)
+    if len(added) != 1 or not _variance_terms(m0) <= _variance_terms(m1):
+        return None
+    k = m1.npar - m0.npar
+    m = k - 1  # covariances added alongside the variance
+    return (0.5, 0.5), (m, m + 1), f"0.5*chisq({m}) + 0.5*chisq({m + 1})"
+
+
+def anova(*models, refit: bool = True, boundary: bool = False) -> pd.DataFrame:
+    """lme4's ``anova(m1, m0, ...)``: likelihood-ratio tests of nested models.
+
+    Rows are ordered by the number of parameters; columns ``npar, AIC, BIC, logLik, deviance, Chisq, Df,
+    Pr(>Chisq)``. REML fits are refitted by ML first (as lme4 does, and says so), because REML
+    likelihoods of models with different fixed effects are not comparable.
+
+    With ``boundary=True``, a test that adds one random-effect variance (with its covariances) is referred
+    to the χ̄² mixture ½χ²_m + ½χ²_{m+1} instead of χ²_{m+1}; the column ``ref`` names the reference
+    distribution used on each row.
+    """
+    _check_models(models)
+    if refit and any(m.reml for m in models):
+        warnings.warn("refitting model(s) with ML (instead of REML)", stacklevel=2)
+        models = tuple(m.refit_ml() for m in models)
+    names = [getattr(m, "name", None) or f"model{i + 1}" for i, m in enumerate(models)]
+    order = sorted(range(len(models)), key=lambda i: (models[i].npar, i))
+    rows = []
+    prev = None
+    for i in order:
+        m = models[i]
+        row = {"npar": m.npar, "AIC": m.aic, "BIC": m.bic, "logLik": m.loglik, "deviance": -2 * m.loglik,
+               "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan, "ref": ""}
+        if prev is not None:
+            chisq = max(2 * (m.loglik - prev.loglik), 0.0)
+            df = m.npar - prev.npar
+            row["Chisq"], row["Df"] = chisq, df
+            mix = boundary_mixture(prev, m) if boundary else None
+            if mix is not None:
+                w, dfs, label = mix
+                row["Pr(>Chisq)"], row["ref"] = chibar_sf(chisq, w, dfs), label
+            elif df > 0:
+                row["Pr(>Chisq)"], row["ref"] = stats.chi2.sf(chisq, df), f"chisq({df})"
+        rows.append(row)
+        prev = m
+    out = pd.DataFrame(rows, index=[names[i] for i in order])
+    out["Df"] = out["Df"].astype("Int64")
+    if not boundary:
+        out = out.drop(columns="ref")
+    out.attrs["formulas"] = {names[i]: models[i].formula for i in order}
+    return out
