@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Set up and run the lmmteach course.
+
+    python3 course.py lab     # create .venv, install lmmteach + JupyterLab, serve lectures/ (no browser)
+    python3 course.py test    # create .venv, install lmmteach + test tools, run the whole test suite
+
+Needs only Python >= 3.10 with pip and venv. Works as root (CI machines, containers).
+Extra arguments after `test` go to pytest (e.g. `python3 course.py test -k grocery`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def run(*cmd, **kw):
+    print("+", " ".join(map(str, cmd)), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=kw.pop("cwd", ROOT), **kw)
+
+
+def setup() -> None:
+    """Create the virtual environment and (re)install when pyproject.toml changed."""
+    if not PY.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".lmmteach-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PY, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[course,test]")
+    run(PY, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (lmmteach)")
+    stamp.write_text(digest)
+
+
+def lab(args: list[str]) -> None:
+    setup()
+    cmd = [BIN / "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--ServerApp.root_dir={ROOT / 'lectures'}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    os.execv(str(cmd[0]), [str(c) for c in cmd + args])
+
+
+def test(args: list[str]) -> None:
+    setup()
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    lectures = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "lectures").glob("*.ipynb"))
+    sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "lectures/homework/source").glob("*/*.ipynb"))
+    cmd = [PY, "-m", "pytest", "tests", *lectures, *sources, "--nbval", "--nbval-current-env",
+           "--nbval-sanitize-with", "lectures/nbval_sanitize.cfg", "-p", "no:cacheprovider", *args]
+    print("+", " ".join(map(str, cmd)), flush=True)
+    sys.exit(subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env).returncode)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("lab", "test", "setup"):
+        print(__doc__)
+        sys.exit(2)
+    {"lab": lab, "test": test, "setup": lambda a: setup()}[sys.argv[1]](sys.argv[2:])
