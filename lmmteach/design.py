@@ -99,12 +99,20 @@ def _is_factor(series: pd.Series, forced: bool) -> bool:
         pd.api.types.is_bool_dtype(series)
 
 
+def _codes(series: pd.Series, levels: list) -> np.ndarray:
+    """Integer code of each value's level (its position in ``levels``)."""
+    if isinstance(series.dtype, pd.CategoricalDtype) and list(series.cat.categories) == list(levels):
+        return series.cat.codes.to_numpy()
+    return pd.Categorical(series, categories=levels).codes
+
+
 def factor_levels(series: pd.Series) -> list:
     """The levels of a factor as R orders them: a Categorical's own categories (only those present),
     otherwise the sorted distinct values."""
     if isinstance(series.dtype, pd.CategoricalDtype):
-        present = set(series.dropna().unique())
-        return [c for c in series.cat.categories if c in present]
+        codes = series.cat.codes.to_numpy()
+        present = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories)) > 0
+        return [c for c, keep in zip(series.cat.categories, present) if keep]
     values = series.dropna().unique()
     try:
         return sorted(values)
@@ -194,7 +202,7 @@ def _variable_columns(frame, var, factor_vars, contrasts, full, xlevels) -> tupl
     if len(levels) < 2 and not full:
         raise ValueError(f"factor {var!r} has only one level ({levels[0]!r}) in the rows used; "
                          "a factor needs at least 2 levels to have an effect")
-    codes = pd.Categorical(col, categories=levels).codes
+    codes = _codes(col, levels)
     if full:
         names = [f"{var}{lev}" for lev in levels]
         M = np.eye(len(levels))
@@ -258,7 +266,7 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
 def _grouping(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, tuple]:
     col = frame[name]
     levels = factor_levels(col)
-    codes = pd.Categorical(col, categories=levels).codes.astype(np.intp)
+    codes = _codes(col, levels).astype(np.intp)
     return codes, tuple(levels)
 
 

@@ -56,6 +56,7 @@ class Crossproducts:
     b_ols: np.ndarray
     Q: np.ndarray
     group: np.ndarray
+    B: np.ndarray | None = None  # [Z'X | Z'y | Z'Z] side by side, (G, q, p + 1 + q)
 
     @classmethod
     def from_arrays(cls, X, Z, y, group, n_groups) -> "Crossproducts":
@@ -63,10 +64,11 @@ class Crossproducts:
         counts = np.bincount(group, minlength=n_groups)
         if (counts == 0).any():
             raise ValueError("every level of the grouping factor must have at least one observation")
-        ZtZ = np.zeros((n_groups, Z.shape[1], Z.shape[1]))
-        np.add.at(ZtZ, group, Z[:, :, None] * Z[:, None, :])
-        ZtX = np.zeros((n_groups, Z.shape[1], X.shape[1]))
-        np.add.at(ZtX, group, Z[:, :, None] * Q[:, None, :])
+        order = np.argsort(group, kind="stable")
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        Zs, Qs = Z[order], Q[order]
+        ZtZ = np.add.reduceat(Zs[:, :, None] * Zs[:, None, :], starts, axis=0)
+        ZtX = np.add.reduceat(Zs[:, :, None] * Qs[:, None, :], starts, axis=0)
         blank = cls(ZtZ, ZtX, None, Q.T @ Q, None, 0.0, len(y), R, None, Q, group)
         return blank.with_response(Z, y)
 
@@ -77,9 +79,10 @@ class Crossproducts:
         Qty = self.Q.T @ y
         b_ols = np.linalg.solve(self.R, Qty)
         e = y - self.Q @ Qty
-        Zty = np.zeros((self.ZtZ.shape[0], Z.shape[1]))
-        np.add.at(Zty, self.group, Z * e[:, None])
-        return replace(self, Zty=Zty, Xty=self.Q.T @ e, yty=float(e @ e), b_ols=b_ols)
+        Zty = np.stack([np.bincount(self.group, weights=Z[:, k] * e, minlength=self.ZtZ.shape[0])
+                        for k in range(Z.shape[1])], axis=1)
+        B = np.concatenate([self.ZtX, Zty[:, :, None], self.ZtZ], axis=2)
+        return replace(self, Zty=Zty, Xty=self.Q.T @ e, yty=float(e @ e), b_ols=b_ols, B=B)
 
 
 @dataclass(frozen=True)
@@ -195,19 +198,19 @@ class ProfiledDeviance:
         theta = np.asarray(theta, float)
         Lam = self.factor(theta)  # 1. set θ
         q = Lam.shape[0]
-        LtZtZ = np.einsum("ji,gjk->gik", Lam, cp.ZtZ)  # Λ'Z'Z
-        M = LtZtZ @ Lam + np.eye(q)  # 2. factor  M_i = Λ'Z_i'Z_iΛ + I
+        p_ = cp.ZtX.shape[2]
+        LtB = Lam.T @ cp.B  # Λ'Z'X | Λ'Z'y | Λ'Z'Z
+        M = LtB[:, :, p_ + 1 :] @ Lam + np.eye(q)  # 2. factor  M_i = Λ'Z_i'Z_iΛ + I = L_i L_i'
         L = np.linalg.cholesky(M)
         logdet_V = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()
-        p_ = cp.ZtX.shape[2]  # 3. solve, one batched solve for all right-hand sides:
-        rhs = np.concatenate([np.einsum("ji,gjp->gip", Lam, cp.ZtX), (cp.Zty @ Lam)[:, :, None], LtZtZ], axis=2)
-        sol = np.linalg.solve(L, rhs)  # L⁻¹Λ'Z'X | L⁻¹Λ'Z'y | L⁻¹Λ'Z'Z
+        sol = forward_solve(L, LtB)  # 3. solve  L⁻¹Λ'Z'X | L⁻¹Λ'Z'y | L⁻¹Λ'Z'Z
         RZX, c, T = sol[:, :, :p_], sol[:, :, p_], sol[:, :, p_ + 1 :]
-        A = cp.XtX - np.einsum("gqi,gqj->ij", RZX, RZX)
-        Xty = cp.Xty - np.einsum("gqi,gq->i", RZX, c)
+        RZX2 = RZX.reshape(-1, p_)
+        A = cp.XtX - RZX2.T @ RZX2  # Σ_i R_ZX,i' R_ZX,i
+        Xty = cp.Xty - RZX2.T @ c.ravel()
         RX = np.linalg.cholesky(A)
         beta = _chol_solve(RX, Xty)
-        pwrss = cp.yty - np.einsum("gq,gq->", c, c) - Xty @ beta
+        pwrss = cp.yty - c.ravel() @ c.ravel() - Xty @ beta
         pwrss = max(pwrss, 1e-300)
         dof = n - p if self.reml else n  # 4. profiled deviance
         dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
@@ -226,14 +229,18 @@ class ProfiledDeviance:
         """∂(deviance)/∂C = Σ W_i − (dof/pwrss) Σ s_i s_i' − [REML] Σ P_i'A⁻¹P_i; the gradient with respect
         to θ_k is then tr[(∂deviance/∂C) ∂C/∂θ_k]."""
         cp = self.cp
-        W = cp.ZtZ - np.swapaxes(T, 1, 2) @ T  # Z'V⁻¹Z
-        Pt = cp.ZtX - np.swapaxes(T, 1, 2) @ RZX  # Z'V⁻¹X
-        ZtVy = cp.Zty - np.einsum("gji,gj->gi", T, c)  # Z'V⁻¹y
-        s = ZtVy - Pt @ beta  # Z'V⁻¹r
-        G = W.sum(axis=0) - (dof / pwrss) * np.einsum("gi,gj->ij", s, s)
+        q, p = T.shape[2], RZX.shape[2]
+        Tt = np.swapaxes(T, 1, 2)
+        Wsum = cp.ZtZ.sum(axis=0) - T.reshape(-1, q).T @ T.reshape(-1, q)  # Σ Z_i'V_i⁻¹Z_i
+        Pt = cp.ZtX - Tt @ RZX  # Z_i'V_i⁻¹X_i
+        s = cp.Zty - (Tt @ c[:, :, None])[:, :, 0] - Pt @ beta  # Z_i'V_i⁻¹r_i
+        G = Wsum - (dof / pwrss) * (s.T @ s)
         if self.reml:
-            S = np.linalg.solve(RX, np.swapaxes(Pt, 1, 2))  # RX⁻¹ P_i, (G, p, q)
-            G -= np.einsum("gki,gkj->ij", S, S)
+            from scipy.linalg import solve_triangular
+
+            S = solve_triangular(RX, np.swapaxes(Pt, 0, 2).reshape(p, -1), lower=True)  # RX⁻¹ P_i
+            S = S.reshape(p, q, -1)
+            G -= np.einsum("kig,kjg->ij", S, S)
         return G
 
     def __call__(self, theta) -> float:
@@ -253,6 +260,15 @@ class ProfiledDeviance:
         if self.reml:
             out += np.linalg.slogdet(e.A)[1]
         return float(-0.5 * out)
+
+
+def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Solve L_i X_i = B_i for every group at once (L_i lower triangular, q × q): forward substitution,
+    one row at a time, vectorised over the groups."""
+    X = np.empty_like(B)
+    for i in range(L.shape[1]):
+        X[:, i] = (B[:, i] - (L[:, i : i + 1, :i] @ X[:, :i])[:, 0]) / L[:, i, i, None]
+    return X
 
 
 def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
