@@ -242,25 +242,23 @@ def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, c
 
 
 def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
-    """Keep a full-rank set of columns (pivoted QR, as lme4 does) and warn about the others."""
-    from scipy.linalg import qr
-
+    """Keep a full-rank set of columns and warn about the others, as lme4 does: a column is dropped when
+    it is (numerically) a combination of the columns before it -- |R_jj| of the QR decomposition, which is
+    what is left of column j after projecting out columns 1..j-1, is below 1e-7 of the column's length."""
     if X.shape[1] == 0:
         return X, names, ()
-    _, R, piv = qr(X, mode="economic", pivoting=True)
-    d = np.abs(np.diag(R))
-    tol = d.max() * max(X.shape) * np.finfo(float).eps * 10 if d.size else 0
-    rank = int((d > tol).sum())
-    if rank == X.shape[1]:
+    R = np.linalg.qr(X, mode="r")
+    norms = np.linalg.norm(X, axis=0)
+    keep = np.abs(np.diag(R)) > 1e-7 * np.where(norms > 0, norms, 1.0)
+    if keep.all():
         return X, names, ()
-    keep = np.sort(piv[:rank])
-    dropped = tuple(names[j] for j in sorted(piv[rank:]))
+    dropped = tuple(n for n, k in zip(names, keep) if not k)
     warnings.warn(
         f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column"
         f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
         stacklevel=3,
     )
-    return X[:, keep], [names[j] for j in keep], dropped
+    return X[:, keep], [n for n, k in zip(names, keep) if k], dropped
 
 
 def _grouping(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, tuple]:
