@@ -128,6 +128,23 @@ class LinearMixedModel:
         return {self.design.group_name: pd.DataFrame(self._eval.blups, index=index, columns=names)}
 
     @property
+    def ranef_condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of each group's random effects given the data, Var(v_i | y) =
+        σ̂² Λ M_i⁻¹ Λ' (M_i = Λ'Z_i'Z_iΛ + I), as lme4's ``ranef(m, condVar = TRUE)``: an array
+        (groups × q × q). Its diagonal gives the intervals of a caterpillar plot."""
+        e = self._eval
+        Linv = np.linalg.inv(e.L)  # (G, q, q)
+        Minv = np.swapaxes(Linv, 1, 2) @ Linv
+        return {self.design.group_name: e.sigma2 * (e.Lambda @ Minv @ e.Lambda.T)}
+
+    @property
+    def ranef_se(self) -> dict[str, pd.DataFrame]:
+        """Conditional standard deviations of the BLUPs (square roots of the diagonal of ``ranef_condvar``)."""
+        re = self.ranef[self.design.group_name]
+        var = np.diagonal(self.ranef_condvar[self.design.group_name], axis1=1, axis2=2)
+        return {self.design.group_name: pd.DataFrame(np.sqrt(np.clip(var, 0, None)), index=re.index, columns=re.columns)}
+
+    @property
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per-group coefficients b̂ + v̂_i (lme4's ``coef``): fixed effects with each group's BLUP added."""
         re = self.ranef[self.design.group_name]

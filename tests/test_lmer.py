@@ -229,3 +229,13 @@ def test_predict_population_and_conditional():
         m.predict(new)
     assert m.predict(new, allow_new_levels=True).iloc[0] == pytest.approx(pop[0] + m.fixef["Days"] * 1.0 - m.fixef["Days"] * s["Days"].iloc[0])
     np.testing.assert_allclose(m.residuals + m.fitted, s["Reaction"].to_numpy())
+
+
+@pytest.mark.parametrize("key", ["sleep_us", "grocery_amod"])
+def test_conditional_sd_of_blups_matches_lme4_condvar(key):
+    ref = REF["condvar"][key]
+    m = fit(key)
+    for grp, r in ref.items():
+        ours = m.ranef_se[grp].set_axis([str(v) for v in m.ranef_se[grp].index])
+        theirs = np.array(r["sd"]).reshape(len(r["levels"]), -1)
+        np.testing.assert_allclose(ours.loc[r["levels"]].to_numpy(), theirs, rtol=1e-4)

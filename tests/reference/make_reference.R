@@ -152,11 +152,20 @@ devfuns <- c(
             list(c(0.3, 0.005, 0.02, 0.01, -0.005, 0.05)), "timss", "timss_risucmod")
 )
 
+# ---- conditional variances of the BLUPs (ranef condVar) -------------------------------------------------
+condvar <- function(m) {
+  re <- ranef(m, condVar = TRUE)
+  lapply(re, function(d) { pv <- attr(d, "postVar"); list(levels = rownames(d),
+         sd = unname(t(apply(pv, 3, function(S) sqrt(diag(as.matrix(S))))))) })
+}
+condvars <- list(sleep_us = condvar(s_us), grocery_amod = condvar(g_amod))
+
 ref <- list(
   generated_by = "tests/reference/make_reference.R",
   R_version = R.version.string,
   lme4_version = as.character(packageVersion("lme4")),
-  fits = fits, anova = anovas, devfun = devfuns
+  fits = fits, anova = anovas, devfun = devfuns, condvar = condvars
 )
 writeLines(toJSON(ref, digits = I(15), auto_unbox = TRUE, pretty = TRUE, na = "null"), out_path)
 cat("wrote", out_path, "\n")
+
