@@ -18,3 +18,4 @@ from .datasets import list_datasets, load_classrooms, load_dyestuff2, load_groce
 from .aovtables import anova_error_strata, anova_twoway_additive, long_to_wide, univariate_rm_table
 from .multcomp import pairwise_comparisons
 from .lrt import anova
+from . import grading
