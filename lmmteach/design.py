@@ -319,6 +319,13 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
                 "unidentifiable"
             )
         blocks.append(RandomBlock(r, tuple(znames), Z, make_structure(r.structure, q)))
+    q_total = sum(b.Z.shape[1] for b in blocks)
+    if len(blocks) > 1 and q_total * len(levels) >= n:
+        raise ValueError(
+            f"number of observations (={n}) <= number of random effects (={q_total * len(levels)}) of the "
+            f"terms on {group_name!r} together ({q_total} per group); the random-effects parameters and the "
+            "residual variance are probably unidentifiable"
+        )
     return Design(
         formula=f, y=y, X=X, fixef_names=tuple(names), blocks=tuple(blocks), group_name=group_name,
         group=group, levels=levels, frame=frame, index=frame.index, n_dropped=n_dropped,
