@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_solve, solve_triangular
 
 from .covariance import block_diagonal
 
@@ -91,8 +92,8 @@ class Evaluation:
 
     theta: np.ndarray
     deviance: float
-    beta: np.ndarray  # b̂ (GLS / BLUE)
-    A: np.ndarray  # X'V⁻¹X (V = Σ*/σ²)
+    cp: "Crossproducts"
+    A_Q: np.ndarray  # Q'V⁻¹Q in the QR basis X = QR (V = Σ*/σ²)
     beta_Q: np.ndarray  # b̂ in the QR basis (what the random-effect solves use)
     pwrss: float  # r'V⁻¹r, the penalised weighted residual sum of squares
     sigma2: float  # profiled σ̂²
@@ -103,6 +104,16 @@ class Evaluation:
     logdet_V: float
     gradient: np.ndarray | None = None
     dC: np.ndarray | None = None  # ∂(deviance)/∂C (q × q), the gradient with respect to C = Σ/σ²
+
+    @property
+    def beta(self) -> np.ndarray:
+        """b̂, the GLS estimate (BLUE) of the fixed effects:  b̂ = R⁻¹ b̂_Q + b_ols."""
+        return np.linalg.solve(self.cp.R, self.beta_Q) + self.cp.b_ols
+
+    @property
+    def A(self) -> np.ndarray:
+        """X'V⁻¹X = R'(Q'V⁻¹Q)R, so that Cov(b̂) = σ² A⁻¹."""
+        return self.cp.R.T @ self.A_Q @ self.cp.R
 
     @property
     def u(self) -> np.ndarray:
@@ -216,13 +227,11 @@ class ProfiledDeviance:
         dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
         if self.reml:  # log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
             dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
-        beta_X = np.linalg.solve(cp.R, beta) + cp.b_ols
-        A_X = cp.R.T @ A @ cp.R
         grad = G = None
         if gradient:
             G = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
             grad = np.einsum("ij,kij->k", G, self.relcov_grad(theta))
-        return Evaluation(theta, float(dev), beta_X, A_X, beta, float(pwrss), float(pwrss / dof), Lam, L, c, RZX,
+        return Evaluation(theta, float(dev), cp, A, beta, float(pwrss), float(pwrss / dof), Lam, L, c, RZX,
                           float(logdet_V), grad, G)
 
     def _gradient_C(self, T, RZX, c, beta, RX, pwrss, dof):
@@ -236,9 +245,7 @@ class ProfiledDeviance:
         s = cp.Zty - (Tt @ c[:, :, None])[:, :, 0] - Pt @ beta  # Z_i'V_i⁻¹r_i
         G = Wsum - (dof / pwrss) * (s.T @ s)
         if self.reml:
-            from scipy.linalg import solve_triangular
-
-            S = solve_triangular(RX, np.swapaxes(Pt, 0, 2).reshape(p, -1), lower=True)  # RX⁻¹ P_i
+            S = solve_triangular(RX, np.swapaxes(Pt, 0, 2).reshape(p, -1), lower=True, check_finite=False)
             S = S.reshape(p, q, -1)
             G -= np.einsum("kig,kjg->ij", S, S)
         return G
@@ -266,16 +273,15 @@ def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Solve L_i X_i = B_i for every group at once (L_i lower triangular, q × q): forward substitution,
     one row at a time, vectorised over the groups."""
     X = np.empty_like(B)
-    for i in range(L.shape[1]):
+    X[:, 0] = B[:, 0] / L[:, 0, 0, None]
+    for i in range(1, L.shape[1]):
         X[:, i] = (B[:, i] - (L[:, i : i + 1, :i] @ X[:, :i])[:, 0]) / L[:, i, i, None]
     return X
 
 
 def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve (R R') x = b for lower-triangular R."""
-    from scipy.linalg import cho_solve
-
-    return cho_solve((R, True), b)
+    return cho_solve((R, True), b, check_finite=False)
 
 
 def mk_devfun(design, reml: bool = True) -> ProfiledDeviance:
