@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ import pandas as pd
 from .design import Design, lformula, model_matrix, _check_data
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
 from .optimize import OptimizerResult, optimize_lmer
+
+if TYPE_CHECKING:
+    from .display import Summary
 
 
 @dataclass(frozen=True, eq=False)

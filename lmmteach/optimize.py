@@ -99,7 +99,6 @@ def hessian(devfun, theta, free, g0) -> np.ndarray:
     k = len(free)
     H = np.empty((k, k))
     scale = devfun.theta_scale[free]
-    lo = np.array([devfun.bounds[i][0] for i in free])
     hi = np.array([devfun.bounds[i][1] for i in free])
     for j, idx in enumerate(free):
         h = 1e-6 * scale[j] * (1 if theta[idx] + 1e-6 * scale[j] <= hi[j] else -1)

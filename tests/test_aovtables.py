@@ -1,7 +1,5 @@
 """Tests for lmmteach.aovtables and lmmteach.contrasts against R (reference JSON)."""
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,43 +14,6 @@ from lmmteach.aovtables import (
 from lmmteach.contrasts import contr_sum, contr_treatment
 from lmmteach.rmanova import aov1rm
 
-REF_PATH = Path(__file__).parent / "reference" / "rmanova_reference.json"
-REPO = Path(__file__).resolve().parents[1]
-GROCERIES_INLINE = {
-    "subject": ["lettuce", "potatoes", "milk", "eggs", "bread", "cereal",
-                "ground.beef", "tomato.soup", "laundry.detergent", "aspirin"],
-    "storeA": [1.17, 1.77, 1.49, 0.65, 1.58, 3.13, 2.09, 0.62, 5.89, 4.46],
-    "storeB": [1.78, 1.98, 1.69, 0.99, 1.70, 3.15, 1.88, 0.65, 5.99, 4.84],
-    "storeC": [1.29, 1.99, 1.79, 0.69, 1.89, 2.99, 2.09, 0.65, 5.99, 4.99],
-    "storeD": [1.29, 1.99, 1.59, 1.09, 1.89, 3.09, 2.49, 0.69, 6.99, 5.15],
-}
-
-
-def load_groceries_wide() -> pd.DataFrame:
-    """Grocery table (subject, storeA..storeD): datasets module, CSV, or inline."""
-    try:
-        from lmmteach.datasets import load_groceries
-        return load_groceries()
-    except ImportError:
-        pass
-    csv = REPO / "datasets" / "groceries.csv"
-    if csv.exists():
-        return pd.read_csv(csv)
-    return pd.DataFrame(GROCERIES_INLINE)
-
-
-def load_grocery_long() -> pd.DataFrame:
-    """Long grocery data (price, item, store): datasets module or built from the wide table."""
-    try:
-        from lmmteach.datasets import load_grocery
-        return load_grocery()
-    except ImportError:
-        wide = load_groceries_wide()
-        return pd.DataFrame({
-            "price": np.concatenate([wide[f"store{s}"].to_numpy() for s in "ABCD"]),
-            "item": np.tile(wide["subject"].to_numpy(), 4),
-            "store": np.repeat(list("ABCD"), len(wide)),
-        })
 
 
 def long_from_columns(data: dict, columns: list) -> pd.DataFrame:
@@ -64,15 +25,6 @@ def long_from_columns(data: dict, columns: list) -> pd.DataFrame:
     })
 
 
-@pytest.fixture(scope="module")
-def grocery():
-    return load_grocery_long()
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with open(REF_PATH) as f:
-        return json.load(f)
 
 
 def assert_aov_matches(table: pd.DataFrame, r: dict):

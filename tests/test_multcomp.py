@@ -1,56 +1,26 @@
 """Tests for lmmteach.multcomp against R's TukeyHSD and pairwise.t.test (reference JSON)."""
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
+import lmmteach as lt
 from lmmteach.multcomp import p_adjust, pairwise_comparisons
-
-REF_PATH = Path(__file__).parent / "reference" / "rmanova_reference.json"
-REPO = Path(__file__).resolve().parents[1]
-GROCERIES_INLINE = {
-    "subject": ["lettuce", "potatoes", "milk", "eggs", "bread", "cereal",
-                "ground.beef", "tomato.soup", "laundry.detergent", "aspirin"],
-    "storeA": [1.17, 1.77, 1.49, 0.65, 1.58, 3.13, 2.09, 0.62, 5.89, 4.46],
-    "storeB": [1.78, 1.98, 1.69, 0.99, 1.70, 3.15, 1.88, 0.65, 5.99, 4.84],
-    "storeC": [1.29, 1.99, 1.79, 0.69, 1.89, 2.99, 2.09, 0.65, 5.99, 4.99],
-    "storeD": [1.29, 1.99, 1.59, 1.09, 1.89, 3.09, 2.49, 0.69, 6.99, 5.15],
-}
-
-
-def load_groceries_wide() -> pd.DataFrame:
-    """Grocery table (subject, storeA..storeD): datasets module, CSV, or inline."""
-    try:
-        from lmmteach.datasets import load_groceries
-        return load_groceries()
-    except ImportError:
-        pass
-    csv = REPO / "datasets" / "groceries.csv"
-    if csv.exists():
-        return pd.read_csv(csv)
-    return pd.DataFrame(GROCERIES_INLINE)
 STORES = ["storeA", "storeB", "storeC", "storeD"]
 
 
 @pytest.fixture(scope="module")
-def groceries():
-    wide = load_groceries_wide()
+def stores():
+    wide = lt.load_groceries()
     # rename storeA.. -> A.. so pair labels look like R's ("B-A")
     return wide[["subject"] + STORES].rename(columns=lambda c: c.replace("store", ""))
 
 
-@pytest.fixture(scope="module")
-def ref():
-    with open(REF_PATH) as f:
-        return json.load(f)
 
-
-def test_pooled_tukey_matches_tukeyhsd(groceries, ref):
-    tab = pairwise_comparisons(groceries, method="tukey", pooled=True)
+def test_pooled_tukey_matches_tukeyhsd(stores, ref):
+    tab = pairwise_comparisons(stores, method="tukey", pooled=True)
     tk = ref["grocery"]["tukey_store"]
     assert list(tab["pair"]) == tk["pairs"]
     np.testing.assert_allclose(tab["estimate"], tk["diff"], rtol=1e-6)
@@ -72,10 +42,10 @@ def test_pooled_tukey_obrienkaiser(ref):
     np.testing.assert_allclose(tab["p_adj"], tk["p_adj"], rtol=1e-6)
 
 
-def test_paired_t_matches_pairwise_t_test(groceries, ref):
+def test_paired_t_matches_pairwise_t_test(stores, ref):
     g = ref["grocery"]
-    bonf = pairwise_comparisons(groceries, method="bonferroni", pooled=False)
-    holm = pairwise_comparisons(groceries, method="holm", pooled=False)
+    bonf = pairwise_comparisons(stores, method="bonferroni", pooled=False)
+    holm = pairwise_comparisons(stores, method="holm", pooled=False)
     assert list(bonf["pair"]) == g["paired_t_bonferroni"]["pairs"]
     np.testing.assert_allclose(bonf["p_adj"], g["paired_t_bonferroni"]["p_adj"], rtol=1e-6)
     np.testing.assert_allclose(holm["p_adj"], g["paired_t_holm"]["p_adj"], rtol=1e-6)
@@ -93,20 +63,20 @@ def test_paired_t_obrienkaiser(ref):
     np.testing.assert_allclose(tab["p_adj"], block["paired_t_bonferroni"]["p_adj"], rtol=1e-6)
 
 
-def test_pooled_se_is_the_notes_formula(groceries):
-    tab = pairwise_comparisons(groceries, method="bonferroni")
+def test_pooled_se_is_the_notes_formula(stores):
+    tab = pairwise_comparisons(stores, method="bonferroni")
     mse, n = 0.0449533333333333, 10
     np.testing.assert_allclose(tab["se"], np.sqrt(mse / n * 2), rtol=1e-9)
     t = tab["statistic"].to_numpy()
     np.testing.assert_allclose(tab["p_adj"], np.minimum(1, 6 * 2 * stats.t.sf(np.abs(t), 27)), rtol=1e-12)
 
 
-def test_interval_widths_order_tukey_bonferroni_scheffe(groceries):
-    width = {m: (pairwise_comparisons(groceries, method=m)["upper"]
-                 - pairwise_comparisons(groceries, method=m)["lower"]).iloc[0]
+def test_interval_widths_order_tukey_bonferroni_scheffe(stores):
+    width = {m: (pairwise_comparisons(stores, method=m)["upper"]
+                 - pairwise_comparisons(stores, method=m)["lower"]).iloc[0]
              for m in ["tukey", "bonferroni", "scheffe"]}
     assert width["tukey"] < width["bonferroni"] < width["scheffe"]
-    sch = pairwise_comparisons(groceries, method="scheffe")
+    sch = pairwise_comparisons(stores, method="scheffe")
     half = np.sqrt(3 * stats.f.ppf(0.95, 3, 27)) * sch["se"]
     np.testing.assert_allclose(sch["upper"] - sch["estimate"], half, rtol=1e-12)
     np.testing.assert_allclose(sch["p_adj"], stats.f.sf(sch["statistic"], 3, 27), rtol=1e-12)
@@ -118,14 +88,14 @@ def test_p_adjust_holm_by_hand():
     np.testing.assert_allclose(p_adjust(p, "bonferroni"), [0.04, 0.16, 0.12, 1.0])
 
 
-def test_bad_options_and_data(groceries):
+def test_bad_options_and_data(stores):
     with pytest.raises(ValueError, match="'tukey' is not available for paired"):
-        pairwise_comparisons(groceries, method="tukey", pooled=False)
+        pairwise_comparisons(stores, method="tukey", pooled=False)
     with pytest.raises(ValueError, match="'lsd'"):
-        pairwise_comparisons(groceries, method="lsd")
+        pairwise_comparisons(stores, method="lsd")
     with pytest.raises(ValueError, match="conf_level"):
-        pairwise_comparisons(groceries, conf_level=95)
-    bad = groceries.copy()
+        pairwise_comparisons(stores, conf_level=95)
+    bad = stores.copy()
     bad.loc[2, "C"] = np.nan
     with pytest.raises(ValueError, match=r"missing.*'milk'.*'C'"):
         pairwise_comparisons(bad)

@@ -5,8 +5,6 @@ tests/reference/rmanova_reference.json written by rmanova_reference.R (R + car).
 """
 
 import dataclasses
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,41 +18,8 @@ from lmmteach.rmanova import (
     orthonormal_contrasts,
 )
 
-REF_PATH = Path(__file__).parent / "reference" / "rmanova_reference.json"
-REPO = Path(__file__).resolve().parents[1]
-
-GROCERIES_INLINE = {
-    "subject": ["lettuce", "potatoes", "milk", "eggs", "bread", "cereal",
-                "ground.beef", "tomato.soup", "laundry.detergent", "aspirin"],
-    "storeA": [1.17, 1.77, 1.49, 0.65, 1.58, 3.13, 2.09, 0.62, 5.89, 4.46],
-    "storeB": [1.78, 1.98, 1.69, 0.99, 1.70, 3.15, 1.88, 0.65, 5.99, 4.84],
-    "storeC": [1.29, 1.99, 1.79, 0.69, 1.89, 2.99, 2.09, 0.65, 5.99, 4.99],
-    "storeD": [1.29, 1.99, 1.59, 1.09, 1.89, 3.09, 2.49, 0.69, 6.99, 5.15],
-}
 
 
-def load_groceries_wide() -> pd.DataFrame:
-    """Grocery table (subject, storeA..storeD): datasets module, CSV, or inline."""
-    try:
-        from lmmteach.datasets import load_groceries
-        return load_groceries()
-    except ImportError:
-        pass
-    csv = REPO / "datasets" / "groceries.csv"
-    if csv.exists():
-        return pd.read_csv(csv)
-    return pd.DataFrame(GROCERIES_INLINE)
-
-
-@pytest.fixture(scope="module")
-def groceries():
-    return load_groceries_wide()
-
-
-@pytest.fixture(scope="module")
-def ref():
-    with open(REF_PATH) as f:
-        return json.load(f)
 
 
 def close(x, y, rel=1e-6):
@@ -155,15 +120,6 @@ def test_numeric_subject_column_is_labels_not_a_level(groceries):
     res = aov1rm(X)
     assert res.a == 4 and list(res.rhos.index[:2]) == [101, 102]
     assert res.F == pytest.approx(4.344209, rel=1e-6)
-
-
-def test_inline_fixture_matches_datasets_module():
-    datasets = pytest.importorskip("lmmteach.datasets")
-    loaded = datasets.load_groceries()
-    inline = pd.DataFrame(GROCERIES_INLINE)
-    assert list(loaded.columns) == list(inline.columns)
-    np.testing.assert_allclose(loaded[inline.columns[1:]].to_numpy(), inline[inline.columns[1:]].to_numpy())
-    assert list(loaded["subject"]) == list(inline["subject"])
 
 
 def test_result_is_immutable(groceries):
