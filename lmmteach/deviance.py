@@ -154,12 +154,7 @@ class ProfiledDeviance:
     def theta0(self) -> np.ndarray:
         """Starting values: lme4's (identity Λ) for random-effect columns of unit size, scaled by the root
         mean square of each column of Z so that a slope on a variable measured in hundreds starts small."""
-        rms = self._column_rms()
-        out, offset = [], 0
-        for s in self.structures:
-            out.append(s.start(rms[offset : offset + s.q]))
-            offset += s.q
-        return np.concatenate(out)
+        return self._by_column_size("start")
 
     @property
     def bounds(self) -> list[tuple[float, float]]:
@@ -168,16 +163,17 @@ class ProfiledDeviance:
     @property
     def theta_scale(self) -> np.ndarray:
         """The typical size of each θ_k for this data (the optimiser searches θ_k / scale_k)."""
-        rms = self._column_rms()
+        return self._by_column_size("typical")
+
+    def _by_column_size(self, method: str) -> np.ndarray:
+        """Each structure's ``start`` or ``typical`` θ, given the root mean square of its columns of Z."""
+        rms = np.sqrt(np.einsum("gkk->k", self.cp.ZtZ) / self.cp.n)
+        rms = np.where(rms > 0, rms, 1.0)
         out, offset = [], 0
         for s in self.structures:
-            out.append(s.typical(rms[offset : offset + s.q]))
+            out.append(getattr(s, method)(rms[offset : offset + s.q]))
             offset += s.q
         return np.concatenate(out)
-
-    def _column_rms(self) -> np.ndarray:
-        rms = np.sqrt(np.einsum("gkk->k", self.cp.ZtZ) / self.cp.n)
-        return np.where(rms > 0, rms, 1.0)
 
     def split(self, theta) -> list[np.ndarray]:
         theta = np.asarray(theta, float)
