@@ -19,3 +19,4 @@ from .aovtables import anova_error_strata, anova_twoway_additive, long_to_wide, 
 from .multcomp import pairwise_comparisons
 from .lrt import anova
 from . import grading
+from .bootstrap import BootstrapLRT, bootstrap_lrt

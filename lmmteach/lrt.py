@@ -57,21 +57,50 @@ def _variance_terms(model) -> set:
     return out
 
 
-def boundary_mixture(m0, m1):
-    """The χ̄² reference for M0 ⊂ M1 when M1 adds random-effect variances, else None.
+def _variance_structures(model) -> dict:
+    """{(grouping factor, term name): structure name} for every random effect of a model."""
+    return {(model.design.group_name, name): block.structure.name
+            for block in model.design.blocks for name in block.names}
 
-    Simple cases only (the notes': "Mixture of χ²_k and 0 if j = k (for simple cases)"):
-    M1 adds exactly one variance, and possibly its covariances with m terms of an unstructured block;
-    the fixed effects are the same. Returns (weights, dfs, label).
+
+def boundary_mixture(m0, m1):
+    """The χ̄² reference for M0 ⊂ M1 when the null puts one variance on the boundary, else None.
+
+    Simple cases only (the notes': "Mixture of χ²_k and 0 if j = k (for simple cases)"): the fixed effects
+    are the same, M1 has every random effect of M0 and exactly one more, in an unstructured (``us``) or
+    variance-components (``diag``) block, so that H0: σ_k² = 0 against H1: σ_k² > 0. The other k − 1 added
+    parameters (its covariances, or covariances among the old effects) are interior, so
+
+        D ~ ½ χ²_{k−1} + ½ χ²_k    (k = 1: ½ χ²_0 + ½ χ²_1, χ²_0 being a point mass at 0).
+
+    Returns (weights, dfs, label).
     """
     if list(m0.design.fixef_names) != list(m1.design.fixef_names):
         return None
-    added = _variance_terms(m1) - _variance_terms(m0)
-    if len(added) != 1 or not _variance_terms(m0) <= _variance_terms(m1):
+    v0, v1 = _variance_structures(m0), _variance_structures(m1)
+    added = set(v1) - set(v0)
+    if len(added) != 1 or not set(v0) <= set(v1):
+        return None
+    if v1[next(iter(added))] not in ("us", "diag") or any(v0[k] not in ("us", "diag") for k in v0):
         return None
     k = m1.npar - m0.npar
-    m = k - 1  # covariances added alongside the variance
+    m = k - 1
     return (0.5, 0.5), (m, m + 1), f"0.5*chisq({m}) + 0.5*chisq({m + 1})"
+
+
+def reference_distribution(m0, m1, boundary: bool = True):
+    """The large-sample distribution of D for M0 ⊂ M1 (notes: "Inference for Random Effects"):
+
+    * fixed effects or covariances added (interior parameters):  χ²_k, k = npar(M1) − npar(M0);
+    * one variance added (with ``boundary=True``): the χ̄² mixture of :func:`boundary_mixture`.
+
+    Returns (weights, dfs, label); ``label`` is what ``anova`` prints in its ``ref`` column.
+    """
+    mix = boundary_mixture(m0, m1) if boundary else None
+    if mix is not None:
+        return mix
+    k = m1.npar - m0.npar
+    return (1.0,), (k,), f"chisq({k})"
 
 
 def anova(*models, refit: bool = True, boundary: bool = False) -> pd.DataFrame:
@@ -82,8 +111,9 @@ def anova(*models, refit: bool = True, boundary: bool = False) -> pd.DataFrame:
     likelihoods of models with different fixed effects are not comparable.
 
     With ``boundary=True``, a test that adds one random-effect variance (with its covariances) is referred
-    to the χ̄² mixture ½χ²_m + ½χ²_{m+1} instead of χ²_{m+1}; the column ``ref`` names the reference
-    distribution used on each row.
+    to the χ̄² mixture ½χ²_m + ½χ²_{m+1} instead of χ²_{m+1} (see :func:`reference_distribution`), and the
+    column ``ref`` names the reference distribution used on each row. For small samples, or boundary cases
+    beyond these simple ones, use the parametric bootstrap (:func:`lmmteach.bootstrap_lrt`).
     """
     _check_models(models)
     if refit and any(m.reml for m in models):
@@ -101,12 +131,9 @@ def anova(*models, refit: bool = True, boundary: bool = False) -> pd.DataFrame:
             chisq = max(2 * (m.loglik - prev.loglik), 0.0)
             df = m.npar - prev.npar
             row["Chisq"], row["Df"] = chisq, df
-            mix = boundary_mixture(prev, m) if boundary else None
-            if mix is not None:
-                w, dfs, label = mix
+            if df > 0:
+                w, dfs, label = reference_distribution(prev, m, boundary)
                 row["Pr(>Chisq)"], row["ref"] = chibar_sf(chisq, w, dfs), label
-            elif df > 0:
-                row["Pr(>Chisq)"], row["ref"] = stats.chi2.sf(chisq, df), f"chisq({df})"
         rows.append(row)
         prev = m
     out = pd.DataFrame(rows, index=[names[i] for i in order])

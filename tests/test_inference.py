@@ -1,0 +1,150 @@
+"""Inference (notes: "Likelihood Ratio Tests", "Inference for Random Effects", "Inference for Fixed Effects"):
+χ̄² references, the parametric bootstrap, confidence intervals (lme4's confint) and Satterthwaite t tests
+(lmerTest). Numbers from tests/reference/inference_reference.R (JSON); everything seeded."""
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import lmmteach as lt
+from lmmteach.bootstrap import BootstrapLRT, bootstrap_lrt, simulate
+from lmmteach.lrt import chibar_sf, reference_distribution
+
+REF = json.loads((Path(__file__).parent / "reference" / "inference_reference.json").read_text())
+_DATA, _FITS = {}, {}
+
+MODELS = {
+    "sleep_us": ("Reaction ~ Days + (Days | Subject)", "sleepstudy", True),
+    "sleep_us_ml": ("Reaction ~ Days + (Days | Subject)", "sleepstudy", False),
+    "sleep_vc_ml": ("Reaction ~ Days + (Days || Subject)", "sleepstudy", False),
+    "sleep_ri": ("Reaction ~ Days + (1 | Subject)", "sleepstudy", True),
+    "sleep_ri_ml": ("Reaction ~ Days + (1 | Subject)", "sleepstudy", False),
+    "grocery_amod": ("price ~ store + (1 | item)", "grocery", False),
+    "grocery_amod_reml": ("price ~ store + (1 | item)", "grocery", True),
+    "grocery_nmod": ("price ~ 1 + (1 | item)", "grocery", False),
+    "timss_ri2mod": ("science ~ 1 + grpCmath + grpMmath + (1 | idschool)", "timss", True),
+    "timss_ri2mod_ml": ("science ~ 1 + grpCmath + grpMmath + (1 | idschool)", "timss", False),
+}
+
+
+def data(name):
+    if name not in _DATA:
+        _DATA[name] = {"sleepstudy": lt.load_sleepstudy, "grocery": lt.load_grocery,
+                       "timss": lambda: lt.load_timss(center=True)}[name]()
+    return _DATA[name]
+
+
+def fit(key):
+    if key not in _FITS:
+        formula, d, reml = MODELS[key]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _FITS[key] = lt.lmer(formula, data(d), reml=reml)
+    return _FITS[key]
+
+
+# -- LRT reference distributions ---------------------------------------------------------------------------------
+def test_chibar_formula():
+    """½χ²_m + ½χ²_{m+1}: the survival function is the average of the two χ² survival functions."""
+    for m in (0, 1, 2):
+        for x in (0.5, 2.0, 5.0):
+            expected = 0.5 * (stats.chi2.sf(x, m) if m else 0.0) + 0.5 * stats.chi2.sf(x, m + 1)
+            assert chibar_sf(x, (0.5, 0.5), (m, m + 1)) == pytest.approx(expected)
+    assert chibar_sf(0.0, (0.5, 0.5), (0, 1)) == 1.0
+    # 5% critical value of ½χ²_0 + ½χ²_1 is the 10% critical value of χ²_1
+    assert chibar_sf(stats.chi2.isf(0.10, 1), (0.5, 0.5), (0, 1)) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("name,models,label", [
+    ("sleep_vc_vs_ri", ("sleep_vc_ml", "sleep_ri_ml"), "0.5*chisq(0) + 0.5*chisq(1)"),
+    ("sleep_us_vs_ri", ("sleep_us_ml", "sleep_ri_ml"), "0.5*chisq(1) + 0.5*chisq(2)"),
+    ("sleep_us_vs_vc", ("sleep_us_ml", "sleep_vc_ml"), "chisq(1)"),
+])
+def test_anova_reference_column(name, models, label):
+    ref = REF["lrt_boundary"][name]
+    tab = lt.anova(*(fit(k) for k in models), boundary=True)
+    assert tab["ref"].iloc[1] == label
+    assert tab["Chisq"].iloc[1] == pytest.approx(ref["Chisq"], rel=1e-5)
+    expected = ref["p_chibar"] if "chisq(0" in label or "+" in label else ref["p_chisq"]
+    assert tab["Pr(>Chisq)"].iloc[1] == pytest.approx(expected, rel=1e-3)
+
+
+def test_fixed_effects_and_covariances_use_chisq():
+    _, dfs, label = reference_distribution(fit("grocery_nmod"), fit("grocery_amod"))
+    assert dfs == (3,) and label == "chisq(3)"
+    _, dfs, label = reference_distribution(fit("sleep_vc_ml"), fit("sleep_us_ml"))
+    assert label == "chisq(1)"
+    _, _, label = reference_distribution(fit("sleep_ri_ml"), fit("sleep_vc_ml"), boundary=False)
+    assert label == "chisq(1)"
+
+
+def _null_data(n_groups=40, m=8, seed=3):
+    """A random-intercept data set with no random slope: H0 of the slope-variance test is true."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), m)
+    x = np.tile(np.arange(m, dtype=float), n_groups)
+    y = 1.0 + 0.5 * x + rng.normal(0, 1.0, n_groups)[g] + rng.normal(0, 1.0, n_groups * m)
+    return pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+
+
+def test_chibar_matches_simulated_null_distribution():
+    """Under H0: σ_1² = 0 the LRT statistic has about half its mass at 0 and mean ½ (χ̄² = ½χ²_0 + ½χ²_1),
+    not mean 1 (χ²_1); its upper 5% point is near χ²_1's 10% point."""
+    d = _null_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m0 = lt.lmer("y ~ x + (1 | g)", d, reml=False)
+        m1 = lt.lmer("y ~ x + (1 | g) + (0 + x | g)", d, reml=False)
+    res = bootstrap_lrt(m1, m0, nsim=300, seed=11, progress=False)
+    D = res.simulated
+    assert res.n_failed == 0
+    assert 0.4 <= np.mean(D < 1e-6) <= 0.75
+    assert 0.25 <= np.mean(D) <= 0.75
+    assert np.mean(D > stats.chi2.isf(0.10, 1)) <= 0.10
+
+
+# -- parametric bootstrap ----------------------------------------------------------------------------------------
+def test_simulate_has_the_fitted_mean_and_covariance():
+    m = fit("grocery_amod")
+    rng = np.random.default_rng(0)
+    Y = np.array([simulate(m, rng) for _ in range(3000)])
+    d = m.design
+    assert np.allclose(Y.mean(0), d.X @ m.fixef.to_numpy(), atol=0.1)
+    S = np.cov(Y.T)
+    sv2, s2 = m.varcorr.vcov.iloc[0], m.sigma**2
+    same_item = d.group[:, None] == d.group[None, :]
+    assert np.mean(np.diag(S)) == pytest.approx(sv2 + s2, rel=0.05)  # Σ_i = σ_v² J + σ² I
+    assert np.mean(S[same_item & ~np.eye(len(S), dtype=bool)]) == pytest.approx(sv2, rel=0.05)
+    assert abs(np.mean(S[~same_item])) < 0.05 * sv2
+
+
+def test_bootstrap_lrt_grocery():
+    res = bootstrap_lrt(fit("grocery_amod"), fit("grocery_nmod"), nsim=200, seed=2024, progress=False)
+    assert isinstance(res, BootstrapLRT)
+    assert res.statistic == pytest.approx(11.8157, abs=1e-3)  # the notes' Chisq
+    assert res.nsim == 200 and res.simulated.shape == (200,) and res.df == 3
+    assert res.p_value == pytest.approx((1 + np.sum(res.simulated >= res.statistic)) / 201)
+    assert res.p_value < 0.05
+    assert "bootstrap p" in str(res)
+
+
+def test_bootstrap_is_reproducible_and_immutable():
+    a = bootstrap_lrt(fit("grocery_nmod"), fit("grocery_amod"), nsim=20, seed=7, progress=False)
+    b = bootstrap_lrt(fit("grocery_amod"), fit("grocery_nmod"), nsim=20, seed=7, progress=False)
+    np.testing.assert_array_equal(a.simulated, b.simulated)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.statistic = 0.0
+    with pytest.raises(ValueError):
+        a.simulated[0] = 0.0
+
+
+def test_bootstrap_refits_reml_with_ml():
+    with pytest.warns(UserWarning, match="refitting"):
+        res = bootstrap_lrt(fit("sleep_us"), fit("sleep_ri"), nsim=5, seed=1, progress=False)
+    assert res.statistic == pytest.approx(REF["lrt_boundary"]["sleep_us_vs_ri"]["Chisq"], rel=1e-5)
