@@ -20,3 +20,4 @@ from .multcomp import pairwise_comparisons
 from .lrt import anova
 from . import grading
 from .bootstrap import BootstrapLRT, bootstrap_lrt
+from .satterthwaite import satterthwaite

@@ -47,16 +47,29 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
     rows = []
-    for _ in tqdm(range(int(nsim)), disable=not progress, desc=desc, leave=False):
-        y = simulate(source, rng)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rows.append(np.atleast_1d(np.asarray(statistic(y), float)))
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-            rows.append(None)
+    with _one_blas_thread():
+        for _ in tqdm(range(int(nsim)), disable=not progress, desc=desc, leave=False):
+            y = simulate(source, rng)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    rows.append(np.atleast_1d(np.asarray(statistic(y), float)))
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+                rows.append(None)
     width = max((len(r) for r in rows if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in rows])
+
+
+def _one_blas_thread():
+    """The refits work on tiny matrices, where a multi-threaded BLAS only adds overhead (ten times slower
+    on a busy two-core machine); limit it to one thread when ``threadpoolctl`` is installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(1)
 
 
 @dataclass(frozen=True)

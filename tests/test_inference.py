@@ -125,11 +125,11 @@ def test_simulate_has_the_fitted_mean_and_covariance():
 
 
 def test_bootstrap_lrt_grocery():
-    res = bootstrap_lrt(fit("grocery_amod"), fit("grocery_nmod"), nsim=200, seed=2024, progress=False)
+    res = bootstrap_lrt(fit("grocery_amod"), fit("grocery_nmod"), nsim=100, seed=2024, progress=False)
     assert isinstance(res, BootstrapLRT)
     assert res.statistic == pytest.approx(11.8157, abs=1e-3)  # the notes' Chisq
-    assert res.nsim == 200 and res.simulated.shape == (200,) and res.df == 3
-    assert res.p_value == pytest.approx((1 + np.sum(res.simulated >= res.statistic)) / 201)
+    assert res.nsim == 100 and res.simulated.shape == (100,) and res.df == 3
+    assert res.p_value == pytest.approx((1 + np.sum(res.simulated >= res.statistic)) / 101)
     assert res.p_value < 0.05
     assert "bootstrap p" in str(res)
 
@@ -148,3 +148,32 @@ def test_bootstrap_refits_reml_with_ml():
     with pytest.warns(UserWarning, match="refitting"):
         res = bootstrap_lrt(fit("sleep_us"), fit("sleep_ri"), nsim=5, seed=1, progress=False)
     assert res.statistic == pytest.approx(REF["lrt_boundary"]["sleep_us_vs_ri"]["Chisq"], rel=1e-5)
+
+
+# -- Satterthwaite t tests (lmerTest) ----------------------------------------------------------------------------
+@pytest.mark.parametrize("key", sorted(REF["satterthwaite"]))
+def test_satterthwaite_matches_lmertest(key):
+    ref = REF["satterthwaite"][key]
+    m = fit(key)
+    assert m.formula.replace(" ", "") == ref["formula"].replace(" ", "") and m.reml == ref["REML"]
+    tab = lt.satterthwaite(m)
+    assert list(tab.index) == ref["rows"]
+    assert list(tab.columns) == ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+    np.testing.assert_allclose(tab["Estimate"], ref["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(tab["Std. Error"], ref["se"], rtol=1e-4)
+    np.testing.assert_allclose(tab["df"], ref["df"], rtol=1e-3)
+    p_ref = np.array(ref["p"], float)
+    ok = p_ref > 1e-250  # lmerTest's p underflows to 0 for the TIMSS intercept
+    np.testing.assert_allclose(tab["Pr(>|t|)"].to_numpy()[ok], p_ref[ok], rtol=1e-2)
+
+
+def test_satterthwaite_contrast():
+    """A contrast l'b (store C − store B) gets its own df; a one-row L of a unit vector repeats the table."""
+    m = fit("grocery_amod_reml")
+    full = lt.satterthwaite(m)
+    one = lt.satterthwaite(m, pd.DataFrame([[0, 1, 0, 0]], index=["storeB"], columns=full.index))
+    assert one.df.iloc[0] == pytest.approx(full.df.loc["storeB"])
+    diff = lt.satterthwaite(m, [[0, -1, 1, 0]])
+    assert diff.Estimate.iloc[0] == pytest.approx(m.fixef["storeC"] - m.fixef["storeB"])
+    with pytest.raises(ValueError, match="one per fixed effect"):
+        lt.satterthwaite(m, [[1, 0]])
