@@ -220,3 +220,150 @@ def plot_lrt_null(simulated, observed: float | None = None, df: int = 1, mixture
 
 def _mixture_label(weights, dfs) -> str:
     return " + ".join(rf"{w:g}$\chi^2_{{{k}}}$" for w, k in zip(weights, dfs))
+
+
+# -- lecture 4, "Example: TIMSS Data" -------------------------------------------------------------------
+# Level-2 (school mean) and level-1 (group-centred) variables, the school BLUPs with their conditional
+# intervals (caterpillar plot), and residual checks.
+def plot_school_means(data, variables=("math", "hoursTV"), group="idschool", bins=20, figsize=None):
+    """Histograms of the level-2 variables x̄_i· = (1/m_i) Σ_j x_ij, one panel per variable.
+
+    The notes' "Define Level-2 math and hoursTV Variables" (``tapply(math, idschool, mean)``).
+    Returns (figure, axes).
+    """
+    import matplotlib.pyplot as plt
+
+    means = data.groupby(group, observed=True)[list(variables)].mean()
+    fig, axes = plt.subplots(1, len(variables), squeeze=False, figsize=figsize)
+    for ax, var in zip(axes[0], variables):
+        ax.hist(means[var].dropna(), bins=bins, color="tab:blue", edgecolor="white")
+        ax.set_xlabel(f"school mean of {var}")
+        ax.set_ylabel("number of schools")
+        ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.set_title(f"school means of {var}")
+    fig.suptitle(f"Level-2 variables: {len(means)} schools")
+    fig.tight_layout()
+    return fig, tuple(axes[0])
+
+
+def plot_within_between(data, y="science", x="math", group="idschool", figsize=None):
+    """Level-1 (within-school) versus level-2 (between-school) relation of ``y`` and ``x``.
+
+    Left: group-centred values  x_ij − x̄_i·  against  y_ij − ȳ_i·  (every student); right: school means
+    x̄_i· against ȳ_i· (one point per school). Each panel shows its least-squares slope: the within-school
+    slope b_W (what ``grpCmath`` estimates) and the between-school slope b_B (what ``grpMmath`` estimates).
+    Returns (figure, (ax_within, ax_between)).
+    """
+    import matplotlib.pyplot as plt
+
+    d = data[[group, x, y]].dropna()
+    g = d.groupby(group, observed=True)
+    xc = d[x] - g[x].transform("mean")
+    yc = d[y] - g[y].transform("mean")
+    means = g[[x, y]].mean()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=figsize)
+    panels = [(ax1, xc.to_numpy(), yc.to_numpy(), "within schools (level 1)", f"{x} − school mean",
+               f"{y} − school mean", dict(s=4, alpha=0.25)),
+              (ax2, means[x].to_numpy(), means[y].to_numpy(), "between schools (level 2)", f"school mean {x}",
+               f"school mean {y}", dict(s=18, alpha=0.8))]
+    for ax, u, v, title, xlabel, ylabel, style in panels:
+        slope, intercept = np.polyfit(u, v, 1)
+        ax.scatter(u, v, color="tab:blue", **style)
+        grid = np.linspace(u.min(), u.max(), 2)
+        ax.plot(grid, intercept + slope * grid, color="tab:red", lw=2.5, label=f"slope {slope:.3f}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig, (ax1, ax2)
+
+
+def plot_caterpillar(model, terms=None, level=0.95, group=None, figsize=None):
+    """Caterpillar plot of the BLUPs v̂_i with intervals v̂_ik ± z·sd(v_ik | y), one panel per term.
+
+    The conditional SDs are the square roots of the diagonal of ``model.ranef_condvar`` (lme4's
+    ``ranef(m, condVar = TRUE)``, as drawn by lattice's ``dotplot``); z is the normal quantile for ``level``
+    (1.96 for 95%). Groups are sorted by their BLUP within each panel. Returns (figure, axes).
+    """
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    group = group or next(iter(model.ranef))
+    re, se = model.ranef[group], model.ranef_se[group]
+    terms = list(re.columns) if terms is None else list(terms)
+    z = stats.norm.ppf(0.5 + level / 2)
+    fig, axes = plt.subplots(1, len(terms), squeeze=False, figsize=figsize)
+    for ax, term in zip(axes[0], terms):
+        order = np.argsort(re[term].to_numpy(), kind="stable")
+        est, half = re[term].to_numpy()[order], z * se[term].to_numpy()[order]
+        rank = np.arange(1, len(est) + 1)
+        ax.errorbar(est, rank, xerr=half, fmt="o", ms=3, color="tab:blue", ecolor="0.6", elinewidth=1)
+        ax.axvline(0.0, color="tab:red", lw=1.5, ls="--")
+        ax.set_xlabel(f"BLUP of {term}")
+        ax.set_ylabel(f"{group} (sorted by BLUP)")
+        ax.set_title(f"{term}: {100 * level:g}% intervals")
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig, tuple(axes[0])
+
+
+def plot_residuals_fitted(model, ax=None):
+    """Residuals ê_ij = y_ij − ŷ_ij against the fitted values ŷ_ij = x_ij'b̂ + z_ij'v̂_i, with a zero line and
+    the mean residual in 20 bins of the fitted values (a trend there means a missing mean structure).
+    Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    fit, res = model.fitted.to_numpy(), model.residuals.to_numpy()
+    ax.scatter(fit, res, s=4, alpha=0.25, color="tab:blue")
+    ax.axhline(0.0, color="tab:red", lw=1.5, ls="--")
+    edges = np.quantile(fit, np.linspace(0, 1, 21))
+    which = np.clip(np.searchsorted(edges, fit, side="right") - 1, 0, 19)
+    centres = np.array([fit[which == k].mean() for k in range(20)])
+    means = np.array([res[which == k].mean() for k in range(20)])
+    ax.plot(centres, means, color="black", lw=2, marker="o", ms=4, label="binned mean")
+    ax.set_xlabel("fitted value")
+    ax.set_ylabel("residual")
+    ax.set_title("Residuals vs fitted")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_normal_qq(values, ax=None, title="Normal QQ plot", label="sample quantiles"):
+    """Normal QQ plot: sorted values against N(0, 1) quantiles at (i − a)/(n + 1 − 2a) (R's ``ppoints``), with
+    R's ``qqline`` through the first and third quartiles. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    if ax is None:
+        _, ax = plt.subplots()
+    v = np.sort(np.asarray(values, float))
+    v = v[np.isfinite(v)]
+    n = len(v)
+    a = 3 / 8 if n <= 10 else 1 / 2
+    q = stats.norm.ppf((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
+    y1, y3 = np.quantile(v, [0.25, 0.75])
+    z1, z3 = stats.norm.ppf([0.25, 0.75])
+    slope = (y3 - y1) / (z3 - z1)
+    ax.scatter(q, v, s=6, color="tab:blue")
+    ax.plot(q[[0, -1]], y1 + slope * (q[[0, -1]] - z1), color="tab:red", lw=1.5)
+    ax.set_xlabel("theoretical N(0, 1) quantile")
+    ax.set_ylabel(label)
+    ax.set_title(title)
+    return ax
+
+
+def plot_ranef_qq(model, group=None, figsize=None):
+    """Normal QQ plots of the BLUPs v̂_ik, one panel per random-effect term (assumption v_i ~ N(0, Σ)).
+    Returns (figure, axes)."""
+    import matplotlib.pyplot as plt
+
+    group = group or next(iter(model.ranef))
+    re = model.ranef[group]
+    fig, axes = plt.subplots(1, re.shape[1], squeeze=False, figsize=figsize)
+    for ax, term in zip(axes[0], re.columns):
+        plot_normal_qq(re[term], ax=ax, title=f"BLUPs: {term}", label=f"BLUP of {term}")
+    fig.tight_layout()
+    return fig, tuple(axes[0])
