@@ -8,6 +8,216 @@ from __future__ import annotations
 import numpy as np
 
 
+# -- lecture 1, "Correlated Data" ------------------------------------------------------------------------
+# Clustered data (students nested in schools) and what ignoring the clustering does to confidence intervals.
+
+
+def plot_group_boxplots(data, response: str, group: str, max_groups: int | None = 25, ax=None,
+                        title: str | None = None):
+    """Box plots of ``response`` for each level of ``group`` (e.g. math scores by school), the groups sorted
+    by their median, with the grand mean as a dashed line: between-group spread is what makes observations
+    from the same group correlated. ``max_groups`` keeps the first groups in the data's level order (all of
+    them if None). Returns the Axes."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    if ax is None:
+        _, ax = plt.subplots()
+    levels = pd.unique(data[group])
+    if isinstance(data[group].dtype, pd.CategoricalDtype):
+        present = set(levels)
+        levels = [c for c in data[group].cat.categories if c in present]
+    keep = list(levels) if max_groups is None else list(levels)[:max_groups]
+    values = {g: data.loc[data[group] == g, response].dropna().to_numpy(float) for g in keep}
+    order = sorted(keep, key=lambda g: np.median(values[g]))
+    ax.boxplot([values[g] for g in order], showfliers=False, widths=0.6,
+               medianprops={"color": "tab:blue", "lw": 2})
+    ax.set_xticks(range(1, len(order) + 1), [str(g) for g in order], rotation=90,
+                  fontsize="x-small" if len(order) > 15 else "small")
+    grand = float(np.mean(np.concatenate([values[g] for g in order])))
+    ax.axhline(grand, color="tab:red", ls="--", lw=2, label=f"mean of these {len(order)} {group}s")
+    ax.set_xlabel(f"{group} (sorted by median {response})")
+    ax.set_ylabel(response)
+    ax.legend(loc="upper left", fontsize="small")
+    ax.set_title(title if title is not None else f"{response} by {group}")
+    return ax
+
+
+def plot_interval_coverage(intervals: dict, truth: float, n_show: int = 50, xlabel: str = "confidence interval",
+                           title: str | None = None):
+    """Confidence intervals from a simulation, one panel per method: ``intervals`` maps a method name to
+    ``(lower, upper)`` arrays (one entry per replication). The first ``n_show`` intervals are drawn as
+    horizontal bars, grey if they cover ``truth`` and red if they miss; each panel's title gives the
+    coverage over *all* replications. Returns (figure, axes)."""
+    import matplotlib.pyplot as plt
+
+    k = len(intervals)
+    fig, axes = plt.subplots(1, k, figsize=(6.5 * k, 6), sharex=True, squeeze=False)
+    axes = axes[0]
+    for ax, (name, (lo, hi)) in zip(axes, intervals.items()):
+        lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        covers = (lo <= truth) & (truth <= hi)
+        rows = np.arange(min(n_show, len(lo)))
+        colours = np.where(covers[rows], "0.55", "tab:red")
+        ax.hlines(rows + 1, lo[rows], hi[rows], colors=colours, lw=2.5)
+        ax.plot((lo[rows] + hi[rows]) / 2, rows + 1, "|", color="black", ms=6)
+        ax.axvline(truth, color="black", lw=2, label=f"true value {truth:g}")
+        ax.set_title(f"{name}: coverage {covers.mean():.3f}")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("replication")
+        ax.set_ylim(0, len(rows) + 1)
+        ax.invert_yaxis()
+    axes[0].legend(loc="lower left", fontsize="small")
+    if title is not None:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig, axes
+
+
+# -- lecture 2, "One-Way Repeated Measures ANOVA" -------------------------------------------------------
+# Profiles of the subjects across the treatment levels, the HOTDV (sphericity) check, the F reference
+# distributions with Box's ε, and simultaneous intervals for pairwise comparisons.
+
+
+def plot_profiles(data, response: str, factor: str, subject: str, centre: bool = False, ax=None,
+                  title: str | None = None, label_subjects: bool = True):
+    """Profile ("spaghetti") plot of long RM data: one thin line per subject across the levels of ``factor``
+    and the level means ȳ_.j as a thick black line. With ``centre=True`` each subject's mean is removed,
+    y_ij − ȳ_i. + ȳ_.. (the subject effects ρ̂_i taken out), so that only the treatment effects and the
+    errors remain. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    from .aovtables import long_to_wide
+
+    wide = long_to_wide(data, response, factor, subject)
+    Y = wide.to_numpy()
+    if centre:
+        Y = Y - Y.mean(axis=1, keepdims=True) + Y.mean()
+    if ax is None:
+        _, ax = plt.subplots()
+    x = np.arange(Y.shape[1])
+    colours = plt.get_cmap("tab10" if Y.shape[0] <= 10 else "tab20")
+    for i in range(Y.shape[0]):
+        ax.plot(x, Y[i], marker="o", lw=1.2, ms=4, alpha=0.8, color=colours(i % colours.N))
+    ax.plot(x, Y.mean(axis=0), marker="s", lw=4, ms=8, color="black", label=r"level means $\bar y_{.j}$")
+    if label_subjects:
+        lo, hi = ax.get_ylim()
+        positions = _spread_labels(Y[:, -1], min_gap=0.045 * (hi - lo))
+        for i, (name, pos) in enumerate(zip(wide.index, positions)):
+            ax.annotate(str(name), (x[-1], Y[i, -1]), xytext=(x[-1] + 0.08, pos), textcoords="data",
+                        va="center", fontsize="x-small", color=colours(i % colours.N))
+    ax.set_xticks(x, [str(c) for c in wide.columns])
+    if label_subjects:
+        ax.set_xlim(-0.2, x[-1] + 0.8)
+    ax.set_xlabel(factor)
+    ax.set_ylabel(rf"{response} $-\ \bar y_{{i.}} + \bar y_{{..}}$" if centre else response)
+    ax.legend(loc="upper left", fontsize="small")
+    default = f"{response} by {factor}, one line per {subject}" + (" (subject means removed)" if centre else "")
+    ax.set_title(title if title is not None else default)
+    return ax
+
+
+def _spread_labels(values, min_gap: float) -> np.ndarray:
+    """Label positions near ``values``, moved apart so that neighbours are at least ``min_gap`` apart."""
+    values = np.asarray(values, float)
+    order = np.argsort(values)
+    pos = values[order].copy()
+    for k in range(1, len(pos)):
+        pos[k] = max(pos[k], pos[k - 1] + min_gap)
+    pos -= max(0.0, (pos[-1] - values[order][-1]) / 2) if len(pos) else 0.0  # centre the shift
+    out = np.empty_like(pos)
+    out[order] = pos
+    return out
+
+
+def plot_difference_variances(X, ax=None, title: str | None = None):
+    """The HOTDV (sphericity) check: the sample variance of y_ik − y_ij for every pair of levels j < k, as
+    bars, against 2·MSE (dashed), the common value 2σ_e² that compound symmetry implies. ``X`` is wide RM
+    data as for :func:`lmmteach.aov1rm`. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    from itertools import combinations
+    from .rmanova import as_rm_matrix, rm_decomposition
+
+    Y, levels, _ = as_rm_matrix(X)
+    n, a = Y.shape
+    pairs = list(combinations(range(a), 2))
+    variances = [np.var(Y[:, k] - Y[:, j], ddof=1) for j, k in pairs]
+    mse = rm_decomposition(Y)["SSE"] / ((n - 1) * (a - 1))
+    if ax is None:
+        _, ax = plt.subplots()
+    x = np.arange(len(pairs))
+    ax.bar(x, variances, color="tab:blue", alpha=0.75, edgecolor="black")
+    ax.axhline(2 * mse, color="tab:red", ls="--", lw=2, label=f"2 MSE = {2 * mse:.4f}")
+    names = [f"{levels[k]}−{levels[j]}" for j, k in pairs]
+    slanted = a > 4 or max(len(t) for t in names) > 6
+    ax.set_xticks(x, names, rotation=30 if slanted else 0, ha="right" if slanted else "center",
+                  fontsize="small")
+    ax.set_xlabel("pair of levels (k − j)")
+    ax.set_ylabel(r"sample Var$(y_{ik} - y_{ij})$")
+    ax.legend(fontsize="small")
+    ax.set_title(title if title is not None else "Treatment-difference variances (HOTDV)")
+    return ax
+
+
+def plot_f_adjusted(F: float, df1: float, df2: float, eps: dict | None = None, ax=None,
+                    title: str | None = None):
+    """The observed F_a* against its reference distributions: F(df1, df2) under sphericity and
+    F(ε·df1, ε·df2) for each ``eps = {"GG": ε̂, "HF": ε̃}`` (Box's correction). The legend gives each tail
+    probability P(F > F_a*). Returns the Axes."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    refs = {"sphericity": 1.0}
+    refs.update(eps or {})
+    if ax is None:
+        _, ax = plt.subplots()
+    upper = max(F * 1.6, stats.f.ppf(0.99, df1, df2))
+    grid = np.linspace(1e-3, upper, 500)
+    styles = ["-", "--", ":", "-."]
+    for (name, e), ls in zip(refs.items(), styles * 2):
+        d1, d2 = e * df1, e * df2
+        label = (rf"$F_{{{d1:.3g},\,{d2:.3g}}}$ ({name}" + (rf", $\epsilon$ = {e:.4f}" if name != "sphericity" else "")
+                 + f"): p = {stats.f.sf(F, d1, d2):.4f}")
+        ax.plot(grid, stats.f.pdf(grid, d1, d2), lw=2.5, ls=ls, label=label)
+    ax.axvline(F, color="black", lw=2)
+    ax.annotate(rf"$F_a^* = {F:.3f}$", (F, ax.get_ylim()[1] * 0.45), xytext=(8, 0), textcoords="offset points")
+    ax.set_xlabel("$F$")
+    ax.set_ylabel("density")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.set_title(title if title is not None else "Reference distributions of $F_a^*$")
+    return ax
+
+
+def plot_pairwise_intervals(tables: dict, ax=None, title: str | None = None):
+    """Simultaneous confidence intervals for all pairwise differences μ_k − μ_j, one colour per method:
+    ``tables`` maps a label to a :func:`lmmteach.pairwise_comparisons` table. Intervals that exclude 0 are
+    drawn solid, the others faded. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 6))
+    k = len(tables)
+    offsets = np.linspace(-0.3, 0.3, k) if k > 1 else np.zeros(1)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    pairs = None
+    for (name, t), off, colour in zip(tables.items(), offsets, colours):
+        if pairs is None:
+            pairs = list(t["pair"])
+        y = np.arange(len(t)) + off
+        lo, hi, est = (t[c].to_numpy(float) for c in ("lower", "upper", "estimate"))
+        excludes = (lo > 0) | (hi < 0)
+        for yi, l, h, ex in zip(y, lo, hi, excludes):
+            ax.plot([l, h], [yi, yi], color=colour, lw=3, alpha=1.0 if ex else 0.45)
+        ax.plot(est, y, "o", color=colour, label=name)
+    ax.axvline(0, color="black", lw=1.5)
+    ax.set_yticks(range(len(pairs)), pairs)
+    ax.invert_yaxis()
+    ax.set_xlabel(r"$\hat L = \bar y_{.k} - \bar y_{.j}$ with simultaneous interval")
+    ax.set_ylabel("pair")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title if title is not None else "Pairwise comparisons")
+    return ax
+
+
 # -- lecture 3, "Linear Mixed-Effects Model" ------------------------------------------------------------
 # Figures for the covariance of y_i, the covariance structures, ML vs REML, BLUP shrinkage and the null
 # distribution of the likelihood-ratio statistic. Each function draws and returns; none fits a model.
