@@ -252,26 +252,30 @@ def plot_fitted_lines(model, x: str, ax=None, title: str | None = None, max_grou
 
 
 def plot_covariance_heatmap(S, labels=None, ax=None, title: str | None = None, annotate: bool = True,
-                            fmt: str = ".0f", vmax: float | None = None, cmap: str = "RdBu_r"):
-    """A covariance matrix as a heatmap, colours symmetric about 0 (blue negative, red positive), each cell
-    annotated with its value when ``annotate``. Returns the Axes (the image is ``ax.images[0]``)."""
+                            fmt: str = ".0f", vmax: float | None = None, cmap: str | None = None):
+    """A covariance matrix as a heatmap, each cell annotated with its value when ``annotate`` (up to 10 × 10).
+    Colours: white to red from 0 to ``vmax`` when every entry is ≥ 0, else blue-white-red symmetric about 0
+    (unless ``cmap`` is given). Returns the Axes (the image is ``ax.images[0]``)."""
     import matplotlib.pyplot as plt
 
     S = np.asarray(S, float)
     if S.ndim != 2 or S.shape[0] != S.shape[1]:
         raise ValueError(f"a covariance matrix must be square, got shape {S.shape}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.5))
+        _, ax = plt.subplots(figsize=(5.5, 4.5))
     k = S.shape[0]
     vmax = float(np.max(np.abs(S))) if vmax is None else float(vmax)
     vmax = vmax if vmax > 0 else 1.0
-    im = ax.imshow(S, cmap=cmap, vmin=-vmax, vmax=vmax)
+    nonnegative = bool(np.all(S >= 0))
+    vmin = 0.0 if nonnegative else -vmax
+    cmap = cmap or ("Reds" if nonnegative else "RdBu_r")
+    im = ax.imshow(S, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     labels = [str(i + 1) for i in range(k)] if labels is None else [str(l) for l in labels]
     ax.set_xticks(range(k), labels, rotation=90 if k > 6 else 0)
     ax.set_yticks(range(k), labels)
-    if annotate and k <= 12:
-        size = 12 if k <= 4 else (10 if k <= 8 else 8)
+    if annotate and k <= 10:
+        size = 13 if k <= 4 else (11 if k <= 7 else 9)
         for r in range(k):
             for c in range(k):
                 dark = abs(S[r, c]) > 0.6 * vmax
@@ -283,10 +287,10 @@ def plot_covariance_heatmap(S, labels=None, ax=None, title: str | None = None, a
 
 
 def plot_structure_covariance(Sigma, Z_i, sigma2: float, effect_labels=None, obs_labels=None,
-                              title: str | None = None, fmt: str = ".1f"):
+                              title: str | None = None, fmt: str = ".1f", shared_scale: bool = False):
     """Side by side: Σ (the random effects' covariance, q × q) and the covariance it implies for one
-    subject's data, Σ_i = Z_i Σ Z_i' + σ² I (m_i × m_i), both on the same colour scale.
-    Returns (figure, (ax_Sigma, ax_Sigma_i))."""
+    subject's data, Σ_i = Z_i Σ Z_i' + σ² I (m_i × m_i); each on its own colour scale unless
+    ``shared_scale``. Returns (figure, (ax_Sigma, ax_Sigma_i))."""
     import matplotlib.pyplot as plt
     from .textbook import marginal_covariance
 
@@ -295,13 +299,13 @@ def plot_structure_covariance(Sigma, Z_i, sigma2: float, effect_labels=None, obs
     if Z_i.ndim != 2 or Z_i.shape[1] != Sigma.shape[0]:
         raise ValueError(f"Z_i must have {Sigma.shape[0]} columns (one per random effect), got shape {Z_i.shape}")
     Sigma_i = marginal_covariance(Z_i, Sigma, sigma2)
-    vmax = float(max(np.max(np.abs(Sigma)), np.max(np.abs(Sigma_i))))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1, 1.4]})
+    vmax = float(max(np.max(np.abs(Sigma)), np.max(np.abs(Sigma_i)))) if shared_scale else None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1, 1.5]})
     plot_covariance_heatmap(Sigma, labels=effect_labels, ax=a1, title=r"$\Sigma$ = Cov$(\mathbf{v}_i)$",
                             fmt=fmt, vmax=vmax)
     plot_covariance_heatmap(Sigma_i, labels=obs_labels, ax=a2,
                             title=r"$\Sigma_i = Z_i \Sigma Z_i' + \sigma^2 I$ = Cov$(\mathbf{y}_i)$",
-                            fmt=fmt, vmax=vmax, annotate=Sigma_i.shape[0] <= 9)
+                            fmt=fmt, vmax=vmax)
     if title is not None:
         fig.suptitle(title)
     fig.tight_layout()
@@ -415,8 +419,11 @@ def plot_lrt_null(simulated, observed: float | None = None, df: int = 1, mixture
     if mixture is not None:
         a2.plot(xs, [chibar_sf(x, *mixture) for x in xs], color="tab:red", lw=2, ls="--",
                 label=_mixture_label(*mixture))
-    if observed is not None:
+    if observed is not None and observed <= upper:
         a2.axvline(observed, color="tab:green", lw=2, label=f"observed D = {observed:.2f}")
+    elif observed is not None:  # far in the tail: say so instead of stretching the axis
+        a2.annotate(f"observed D = {observed:.2f} →", xy=(0.97, 0.9), xycoords="axes fraction", ha="right",
+                    color="tab:green", fontsize="small")
     a2.set_yscale("log")
     a2.set_ylim(max(0.5 / len(D), 1e-4), 1.05)
     a2.set_xlabel("$x$")

@@ -27,7 +27,7 @@ def sleep_ris():
 
 
 def test_heatmap_shows_the_matrix_with_symmetric_colours():
-    S = make_structure("ar1", 4).relcov(np.array([2.0, -0.5]))
+    S = make_structure("ar1", 4).relcov(np.array([2.0, -0.5]))  # negative correlations
     ax = plots.plot_covariance_heatmap(S, labels=list("ABCD"), title="AR(1)")
     img = ax.images[0]
     np.testing.assert_allclose(img.get_array(), S)
@@ -36,6 +36,15 @@ def test_heatmap_shows_the_matrix_with_symmetric_colours():
     assert [t.get_text() for t in ax.get_xticklabels()] == list("ABCD")
     assert ax.get_title() == "AR(1)"
     assert len(ax.texts) == 16 and ax.texts[1].get_text() == f"{S[0, 1]:.0f}"
+
+
+def test_heatmap_of_a_nonnegative_matrix_starts_at_zero():
+    S = make_structure("cs", 3).relcov(np.array([1.5, 0.4]))
+    ax = plots.plot_covariance_heatmap(S, fmt=".2f")
+    assert ax.images[0].get_clim() == pytest.approx((0.0, S.max()))
+    assert ax.texts[0].get_text() == f"{S[0, 0]:.2f}"
+    ax = plots.plot_covariance_heatmap(np.eye(12))
+    assert len(ax.texts) == 0  # too many cells to annotate
 
 
 def test_heatmap_rejects_a_non_square_matrix():
@@ -49,7 +58,9 @@ def test_structure_covariance_draws_sigma_and_the_implied_cov_of_y(sleep_ris):
     np.testing.assert_allclose(a1.images[0].get_array(), sleep_ris.Sigma)
     expected = Z_i @ sleep_ris.Sigma @ Z_i.T + sleep_ris.sigma**2 * np.eye(10)
     np.testing.assert_allclose(a2.images[0].get_array(), expected)
-    assert a1.images[0].get_clim() == a2.images[0].get_clim()  # one colour scale for both
+    assert a2.images[0].get_clim() == pytest.approx((0.0, expected.max()))  # its own colour scale
+    fig, (a1, a2) = plots.plot_structure_covariance(sleep_ris.Sigma, Z_i, sleep_ris.sigma**2, shared_scale=True)
+    assert a1.images[0].get_clim() == a2.images[0].get_clim()
     with pytest.raises(ValueError, match="columns"):
         plots.plot_structure_covariance(sleep_ris.Sigma, np.ones((10, 3)), 1.0)
 
