@@ -584,3 +584,82 @@ def plot_ranef_qq(model, group=None, figsize=None):
         plot_normal_qq(re[term], ax=ax, title=f"BLUPs: {term}", label=f"BLUP of {term}")
     fig.tight_layout()
     return fig, tuple(axes[0])
+
+
+# -- lecture 5, "Appendix" -------------------------------------------------------------------------------
+# The profiled deviance as a function of the covariance parameters θ alone ("Maximum Likelihood Estimates",
+# "Restricted Maximum Likelihood Estimates"): a curve for one θ, contours for two with the others held fixed.
+
+def _theta_at(theta, index, values) -> np.ndarray:
+    """A copy of θ with the components in ``index`` set to ``values``."""
+    out = np.array(theta, dtype=float, copy=True)
+    out[list(index)] = values
+    return out
+
+
+def deviance_grid(devfun, x, y, *, index=(0, 1), theta) -> np.ndarray:
+    """The profiled deviance on a grid of two covariance parameters, the others held at ``theta``:
+
+        D[j, i] = devfun(θ with θ_index[0] = x[i], θ_index[1] = y[j])   (rows follow y, as contour expects).
+    """
+    return np.array([[devfun(_theta_at(theta, index, (xi, yj))) for xi in x] for yj in y])
+
+
+def plot_deviance_curve(devfun, thetas, *, index: int = 0, theta=None, optimum=None, ax=None,
+                        label: str | None = None, **line_kw):
+    """The profiled deviance −2 ln L(θ) (σ² and b profiled out) along one covariance parameter θ_index,
+    the other θ's held at ``theta`` (default: ``optimum``). ``optimum`` (a full θ, e.g. from
+    :func:`~lmmteach.optimize_lmer`) is marked with a dot; the boundary θ_index = 0 with a dotted line
+    when it is the parameter's lower bound. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    base = optimum if theta is None else theta
+    base = np.zeros(devfun.n_theta) if base is None else np.asarray(base, float)
+    thetas = np.asarray(thetas, float)
+    dev = [devfun(_theta_at(base, [index], [t])) for t in thetas]
+    line, = ax.plot(thetas, dev, label=label, **line_kw)
+    if optimum is not None:
+        optimum = np.asarray(optimum, float)
+        ax.plot(optimum[index], devfun(optimum), "o", color=line.get_color(), markersize=9)
+    lower = devfun.bounds[index][0]
+    if lower == 0.0 and thetas.min() <= 0.0:
+        ax.axvline(0.0, color="grey", linestyle=":", linewidth=1.5)
+    ax.set_xlabel(rf"$\theta_{{{index + 1}}}$")
+    ax.set_ylabel(r"profiled deviance $-2\ln L(\theta)$")
+    if label is not None:
+        ax.legend()
+    return ax
+
+
+def plot_deviance_contour(devfun, x, y, *, index=(0, 1), theta, ax=None, levels=(1, 2, 5, 10, 20, 50, 100),
+                          names=None):
+    """Contours of the profiled deviance over two covariance parameters, the others held at ``theta``
+    (usually the optimum, marked with a star). Contour values are the deviance above its value at
+    ``theta`` (filled bands, lightest at the minimum). A parameter with lower bound 0 (a diagonal entry of
+    Λ) gets its boundary drawn as a thick grey line, with the excluded side θ < 0 hatched. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    x, y, theta = np.asarray(x, float), np.asarray(y, float), np.asarray(theta, float)
+    D = deviance_grid(devfun, x, y, index=index, theta=theta) - devfun(theta)
+    levels = [0.0, *levels]
+    ax.contourf(x, y, D, levels=levels, cmap="YlOrRd", alpha=0.6, extend="max")
+    cs = ax.contour(x, y, D, levels=levels[1:], colors="black", linewidths=1.2)
+    ax.clabel(cs, fmt="%g", fontsize="small")
+    ax.plot(theta[index[0]], theta[index[1]], "*", color="crimson", markeredgecolor="white", markersize=20,
+            label="optimum")
+    for k, v, draw, span, setlim in zip(index, (x, y), (ax.axvline, ax.axhline), (ax.axvspan, ax.axhspan),
+                                        (ax.set_xlim, ax.set_ylim)):
+        if devfun.bounds[k][0] == 0.0 and v.min() <= 0.0:
+            pad = 0.04 * (v.max() - v.min())
+            setlim(v.min() - pad, v.max())
+            span(v.min() - pad, 0.0, facecolor="0.9", hatch="//", edgecolor="0.6")
+            draw(0.0, color="0.4", linewidth=4)
+    names = names or [rf"$\theta_{{{k + 1}}}$" for k in index]
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.legend(loc="upper right")
+    return ax
