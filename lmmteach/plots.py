@@ -61,16 +61,21 @@ def plot_interval_coverage(intervals: dict, truth: float, n_show: int = 50, xlab
         colours = np.where(covers[rows], "0.55", "tab:red")
         ax.hlines(rows + 1, lo[rows], hi[rows], colors=colours, lw=2.5)
         ax.plot((lo[rows] + hi[rows]) / 2, rows + 1, "|", color="black", ms=6)
-        ax.axvline(truth, color="black", lw=2, label=f"true value {truth:g}")
+        ax.axvline(truth, color="black", lw=2)
         ax.set_title(f"{name}: coverage {covers.mean():.3f}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("replication")
         ax.set_ylim(0, len(rows) + 1)
         ax.invert_yaxis()
-    axes[0].legend(loc="lower left", fontsize="small")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="0.55", lw=2.5, label="covers"),
+               Line2D([], [], color="tab:red", lw=2.5, label="misses"),
+               Line2D([], [], color="black", lw=2, label=f"true value {truth:g}")]
     if title is not None:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize="small", frameon=False)
     return fig, axes
 
 

@@ -48,6 +48,7 @@ def test_interval_coverage_titles_report_coverage_of_all_replications():
     assert [ax.get_title() for ax in axes] == ["narrow: coverage 0.250", "wide: coverage 1.000"]
     assert all(ax.get_xlabel() == "b1" and ax.get_ylabel() == "replication" for ax in axes)
     assert len(axes[0].collections[0].get_segments()) == 20
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["covers", "misses", "true value 0"]
 
 
 def test_profiles_one_line_per_subject_plus_the_level_means(grocery, groceries):
