@@ -21,3 +21,4 @@ from .lrt import anova
 from . import grading
 from .bootstrap import BootstrapLRT, bootstrap_lrt
 from .satterthwaite import satterthwaite
+from .confint import confint

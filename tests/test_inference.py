@@ -101,7 +101,7 @@ def test_chibar_matches_simulated_null_distribution():
         warnings.simplefilter("ignore")
         m0 = lt.lmer("y ~ x + (1 | g)", d, reml=False)
         m1 = lt.lmer("y ~ x + (1 | g) + (0 + x | g)", d, reml=False)
-    res = bootstrap_lrt(m1, m0, nsim=300, seed=11, progress=False)
+    res = bootstrap_lrt(m1, m0, nsim=200, seed=11, progress=False)
     D = res.simulated
     assert res.n_failed == 0
     assert 0.4 <= np.mean(D < 1e-6) <= 0.75
@@ -177,3 +177,83 @@ def test_satterthwaite_contrast():
     assert diff.Estimate.iloc[0] == pytest.approx(m.fixef["storeC"] - m.fixef["storeB"])
     with pytest.raises(ValueError, match="one per fixed effect"):
         lt.satterthwaite(m, [[1, 0]])
+
+
+# -- confidence intervals (lme4's confint) -----------------------------------------------------------------------
+CONFINT = {  # reference key: (model, method, level)
+    "sleep_us_profile": ("sleep_us", "profile", 0.95),
+    "sleep_us_profile_90": ("sleep_us", "profile", 0.90),  # three rows only, to keep the file fast
+    "grocery_amod_profile": ("grocery_amod", "profile", 0.95),
+    "grocery_amod_reml_profile": ("grocery_amod_reml", "profile", 0.95),
+    "sleep_us_wald": ("sleep_us", "wald", 0.95),
+    "grocery_amod_wald": ("grocery_amod", "wald", 0.95),
+}
+
+
+def _ref_interval(key):
+    r = REF["confint"][key]
+    as_float = lambda xs: np.array([np.nan if v is None else v for v in xs], float)
+    return r["rows"], as_float(r["lower"]), as_float(r["upper"])
+
+
+@pytest.mark.parametrize("key", sorted(CONFINT))
+def test_confint_matches_lme4(key):
+    """Profile intervals to 1e-3 relative (lme4 interpolates a spline; we find the roots; they agree to
+    ~5e-5 on these data), Wald intervals to 1e-5 with NaN for the variance parameters."""
+    model, method, level = CONFINT[key]
+    rows, lower, upper = _ref_interval(key)
+    if key == "sleep_us_profile_90":
+        keep = [1, 3, 5]
+        rows, lower, upper = [rows[i] for i in keep], lower[keep], upper[keep]
+        ci = lt.confint(fit(model), method=method, level=level, parm=rows)
+    else:
+        ci = lt.confint(fit(model), method=method, level=level)
+    assert list(ci.index) == rows
+    a = 100 * (1 - level) / 2
+    assert list(ci.columns) == [f"{a:.3g} %", f"{100 - a:.3g} %"]
+    rtol = 1e-3 if method == "profile" else 1e-5
+    np.testing.assert_allclose(ci.iloc[:, 0], lower, rtol=rtol, atol=1e-6)
+    np.testing.assert_allclose(ci.iloc[:, 1], upper, rtol=rtol, atol=1e-6)
+
+
+def test_confint_profile_parm_and_deviance_rise():
+    """At each end point the profiled ML deviance is χ²_1(0.95) above its minimum."""
+    from lmmteach.confint import _Profiler
+
+    m = fit("grocery_amod")
+    ci = lt.confint(m, parm=[".sig01", "storeD"])
+    assert list(ci.index) == [".sig01", "storeD"]
+    prof = _Profiler(m)
+    crit = stats.chi2.isf(0.05, 1)
+    for v in ci.loc[".sig01"]:
+        assert prof.variance_profile(0)(v) - prof.dev_hat == pytest.approx(crit, abs=1e-4)
+    for v in ci.loc["storeD"]:
+        assert prof.fixef_profile(3)(v) - prof.dev_hat == pytest.approx(crit, abs=1e-4)
+
+
+def test_confint_boot_percentile_intervals():
+    m = fit("grocery_amod")
+    a = lt.confint(m, method="boot", nsim=60, seed=5)
+    b = lt.confint(m, method="boot", nsim=60, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.index) == [".sig01", ".sigma", "(Intercept)", "storeB", "storeC", "storeD"]
+    est = np.r_[m.varcorr.sdcor.to_numpy(), m.fixef.to_numpy()]
+    assert np.all((a.iloc[:, 0] < est) & (est < a.iloc[:, 1]))
+    _, lower, upper = _ref_interval("grocery_amod_profile")  # similar width to the profile intervals
+    width, ref_width = (a.iloc[:, 1] - a.iloc[:, 0]).to_numpy(), upper - lower
+    assert np.all((width > 0.5 * ref_width) & (width < 1.5 * ref_width))
+
+
+def test_confint_rejects_bad_arguments():
+    m = fit("grocery_amod")
+    with pytest.raises(ValueError, match="method"):
+        lt.confint(m, method="bca")
+    with pytest.raises(ValueError, match="unknown parameter"):
+        lt.confint(m, parm=["storeE"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ar = lt.lmer("score ~ Machine + ar1(0 + Machine | Worker)", lt.load_machines())
+    with pytest.raises(NotImplementedError, match="wald"):
+        lt.confint(ar)
+    wald = lt.confint(ar, method="wald")
+    assert list(wald.index) == ["(Intercept)", "MachineB", "MachineC"]
