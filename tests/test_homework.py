@@ -94,8 +94,11 @@ def test_source_metadata(assignment):
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     # nbgrader runs `alembic` (gradebook migrations) from PATH; the kernel is this interpreter
-    # (jupyter_client maps the python3 kernelspec's "python" to sys.executable).
+    # (jupyter_client maps a kernelspec's "python" to sys.executable).
     env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    # This environment's kernelspecs first, before any python3 kernel in the user's ~/.local/share/jupyter.
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"),
+                                                        env.get("JUPYTER_PATH")]))
     env["LMMTEACH_EXCHANGE"] = str(course / "exchange")
     env["MPLBACKEND"] = "Agg"
     cmd = [str(NBGRADER), *args, f"--CourseDirectory.root={course}", f"--db=sqlite:///{course / 'gradebook.db'}"]
