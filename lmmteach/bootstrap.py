@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .deviance import ProfiledDeviance
+from .optimize import one_blas_thread
 
 
 def simulate(model, rng: np.random.Generator) -> np.ndarray:
@@ -47,7 +48,7 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
     rows = []
-    with _one_blas_thread():
+    with one_blas_thread():
         for _ in tqdm(range(int(nsim)), disable=not progress, desc=desc, leave=False):
             y = simulate(source, rng)
             try:
@@ -58,18 +59,6 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
                 rows.append(None)
     width = max((len(r) for r in rows if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in rows])
-
-
-def _one_blas_thread():
-    """The refits work on tiny matrices, where a multi-threaded BLAS only adds overhead (ten times slower
-    on a busy two-core machine); limit it to one thread when ``threadpoolctl`` is installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(1)
 
 
 @dataclass(frozen=True)

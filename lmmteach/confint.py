@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .covariance import Unstructured, VarianceComponents
+from .optimize import one_blas_thread
 
 LOG_2PI = np.log(2 * np.pi)
 
@@ -226,9 +227,8 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
         a = (1 - level) / 2
         q = np.nanquantile(sims, [a, 1 - a], axis=0).T
         return pd.DataFrame(q, index=names, columns=cols).loc[wanted]
-    from .bootstrap import _one_blas_thread
 
-    with _one_blas_thread():
+    with one_blas_thread():
         return _profile_intervals(model, names, wanted, level, cols)
 
 

@@ -176,7 +176,7 @@ class ProfiledDeviance:
         return np.concatenate(out)
 
     def split(self, theta) -> list[np.ndarray]:
-        theta = np.asarray(theta, float)
+        theta = np.atleast_1d(np.asarray(theta, float))
         return [theta[idx] for idx in self._slices]
 
     def relcov(self, theta) -> np.ndarray:
@@ -202,7 +202,9 @@ class ProfiledDeviance:
     # -- one evaluation --------------------------------------------------------------------------------
     def evaluate(self, theta, gradient: bool = False) -> Evaluation:
         cp, n, p = self.cp, self.cp.n, self.p
-        theta = np.asarray(theta, float)
+        theta = np.atleast_1d(np.asarray(theta, float))
+        if theta.shape != (self.n_theta,):
+            raise ValueError(f"theta must have {self.n_theta} value(s) for this model, got {theta.size}")
         Lam = self.factor(theta)  # 1. set θ
         q = Lam.shape[0]
         p_ = cp.ZtX.shape[2]

@@ -103,8 +103,11 @@ def reference_distribution(m0, m1, boundary: bool = True):
     return (1.0,), (k,), f"chisq({k})"
 
 
-def anova(*models, refit: bool = True, boundary: bool = False) -> pd.DataFrame:
+def anova(*models, refit: bool = True, boundary: bool = False, **named) -> pd.DataFrame:
     """lme4's ``anova(m1, m0, ...)``: likelihood-ratio tests of nested models.
+
+    Models given by keyword are labelled by their names, as lme4 labels rows by the objects' names:
+    ``anova(rimod=rimod, ramod=ramod)``; positional ones are labelled ``model1``, ``model2``, ...
 
     Rows are ordered by the number of parameters; columns ``npar, AIC, BIC, logLik, deviance, Chisq, Df,
     Pr(>Chisq)``. REML fits are refitted by ML first (as lme4 does, and says so), because REML
@@ -115,11 +118,12 @@ def anova(*models, refit: bool = True, boundary: bool = False) -> pd.DataFrame:
     column ``ref`` names the reference distribution used on each row. For small samples, or boundary cases
     beyond these simple ones, use the parametric bootstrap (:func:`lmmteach.bootstrap_lrt`).
     """
+    names = [f"model{i + 1}" for i in range(len(models))] + list(named)
+    models = tuple(models) + tuple(named.values())
     _check_models(models)
     if refit and any(m.reml for m in models):
         warnings.warn("refitting model(s) with ML (instead of REML)", stacklevel=2)
         models = tuple(m.refit_ml() for m in models)
-    names = [getattr(m, "name", None) or f"model{i + 1}" for i, m in enumerate(models)]
     order = sorted(range(len(models)), key=lambda i: (models[i].npar, i))
     rows = []
     prev = None

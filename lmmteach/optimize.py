@@ -152,7 +152,28 @@ def newton_polish(devfun, theta, max_steps: int = 8):
     return theta, decrement
 
 
+def one_blas_thread():
+    """A context in which BLAS uses one thread. The fit works on tiny matrices (q × q per group), where a
+    multi-threaded BLAS only adds overhead -- ten times slower on a busy two-core machine."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER = None
+
+
 def optimize_lmer(devfun, theta0=None, gtol: float = 1e-6, maxiter: int = 2000, polish: bool = True) -> OptimizerResult:
+    """Minimise ``devfun`` (a :class:`~lmmteach.deviance.ProfiledDeviance`) from ``theta0`` (see
+    :func:`_optimize`), with BLAS on one thread."""
+    with one_blas_thread():
+        return _optimize(devfun, theta0, gtol, maxiter, polish)
+
+
+def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
     """Minimise ``devfun`` (a :class:`~lmmteach.deviance.ProfiledDeviance`) from ``theta0``.
 
     Converged means: after the quasi-Newton search and a Newton polish, the Newton decrement (the deviance
@@ -166,14 +187,20 @@ def optimize_lmer(devfun, theta0=None, gtol: float = 1e-6, maxiter: int = 2000, 
     scale = devfun.theta_scale  # search x = θ / scale, so that every coordinate is of size ~1
     # SD-type parameters are kept a hair above 0 during the search: at exactly 0 their gradient vanishes
     # (C is quadratic in them) and a gradient method would stall there; the boundary is tried at the end.
-    floor = 1e-6
-    xbounds = [((lo / s) + (floor if lo == 0.0 else 0.0), hi / s) for (lo, hi), s in zip(bounds, scale)]
+    # They are also capped at 10⁴ times their typical size: far beyond any optimum, and it keeps the line
+    # search away from θ's so large that X'V⁻¹X is numerically singular.
+    floor, cap = 1e-6, 1e4
+    xbounds = [((lo / s) + floor, min(hi / s, cap)) if lo == 0.0 else (lo / s, hi / s)
+               for (lo, hi), s in zip(bounds, scale)]
     n_eval = 0
 
     def fun(x):
         nonlocal n_eval
         n_eval += 1
-        e = devfun.evaluate(x * scale, gradient=True)
+        try:
+            e = devfun.evaluate(x * scale, gradient=True)
+        except np.linalg.LinAlgError:  # numerically singular at an extreme θ: tell the search to back off
+            return 1e300, np.zeros_like(x)
         return e.deviance, e.gradient * scale
 
     n_iter, res = 0, None

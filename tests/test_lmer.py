@@ -239,3 +239,11 @@ def test_conditional_sd_of_blups_matches_lme4_condvar(key):
         ours = m.ranef_se[grp].set_axis([str(v) for v in m.ranef_se[grp].index])
         theirs = np.array(r["sd"]).reshape(len(r["levels"]), -1)
         np.testing.assert_allclose(ours.loc[r["levels"]].to_numpy(), theirs, rtol=1e-4)
+
+
+def test_anova_labels_rows_by_keyword_names():
+    tab = lt.anova(amod=fit("grocery_amod"), nmod=fit("grocery_nmod"))
+    assert list(tab.index) == ["nmod", "amod"]  # ordered by npar, as lme4 does
+    assert tab.attrs["formulas"]["amod"] == FORMULAS["grocery_amod"]
+    mixed = lt.anova(fit("grocery_amod"), nmod=fit("grocery_nmod"))
+    assert list(mixed.index) == ["nmod", "model1"]
