@@ -135,7 +135,7 @@ def newton_polish(devfun, theta, max_steps: int = 8):
         g = e.gradient[free]
         step = np.linalg.solve(H, g)
         decrement = 0.5 * float(g @ step)
-        if decrement < 1e-9:
+        if decrement < 1e-15:
             break
         t = 1.0
         while t > 1e-4:  # backtrack: stay inside the bounds and go downhill
