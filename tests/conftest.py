@@ -1,9 +1,15 @@
-"""Fixtures shared by the test files: the notes' grocery data and R's reference numbers for RM ANOVA."""
+"""Fixtures shared by the test files: the notes' grocery data, R's reference numbers for RM ANOVA, and
+closing the figures each test draws."""
 
 import json
 from pathlib import Path
 
-import pytest
+import matplotlib
+
+matplotlib.use("Agg")  # figures are drawn off screen in the tests
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
 
 import lmmteach as lt
 
@@ -26,3 +32,9 @@ def grocery():
 def ref():
     """R's numbers for RM ANOVA (tests/reference/rmanova_reference.R → rmanova_reference.json)."""
     return json.loads((REFERENCE / "rmanova_reference.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")

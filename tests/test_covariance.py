@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import lmmteach as lt
-from lmmteach.covariance import AR1, CompoundSymmetry, Toeplitz, Unstructured, VarianceComponents, make_structure
+from lmmteach.covariance import AR1, CompoundSymmetry, Toeplitz, make_structure
 
 REF = json.loads((Path(__file__).parent / "reference" / "inference_reference.json").read_text())["structures"]
 MACHINES = lt.load_machines()

@@ -1,33 +1,12 @@
 """Figures of lectures 1 ("Correlated Data") and 2 ("One-Way RM-ANOVA"): each returns its axes, labelled,
 and draws what it says."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from scipy import stats
 
 import lmmteach as lm
 from lmmteach import plots
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture(scope="module")
-def grocery():
-    return lm.load_grocery()
-
-
-@pytest.fixture(scope="module")
-def groceries():
-    return lm.load_groceries()
 
 
 def test_group_boxplots_one_box_per_group_sorted_by_median():

@@ -1,21 +1,11 @@
 """Figures of lecture 5 ("Appendix"): the profiled deviance along one θ and over two θ's."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 import lmmteach as lt
 from lmmteach import plots
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 @pytest.fixture(scope="module")

@@ -1,24 +1,13 @@
 """Figures of lecture 3 ("Linear Mixed-Effects Model"): they draw what they say, on labelled axes."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
+
 import pytest
 from scipy import stats
 
 import lmmteach as lm
 from lmmteach import plots
 from lmmteach.covariance import make_structure
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,11 @@
 """Figures of lecture 4 ("Example: TIMSS Data"): level-1/level-2 variables, caterpillar plot, residual checks."""
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from scipy import stats
 
 import lmmteach as lt
 from lmmteach import plots
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 @pytest.fixture(scope="module")
