@@ -25,26 +25,7 @@ suppressPackageStartupMessages({
 out_path <- "tests/reference/inference_reference.json"
 
 # ---- data ---------------------------------------------------------------------------------------------
-machines <- read.csv("datasets/machines.csv")
-machines$Worker <- factor(machines$Worker)
-machines$Machine <- factor(machines$Machine)
-
-groceries <- read.csv("datasets/groceries.csv")
-grocery <- data.frame(price = as.numeric(unlist(groceries[, 2:5])),
-                      item = factor(rep(groceries$subject, 4)),
-                      store = factor(rep(LETTERS[1:4], each = 10)))
-
-timss <- read.csv("datasets/timss1997_simulated.csv",
-                  colClasses = c(rep("factor", 4), rep("numeric", 3)))
-grpMmath <- with(timss, tapply(math, idschool, mean))
-grpMhoursTV <- with(timss, tapply(hoursTV, idschool, mean))
-timss <- merge(timss, data.frame(idschool = names(grpMmath),
-                                 grpMmath = as.numeric(grpMmath),
-                                 grpMhoursTV = as.numeric(grpMhoursTV)))
-timss <- cbind(timss, grpCmath = (timss$math - timss$grpMmath),
-               grpChoursTV = (timss$hoursTV - timss$grpMhoursTV))
-
-sleepstudy <- lme4::sleepstudy
+source("tests/reference/course_data.R")
 
 # ---- covariance structures -------------------------------------------------------------------------------
 structures <- list()

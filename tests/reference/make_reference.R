@@ -16,25 +16,7 @@ suppressPackageStartupMessages({
 out_path <- "tests/reference/lme4_reference.json"
 
 # ---- data -------------------------------------------------------------------------------------------
-groceries <- read.csv("datasets/groceries.csv")
-grocery <- data.frame(price = as.numeric(unlist(groceries[, 2:5])),
-                      item = rep(groceries$subject, 4),
-                      store = rep(LETTERS[1:4], each = 10))
-grocery$item <- factor(grocery$item)
-grocery$store <- factor(grocery$store)
-
-timss <- read.csv("datasets/timss1997_simulated.csv",
-                  colClasses = c(rep("factor", 4), rep("numeric", 3)))
-grpMmath <- with(timss, tapply(math, idschool, mean))
-grpMhoursTV <- with(timss, tapply(hoursTV, idschool, mean))
-timss <- merge(timss, data.frame(idschool = names(grpMmath),
-                                 grpMmath = as.numeric(grpMmath),
-                                 grpMhoursTV = as.numeric(grpMhoursTV)))
-timss <- cbind(timss, grpCmath = (timss$math - timss$grpMmath),
-               grpChoursTV = (timss$hoursTV - timss$grpMhoursTV))
-
-sleepstudy <- lme4::sleepstudy
-Dyestuff2 <- lme4::Dyestuff2
+source("tests/reference/course_data.R")
 
 # ---- fitting with warnings recorded -------------------------------------------------------------------
 fit <- function(formula, data, REML, contrasts = NULL) {
