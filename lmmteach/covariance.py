@@ -203,11 +203,10 @@ class VarianceComponents(CovarianceStructure):
         return [(f"sd{k}", s) for k, s in enumerate(sd)]
 
 
-class CompoundSymmetry(CovarianceStructure):
-    """Compound symmetry: σ_k² = σ_v² + σ_d², σ_kl = σ_v² (the notes write σ² for σ_d²).
-    θ = (s, ω): C = s² [(1 - ω) I + ω J] with correlation ω ∈ [-1/(q-1), 1]."""
+class _ScaleAndCorrelation(CovarianceStructure):
+    """A structure with two parameters: a relative SD s ≥ 0 and a correlation in [``rho_min``, 1]."""
 
-    name = "cs"
+    rho_min = -1.0
 
     @property
     def n_params(self):
@@ -219,8 +218,18 @@ class CompoundSymmetry(CovarianceStructure):
 
     @property
     def bounds(self):
-        low = -1.0 / (self.q - 1) if self.q > 1 else -1.0
-        return [(0.0, np.inf), (low, 1.0)]
+        return [(0.0, np.inf), (self.rho_min, 1.0)]
+
+
+class CompoundSymmetry(_ScaleAndCorrelation):
+    """Compound symmetry: σ_k² = σ_v² + σ_d², σ_kl = σ_v² (the notes write σ² for σ_d²).
+    θ = (s, ω): C = s² [(1 - ω) I + ω J] with correlation ω ∈ [-1/(q-1), 1]."""
+
+    name = "cs"
+
+    @property
+    def rho_min(self):
+        return -1.0 / (self.q - 1) if self.q > 1 else -1.0
 
     def relcov(self, theta):
         s, w = theta
@@ -232,22 +241,10 @@ class CompoundSymmetry(CovarianceStructure):
         return [("sigma_v^2", total * w), ("sigma^2", total * (1 - w)), ("omega", w)]
 
 
-class AR1(CovarianceStructure):
+class AR1(_ScaleAndCorrelation):
     """First-order autoregressive: σ_kl = σ² ρ^|k-l|.  θ = (s, ρ): C = s² ρ^|k-l|, ρ ∈ [-1, 1]."""
 
     name = "ar1"
-
-    @property
-    def n_params(self):
-        return 2
-
-    @property
-    def theta0(self):
-        return np.array([1.0, 0.0])
-
-    @property
-    def bounds(self):
-        return [(0.0, np.inf), (-1.0, 1.0)]
 
     def relcov(self, theta):
         s, rho = theta
