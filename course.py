@@ -52,7 +52,8 @@ def lab(args: list[str]) -> None:
 
 def test(args: list[str]) -> None:
     setup()
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("MPLBACKEND", None)  # notebooks draw with the inline backend; the unit tests choose Agg themselves
     lectures = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "lectures").glob("*.ipynb"))
     sources = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "lectures/homework/source").glob("*/*.ipynb"))
     cmd = [PY, "-m", "pytest", "tests", *lectures, *sources, "--nbval", "--nbval-current-env",
