@@ -83,48 +83,45 @@ class FormulaError(ValueError):
     """A malformed formula; the message says where."""
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split ``text`` on ``sep`` where parentheses are balanced."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        ch = text[i]
+def _top_level(text: str):
+    """Positions in ``text`` outside any parentheses (checking that they balance)."""
+    depth = 0
+    for i, ch in enumerate(text):
         if ch == "(":
             depth += 1
         elif ch == ")":
             depth -= 1
             if depth < 0:
                 raise FormulaError(f"unbalanced ')' at position {i} in {text!r}")
-        elif depth == 0 and text.startswith(sep, i):
-            parts.append(text[start:i])
-            i += len(sep)
-            start = i
-            continue
-        i += 1
+        elif depth == 0:
+            yield i
     if depth != 0:
         raise FormulaError(f"unbalanced '(' in {text!r}")
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split ``text`` on ``sep`` where it stands outside parentheses."""
+    parts, start = [], 0
+    for i in _top_level(text):
+        if i >= start and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
     parts.append(text[start:])
     return parts
 
 
 def _split_terms(rhs: str) -> list[tuple[str, str]]:
     """Split a right-hand side into (sign, term) pairs on top-level ``+`` and ``-``."""
-    out, depth, start, sign = [], 0, 0, "+"
-    for i, ch in enumerate(rhs):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise FormulaError(f"unbalanced ')' at position {i} in {rhs!r}")
-        elif depth == 0 and ch in "+-":
-            piece = rhs[start:i].strip()
-            if piece:
-                out.append((sign, piece))
-            elif i > 0 and rhs[:i].strip():
-                raise FormulaError(f"empty term before {ch!r} at position {i} in {rhs!r}")
-            sign, start = ch, i + 1
-    if depth != 0:
-        raise FormulaError(f"unbalanced '(' in {rhs!r}")
+    out, start, sign = [], 0, "+"
+    for i in _top_level(rhs):
+        if rhs[i] not in "+-":
+            continue
+        piece = rhs[start:i].strip()
+        if piece:
+            out.append((sign, piece))
+        elif i > 0 and rhs[:i].strip():
+            raise FormulaError(f"empty term before {rhs[i]!r} at position {i} in {rhs!r}")
+        sign, start = rhs[i], i + 1
     piece = rhs[start:].strip()
     if not piece:
         raise FormulaError(f"formula ends with {sign!r} and no term after it: {rhs!r}")
