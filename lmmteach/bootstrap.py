@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .messages import warn_user
 from .optimize import one_blas_thread
 
 
@@ -119,7 +120,7 @@ def bootstrap_lrt(m1, m0, nsim: int = 1000, seed=None, progress: bool = True) ->
     if m1.npar < m0.npar:
         m1, m0 = m0, m1
     if m1.reml or m0.reml:
-        warnings.warn("refitting model(s) with ML (instead of REML)", stacklevel=2)
+        warn_user("refitting model(s) with ML (instead of REML)")
         m1, m0 = m1.refit_ml(), m0.refit_ml()
     observed = lrt_statistic(m1, m0)
 

@@ -8,7 +8,6 @@ index of every row. It checks the data and says what is wrong in words.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from .contrasts import contr_sum, contr_treatment
 from .covariance import CovarianceStructure, make_structure
 from .formula import Formula, RandomTerm, Term, parse_formula
+from .messages import warn_user
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,7 @@ def model_frame(formula: Formula, data: pd.DataFrame) -> tuple[pd.DataFrame, int
     if n_dropped:
         per_col = frame.isna().sum()
         where = ", ".join(f"{c}: {k}" for c, k in per_col.items() if k)
-        warnings.warn(
-            f"{n_dropped} of {len(frame)} rows have missing values and were dropped ({where})",
-            stacklevel=3,
-        )
+        warn_user(f"{n_dropped} of {len(frame)} rows have missing values and were dropped ({where})")
         frame = frame.loc[complete]
     if len(frame) == 0:
         raise ValueError("no complete rows are left after dropping rows with missing values")
@@ -253,11 +250,8 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
     if keep.all():
         return X, names, ()
     dropped = tuple(n for n, k in zip(names, keep) if not k)
-    warnings.warn(
-        f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column"
-        f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
-        stacklevel=3,
-    )
+    warn_user(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column"
+              f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}")
     return X[:, keep], [n for n, k in zip(names, keep) if k], dropped
 
 

@@ -11,11 +11,12 @@ for one variance added together with its m covariances with variances already in
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from .messages import warn_user
 
 
 def chibar_sf(x: float, weights, dfs) -> float:
@@ -122,7 +123,7 @@ def anova(*models, refit: bool = True, boundary: bool = False, **named) -> pd.Da
     models = tuple(models) + tuple(named.values())
     _check_models(models)
     if refit and any(m.reml for m in models):
-        warnings.warn("refitting model(s) with ML (instead of REML)", stacklevel=2)
+        warn_user("refitting model(s) with ML (instead of REML)")
         models = tuple(m.refit_ml() for m in models)
     order = sorted(range(len(models)), key=lambda i: (models[i].npar, i))
     rows = []

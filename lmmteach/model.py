@@ -13,7 +13,6 @@ changes. Printing lives in :mod:`lmmteach.display`, plots in :mod:`lmmteach.plot
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ import pandas as pd
 from .design import Design, lformula, model_matrix, _check_data
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
 from .optimize import OptimizerResult, optimize_lmer
+from .messages import warn_user
 
 if TYPE_CHECKING:
     from .display import Summary
@@ -316,10 +316,9 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
     opt = optimize_lmer(devfun, theta0=start)
     model = LinearMixedModel(design, devfun, opt)
     if not opt.converged:
-        warnings.warn(
+        warn_user(
             f"the optimiser did not converge: max |gradient| = {opt.gradient_norm:.3g} after {opt.n_iter} "
-            f"iterations ({opt.message})", stacklevel=2)
+            f"iterations ({opt.message})")
     if model.is_singular:
-        warnings.warn("boundary (singular) fit: see help('lmmteach.model.LinearMixedModel.is_singular')",
-                      stacklevel=2)
+        warn_user("boundary (singular) fit: see help('lmmteach.model.LinearMixedModel.is_singular')")
     return model
