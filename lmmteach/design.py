@@ -101,8 +101,10 @@ def _is_factor(series: pd.Series, forced: bool) -> bool:
 
 def _codes(series: pd.Series, levels: list) -> np.ndarray:
     """Integer code of each value's level (its position in ``levels``)."""
-    if isinstance(series.dtype, pd.CategoricalDtype) and list(series.cat.categories) == list(levels):
-        return series.cat.codes.to_numpy()
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        position = {c: i for i, c in enumerate(levels)}
+        to_level = np.array([position.get(c, -1) for c in series.cat.categories] + [-1])
+        return to_level[series.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing -1
     return pd.Categorical(series, categories=levels).codes
 
 
@@ -135,6 +137,14 @@ def model_frame(formula: Formula, data: pd.DataFrame) -> tuple[pd.DataFrame, int
             f"the formula names {', '.join(kind)} but data has no such column "
             f"(columns are: {', '.join(map(str, data.columns))})"
         )
+    repeated = [v for v in wanted if (data.columns == v).sum() > 1]
+    if repeated:
+        raise ValueError(f"data has more than one column named {', '.join(map(repr, repeated))}; "
+                         "rename them so that the formula's names are unambiguous")
+    for v in wanted:
+        if pd.api.types.is_datetime64_any_dtype(data[v]) or pd.api.types.is_timedelta64_dtype(data[v]):
+            raise ValueError(f"variable {v!r} holds dates or times ({data[v].dtype}); convert it to a number "
+                             "first, e.g. days since the start: (d - d.min()).dt.days")
     frame = data.loc[:, wanted]
     complete = frame.notna().all(axis=1)
     n_dropped = int((~complete).sum())
@@ -150,11 +160,18 @@ def model_frame(formula: Formula, data: pd.DataFrame) -> tuple[pd.DataFrame, int
 
 def _response(frame: pd.DataFrame, name: str) -> np.ndarray:
     col = frame[name]
-    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-        raise ValueError(f"the response {name!r} must be numeric, but its type is {col.dtype}")
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col) or \
+            pd.api.types.is_complex_dtype(col):
+        raise ValueError(f"the response {name!r} must be real numbers, but its type is {col.dtype}")
     y = col.to_numpy(dtype=float)
     if not np.all(np.isfinite(y)):
         raise ValueError(f"the response {name!r} has {int((~np.isfinite(y)).sum())} infinite value(s)")
+    if np.ptp(y) == 0:
+        raise ValueError(f"the response {name!r} is constant (every value is {y[0]:g}): there is no variation "
+                         "to model")
+    if np.abs(y).max() > 1e100:
+        raise ValueError(f"the response {name!r} has values as large as {np.abs(y).max():.3g}; rescale it "
+                         "(e.g. divide by a power of ten) so that its squares stay within floating point")
     return y
 
 

@@ -71,7 +71,11 @@ class Crossproducts:
         ZtZ = np.add.reduceat(Zs[:, :, None] * Zs[:, None, :], starts, axis=0)
         ZtX = np.add.reduceat(Zs[:, :, None] * Qs[:, None, :], starts, axis=0)
         blank = cls(ZtZ, ZtX, None, Q.T @ Q, None, 0.0, len(y), R, None, Q, group)
-        return blank.with_response(Z, y)
+        out = blank.with_response(Z, y)
+        if out.yty <= 1e-20 * float(y @ y):
+            raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
+                             "there is no variation left for random effects or residuals")
+        return out
 
     def with_response(self, Z, y) -> "Crossproducts":
         """The same design with a new response (for the parametric bootstrap): only y-products change."""

@@ -76,7 +76,7 @@ def test_as_many_random_effects_as_observations(sleep):
 
 
 def test_non_numeric_response(sleep):
-    with pytest.raises(ValueError, match="the response 'Reaction' must be numeric"):
+    with pytest.raises(ValueError, match="the response 'Reaction' must be real numbers"):
         lt.lmer("Reaction ~ Days + (1 | Subject)", sleep.assign(Reaction=sleep.Reaction.astype(str)))
 
 
@@ -173,3 +173,23 @@ def test_callers_data_not_modified(sleep):
     before = sleep.copy()
     fit_quiet("Reaction ~ Days + (Days | Subject)", sleep)
     pd.testing.assert_frame_equal(sleep, before)
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda s: s.assign(Reaction=1.0), "the response 'Reaction' is constant"),
+    (lambda s: s.assign(Reaction=2 * s.Days + 1), "reproduce the response exactly"),
+    (lambda s: s.assign(Reaction=s.Reaction.astype(complex)), "must be real numbers"),
+    (lambda s: s.assign(Reaction=s.Reaction * 1e200), "rescale it"),
+    (lambda s: s.assign(Days=pd.Timestamp("2020-01-01") + pd.to_timedelta(s.Days, unit="D")), "dates or times"),
+    (lambda s: pd.concat([s, s[["Days"]]], axis=1), "more than one column named 'Days'"),
+])
+def test_degenerate_data_is_refused_in_words(sleep, change, match):
+    with pytest.raises(ValueError, match=match):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", change(sleep))
+
+
+def test_unused_categories_of_a_grouping_factor_are_ignored_quietly(sleep):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = lt.lmer("Reaction ~ Days + (1 | Subject)", sleep.assign(Subject=sleep.Subject.cat.add_categories(["999"])))
+    assert m.ngroups == {"Subject": 18}
