@@ -228,7 +228,8 @@ class LinearMixedModel:
         """Predictions X b̂ (+ Z v̂ with ``re=True``) for ``newdata`` (default: the data fitted).
 
         A group level that was not in the fitted data has no BLUP; with ``allow_new_levels=True`` it gets
-        v̂ = 0 (the population-level prediction), otherwise this is an error.
+        v̂ = 0 (the population-level prediction), otherwise this is an error. A row with a missing value in a
+        variable the prediction needs is predicted as NaN (as lme4's ``predict``, with ``na.action = na.pass``).
         """
         if newdata is None:
             if re:
@@ -242,6 +243,9 @@ class LinearMixedModel:
         missing = [v for v in dict.fromkeys(needed) if v not in newdata.columns]
         if missing:
             raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
+        complete = newdata[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy()
+        out = pd.Series(np.nan, index=newdata.index, name="predicted")
+        newdata = newdata.loc[complete]
         xl = dict(d.xlevels)
         names, X = model_matrix(newdata, f.intercept, f.terms, f.factor_vars, d.contrasts, xl)
         X = X[:, [names.index(n) for n in d.fixef_names]]
@@ -257,7 +261,8 @@ class LinearMixedModel:
                                  "use allow_new_levels=True to predict them at the population level")
             V = np.where((codes >= 0)[:, None], self._eval.blups[np.maximum(codes, 0)], 0.0)
             pred = pred + np.einsum("nq,nq->n", Z, V)
-        return pd.Series(pred, index=newdata.index, name="predicted")
+        out[complete] = pred
+        return out
 
     # -- refitting -------------------------------------------------------------------------------------------
     def refit_ml(self) -> "LinearMixedModel":

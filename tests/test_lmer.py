@@ -247,3 +247,12 @@ def test_anova_labels_rows_by_keyword_names():
     assert tab.attrs["formulas"]["amod"] == FORMULAS["grocery_amod"]
     mixed = lt.anova(fit("grocery_amod"), nmod=fit("grocery_nmod"))
     assert list(mixed.index) == ["nmod", "model1"]
+
+
+def test_predict_gives_nan_for_rows_with_missing_values():
+    m = fit("sleep_us")
+    new = data("sleepstudy").iloc[:3].copy()
+    new.loc[1, "Days"] = np.nan
+    pred = m.predict(new)
+    assert np.isnan(pred.iloc[1]) and list(pred.index) == list(new.index)
+    np.testing.assert_allclose(pred.iloc[[0, 2]], m.fitted.iloc[[0, 2]], rtol=1e-12)
