@@ -63,6 +63,23 @@ def _obs_line(model) -> str:
     return f"Number of obs: {model.nobs}, groups:  {model.design.group_name}, {model.design.n_groups}"
 
 
+def fixef_correlation_lines(model, max_p: int = 12) -> list[str]:
+    """lme4's "Correlation of Fixed Effects": the lower triangle of corr(b̂), from Cov(b̂) = σ̂²(X'V⁻¹X)⁻¹."""
+    p = len(model.fixef)
+    if p < 2 or p > max_p:
+        return []
+    V = model.vcov.to_numpy()
+    sd = np.sqrt(np.diag(V))
+    R = V / np.outer(sd, sd)
+    names = list(model.fixef.index)
+    short = [n[:6] for n in names]
+    width = max(len(n) for n in names)
+    lines = ["", "Correlation of Fixed Effects:", " " * (width + 1) + " ".join(f"{s:>6}" for s in short[:-1])]
+    for i in range(1, p):
+        lines.append(f"{names[i]:<{width}} " + " ".join(f"{R[i, j]:6.3f}" for j in range(i)))
+    return lines
+
+
 class Summary:
     """``summary(m)``: header, scaled residuals, random effects, fixed-effects table."""
 
@@ -80,7 +97,7 @@ class Summary:
             index=False, float_format=lambda v: f"{v:.4f}")
         coefs = m.coef_table().to_string(float_format=lambda v: f"{v:.5g}")
         return "\n".join(_header(m) + ["", "Scaled residuals:", res, "", "Random effects:"] + varcorr_lines(m)
-                         + [_obs_line(m), "", "Fixed effects:", coefs])
+                         + [_obs_line(m), "", "Fixed effects:", coefs] + fixef_correlation_lines(m))
 
     __repr__ = __str__
 

@@ -256,3 +256,17 @@ def test_predict_gives_nan_for_rows_with_missing_values():
     pred = m.predict(new)
     assert np.isnan(pred.iloc[1]) and list(pred.index) == list(new.index)
     np.testing.assert_allclose(pred.iloc[[0, 2]], m.fitted.iloc[[0, 2]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("key", [k for k in sorted(FORMULAS) if not lme4_warned(REF["fits"][k])])
+def test_vcov_of_fixed_effects_matches_lme4(key):
+    """The whole Cov(b̂) = σ̂²(X'V⁻¹X)⁻¹, off-diagonal included (summary's 'Correlation of Fixed Effects')."""
+    ref, m = REF["fits"][key], fit(key)
+    theirs = np.array(ref["vcov"], float).reshape(len(m.fixef), len(m.fixef))
+    np.testing.assert_allclose(m.vcov.to_numpy(), theirs, rtol=2e-4, atol=1e-8 * np.abs(theirs).max())
+
+
+def test_summary_prints_correlation_of_fixed_effects_like_lme4():
+    text = str(fit("sleep_us").summary())
+    assert "Correlation of Fixed Effects:" in text
+    assert "Days        -0.138" in text  # lme4: Days -0.138

@@ -46,6 +46,7 @@ describe <- function(m, data_name) {
     sigma = sigma(m),
     fixef = as.list(fixef(m)),
     se = as.list(sqrt(diag(as.matrix(vcov(m))))),
+    vcov = unname(as.matrix(vcov(m))),
     varcorr = list(grp = vc$grp, var1 = ifelse(is.na(vc$var1), "", vc$var1),
                    var2 = ifelse(is.na(vc$var2), "", vc$var2), vcov = vc$vcov, sdcor = vc$sdcor),
     ranef = lapply(re, function(d) list(levels = rownames(d), columns = colnames(d),
