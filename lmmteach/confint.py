@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .covariance import Unstructured, VarianceComponents
+from .covariance import Unstructured, VarianceComponents, sd_correlation
 from .optimize import one_blas_thread
 
 LOG_2PI = np.log(2 * np.pi)
@@ -52,13 +52,12 @@ def sdcor(model, theta=None, sigma=None) -> np.ndarray:
     sigma = model.sigma if sigma is None else sigma
     out = []
     for b, t in zip(model.design.blocks, model.devfun.split(theta)):
-        S = sigma**2 * b.structure.relcov(t)
-        sd = np.sqrt(np.clip(np.diag(S), 0, None))
+        sd, R = sd_correlation(sigma**2 * b.structure.relcov(t))
+        R = np.nan_to_num(R)  # an undefined correlation (a zero SD) is reported as 0
         for c in range(b.structure.q):
             out.append(sd[c])
             if isinstance(b.structure, Unstructured):
-                for r in range(c + 1, b.structure.q):
-                    out.append(S[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else 0.0)
+                out.extend(R[c + 1 :, c])
     return np.array(out + [sigma])
 
 

@@ -343,13 +343,22 @@ def _psd_cholesky(C: np.ndarray) -> np.ndarray:
     return L
 
 
-def _sd_cor_parameters(S: np.ndarray) -> list[tuple[str, float]]:
+def sd_correlation(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standard deviations σ_k = √S_kk and correlations ρ_kl = S_kl / (σ_k σ_l) of a covariance matrix
+    (NaN where a standard deviation is 0 and the correlation is undefined)."""
     sd = np.sqrt(np.clip(np.diag(S), 0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = S / np.outer(sd, sd)
+    R[np.outer(sd, sd) == 0] = np.nan
+    return sd, R
+
+
+def _sd_cor_parameters(S: np.ndarray) -> list[tuple[str, float]]:
+    sd, R = sd_correlation(S)
     out = [(f"sd{k}", s) for k, s in enumerate(sd)]
     for c in range(len(sd)):
         for r in range(c + 1, len(sd)):
-            cor = S[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else np.nan
-            out.append((f"cor{r}{c}", cor))
+            out.append((f"cor{r}{c}", R[r, c]))
     return out
 
 

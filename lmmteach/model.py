@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .covariance import sd_correlation
 from .design import Design, lformula, model_matrix, _check_data
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
 from .optimize import OptimizerResult, optimize_lmer
@@ -101,13 +102,12 @@ class LinearMixedModel:
         s2 = self._eval.sigma2
         for name, block, theta in zip(self.design.block_names, self.design.blocks, self.devfun.split(self.theta)):
             S = s2 * block.structure.relcov(theta)
-            sd = np.sqrt(np.clip(np.diag(S), 0, None))
+            sd, R = sd_correlation(S)
             for k, v in enumerate(block.names):
                 rows.append((name, v, None, S[k, k], sd[k]))
             for c in range(len(block.names)):
                 for r in range(c + 1, len(block.names)):
-                    cor = S[r, c] / (sd[r] * sd[c]) if sd[r] > 0 and sd[c] > 0 else np.nan
-                    rows.append((name, block.names[c], block.names[r], S[r, c], cor))
+                    rows.append((name, block.names[c], block.names[r], S[r, c], R[r, c]))
         rows.append(("Residual", None, None, s2, np.sqrt(s2)))
         out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
         return out.astype({"vcov": float, "sdcor": float})

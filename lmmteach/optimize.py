@@ -50,7 +50,7 @@ def boundary_escape(devfun, theta, rel: float = 1e-3):
     """
     e = devfun.evaluate(theta, gradient=True)
     C0 = devfun.relcov(theta)
-    best, best_slope = None, 0.0
+    best_k, best_slope = None, 0.0
     scale = devfun.theta0
     for k, (lo, _) in enumerate(devfun.bounds):
         if lo != 0.0 or theta[k] > 2e-6 * max(1.0, abs(scale[k])):
@@ -60,13 +60,12 @@ def boundary_escape(devfun, theta, rel: float = 1e-3):
         dC = devfun.relcov(step) - C0
         slope = float(np.sum(e.dC * dC)) / max(float(np.sum(dC * dC)) ** 0.5, 1e-300)
         if slope < best_slope - 1e-8:
-            best, best_slope = step, slope
-    if best is None:
+            best_k, best_slope = k, slope
+    if best_k is None:
         return None
-    best = best.copy()
-    k = int(np.argmax(np.abs(best - theta)))
-    best[k] = 0.1 * abs(scale[k])  # restart well inside, at a tenth of the starting size
-    return best
+    out = np.array(theta, float)
+    out[best_k] = 0.1 * abs(scale[best_k])  # restart well inside, at a tenth of the starting size
+    return out
 
 
 def staged_start(devfun) -> np.ndarray:
@@ -214,12 +213,14 @@ def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
             break
         start = escape / scale
     theta = np.asarray(res.x * scale, float)
+    dev = devfun(theta)
     for k, ((lo, _), xb) in enumerate(zip(bounds, xbounds)):  # snap SDs at the floor onto the boundary
         if lo == 0.0 and res.x[k] <= xb[0] * (1 + 1e-9):
             trial = theta.copy()
             trial[k] = 0.0
-            if devfun(trial) <= devfun(theta) + 1e-10:
-                theta = trial
+            dev_trial = devfun(trial)
+            if dev_trial <= dev + 1e-10:
+                theta, dev = trial, dev_trial
     if polish:
         theta, decrement = newton_polish(devfun, theta)
     else:
