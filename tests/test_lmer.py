@@ -123,7 +123,6 @@ def test_blups_and_theta_match_lme4(key):
     np.testing.assert_allclose(m.theta, np.atleast_1d(ref["theta"]), rtol=1e-4, atol=1e-5)
     for grp, r in ref["ranef"].items():
         ours = m.ranef[grp]
-        assert [str(v) for v in ours.index] == sorted(map(str, ours.index), key=lambda s: list(map(str, ours.index)).index(s))
         theirs = pd.DataFrame(np.array(r["values"]).reshape(len(r["levels"]), -1), index=r["levels"],
                               columns=np.atleast_1d(r["columns"]))
         ours = ours.set_axis([str(v) for v in ours.index])
