@@ -14,6 +14,8 @@ load_timss(path)       the real ``timss1997.txt`` if you have it              no
 load_sleepstudy()      lme4's sleepstudy (180 rows)                           no
 load_dyestuff2()       lme4's Dyestuff2 (30 rows)                             no
 load_machines()        nlme's Machines (54 rows)                              no
+load_orthodont()       nlme's Orthodont (108 rows, 27 children)               no
+load_hsb()             High School and Beyond: 7,185 students, 160 schools    no
 load_reaction_times()  homework: 12 subjects x 4 conditions (wide)            **yes**
 load_classrooms()      homework: pupils nested in 40 classes                  **yes**
 =====================  =====================================================  =========
@@ -42,6 +44,8 @@ __all__ = [
     "load_sleepstudy",
     "load_dyestuff2",
     "load_machines",
+    "load_orthodont",
+    "load_hsb",
     "load_reaction_times",
     "load_classrooms",
 ]
@@ -311,6 +315,48 @@ def load_machines() -> pd.DataFrame:
     return df
 
 
+def load_orthodont() -> pd.DataFrame:
+    """nlme's ``Orthodont``: distance (mm) from the pituitary to the pterygomaxillary fissure
+    of 16 boys and 11 girls, measured at ages 8, 10, 12 and 14 (Potthoff & Roy, 1964).
+
+    Exported from R by ``datasets/export_nlme_data.R``.  108 rows; ``distance`` and ``age``
+    (float), ``Subject`` (Categorical "F01".."F11", "M01".."M16", sorted as R's ``factor()``
+    sorts text; nlme's own ordered factor sorts the children by their largest distance) and
+    ``Sex`` (Categorical with nlme's level order ``Male, Female``, so that the model
+    ``distance ~ age*Sex`` has the coefficients ``SexFemale`` and ``age:SexFemale``).
+    """
+    df = _read_csv("orthodont.csv", dtype={"Subject": str, "Sex": str})
+    df["distance"] = df["distance"].astype(float)
+    df["age"] = df["age"].astype(float)
+    df["Subject"] = _as_factor(df["Subject"])
+    df["Sex"] = _as_factor(df["Sex"], categories=["Male", "Female"])
+    return df
+
+
+def load_hsb() -> pd.DataFrame:
+    """The High School and Beyond survey (1982): mathematics achievement of 7,185 students in
+    160 US high schools, as in Raudenbush & Bryk's *Hierarchical Linear Models*.
+
+    Exported from R's ``nlme::MathAchieve`` (students) and ``nlme::MathAchSchool`` (schools)
+    by ``datasets/export_nlme_data.R``.  Columns: ``School`` (Categorical, R's sorted ids),
+    ``Sector`` (Categorical ``Public, Catholic``), ``meanses`` (the school's mean SES as
+    published in ``MathAchSchool$MEANSES``), ``Minority`` (Categorical ``No, Yes``), ``Sex``
+    (Categorical ``Male, Female``), ``SES`` and ``MathAch`` (float), and the added column
+    ``cses = SES - (mean SES of the student's school)``: SES centred at the mean over the
+    school's students in this file.  (``meanses``
+    comes from the full survey and so differs from that mean by up to 0.0065.)
+    """
+    df = _read_csv("hsb.csv", dtype={c: str for c in ["School", "Sector", "Minority", "Sex"]})
+    df["School"] = _as_factor(df["School"], categories=_integer_order(_r_levels(df["School"])))
+    df["Sector"] = _as_factor(df["Sector"], categories=["Public", "Catholic"])
+    df["Minority"] = _as_factor(df["Minority"], categories=["No", "Yes"])
+    df["Sex"] = _as_factor(df["Sex"], categories=["Male", "Female"])
+    for col in ["meanses", "SES", "MathAch"]:
+        df[col] = df[col].astype(float)
+    df["cses"] = df["SES"] - df.groupby("School", observed=True)["SES"].transform("mean")
+    return df
+
+
 # --------------------------------------------------------------------------------------
 # homework data (simulated)
 # --------------------------------------------------------------------------------------
@@ -355,6 +401,8 @@ _REGISTRY = [
     ("sleepstudy", load_sleepstudy, "lme4 sleepstudy: reaction time vs days of sleep loss", False),
     ("dyestuff2", load_dyestuff2, "lme4 Dyestuff2: yield of 6 batches (zero variance)", False),
     ("machines", load_machines, "nlme Machines: 6 workers x 3 machines x 3 replicates", False),
+    ("orthodont", load_orthodont, "nlme Orthodont: 27 children measured at ages 8-14", False),
+    ("hsb", load_hsb, "High School and Beyond: 7,185 students in 160 schools", False),
     ("reaction_times", load_reaction_times, "homework: one-way RM design, 12 x 4 (wide)", True),
     ("classrooms", load_classrooms, "homework: pupils in 40 classes, score ~ ses", True),
 ]
