@@ -250,6 +250,13 @@ def test_conditional_sd_of_blups_matches_lme4_condvar(key):
         np.testing.assert_allclose(ours.loc[r["levels"]].to_numpy(), theirs, rtol=1e-4)
 
 
+@pytest.mark.parametrize("keyword", ["bounday", "refti", "model3"])
+def test_anova_names_a_keyword_that_is_not_a_model(keyword):
+    """A misspelt option (bounday=True) must not be taken for a model."""
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{keyword}'"):
+        lt.anova(fit("grocery_amod"), fit("grocery_nmod"), **{keyword: True})
+
+
 def test_anova_labels_rows_by_keyword_names():
     tab = lt.anova(amod=fit("grocery_amod"), nmod=fit("grocery_nmod"))
     assert list(tab.index) == ["nmod", "amod"]  # ordered by npar, as lme4 does
