@@ -216,7 +216,8 @@ fits$dyestuff2 <- describe(fit(Yield ~ 1 + (1 | Batch), Dyestuff2, REML = TRUE),
 
 # ---- nlme's Orthodont and High School and Beyond: lme4's default optimizer stops short on both -----------
 orthodont_model <- distance ~ age * Sex + (age | Subject)
-fits$orthodont <- describe(fit(orthodont_model, orthodont, REML = TRUE), "orthodont")
+o_reml <- fit(orthodont_model, orthodont, REML = TRUE)
+fits$orthodont <- describe(o_reml, "orthodont")
 fits$orthodont_ml <- describe(fit(orthodont_model, orthodont, REML = FALSE), "orthodont")
 hsb_model <- MathAch ~ cses * Sector + meanses + Minority + Sex + (cses | School)
 fits$hsb_ml <- describe(fit(hsb_model, hsb, REML = FALSE), "hsb")
@@ -248,11 +249,15 @@ condvar <- function(m) {
 }
 condvars <- list(sleep_us = condvar(s_us), grocery_amod = condvar(g_amod))
 
+# ---- fitted values (X b + Z u) and residuals, row by row ---------------------------------------------------
+fitted_resid <- function(m) list(fitted = unname(fitted(m)), residuals = unname(residuals(m)))
+predictions <- list(sleep_us = fitted_resid(s_us), orthodont = fitted_resid(o_reml))
+
 ref <- list(
   generated_by = "tests/reference/make_reference.R",
   R_version = R.version.string,
   lme4_version = as.character(packageVersion("lme4")),
-  fits = fits, anova = anovas, devfun = devfuns, condvar = condvars
+  fits = fits, anova = anovas, devfun = devfuns, condvar = condvars, predictions = predictions
 )
 writeLines(toJSON(ref, digits = I(15), auto_unbox = TRUE, pretty = TRUE, na = "null"), out_path)
 cat("wrote", out_path, "\n")
