@@ -210,7 +210,7 @@ def check_table(name: str, got, expected, rtol: float = 1e-6, atol: float = 0.0,
         for k in range(len(expected)):
             row = expected.index[k]
             e, g = e_col.iloc[k], g_col.iloc[k]
-            if isinstance(e, numbers.Number) and not isinstance(e, bool):
+            if isinstance(e, numbers.Real) and not isinstance(e, bool):
                 try:
                     g_val = float(g)
                 except (TypeError, ValueError):

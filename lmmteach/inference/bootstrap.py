@@ -27,6 +27,8 @@ from .._util import warn_user
 from ..lmm.optimize import one_blas_thread
 from .lrt import _check_models, lrt_statistic
 
+__all__ = ["simulate", "parametric_bootstrap", "BootstrapLRT", "bootstrap_lrt"]
+
 
 def simulate(model, rng: np.random.Generator) -> np.ndarray:
     """One response vector from the fitted model: y* = X b̂ + Z v* + e* with v*_i = σ̂ Λ u_i, u_i ~ N(0, I)
@@ -48,16 +50,18 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
 
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
-    rows = []
+    rows: list[np.ndarray | None] = []
     with one_blas_thread():
         for _ in tqdm(range(int(nsim)), disable=not progress, desc=desc, leave=False):
             y = simulate(source, rng)
+            row: np.ndarray | None
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    rows.append(np.atleast_1d(np.asarray(statistic(y), float)))
+                    row = np.atleast_1d(np.asarray(statistic(y), float))
             except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-                rows.append(None)
+                row = None
+            rows.append(row)
     width = max((len(r) for r in rows if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in rows])
 

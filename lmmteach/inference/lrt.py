@@ -18,6 +18,8 @@ from scipy import stats
 
 from .._util import warn_user
 
+__all__ = ["chibar_sf", "lrt_statistic", "boundary_mixture", "reference_distribution", "anova"]
+
 
 def chibar_sf(x: float, weights, dfs) -> float:
     """P(X ≥ x) for the mixture Σ_j w_j χ²_{df_j} (χ²_0 is a point mass at 0)."""

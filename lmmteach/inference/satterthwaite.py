@@ -23,6 +23,8 @@ from scipy import stats
 
 from .._util import fd_hessian
 
+__all__ = ["jacobian", "varpar_covariance", "satterthwaite"]
+
 
 def _deviance(model, phi) -> float:
     """−2ℓ(θ, σ) with b̂ profiled out (the REML deviance for a REML fit); see ProfiledDeviance.loglik."""
@@ -80,7 +82,8 @@ def satterthwaite(model, L=None) -> pd.DataFrame:
         raise ValueError(f"each contrast needs {len(names)} coefficients (one per fixed effect), got {Lm.shape[1]}")
     phi = np.r_[model.theta, model.sigma]
     A = varpar_covariance(model)
-    var = lambda p: np.einsum("kp,pq,kq->k", Lm, _vcov_beta(model, p), Lm)  # l'C(φ)l for every contrast
+    def var(p):
+        return np.einsum("kp,pq,kq->k", Lm, _vcov_beta(model, p), Lm)  # l'C(φ)l for every contrast
     v = var(phi)
     G = jacobian(var, phi, _steps(phi))  # (contrasts, n_phi)
     df = 2 * v**2 / np.einsum("ki,ij,kj->k", G, A, G)

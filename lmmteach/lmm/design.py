@@ -19,6 +19,8 @@ from .covariance import CovarianceStructure, make_structure
 from .formula import Formula, RandomTerm, Term, parse_formula
 from .._util import factor_levels, warn_user
 
+__all__ = ["RandomBlock", "Design", "model_frame", "coding_matrix", "model_matrix", "lformula"]
+
 
 @dataclass(frozen=True)
 class RandomBlock:
@@ -233,7 +235,7 @@ def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, c
     if intercept:
         names.append("(Intercept)")
         cols.append(np.ones((n, 1)))
-    present = {()} if intercept else set()
+    present: set[tuple[str, ...]] = {()} if intercept else set()
     present |= {t.variables for t in terms}
     for term in terms:
         term_names, term_cols = [""], np.ones((n, 1))

@@ -6,6 +6,8 @@ import html
 import numpy as np
 import pandas as pd
 
+__all__ = ["varcorr_lines", "format_model", "fixef_correlation_lines", "Summary", "model_html"]
+
 
 
 def varcorr_lines(model) -> list[str]:
