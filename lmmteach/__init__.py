@@ -17,7 +17,7 @@ import sys as _sys
 __version__ = "0.1.0"
 
 # the course's data
-from .course.datasets import (list_datasets, load_classrooms, load_dyestuff2, load_groceries, load_grocery,
+from .course.datasets import (list_datasets, load_chickweight, load_classrooms, load_dyestuff2, load_groceries, load_grocery,
                               load_machines, load_reaction_times, load_sleepstudy, load_timss)
 
 # One-Way RM-ANOVA
@@ -44,7 +44,7 @@ from .inference.satterthwaite import satterthwaite
 from .course import datasets, grading, plots
 
 __all__ = [
-    "list_datasets", "load_classrooms", "load_dyestuff2", "load_groceries", "load_grocery", "load_machines",
+    "list_datasets", "load_chickweight", "load_classrooms", "load_dyestuff2", "load_groceries", "load_grocery", "load_machines",
     "load_reaction_times", "load_sleepstudy", "load_timss",
     "aov1rm", "box_epsilon", "mauchly", "contr_sum", "contr_treatment", "anova_error_strata",
     "anova_twoway_additive", "long_to_wide", "univariate_rm_table", "pairwise_comparisons",

@@ -13,6 +13,7 @@ changes. Printing lives in :mod:`lmmteach.lmm.display`, plots in :mod:`lmmteach.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -21,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .covariance import sd_correlation
-from .design import Design, lformula, model_matrix, _check_data
+from .design import Design, lformula, model_matrix, variable_values, _check_data
+from .transforms import expression_variables
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
 from .optimize import OptimizerResult, optimize_lmer
 from .._util import warn_user
@@ -214,9 +216,11 @@ class LinearMixedModel:
     # -- fitted values -------------------------------------------------------------------------------------
     @property
     def fitted(self) -> pd.Series:
-        """ŷ = X b̂ + Z v̂ (conditional fitted values)."""
+        """ŷ = offset + X b̂ + Z v̂ (conditional fitted values)."""
         v = self._eval.blups[self.design.group]
         yhat = self.design.X @ self._eval.beta + np.einsum("nq,nq->n", self.design.Z, v)
+        if self.design.offset is not None:
+            yhat = yhat + self.design.offset
         return pd.Series(yhat, index=self.design.index, name="fitted")
 
     @property
@@ -234,10 +238,14 @@ class LinearMixedModel:
         if newdata is None:
             if re:
                 return self.fitted.rename("predicted")
-            return pd.Series(self.design.X @ self._eval.beta, index=self.design.index, name="predicted")
+            fixed = self.design.X @ self._eval.beta
+            if self.design.offset is not None:
+                fixed = fixed + self.design.offset
+            return pd.Series(fixed, index=self.design.index, name="predicted")
         newdata = _check_data(newdata)
         f, d = self.design.formula, self.design
-        needed = [v for t in f.terms for v in t.variables]
+        needed = [c for t in f.terms for v in t.variables for c in expression_variables(v)]
+        needed += [c for o in f.offsets for c in expression_variables(o)]
         if re:
             needed += [v for r in f.random for t in r.terms for v in t.variables] + [d.group_name]
         missing = [v for v in dict.fromkeys(needed) if v not in newdata.columns]
@@ -247,9 +255,12 @@ class LinearMixedModel:
         out = pd.Series(np.nan, index=newdata.index, name="predicted")
         newdata = newdata.loc[complete]
         xl = dict(d.xlevels)
-        names, X = model_matrix(newdata, f.intercept, f.terms, f.factor_vars, d.contrasts, xl)
+        state = copy.deepcopy(d.transform_state)  # the fitted data's poly/scale/center parameters
+        names, X = model_matrix(newdata, f.intercept, f.terms, f.factor_vars, d.contrasts, xl, state)
         X = X[:, [names.index(n) for n in d.fixef_names]]
         pred = X @ self._eval.beta
+        for expr in f.offsets:
+            pred = pred + np.asarray(variable_values(newdata, expr, state), dtype=float)
         if re:
             Z = np.hstack([model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
                            for b in d.blocks])
@@ -276,7 +287,8 @@ class LinearMixedModel:
         """The same design fitted to a new response vector ``y`` (rows in the fitted order);
         starts from this fit's θ (used by the parametric bootstrap)."""
         design = self.design.with_response(y)
-        cp = self.devfun.cp.with_response(design.Z, design.y)
+        _, Z, y_fit = design.fitting_arrays()
+        cp = self.devfun.cp.with_response(Z, y_fit)
         devfun = ProfiledDeviance(cp, self.devfun.structures, reml=self.reml)
         opt = optimize_lmer(devfun, theta0=self.theta if theta0 is None else theta0)
         return LinearMixedModel(design, devfun, opt)
@@ -299,7 +311,7 @@ class LinearMixedModel:
 
 
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | None = None,
-         start=None) -> LinearMixedModel:
+         start=None, weights=None, offset=None) -> LinearMixedModel:
     """Fit a linear mixed-effects model by REML (default) or ML, like lme4's ``lmer``.
 
     Parameters
@@ -311,10 +323,16 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
     reml : REML (True) or ML (False). Use ML for likelihood-ratio tests of fixed effects.
     contrasts : e.g. ``{"store": "sum"}`` for sum-to-zero coding (default: treatment coding).
     start : optional starting θ.
+    weights : prior weights (an array, one per row of data, or a column name), as lme4's ``weights``:
+        Var(e_i) = σ² / w_i.
+    offset : a known term added to the mean (an array, one per row), as ``offset(...)`` in the formula.
+
+    The fixed part may transform variables: ``log(weight) ~ poly(Time, 2) * Diet + scale(x) + I(Time**2)``
+    (see :mod:`lmmteach.lmm.transforms`); terms are ordered as R orders them (by degree, then as written).
     """
     if not isinstance(reml, (bool, np.bool_)):
         raise TypeError(f"reml must be True or False, not {reml!r}")
-    design = lformula(formula, data, contrasts)
+    design = lformula(formula, data, contrasts, weights=weights, offset=offset)
     devfun = mk_devfun(design, reml=reml)
     opt = optimize_lmer(devfun, theta0=start)
     model = LinearMixedModel(design, devfun, opt)
