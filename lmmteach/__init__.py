@@ -39,6 +39,8 @@ from .inference.lrt import anova
 from .inference.bootstrap import BootstrapLRT, bootstrap_lrt
 from .inference.confint import confint
 from .inference.satterthwaite import satterthwaite
+from .inference.ftest import contest
+from .inference.kenward_roger import kenward_roger
 
 # the course: figures, homework feedback, data
 from .course import datasets, grading, plots
@@ -49,7 +51,7 @@ __all__ = [
     "aov1rm", "box_epsilon", "mauchly", "contr_sum", "contr_treatment", "anova_error_strata",
     "anova_twoway_additive", "long_to_wide", "univariate_rm_table", "pairwise_comparisons",
     "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LinearMixedModel", "lmer",
-    "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite",
+    "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite", "contest", "kenward_roger",
     "datasets", "grading", "plots",
 ]
 
@@ -59,6 +61,7 @@ _FORMER_NAMES = {
     "formula": "lmm", "design": "lmm", "covariance": "lmm", "deviance": "lmm", "optimize": "lmm",
     "model": "lmm", "textbook": "lmm", "display": "lmm",
     "lrt": "inference", "bootstrap": "inference", "confint": "inference", "satterthwaite": "inference",
+    "ftest": "inference", "kenward_roger": "inference",
     "datasets": "course", "plots": "course", "grading": "course",
 }
 for _name, _wing in _FORMER_NAMES.items():

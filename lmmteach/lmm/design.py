@@ -57,6 +57,7 @@ class Design:
     weights: np.ndarray | None = None  # prior weights w_i: Var(e_i) = σ² / w_i (lme4's weights)
     offset: np.ndarray | None = None  # known part of the mean: y = offset + X b + Z v + e
     transform_state: dict = field(default_factory=dict)  # fitted parameters of poly/scale/center
+    assign: tuple[int, ...] = field(default=())  # term number of each column of X (0 = intercept), as R's
 
     def fitting_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """X, Z and y − offset with row i multiplied by √w_i: the weighted model then has Var(e_i) = σ²,
@@ -267,20 +268,24 @@ def _variable_columns(frame, var, factor_vars, contrasts, full, xlevels, state=N
 
 
 def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, contrasts,
-                 xlevels: dict | None = None, state: dict | None = None) -> tuple[list, np.ndarray]:
+                 xlevels: dict | None = None, state: dict | None = None,
+                 assign: list | None = None) -> tuple[list, np.ndarray]:
     """R's ``model.matrix``: intercept, then each term's columns; a factor in a term is coded by contrasts
     when the term without it is also in the model (always true for main effects with an intercept),
     else by one indicator per level. ``state`` holds the parameters of stateful transforms (filled when
-    fitting, reused when predicting)."""
+    fitting, reused when predicting); ``assign``, when given, receives each column's term number (R's
+    ``attr(X, "assign")``: 0 for the intercept, k for the k-th term)."""
     n = len(frame)
     xlevels = {} if xlevels is None else xlevels
     names, cols = [], []
+    assign = [] if assign is None else assign
     if intercept:
         names.append("(Intercept)")
         cols.append(np.ones((n, 1)))
+        assign.append(0)
     present = {()} if intercept else set()
     present |= {t.variables for t in terms}
-    for term in terms:
+    for k, term in enumerate(terms, start=1):
         term_names, term_cols = [""], np.ones((n, 1))
         for var in term.variables:
             rest = tuple(v for v in term.variables if v != var)
@@ -292,6 +297,7 @@ def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, c
             term_cols = (term_cols[:, :, None] * vcols[:, None, :]).reshape(n, -1)
         names += term_names
         cols.append(term_cols)
+        assign += [k] * len(term_names)
     X = np.hstack(cols) if cols else np.zeros((n, 0))
     return names, X
 
@@ -397,8 +403,11 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
         frame = frame.assign(**{f.response: value})
     y = _response(frame, f.response)
     xlevels: dict = {}
-    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels, state)
+    assign: list = []
+    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels, state, assign)
+    all_names = names
     X, names, dropped = _drop_rank_deficient(X, names)
+    assign = [a for name, a in zip(all_names, assign) if name not in dropped]
 
     groups = list(dict.fromkeys(r.group for r in f.random))
     if len(groups) > 1:
@@ -441,7 +450,7 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
         group=group, levels=levels, frame=frame, index=frame.index, n_dropped=n_dropped,
         dropped_columns=dropped, data_id=_fingerprint(y), xlevels=xlevels, contrasts=contrasts,
         weights=w, offset=_offset(f, frame, offset, data, state),
-        transform_state=state,
+        transform_state=state, assign=tuple(assign),
     )
 
 
