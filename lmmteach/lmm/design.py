@@ -293,8 +293,9 @@ def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, c
             is_fac = not isinstance(values, pd.DataFrame) and _is_factor(values, var in factor_vars)
             full = is_fac and rest not in present
             vnames, vcols = _variable_columns(frame, var, factor_vars, contrasts, full, xlevels, state)
-            term_names = [f"{a}:{b}" if a else b for a in term_names for b in vnames]
-            term_cols = (term_cols[:, :, None] * vcols[:, None, :]).reshape(n, -1)
+            # R's order: the first variable's columns vary fastest (A2:B2, A3:B2, A2:B3, ...)
+            term_names = [f"{a}:{b}" if a else b for b in vnames for a in term_names]
+            term_cols = (vcols[:, :, None] * term_cols[:, None, :]).reshape(n, -1)
         names += term_names
         cols.append(term_cols)
         assign += [k] * len(term_names)
