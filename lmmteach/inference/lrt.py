@@ -37,7 +37,8 @@ def _check_models(models):
     from ..lmm.model import LinearMixedModel
 
     if len(models) < 2:
-        raise ValueError("anova needs at least two fitted models to compare")
+        raise ValueError("anova needs at least two fitted models to compare (likelihood-ratio tests); for "
+                         "F tests of one model's terms use anova(m, type=3, ddf='Satterthwaite')")
     for m in models:
         if not isinstance(m, LinearMixedModel):
             raise TypeError(f"anova compares models returned by lmmteach.lmer, not {type(m).__name__}")
@@ -103,8 +104,10 @@ def reference_distribution(m0, m1, boundary: bool = True):
     return (1.0,), (k,), f"chisq({k})"
 
 
-def anova(*models, refit: bool = True, boundary: bool = False, **named) -> pd.DataFrame:
-    """lme4's ``anova(m1, m0, ...)``: likelihood-ratio tests of nested models.
+def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=None, **named) -> pd.DataFrame:
+    """lme4's ``anova(m1, m0, ...)``: likelihood-ratio tests of nested models; with one model and ``type``
+    and/or ``ddf``, lmerTest's F tests of its terms: ``anova(m, type=3, ddf="Satterthwaite")`` (or
+    ``ddf="Kenward-Roger"``, ``type=1``; see :func:`lmmteach.inference.ftest.anova_terms`).
 
     Models given by keyword are labelled by their names, as lme4 labels rows by the objects' names:
     ``anova(rimod=rimod, ramod=ramod)``; positional ones are labelled ``model1``, ``model2``, ...
@@ -122,6 +125,15 @@ def anova(*models, refit: bool = True, boundary: bool = False, **named) -> pd.Da
         return anova_gls(*models, refit=refit, **named)
     names = [f"model{i + 1}" for i in range(len(models))] + list(named)
     models = tuple(models) + tuple(named.values())
+    if type is not None or ddf is not None:
+        if len(models) != 1:
+            raise ValueError("type= and ddf= ask for F tests of one model's terms: anova(m, type=3, "
+                             f"ddf='Satterthwaite'); got {len(models)} models")
+        from .ftest import anova_terms
+
+        _check_models(models + models)
+        return anova_terms(models[0], type=3 if type is None else type,
+                           ddf="Satterthwaite" if ddf is None else ddf)
     _check_models(models)
     if refit and any(m.reml for m in models):
         warn_user("refitting model(s) with ML (instead of REML)")
