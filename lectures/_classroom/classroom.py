@@ -13,9 +13,9 @@ embedded (decks) or written next to the pages (site).
 
 Conventions read from the notebooks (their cell metadata, never their text):
 
-* a code cell tagged ``solution`` or ``hide-input``, or with ``jupyter.source_hidden``, is collapsed
-  (its code behind a "show" toggle); ``hide-output`` or ``jupyter.outputs_hidden`` collapses its output;
-  ``hide-cell`` collapses both. Markdown solutions written as ``<details>`` stay collapsed as they are.
+* a code cell tagged ``solution`` is collapsed whole (code and output, behind "show" toggles); ``hide-input``
+  or ``jupyter.source_hidden`` collapses its code, ``hide-output`` or ``jupyter.outputs_hidden`` its output,
+  ``hide-cell`` both. Markdown solutions written as ``<details>`` stay collapsed as they are.
 * a figure's alt text is, in this order: the output's ``metadata["image/png"]["alt"]``, the cell's
   ``metadata["mystnb"]["image"]["alt"]``, the ``title=`` given to the plotting call, the section heading above it.
 """
@@ -40,10 +40,10 @@ HOMEWORK = LECTURES / "homework"
 TEMPLATES = HERE / "templates"
 SITE_CONF = HERE / "site"
 
-SOLUTION_TAGS = {"solution", "hide-input"}
 HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 TITLE_ARG = re.compile(r"""\btitle\s*=\s*[rfbu]*(["'])(.+?)\1""")
 MARKDOWN_MATH = re.compile(r"\$+([^$]*)\$+")
+JUPYTER_ANCHOR = re.compile(r"\]\(#([^)\s]+)\)")
 
 
 def lecture_paths() -> list[Path]:
@@ -73,19 +73,31 @@ def figure_alt(cell: dict, heading: str, output: dict | None = None) -> str:
     return f"Figure: {_plain(heading)}" if heading else "Figure"
 
 
-def stage_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def myst_anchor(jupyter_anchor: str) -> str:
+    """The MyST (GitHub-style) slug of the heading that JupyterLab/nbconvert call ``jupyter_anchor``.
+
+    Jupyter's anchor is the heading with spaces made ``-``; MyST's slug is lower case, without punctuation.
+    """
+    words = jupyter_anchor.replace("-", " ")
+    return re.sub(r"[^\w\- ]", "", words.lower()).strip().replace(" ", "-")
+
+
+def stage_notebook(nb: nbformat.NotebookNode, site: bool = False) -> nbformat.NotebookNode:
     """A copy of a lecture notebook ready for slides and site: collapse tags and figure alt text set.
 
     The copy gets (1) ``hide-input``/``hide-output`` tags from the course's solution conventions, which both
     the slide template and myst-nb understand; (2) alt text on every PNG output, in the output's metadata
     (read by the slide template) and in the cell's ``mystnb.image.alt`` (read by myst-nb); (3) the first
-    heading as the notebook's title.
+    heading as the notebook's title. With ``site=True`` links to a heading (``[..](#Heading-Text)``) are
+    rewritten to MyST's anchors.
     """
     nb = copy.deepcopy(nb)
     heading = ""
     for cell in nb.cells:
         meta = cell.setdefault("metadata", {})
         if cell.cell_type == "markdown":
+            if site:
+                cell.source = JUPYTER_ANCHOR.sub(lambda m: f"](#{myst_anchor(m.group(1))})", cell.source)
             found = HEADING.findall(cell.source)
             if found:
                 heading = found[-1]
@@ -95,7 +107,9 @@ def stage_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         tags = list(meta.get("tags", []))
         hidden = meta.get("jupyter", {})
-        if SOLUTION_TAGS & set(tags) or hidden.get("source_hidden"):
+        if "solution" in tags:  # an exercise's solution: its output gives the answer away too
+            tags += ["hide-input", "hide-output"]
+        if "hide-input" in tags or hidden.get("source_hidden"):
             tags.append("hide-input")
         if hidden.get("outputs_hidden"):
             tags.append("hide-output")
@@ -186,11 +200,11 @@ def build_site(out: Path, work: Path) -> Path:
     work.mkdir(parents=True)
     shutil.copy2(SITE_CONF / "index.md", work / "index.md")
     for path in lecture_paths():
-        nbformat.write(stage_notebook(nbformat.read(path, as_version=4)), work / path.name)
-    copy_mathjax(work / "_static" / "mathjax")
+        nbformat.write(stage_notebook(nbformat.read(path, as_version=4), site=True), work / path.name)
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(SITE_CONF), str(work), str(out)]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
+    copy_mathjax(out / "_static" / "mathjax")  # conf.py: mathjax_path = "mathjax/tex-chtml-full.js"
     return out / "index.html"
 
 
