@@ -21,6 +21,7 @@ _DATA = {
     "classrooms": lt.load_classrooms,
     "orthodont": lt.load_orthodont,
     "hsb": lt.load_hsb,
+    "chickweight": lt.load_chickweight,
 }
 _FITS: dict = {}
 

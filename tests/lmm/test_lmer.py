@@ -138,10 +138,12 @@ def test_lme4_default_optimizer_stops_short_on_hsb():
     short = m.loglik - ref["default_logLik"]
     assert 0.38 < short < 0.39
     assert ref["default_isSingular"] and not ref["isSingular"] and not m.is_singular
-    # the TIMSS random-slope models: lme4's default stops short and warns
-    for key in ["timss_risucmod", "timss_risucmod_reml", "timss_risicmod"]:
+    # the TIMSS random-slope models: lme4's default warns that it failed to converge on each, and stops
+    # visibly short on two of them
+    for key in ["timss_risucmod", "timss_risvcmod", "timss_risicmod", "timss_risucmod_reml"]:
+        assert "failed to converge" in str(REF["fits"][key]["default_warnings"])
+    for key in ["timss_risucmod", "timss_risicmod"]:
         assert fit(key).loglik > REF["fits"][key]["default_logLik"] + 1e-4
-        assert REF["fits"][key]["default_warnings"]
 
 
 def test_notes_grocery_figures():
