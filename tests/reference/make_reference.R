@@ -28,8 +28,8 @@ source("tests/reference/course_data.R")
 # The optimizers run to tolerances far below lme4's defaults (OPT_CONTROL): the tests hold estimates to 1e-4,
 # and on flat likelihoods (the TIMSS REML random-slope model) the default stopping rules leave an SD 3e-4 off
 # while the log-likelihood is within 2e-7.
-# A fit without a warning is not enough by itself: on the TIMSS REML random-slope model bobyqa stops 0.1
-# log-likelihood units short without a word. lme4's default fit is recorded too (default_logLik,
+# A fit without a warning is not enough by itself: on the TIMSS REML random-slope model bobyqa with its
+# default tolerance stops 0.1 log-likelihood units short without a word. lme4's default fit is recorded too (default_logLik,
 # default_warnings, default_isSingular): how far lme4's default optimizer stops short.
 OPT_CONTROL <- list(
   nloptwrap = list(maxfun = 1e5, xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12, ftol_rel = 1e-15),
