@@ -122,13 +122,19 @@ def exchange_root(env: dict[str, str]) -> Path:
     return Path(env.get("LMMTEACH_EXCHANGE") or Path(tempfile.gettempdir()) / "lmmteach-exchange")
 
 
-def grade(args: list[str]) -> None:
-    setup()
-    cmd, env = grade_command(HOMEWORK, args)
+def ensure_exchange(env: dict[str, str]) -> Path:
+    """Create the exchange directory (nbgrader only checks it), writable by every student on this machine."""
     exchange = exchange_root(env)
     if not exchange.is_dir():
         exchange.mkdir(parents=True)
-        exchange.chmod(0o1777)  # every student on this machine may submit; the sticky bit guards their files
+        exchange.chmod(0o1777)  # like /tmp: everyone may submit, the sticky bit guards each one's files
+    return exchange
+
+
+def grade(args: list[str]) -> None:
+    setup()
+    cmd, env = grade_command(HOMEWORK, args)
+    exchange = ensure_exchange(env)
     assignments = sorted(p.name for p in (HOMEWORK / "source").iterdir() if p.is_dir())
     print(f"course directory: {HOMEWORK}\n  assignments: {', '.join(assignments)}\n"
           f"  gradebook: {HOMEWORK / 'gradebook.db'}\n  exchange: {exchange}\n"
