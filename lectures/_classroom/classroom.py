@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -224,7 +225,7 @@ homework/   the homework as nbgrader hands it out: no solutions, no hidden tests
 To run the notebooks you need Python >= 3.10:
 
     python3 -m venv .venv
-    .venv/bin/pip install {install} jupyterlab
+    .venv/bin/pip install {install} jupyterlab ipywidgets
     .venv/bin/jupyter lab
 """
 
@@ -240,15 +241,17 @@ def write_bundle(out: Path) -> Path:
         course = Path(tmp) / "homework"
         shutil.copytree(HOMEWORK / "source", course / "source")
         shutil.copy2(HOMEWORK / "nbgrader_config.py", course / "nbgrader_config.py")
+        # nbgrader runs `alembic` (gradebook migrations) from PATH: this environment's bin first
+        env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
         for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
             subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
                             f"--CourseDirectory.root={course}", f"--db=sqlite:///{course / 'gradebook.db'}",
-                            "--log-level=WARN"], check=True, cwd=course)
+                            "--log-level=WARN"], check=True, cwd=course, env=env)
         shutil.copytree(course / "release", out / "homework")
     root = LECTURES.parent
     wheel_note, install = "", "lmmteach"
     if (root / "pyproject.toml").exists():
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                         "-w", str(out), str(root)], check=True)
         wheel = next(out.glob("lmmteach-*.whl"))
         wheel_note = f"{wheel.name}  the lmmteach library (datasets included)"
