@@ -63,7 +63,19 @@ def setup() -> None:
     run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     run(PY, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[course,test]")
     run(PY, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (lmmteach)")
+    lab_defaults()
     stamp.write_text(digest)
+
+
+# JupyterLab defaults for this environment (a user's own settings still win). Live slides (jupyterlab-rise):
+# reveal's white theme, whose fonts ship with it (the default theme fetches Google fonts), and long slides scroll.
+LAB_OVERRIDES = {"jupyterlab-rise:plugin": {"theme": "white", "scroll": True}}
+
+
+def lab_defaults() -> None:
+    settings = VENV / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES, indent=2))
 
 
 def _root_flag() -> list[str]:

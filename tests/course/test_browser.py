@@ -7,7 +7,7 @@
 * `course.py grade`: the instructor's JupyterLab server in a copy of lectures/homework: the formgrader lists
   every assignment, Manage Students answers 200, the gradebook is written inside the course directory.
 * `course.py lab`: the students' server has no formgrader, its page config disables nbgrader's instructor
-  plugins, and the homework's `source/` is not listed.
+  plugins, and the homework's `source/` is not listed; jupyterlab-rise shows a lecture as live slides offline.
 
 Chromium is Debian's (`LMMTEACH_CHROMIUM`, set by `course.py test`, or `chromium` on PATH), driven by
 Playwright's Python API; Playwright's own browser downloads are never used. Without a Chromium the browser
@@ -323,21 +323,45 @@ def test_formgrader_page_in_browser(offline, grade_server):
     assert offline.blocked == [], f"the formgrader asks the network for {offline.blocked}"
 
 
-def test_student_lab_has_no_instructor_tools(tmp_path):
+@pytest.fixture(scope="module")
+def student_lab(tmp_path_factory):
+    """`course.py lab`'s server (students' view of lectures/)."""
     port = _free_port()
     cmd, env = course.lab_command(ROOT / "lectures", _server_args(port))
-    with _server(cmd, env, ROOT, port, tmp_path / "lab.log") as base:
-        assert _get(f"{base}/formgrader/manage_assignments")[0] == 404
-        status, body = _get(f"{base}/lab")
-        assert status == 200
-        for plugin in course.INSTRUCTOR_PLUGINS:
-            assert plugin in body.split('"disabledExtensions"', 1)[1].split("]", 1)[0], plugin
-        status, body = _get(f"{base}/api/contents/homework")
-        assert status == 200
-        listed = {item["name"] for item in json.loads(body)["content"]}
-        assert "source" not in listed and "nbgrader_config.py" not in listed, listed
-        status, body = _get(f"{base}/api/contents")
-        assert "_classroom" not in {item["name"] for item in json.loads(body)["content"]}
+    with _server(cmd, env, ROOT, port, tmp_path_factory.mktemp("lab") / "lab.log") as base:
+        yield base
+
+
+def test_student_lab_has_no_instructor_tools(student_lab):
+    base = student_lab
+    assert _get(f"{base}/formgrader/manage_assignments")[0] == 404
+    status, body = _get(f"{base}/lab")
+    assert status == 200
+    disabled = body.split('"disabledExtensions"', 1)[1].split("]", 1)[0]
+    for plugin in course.INSTRUCTOR_PLUGINS:
+        assert plugin in disabled, plugin
+    status, body = _get(f"{base}/api/contents/homework")
+    assert status == 200
+    listed = {item["name"] for item in json.loads(body)["content"]}
+    assert "source" not in listed and "nbgrader_config.py" not in listed, listed
+    status, body = _get(f"{base}/api/contents")
+    assert "_classroom" not in {item["name"] for item in json.loads(body)["content"]}
+
+
+def test_live_slides_offline(offline, student_lab):
+    """jupyterlab-rise presents a lecture as live slides (kernel attached) with no network."""
+    page = offline.page
+    page.goto(f"{student_lab}/rise/02_rm_anova.ipynb?token={TOKEN}")
+    page.wait_for_selector(".reveal .slides section", state="attached", timeout=SERVER_START_TIMEOUT * 1000)
+    page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 50",
+                           timeout=MATHJAX_TIMEOUT)
+    assert page.locator(".reveal .slides section").count() >= 20
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(1500)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "live_slides.png"))
+    assert offline.blocked == [], f"live slides ask the network for {offline.blocked}"
 
 
 if __name__ == "__main__":  # pragma: no cover
