@@ -199,9 +199,16 @@ def build_site(out: Path, work: Path) -> Path:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    shutil.copy2(SITE_CONF / "index.md", work / "index.md")
+    entries = []
     for path in lecture_paths():
-        nbformat.write(stage_notebook(nbformat.read(path, as_version=4), site=True), work / path.name)
+        nb = stage_notebook(nbformat.read(path, as_version=4), site=True)
+        nbformat.write(nb, work / path.name)
+        entries.append((path.stem, nb.metadata.get("title", path.stem)))
+    listing = "\n".join(f"{i}. [{title}]({stem})" for i, (stem, title) in enumerate(entries, 1))
+    toctree = "\n".join(stem for stem, _ in entries)
+    index = (SITE_CONF / "index.md").read_text(encoding="utf-8")
+    index += f"\n{listing}\n\n```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: Lectures\n\n{toctree}\n```\n"
+    (work / "index.md").write_text(index, encoding="utf-8")
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(SITE_CONF), str(work), str(out)]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
