@@ -19,6 +19,7 @@ _DATA = {
     "dyestuff2": lt.load_dyestuff2,
     "machines": lt.load_machines,
     "classrooms": lt.load_classrooms,
+    "chickweight": lt.load_chickweight,
 }
 _FITS: dict = {}
 

@@ -17,6 +17,7 @@ load_machines()        nlme's Machines (54 rows)                              no
 load_orthodont()       nlme's Orthodont (27 children x 4 ages, 108 rows)      no
 load_reaction_times()  homework: 12 subjects x 4 conditions (wide)            **yes**
 load_classrooms()      homework: pupils nested in 40 classes                  **yes**
+load_chickweight()     R's ChickWeight: 50 chicks weighed over 21 days        no
 =====================  =====================================================  =========
 
 ``list_datasets()`` returns this overview as a DataFrame.  The CSV files live in the
@@ -46,6 +47,7 @@ __all__ = [
     "load_orthodont",
     "load_reaction_times",
     "load_classrooms",
+    "load_chickweight",
 ]
 
 _PACKAGE = "lmmteach._datasets"
@@ -58,6 +60,13 @@ TIMSS_NUMERIC = ["science", "math", "hoursTV"]
 #: whose levels are sorted by the workers' maximum score (groupedData's default), not
 #: numerically.
 MACHINES_WORKER_LEVELS = ["6", "2", "4", "1", "3", "5"]
+
+#: Level order of ``Chick`` in R's ``ChickWeight``: an ordered factor sorted by the chicks' final weight
+#: within diet (groupedData's default), not numerically.
+CHICK_LEVELS = ["18", "16", "15", "13", "9", "20", "10", "8", "17", "19", "4", "6", "11", "3", "1", "12", "2",
+                "5", "14", "7", "24", "30", "22", "23", "27", "28", "26", "25", "29", "21", "33", "37", "36",
+                "31", "39", "38", "32", "40", "34", "35", "44", "45", "43", "41", "47", "49", "46", "50", "42",
+                "48"]
 
 
 # --------------------------------------------------------------------------------------
@@ -366,6 +375,21 @@ def load_classrooms() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 # overview
 # --------------------------------------------------------------------------------------
+def load_chickweight() -> pd.DataFrame:
+    """R's ``datasets::ChickWeight``: body weight (g) of 50 chicks on 4 diets, weighed every other day
+    from birth to day 21 (Crowder & Hand 1990). 578 rows; ``weight`` (float), ``Time`` (days, float),
+    ``Chick`` (Categorical with R's level order, :data:`CHICK_LEVELS`) and ``Diet`` (Categorical "1"-"4").
+    Written by ``tests/reference/language_reference.R``; the growth-curve example of the model language
+    (``log(weight) ~ poly(Time, 2) * Diet + (Time | Chick)``).
+    """
+    df = _read_csv("chickweight.csv", dtype={"Chick": str, "Diet": str})
+    df["weight"] = df["weight"].astype(float)
+    df["Time"] = df["Time"].astype(float)
+    df["Chick"] = _as_factor(df["Chick"], categories=CHICK_LEVELS)
+    df["Diet"] = _as_factor(df["Diet"])
+    return df
+
+
 _REGISTRY = [
     ("groceries", load_groceries, "grocery prices, 10 items x 4 stores (wide; King)", False),
     ("grocery", load_grocery, "grocery prices in the notes' long format", False),
@@ -376,6 +400,7 @@ _REGISTRY = [
     ("orthodont", load_orthodont, "nlme Orthodont: 27 children x 4 ages (growth curves)", False),
     ("reaction_times", load_reaction_times, "homework: one-way RM design, 12 x 4 (wide)", True),
     ("classrooms", load_classrooms, "homework: pupils in 40 classes, score ~ ses", True),
+    ("chickweight", load_chickweight, "R ChickWeight: 50 chicks on 4 diets, weight over 21 days", False),
 ]
 
 

@@ -24,21 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._util import warn_user
+from ..lmm.model import simulate_response as simulate  # one response from a fitted model (lme4's simulate)
 from ..lmm.optimize import one_blas_thread
 from .lrt import _check_models, lrt_statistic
 
 __all__ = ["simulate", "parametric_bootstrap", "BootstrapLRT", "bootstrap_lrt"]
-
-
-def simulate(model, rng: np.random.Generator) -> np.ndarray:
-    """One response vector from the fitted model: y* = X b̂ + Z v* + e* with v*_i = σ̂ Λ u_i, u_i ~ N(0, I)
-    (so Cov(v*_i) = σ̂² Λ Λ' = Σ̂) and e* ~ N(0, σ̂² I). Rows in the order of the fitted data."""
-    d = model.design
-    sigma = model.sigma
-    Lam = model.devfun.factor(model.theta)
-    v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
-    e = sigma * rng.standard_normal(d.nobs)
-    return d.X @ model.fixef.to_numpy() + np.einsum("nq,nq->n", d.Z, v[d.group]) + e
 
 
 def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress: bool = True,

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 from scipy.optimize import minimize
 
 from .covariance import Unstructured, make_structure
@@ -221,7 +222,7 @@ class PatternCrossproducts:
 
     @classmethod
     def from_arrays(cls, X, y, group, time, n_groups, T) -> "PatternCrossproducts":
-        Q, R = np.linalg.qr(X)
+        Q, R = scipy.linalg.qr(X, mode="economic", check_finite=False)
         mask = np.zeros((n_groups, T), bool)
         mask[group, time] = True
         keys = mask @ (1 << np.arange(T, dtype=np.int64))
@@ -626,7 +627,8 @@ class GLSFit:
     def refit(self, y, theta0=None) -> "GLSFit":
         """The same design fitted to a new response (rows in the fitted order), started at this fit's φ."""
         design = self.design.with_response(y)
-        cp = self.devfun.cp.with_response(design.y)
+        with one_blas_thread():
+            cp = self.devfun.cp.with_response(design.y)
         devfun = GLSDeviance(cp, self.devfun.covariance, reml=self.reml)
         return GLSFit(design, devfun, optimize_gls(devfun, theta0=self.theta if theta0 is None else theta0))
 
@@ -670,11 +672,12 @@ def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: st
             raise TypeError(f"{name} must be True or False, not {flag!r}")
     if correlation not in CORRELATIONS:
         raise ValueError(f"unknown correlation {correlation!r}; choose one of {list(CORRELATIONS)}")
-    design = gls_design(formula, data, group, time, contrasts)
-    T = len(design.time_levels)
-    cp = PatternCrossproducts.from_arrays(design.X, design.y, design.group, design.time, design.n_groups, T)
-    devfun = GLSDeviance(cp, ResidualCovariance(correlation, T, heteroscedastic), reml=reml)
-    opt = optimize_gls(devfun)
+    with one_blas_thread():  # small matrices and tall products: one BLAS thread is fastest
+        design = gls_design(formula, data, group, time, contrasts)
+        T = len(design.time_levels)
+        cp = PatternCrossproducts.from_arrays(design.X, design.y, design.group, design.time, design.n_groups, T)
+        devfun = GLSDeviance(cp, ResidualCovariance(correlation, T, heteroscedastic), reml=reml)
+        opt = optimize_gls(devfun)
     fit = GLSFit(design, devfun, opt)
     if not opt.converged:
         warn_user(f"the gls optimiser did not converge ({opt.message}); check the estimates")
