@@ -33,7 +33,8 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["lecture_paths", "stage_notebook", "figure_alt", "build_slides", "build_site", "write_bundle"]
+__all__ = ["lecture_paths", "stage_notebook", "figure_alt", "myst_anchor", "copy_mathjax", "copy_reveal",
+           "build_slides", "build_site", "write_bundle"]
 
 HERE = Path(__file__).resolve().parent
 LECTURES = HERE.parent
