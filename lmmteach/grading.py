@@ -17,6 +17,7 @@ Every helper returns ``None`` on success and raises ``AssertionError`` otherwise
 ``check_between(name, got, low, high)``                ``low <= got <= high``
 ``check_table(name, got, expected, rtol, atol, ...)``  DataFrame: index, columns and values
 ``check_true(name, condition, message)``               any other condition, with a message
+``self_check(name, got, expected | between=...)``      lecture exercises: prints, never raises
 =====================================================  ==================================
 
 Tolerances follow ``numpy.isclose``: ``|got - expected| <= atol + rtol * |expected|``.
@@ -37,6 +38,7 @@ __all__ = [
     "check_between",
     "check_table",
     "check_true",
+    "self_check",
 ]
 
 
@@ -237,3 +239,37 @@ def check_table(name: str, got, expected, rtol: float = 1e-6, atol: float = 0.0,
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise AssertionError(f"{name}: {len(problems)} cell(s) differ ({tol}): " + "; ".join(problems[:3]) + more)
+
+
+def self_check(name: str, got, expected=None, *, rtol: float = 1e-4, atol: float = 0.0,
+               between: tuple[float, float] | None = None) -> bool:
+    """Feedback for a lecture exercise: print whether the student's ``got`` is right, never the expected value.
+
+    ``got`` is ``None`` when the student has not defined the variable yet (call it as
+    ``self_check("p", globals().get("p"), expected)``): prints "not attempted yet".  Otherwise
+    compares with :func:`check_close` (``expected``, ``rtol``, ``atol``) or, for simulation results,
+    :func:`check_between` (``between=(low, high)``), and prints "right" or "not right yet" (with
+    "too large"/"too small" for a single number).  Returns True when right; never raises.
+    """
+    if (expected is None) == (between is None):
+        raise TypeError("self_check needs exactly one of `expected` or `between=(low, high)`")
+    if got is None or got is Ellipsis or got is NotImplemented:
+        print(f"{name}: not attempted yet (define `{name}` in your solution and run this cell again)")
+        return False
+    try:
+        if between is not None:
+            check_between(name, got, *between)
+        else:
+            check_close(name, got, expected, rtol=rtol, atol=atol)
+    except AssertionError:
+        hint = ""
+        reference = None if between is not None else np.asarray(expected, dtype=float)
+        if isinstance(got, numbers.Real) and not isinstance(got, (bool, np.bool_)):
+            if between is not None:
+                hint = " (too small)" if got < between[0] else " (too large)"
+            elif reference is not None and reference.ndim == 0:
+                hint = " (too small)" if got < float(reference) else " (too large)"
+        print(f"{name}: not right yet{hint}")
+        return False
+    print(f"{name}: right")
+    return True

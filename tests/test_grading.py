@@ -111,3 +111,20 @@ def test_check_table():
     words = expected.assign(name=["x", "y", "z"])
     with fails(re.escape("[Total, name] expected 'z', got 'w'")):
         g.check_table("table", words.assign(name=["x", "y", "w"]), words)
+
+
+def test_self_check_prints_without_revealing_the_answer(capsys):
+    from lmmteach.grading import self_check
+
+    assert self_check("p", None, 0.123456) is False
+    assert "not attempted yet" in capsys.readouterr().out
+    assert self_check("p", 0.123457, 0.123456) is True
+    assert capsys.readouterr().out.strip() == "p: right"
+    assert self_check("p", 0.2, 0.123456) is False
+    out = capsys.readouterr().out
+    assert "not right yet (too large)" in out and "0.12" not in out
+    assert self_check("rate", 0.01, between=(0.04, 0.06)) is False
+    assert "too small" in capsys.readouterr().out
+    assert self_check("rate", 0.05, between=(0.04, 0.06)) is True
+    with pytest.raises(TypeError, match="exactly one"):
+        self_check("p", 0.1)
