@@ -247,7 +247,8 @@ def self_check(name: str, got, expected=None, *, rtol: float = 1e-4, atol: float
 
     ``got`` is ``None`` when the student has not defined the variable yet (call it as
     ``self_check("p", globals().get("p"), expected)``): prints "not attempted yet".  Otherwise
-    compares with :func:`check_close` (``expected``, ``rtol``, ``atol``) or, for simulation results,
+    compares with :func:`check_close` (``expected``, ``rtol``, ``atol``), with :func:`check_equal` when
+    ``expected`` is text (a string, or a dict or list of labels), or, for simulation results, with
     :func:`check_between` (``between=(low, high)``), and prints "right" or "not right yet" (with
     "too large"/"too small" for a single number).  Returns True when right; never raises.
     """
@@ -259,16 +260,18 @@ def self_check(name: str, got, expected=None, *, rtol: float = 1e-4, atol: float
     try:
         if between is not None:
             check_between(name, got, *between)
+        elif isinstance(expected, (str, dict)) or (isinstance(expected, (list, tuple))
+                                                    and any(isinstance(e, str) for e in expected)):
+            check_equal(name, got, expected)
         else:
             check_close(name, got, expected, rtol=rtol, atol=atol)
     except AssertionError:
         hint = ""
-        reference = None if between is not None else np.asarray(expected, dtype=float)
         if isinstance(got, numbers.Real) and not isinstance(got, (bool, np.bool_)):
             if between is not None:
                 hint = " (too small)" if got < between[0] else " (too large)"
-            elif reference is not None and reference.ndim == 0:
-                hint = " (too small)" if got < float(reference) else " (too large)"
+            elif isinstance(expected, numbers.Real):
+                hint = " (too small)" if got < expected else " (too large)"
         print(f"{name}: not right yet{hint}")
         return False
     print(f"{name}: right")

@@ -128,3 +128,6 @@ def test_self_check_prints_without_revealing_the_answer(capsys):
     assert self_check("rate", 0.05, between=(0.04, 0.06)) is True
     with pytest.raises(TypeError, match="exactly one"):
         self_check("p", 0.1)
+    assert self_check("kind", {"a": "fixed"}, {"a": "fixed"}) is True
+    assert self_check("kind", {"a": "random"}, {"a": "fixed"}) is False
+    assert capsys.readouterr().out.splitlines()[-1] == "kind: not right yet"
