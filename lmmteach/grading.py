@@ -242,7 +242,7 @@ def check_table(name: str, got, expected, rtol: float = 1e-6, atol: float = 0.0,
 
 
 def self_check(name: str, got, expected=None, *, rtol: float = 1e-4, atol: float = 0.0,
-               between: tuple[float, float] | None = None) -> bool:
+               between: tuple[float, float] | None = None) -> None:
     """Feedback for a lecture exercise: print whether the student's ``got`` is right, never the expected value.
 
     ``got`` is ``None`` when the student has not defined the variable yet (call it as
@@ -250,13 +250,14 @@ def self_check(name: str, got, expected=None, *, rtol: float = 1e-4, atol: float
     compares with :func:`check_close` (``expected``, ``rtol``, ``atol``), with :func:`check_equal` when
     ``expected`` is text (a string, or a dict or list of labels), or, for simulation results, with
     :func:`check_between` (``between=(low, high)``), and prints "right" or "not right yet" (with
-    "too large"/"too small" for a single number).  Returns True when right; never raises.
+    "too large"/"too small" for a single number).  Returns None (a notebook cell shows only the line);
+    never raises.
     """
     if (expected is None) == (between is None):
         raise TypeError("self_check needs exactly one of `expected` or `between=(low, high)`")
     if got is None or got is Ellipsis or got is NotImplemented:
         print(f"{name}: not attempted yet (define `{name}` in your solution and run this cell again)")
-        return False
+        return None
     try:
         if between is not None:
             check_between(name, got, *between)
@@ -273,6 +274,6 @@ def self_check(name: str, got, expected=None, *, rtol: float = 1e-4, atol: float
             elif isinstance(expected, numbers.Real):
                 hint = " (too small)" if got < expected else " (too large)"
         print(f"{name}: not right yet{hint}")
-        return False
+        return None
     print(f"{name}: right")
-    return True
+    return None

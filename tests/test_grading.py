@@ -116,18 +116,18 @@ def test_check_table():
 def test_self_check_prints_without_revealing_the_answer(capsys):
     from lmmteach.grading import self_check
 
-    assert self_check("p", None, 0.123456) is False
-    assert "not attempted yet" in capsys.readouterr().out
-    assert self_check("p", 0.123457, 0.123456) is True
-    assert capsys.readouterr().out.strip() == "p: right"
-    assert self_check("p", 0.2, 0.123456) is False
-    out = capsys.readouterr().out
-    assert "not right yet (too large)" in out and "0.12" not in out
-    assert self_check("rate", 0.01, between=(0.04, 0.06)) is False
-    assert "too small" in capsys.readouterr().out
-    assert self_check("rate", 0.05, between=(0.04, 0.06)) is True
+    def said(*args, **kwargs):
+        assert self_check(*args, **kwargs) is None
+        return capsys.readouterr().out.strip()
+
+    assert "not attempted yet" in said("p", None, 0.123456)
+    assert said("p", 0.123457, 0.123456) == "p: right"
+    out = said("p", 0.2, 0.123456)
+    assert out == "p: not right yet (too large)" and "0.12" not in out
+    assert said("rate", 0.01, between=(0.04, 0.06)) == "rate: not right yet (too small)"
+    assert said("rate", 0.05, between=(0.04, 0.06)) == "rate: right"
+    assert said("kind", {"a": "fixed"}, {"a": "fixed"}) == "kind: right"
+    assert said("kind", {"a": "random"}, {"a": "fixed"}) == "kind: not right yet"
+    assert said("v", [1.0, 2.0], [1.0, 2.0001]) == "v: right"
     with pytest.raises(TypeError, match="exactly one"):
         self_check("p", 0.1)
-    assert self_check("kind", {"a": "fixed"}, {"a": "fixed"}) is True
-    assert self_check("kind", {"a": "random"}, {"a": "fixed"}) is False
-    assert capsys.readouterr().out.splitlines()[-1] == "kind: not right yet"

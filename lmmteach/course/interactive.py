@@ -175,7 +175,7 @@ def plot_sphericity_f_tails(rho: float = 0.8, var_last: float = 1.0, n: int = 10
     upper = max(stats.f.ppf(0.995, eps * df1, eps * df2), f_crit * 1.5)
     grid = np.linspace(1e-3, upper, 600)
     tail = grid >= f_crit
-    zoom = ax3.inset_axes([0.45, 0.3, 0.5, 0.35])                        # the tails, magnified
+    zoom = ax3.inset_axes([0.42, 0.2, 0.55, 0.3])                        # the tails, magnified
     for (d1, d2), colour, label in [((df1, df2), "tab:blue", rf"sphericity $F_{{{df1},\,{df2}}}$: area {alpha:.3f}"),
                                     ((eps * df1, eps * df2), "tab:red",
                                      rf"Box $F_{{{eps * df1:.2f},\,{eps * df2:.1f}}}$: area {size:.3f}")]:
@@ -192,11 +192,13 @@ def plot_sphericity_f_tails(rho: float = 0.8, var_last: float = 1.0, n: int = 10
     ax3.axvline(stats.f.ppf(1 - alpha, eps * df1, eps * df2), color="tab:red", ls="--", lw=2,
                 label=r"$\epsilon$-corrected critical value")
     ax3.set_xlim(0, upper)
-    ax3.set_ylim(bottom=0)
+    away_from_0 = grid >= 0.25                                           # an F density with df1 < 2 is infinite at 0
+    ax3.set_ylim(0, 1.25 * max(stats.f.pdf(grid, d1, d2)[away_from_0].max()
+                                for d1, d2 in [(df1, df2), (eps * df1, eps * df2)]))
     ax3.set_xlabel("$F_a^*$ under $H_0$")
     ax3.set_ylabel("density")
     ax3.set_title(rf"Type I error of the uncorrected test $\approx$ {size:.3f}")
-    ax3.legend(fontsize="small", loc="upper left", bbox_to_anchor=(0.3, 1.0))
+    ax3.legend(fontsize="small", loc="upper right")
     fig.tight_layout()
     return fig, (ax1, ax2, ax3)
 
@@ -204,22 +206,30 @@ def plot_sphericity_f_tails(rho: float = 0.8, var_last: float = 1.0, n: int = 10
 # -- widgets --------------------------------------------------------------------------------------------------
 
 
-def interact_if_available(function, **sliders):
-    """``ipywidgets.interact(function, **sliders)`` when ipywidgets is installed, with the sliders updating only
-    on release (each redraw simulates); otherwise print one line saying how to get the widget and return None.
+def interact_if_available(function, **sliders) -> None:
+    """Show ``function``'s figure with sliders (``ipywidgets.interactive``) when ipywidgets is installed;
+    otherwise print one line saying how to get them. Each slider redraws on release (every redraw simulates).
     A slider is given as ``(min, max, step, value)``, e.g. ``m=(2, 100, 1, 10)``; anything else is passed to
-    ``interact`` as it is."""
+    ``interactive`` as it is. Returns None (so a notebook cell shows only the widget)."""
     try:
         import ipywidgets
+        from IPython.display import display
     except ImportError:
         print("ipywidgets is not installed: the figure above is static (pip install ipywidgets to move the sliders)")
         return None
-    return ipywidgets.interact(function, **{name: _slider(ipywidgets, spec) for name, spec in sliders.items()})
+    import matplotlib.pyplot as plt
+
+    def draw(**values):
+        function(**values)
+        plt.show()
+
+    display(ipywidgets.interactive(draw, **{name: _slider(ipywidgets, spec) for name, spec in sliders.items()}))
+    return None
 
 
 def _slider(ipywidgets, spec):
-    """A slider that redraws on release (``continuous_update=False``), from an ``interact`` abbreviation."""
-    if isinstance(spec, tuple) and len(spec) == 4:                        # (min, max, step, value)
+    """A slider that redraws on release (``continuous_update=False``), from ``(min, max, step, value)``."""
+    if isinstance(spec, tuple) and len(spec) == 4:
         low, high, step, value = spec
         cls = ipywidgets.IntSlider if all(isinstance(v, int) for v in spec) else ipywidgets.FloatSlider
         return cls(min=low, max=high, step=step, value=value, continuous_update=False)
