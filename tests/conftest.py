@@ -1,8 +1,6 @@
 """Fixtures shared by the test files: the notes' grocery data, R's reference numbers for RM ANOVA, and
 closing the figures each test draws."""
 
-import json
-from pathlib import Path
 
 import matplotlib
 
@@ -11,9 +9,9 @@ matplotlib.use("Agg")  # figures are drawn off screen in the tests
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
+import _shared as shared
 import lmmteach as lt
 
-REFERENCE = Path(__file__).parent / "reference"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +29,7 @@ def grocery():
 @pytest.fixture(scope="module")
 def ref():
     """R's numbers for RM ANOVA (tests/reference/rmanova_reference.R → rmanova_reference.json)."""
-    return json.loads((REFERENCE / "rmanova_reference.json").read_text())
+    return shared.reference("rmanova_reference")
 
 
 @pytest.fixture(autouse=True)

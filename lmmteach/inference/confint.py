@@ -1,0 +1,254 @@
+"""Confidence intervals for the parameters of a fitted model (lme4's ``confint``).
+
+Rows as lme4 names them: ``.sig01, .sig02, ...`` for the random-effect standard deviations and
+correlations (term by term, within a term in the order of the lower triangle of Σ taken column by column:
+σ_0, ρ_01, ..., σ_1, ...), ``.sigma`` for σ, then the fixed effects. Three methods:
+
+* ``"wald"``: b̂_k ± z_{1−α/2} se(b̂_k) for fixed effects; NaN for the variance parameters (as lme4: their
+  sampling distributions are far from normal).
+* ``"profile"`` (the default, as lme4): the likelihood-ratio interval. With the ML deviance
+  d(ψ) = −2ℓ(ψ) (REML fits are refitted by ML, as lme4 does), the profile of parameter ψ_k is
+
+      d_k(v) = min { d(ψ) : ψ_k = v },
+
+  and the interval is { v : d_k(v) − d(ψ̂) ≤ χ²_{1, level} } — where the LRT of H0: ψ_k = v is not
+  rejected. The end points are found by root finding (lme4 interpolates a spline through a grid, so the
+  two agree to about 1e-4). For a fixed effect the inner minimum has a closed part: with β_k fixed at v,
+
+      min over the other b of r'V⁻¹r = r̂'V⁻¹r̂ + (v − b̂_k)² / [(X'V⁻¹X)⁻¹]_kk,
+
+  so only θ is searched. A standard deviation's interval stops at 0, a correlation's at ±1.
+* ``"boot"``: percentile intervals of the estimates refitted to ``nsim`` data sets simulated from the fit
+  (the parametric bootstrap of :mod:`lmmteach.inference.bootstrap`, lme4's ``bootMer``).
+
+Only unstructured (``us``) and variance-components (``diag``) blocks have lme4's σ/ρ scale; other
+structures get Wald intervals for their fixed effects only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
+from ..lmm.optimize import one_blas_thread
+from .._util import LOG_2PI
+
+__all__ = ["sdcor", "theta_from_sdcor", "parameter_names", "confint"]
+
+
+
+# -- the σ/ρ scale ---------------------------------------------------------------------------------------------
+def _check_scale(model):
+    for b in model.design.blocks:
+        if not isinstance(b.structure, (Unstructured, VarianceComponents)):
+            raise NotImplementedError(
+                f"profile and bootstrap intervals use lme4's SD/correlation scale, which a {b.structure.name}() "
+                "block does not have; use method='wald' for the fixed effects")
+
+
+def sdcor(model, theta=None, sigma=None) -> np.ndarray:
+    """ψ_var: the random-effect SDs and correlations (lme4's order) followed by σ."""
+    theta = model.theta if theta is None else theta
+    sigma = model.sigma if sigma is None else sigma
+    out = []
+    for b, t in zip(model.design.blocks, model.devfun.split(theta)):
+        sd, R = sd_correlation(sigma**2 * b.structure.relcov(t))
+        R = np.nan_to_num(R)  # an undefined correlation (a zero SD) is reported as 0
+        for c in range(b.structure.q):
+            out.append(sd[c])
+            if isinstance(b.structure, Unstructured):
+                out.extend(R[c + 1 :, c])
+    return np.array(out + [sigma])
+
+
+def _bounds(model) -> list[tuple[float, float]]:
+    out = []
+    for b in model.design.blocks:
+        for c in range(b.structure.q):
+            out.append((0.0, np.inf))
+            if isinstance(b.structure, Unstructured):
+                out += [(-1.0, 1.0)] * (b.structure.q - c - 1)
+    return out + [(0.0, np.inf)]
+
+
+def theta_from_sdcor(model, psi) -> np.ndarray | None:
+    """θ for given SDs/correlations ψ (σ last): C = Σ/σ², θ from its Cholesky factor; None when the
+    correlations do not make a valid covariance matrix."""
+    sigma = psi[-1]
+    thetas, k = [], 0
+    for b in model.design.blocks:
+        q = b.structure.q
+        if isinstance(b.structure, VarianceComponents):
+            thetas.append(np.asarray(psi[k : k + q]) / sigma)
+            k += q
+            continue
+        sd, R = np.zeros(q), np.eye(q)
+        for c in range(q):
+            sd[c] = psi[k]
+            k += 1
+            for r in range(c + 1, q):
+                R[r, c] = R[c, r] = psi[k]
+                k += 1
+        if q > 1 and np.linalg.eigvalsh(R).min() < -1e-12:
+            return None
+        thetas.append(b.structure.theta_from_relcov(np.outer(sd, sd) * R / sigma**2))
+    return np.concatenate(thetas)
+
+
+def parameter_names(model) -> list[str]:
+    n_var = len(sdcor(model)) - 1
+    return [f".sig{k + 1:02d}" for k in range(n_var)] + [".sigma"] + list(model.fixef.index)
+
+
+# -- the profiles ----------------------------------------------------------------------------------------------------
+class _Profiler:
+    """The ML deviance on the σ/ρ scale, and its profiles."""
+
+    def __init__(self, model):
+        self.m = model.refit_ml() if model.reml else model
+        self.psi_hat = sdcor(self.m)
+        self.bounds = _bounds(self.m)
+        self.dev_hat = self.m.deviance
+        self.theta_bounds = self.m.devfun.bounds
+
+    def deviance(self, psi) -> float:
+        theta = theta_from_sdcor(self.m, psi)
+        if theta is None or psi[-1] <= 0:
+            return np.inf
+        return -2.0 * self.m.devfun.loglik(theta, psi[-1] ** 2)
+
+    def variance_profile(self, k):
+        """v ↦ min over the other variance parameters of d(ψ) with ψ_k = v (warm-started)."""
+        others = [j for j in range(len(self.psi_hat)) if j != k]
+        start = {"x": self.psi_hat[others]}
+        scale = np.where(self.psi_hat[others] != 0, np.abs(self.psi_hat[others]), 1.0)
+        bnds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
+                for (lo, hi), s in ((self.bounds[j], sc) for j, sc in zip(others, scale))]
+
+        def at(v):
+            def f(x):
+                psi = np.empty(len(self.psi_hat))
+                psi[k], psi[others] = v, x * scale
+                d = self.deviance(psi)
+                return d if np.isfinite(d) else 1e300
+
+            res = optimize.minimize(f, start["x"] / scale, method="L-BFGS-B", bounds=bnds,
+                                    options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
+            if np.isfinite(res.fun) and res.fun < 1e299:
+                start["x"] = res.x * scale
+            return float(res.fun)
+
+        return at
+
+    def fixef_profile(self, k):
+        """v ↦ min over θ of the ML deviance with b_k = v and the other b's at their GLS estimates."""
+        devfun, n = self.m.devfun, self.m.nobs
+        start = {"theta": self.m.theta}
+        scale = devfun.theta_scale
+        bnds = [(lo / s + (1e-12 if lo == 0 else 0), hi / s) for (lo, hi), s in zip(self.theta_bounds, scale)]
+
+        def dev(theta, v):
+            e = devfun.evaluate(theta)
+            Ainv = np.linalg.inv(e.A)
+            pwrss = e.pwrss + (v - e.beta[k]) ** 2 / Ainv[k, k]
+            return e.logdet_V + n * (1 + LOG_2PI + np.log(pwrss / n))
+
+        def at(v):
+            res = optimize.minimize(lambda x: dev(x * scale, v), start["theta"] / scale, method="L-BFGS-B",
+                                    bounds=bnds, options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
+            start["theta"] = res.x * scale
+            return float(res.fun)
+
+        return at
+
+    def interval(self, profile, estimate, step, bound, crit):
+        """The two end points where profile(v) − d̂ = crit, searched outward from the estimate."""
+        out = []
+        for direction, limit in ((-1, bound[0]), (1, bound[1])):
+            def g(v):
+                return profile(v) - self.dev_hat - crit
+            lo, h = estimate, step
+            while True:
+                hi = estimate + direction * h
+                if (direction < 0 and hi <= limit) or (direction > 0 and hi >= limit):
+                    hi = limit
+                    if g(hi) < 0:  # the deviance never rises enough: the interval reaches the bound
+                        out.append(limit)
+                        break
+                if g(hi) > 0:
+                    out.append(optimize.brentq(g, lo, hi, xtol=1e-7 * max(abs(step), 1e-8), rtol=1e-10))
+                    break
+                lo, h = hi, 2 * h
+        return out
+
+
+def _level_columns(level):
+    a = (1 - level) / 2
+    return [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
+
+
+def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim: int = 500, seed=None,
+            progress: bool = False) -> pd.DataFrame:
+    """lme4's ``confint(m, method=...)``: a DataFrame with rows ``.sig01, ..., .sigma``, then the fixed
+    effects, and columns ``2.5 %`` and ``97.5 %`` (for level 0.95). ``parm`` selects rows by name;
+    ``nsim`` and ``seed`` are for ``method="boot"``."""
+    method = method.lower()
+    if method not in ("wald", "profile", "boot"):
+        raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    cols = _level_columns(level)
+    fixed = list(model.fixef.index)
+    if method == "wald":
+        try:
+            _check_scale(model)
+            names = parameter_names(model)
+        except NotImplementedError:
+            names = fixed
+        z = stats.norm.isf((1 - level) / 2)
+        out = pd.DataFrame(np.nan, index=names, columns=cols)
+        out.loc[fixed, cols[0]] = (model.fixef - z * model.se).to_numpy()
+        out.loc[fixed, cols[1]] = (model.fixef + z * model.se).to_numpy()
+        return out if parm is None else out.loc[list(parm)]
+    _check_scale(model)
+    names = parameter_names(model)
+    wanted = names if parm is None else list(parm)
+    unknown = [p for p in wanted if p not in names]
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; the parameters are {names}")
+    if method == "boot":
+        from .bootstrap import parametric_bootstrap
+
+        def statistic(y):
+            f = model.refit(y, theta0=model.theta)
+            return np.r_[sdcor(f), f.fixef.to_numpy()]
+
+        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint")
+        a = (1 - level) / 2
+        q = np.nanquantile(sims, [a, 1 - a], axis=0).T
+        return pd.DataFrame(q, index=names, columns=cols).loc[wanted]
+
+    with one_blas_thread():
+        return _profile_intervals(model, names, wanted, level, cols)
+
+
+def _profile_intervals(model, names, wanted, level, cols) -> pd.DataFrame:
+    prof = _Profiler(model)
+    crit = stats.chi2.isf(1 - level, 1)
+    n_var = len(prof.psi_hat)
+    se = prof.m.se.to_numpy()
+    rows = []
+    for name in wanted:
+        k = names.index(name)
+        if k < n_var:
+            est, bound = prof.psi_hat[k], prof.bounds[k]
+            step = 0.2 * abs(est) if bound[0] == 0.0 else 0.2
+            step = step if step > 0 else 0.1 * prof.psi_hat[-1]
+            rows.append(prof.interval(prof.variance_profile(k), est, step, bound, crit))
+        else:
+            j = k - n_var
+            est = prof.m.fixef.iloc[j]
+            rows.append(prof.interval(prof.fixef_profile(j), est, se[j], (-np.inf, np.inf), crit))
+    return pd.DataFrame(rows, index=wanted, columns=cols)

@@ -1,0 +1,480 @@
+"""From a formula and a DataFrame to the model's matrices (lme4's ``lFormula`` stage).
+
+For subject (group) i the notes write  y_i = X_i b + Z_i v_i + e_i.  This module builds the stacked
+response y, the fixed-effects design matrix X (R's column names, e.g. ``storeB``, ``grade4``,
+``gendergirl``), the random-effects design Z (one block of columns per random term) and the group
+index of every row. It checks the data and says what is wrong in words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ..anova.contrasts import contr_sum, contr_treatment
+from .covariance import CovarianceStructure, make_structure
+from .formula import Formula, RandomTerm, Term, parse_formula
+from .transforms import evaluate
+from .._util import factor_levels, warn_user
+
+__all__ = ["RandomBlock", "Design", "model_frame", "coding_matrix", "model_matrix", "lformula"]
+
+
+@dataclass(frozen=True)
+class RandomBlock:
+    """The columns of Z for one random term, with its covariance structure."""
+
+    term: RandomTerm
+    names: tuple[str, ...]  # column names, lme4 style: "(Intercept)", "x", "fB"
+    Z: np.ndarray  # n × q_k
+    structure: CovarianceStructure
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the likelihood needs, and what a fitted model reports back.
+
+    ``X`` is n × p, ``y`` has n entries, ``blocks`` hold the columns of Z term by term, ``group`` gives the
+    index (0..G-1) of each row's level of the grouping factor ``group_name`` whose labels are ``levels``.
+    """
+
+    formula: Formula
+    y: np.ndarray
+    X: np.ndarray
+    fixef_names: tuple[str, ...]
+    blocks: tuple[RandomBlock, ...]
+    group_name: str
+    group: np.ndarray
+    levels: tuple
+    frame: pd.DataFrame  # the rows used (after dropping missing values), model variables only
+    index: pd.Index  # row labels of the caller's data that were used
+    n_dropped: int = 0
+    dropped_columns: tuple[str, ...] = field(default=())
+    data_id: str = ""
+    xlevels: dict = field(default_factory=dict)  # factor -> levels (None for numeric variables)
+    contrasts: dict = field(default_factory=dict)
+    weights: np.ndarray | None = None  # prior weights w_i: Var(e_i) = σ² / w_i (lme4's weights)
+    offset: np.ndarray | None = None  # known part of the mean: y = offset + X b + Z v + e
+    transform_state: dict = field(default_factory=dict)  # fitted parameters of poly/scale/center
+    assign: tuple[int, ...] = field(default=())  # term number of each column of X (0 = intercept), as R's
+
+    def fitting_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """X, Z and y − offset with row i multiplied by √w_i: the weighted model then has Var(e_i) = σ²,
+        so the unweighted likelihood code applies (its log-likelihood gains ½ Σ log w_i)."""
+        y = self.y if self.offset is None else self.y - self.offset
+        if self.weights is None:
+            return self.X, self.Z, y
+        sw = np.sqrt(self.weights)
+        return self.X * sw[:, None], self.Z * sw[:, None], y * sw
+
+    @property
+    def log_weights(self) -> float:
+        """Σ log w_i (0 without weights): lme4's logLik adds half of it."""
+        return 0.0 if self.weights is None else float(np.log(self.weights).sum())
+
+    def with_response(self, y: np.ndarray) -> "Design":
+        """The same design with a new response vector (rows in the fitted order): y, the model frame's
+        response column and the data fingerprint all follow the new y."""
+        y = np.asarray(y, float)
+        frame = self.frame.copy()
+        frame[self.formula.response] = y
+        return replace(self, y=y, frame=frame, data_id=_fingerprint(y))
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.levels)
+
+    @cached_property
+    def Z(self) -> np.ndarray:
+        """All random-effects columns for one group, side by side (n × q)."""
+        return np.hstack([b.Z for b in self.blocks])
+
+    @property
+    def q(self) -> int:
+        return sum(b.Z.shape[1] for b in self.blocks)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def block_names(self) -> list[str]:
+        """lme4's names for the terms on one grouping factor: g, g.1, g.2, ..."""
+        return [self.group_name if k == 0 else f"{self.group_name}.{k}" for k in range(len(self.blocks))]
+
+    def structures(self) -> list[CovarianceStructure]:
+        return [b.structure for b in self.blocks]
+
+
+# -- checking the data ---------------------------------------------------------------------------
+def _check_data(data) -> pd.DataFrame:
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError("data has no rows")
+    return data
+
+
+def _is_factor(series: pd.Series, forced: bool) -> bool:
+    if forced:
+        return True
+    return isinstance(series.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(series) or \
+        pd.api.types.is_bool_dtype(series)
+
+
+def _codes(series: pd.Series, levels: list) -> np.ndarray:
+    """Integer code of each value's level (its position in ``levels``)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        position = {c: i for i, c in enumerate(levels)}
+        to_level = np.array([position.get(c, -1) for c in series.cat.categories] + [-1])
+        return to_level[series.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing -1
+    return pd.Categorical(series, categories=levels).codes
+
+
+def model_frame(formula: Formula, data: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The model's columns with incomplete rows removed (R's na.omit), and how many were removed."""
+    data = _check_data(data)
+    wanted = formula.variables()
+    missing = [v for v in wanted if v not in data.columns]
+    if missing:
+        kind = []
+        for v in missing:
+            role = "response" if v == formula.response else (
+                "grouping factor" if any(r.group == v for r in formula.random) else "variable")
+            kind.append(f"{role} {v!r}")
+        raise ValueError(
+            f"the formula names {', '.join(kind)} but data has no such column "
+            f"(columns are: {', '.join(map(str, data.columns))})"
+        )
+    repeated = [v for v in wanted if (data.columns == v).sum() > 1]
+    if repeated:
+        raise ValueError(f"data has more than one column named {', '.join(map(repr, repeated))}; "
+                         "rename them so that the formula's names are unambiguous")
+    for v in wanted:
+        if pd.api.types.is_datetime64_any_dtype(data[v]) or pd.api.types.is_timedelta64_dtype(data[v]):
+            raise ValueError(f"variable {v!r} holds dates or times ({data[v].dtype}); convert it to a number "
+                             "first, e.g. days since the start: (d - d.min()).dt.days")
+    frame = data.loc[:, wanted]
+    complete = frame.notna().all(axis=1)
+    n_dropped = int((~complete).sum())
+    if n_dropped:
+        per_col = frame.isna().sum()
+        where = ", ".join(f"{c}: {k}" for c, k in per_col.items() if k)
+        warn_user(f"{n_dropped} of {len(frame)} rows have missing values and were dropped ({where})")
+        frame = frame.loc[complete]
+    if len(frame) == 0:
+        raise ValueError("no complete rows are left after dropping rows with missing values")
+    return frame, n_dropped
+
+
+def _response(frame: pd.DataFrame, name: str) -> np.ndarray:
+    col = frame[name]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col) or \
+            pd.api.types.is_complex_dtype(col):
+        raise ValueError(f"the response {name!r} must be real numbers, but its type is {col.dtype}")
+    y = col.to_numpy(dtype=float)
+    _check_finite(y, name, "the response")
+    if np.ptp(y) == 0:
+        raise ValueError(f"the response {name!r} is constant (every value is {y[0]:g}): there is no variation "
+                         "to model")
+    if np.abs(y).max() > 1e100:
+        raise ValueError(f"the response {name!r} has values as large as {np.abs(y).max():.3g}; rescale it "
+                         "(e.g. divide by a power of ten) so that its squares stay within floating point")
+    return y
+
+
+# -- building model matrices ---------------------------------------------------------------------
+def coding_matrix(levels: list, spec, var: str) -> pd.DataFrame:
+    """The coding (contrast) matrix of factor ``var``: ``"treatment"``, ``"sum"`` or a given DataFrame."""
+    if isinstance(spec, str):
+        if spec in ("treatment", "contr.treatment"):
+            return contr_treatment(levels)
+        if spec in ("sum", "contr.sum"):
+            return contr_sum(levels)
+        raise ValueError(f"unknown contrasts {spec!r} for factor {var!r}; use 'treatment', 'sum' or a DataFrame")
+    if isinstance(spec, pd.DataFrame):
+        if list(spec.index) != list(levels):
+            raise ValueError(f"contrast matrix for {var!r} must have one row per level, in order: {levels}")
+        return spec
+    raise TypeError(f"contrasts for {var!r} must be 'treatment', 'sum' or a DataFrame, not {type(spec).__name__}")
+
+
+def _check_finite(x: np.ndarray, var: str, role: str = "variable") -> None:
+    """A clear error for infinite values or NaN (an expression such as log(0) or sqrt(-1) on a complete row)."""
+    bad_nan, bad_inf = int(np.isnan(x).sum()), int(np.isinf(x).sum())
+    if bad_inf:
+        raise ValueError(f"{role} {var!r} has {bad_inf} infinite value(s)")
+    if bad_nan:
+        raise ValueError(f"{role} {var!r} is not a number (NaN) on {bad_nan} complete row(s) of the data "
+                         "(e.g. the log or square root of a negative number)")
+
+
+def variable_values(frame: pd.DataFrame, var: str, state: dict | None = None):
+    """The values of a term's variable: the column ``var``, or the expression ``var`` (``log(x)``,
+    ``poly(x, 2)``) evaluated on the frame with the stateful transforms' parameters in ``state``
+    (a Series for one column, a DataFrame for several)."""
+    if var in frame.columns:
+        return frame[var]
+    value = evaluate(var, frame, {} if state is None else state)
+    if isinstance(value, pd.DataFrame):
+        return value.set_axis(frame.index, axis=0)
+    return pd.Series(value, index=frame.index, name=var)
+
+
+def _variable_columns(frame, var, factor_vars, contrasts, full, xlevels, state=None) -> tuple[list[str], np.ndarray]:
+    """Columns for one variable inside a term: numeric -> itself; factor -> contrasts or indicators;
+    a matrix-valued expression (``poly(x, 2)``) -> its columns, named as R names them (``poly(x, 2)1``).
+    ``xlevels`` records each factor's levels (when building a model) or supplies them (when predicting);
+    a numeric variable is recorded as ``None``."""
+    col = variable_values(frame, var, state)
+    if isinstance(col, pd.DataFrame):
+        x = col.to_numpy(dtype=float)
+        _check_finite(x, var)
+        xlevels[var] = None
+        return [f"{var}{c}" for c in col.columns], x
+    numeric = xlevels[var] is None if var in xlevels else not _is_factor(col, var in factor_vars)
+    if numeric:
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise ValueError(f"variable {var!r} must be numeric, but its type is {col.dtype}")
+        x = col.to_numpy(dtype=float)
+        _check_finite(x, var)
+        xlevels[var] = None
+        return [var], x[:, None]
+    if var in xlevels:
+        levels = list(xlevels[var])
+        new = sorted(set(col.unique()) - set(levels), key=str)
+        if new:
+            raise ValueError(f"factor {var!r} has level(s) {new} that were not in the data the model was fitted to")
+    else:
+        levels = factor_levels(col)
+        xlevels[var] = tuple(levels)
+    if len(levels) < 2 and not full:
+        raise ValueError(f"factor {var!r} has only one level ({levels[0]!r}) in the rows used; "
+                         "a factor needs at least 2 levels to have an effect")
+    codes = _codes(col, levels)
+    if full:
+        names = [f"{var}{lev}" for lev in levels]
+        M = np.eye(len(levels))
+    else:
+        C = coding_matrix(levels, contrasts.get(var, "treatment"), var)
+        names = [f"{var}{c}" for c in C.columns]
+        M = C.to_numpy(dtype=float)
+    return names, M[codes]
+
+
+def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, contrasts,
+                 xlevels: dict | None = None, state: dict | None = None,
+                 assign: list | None = None) -> tuple[list, np.ndarray]:
+    """R's ``model.matrix``: intercept, then each term's columns; a factor in a term is coded by contrasts
+    when the term without it is also in the model (always true for main effects with an intercept),
+    else by one indicator per level. ``state`` holds the parameters of stateful transforms (filled when
+    fitting, reused when predicting); ``assign``, when given, receives each column's term number (R's
+    ``attr(X, "assign")``: 0 for the intercept, k for the k-th term)."""
+    n = len(frame)
+    xlevels = {} if xlevels is None else xlevels
+    names, cols = [], []
+    assign = [] if assign is None else assign
+    if intercept:
+        names.append("(Intercept)")
+        cols.append(np.ones((n, 1)))
+        assign.append(0)
+    present: set[tuple[str, ...]] = {()} if intercept else set()
+    present |= {t.variables for t in terms}
+    for k, term in enumerate(terms, start=1):
+        term_names, term_cols = [""], np.ones((n, 1))
+        for var in term.variables:
+            rest = tuple(v for v in term.variables if v != var)
+            values = variable_values(frame, var, state)
+            is_fac = not isinstance(values, pd.DataFrame) and _is_factor(values, var in factor_vars)
+            full = is_fac and rest not in present
+            vnames, vcols = _variable_columns(frame, var, factor_vars, contrasts, full, xlevels, state)
+            # R's order: the first variable's columns vary fastest (A2:B2, A3:B2, A2:B3, ...)
+            term_names = [f"{a}:{b}" if a else b for b in vnames for a in term_names]
+            term_cols = (vcols[:, :, None] * term_cols[:, None, :]).reshape(n, -1)
+        names += term_names
+        cols.append(term_cols)
+        assign += [k] * len(term_names)
+    X = np.hstack(cols) if cols else np.zeros((n, 0))
+    return names, X
+
+
+def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
+    """Keep a full-rank set of columns and warn about the others, as lme4 does: a column is dropped when
+    it is (numerically) a combination of the columns before it -- |R_jj| of the QR decomposition, which is
+    what is left of column j after projecting out columns 1..j-1, is below 1e-7 of the column's length."""
+    if X.shape[1] == 0:
+        return X, names, ()
+    R = np.linalg.qr(X, mode="r")
+    norms = np.linalg.norm(X, axis=0)
+    keep = np.abs(np.diag(R)) > 1e-7 * np.where(norms > 0, norms, 1.0)
+    if keep.all():
+        return X, names, ()
+    dropped = tuple(n for n, k in zip(names, keep) if not k)
+    warn_user(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} column"
+              f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}")
+    return X[:, keep], [n for n, k in zip(names, keep) if k], dropped
+
+
+def _grouping(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, tuple]:
+    col = frame[name]
+    levels = factor_levels(col)
+    codes = _codes(col, levels).astype(np.intp)
+    return codes, tuple(levels)
+
+
+def _prior_weights(weights, data: pd.DataFrame, rows: pd.Index) -> np.ndarray | None:
+    """lme4's ``weights``: an array (one per row of data) or a column name; each used row's weight must be
+    present and > 0. Returns the weights of ``rows``."""
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise ValueError(f"weights={weights!r} names no column of data (columns are: "
+                             f"{', '.join(map(str, data.columns))})")
+        w = data[weights]
+    else:
+        w = pd.Series(np.asarray(weights).ravel() if not isinstance(weights, pd.Series) else weights)
+        if len(w) != len(data):
+            raise ValueError(f"weights has {len(w)} value(s) but data has {len(data)} rows")
+        w = pd.Series(w.to_numpy(), index=data.index)
+    if not pd.api.types.is_numeric_dtype(w) or pd.api.types.is_bool_dtype(w):
+        raise ValueError(f"weights must be numbers, but their type is {w.dtype}")
+    w = w.astype(float).loc[rows]
+    if w.isna().any():
+        raise ValueError(f"weights has {int(w.isna().sum())} missing value(s); give every row a weight "
+                         "(or drop those rows from data first)")
+    if (~np.isfinite(w)).any() or (w <= 0).any():
+        bad = w[(~np.isfinite(w)) | (w <= 0)]
+        raise ValueError(f"weights must be positive and finite; {len(bad)} are not (e.g. row {bad.index[0]!r}: "
+                         f"{bad.iloc[0]:g})")
+    return w.to_numpy()
+
+
+def _offset(f: Formula, frame: pd.DataFrame, offset, data: pd.DataFrame, state: dict) -> np.ndarray | None:
+    """The sum of the formula's ``offset(...)`` terms and the ``offset`` argument (one value per row of
+    data), on the rows used."""
+    parts = []
+    for expr in f.offsets:
+        x = np.asarray(variable_values(frame, expr, state), dtype=float)
+        if x.ndim != 1:
+            raise ValueError(f"{expr} must give one value per row, not {x.shape[1]} columns")
+        _check_finite(x, expr, "offset")
+        parts.append(x)
+    if offset is not None:
+        o = np.asarray(offset, dtype=float).ravel()
+        if len(o) != len(data):
+            raise ValueError(f"offset has {len(o)} value(s) but data has {len(data)} rows")
+        o = pd.Series(o, index=data.index).loc[frame.index].to_numpy()
+        _check_finite(o, "offset", "the")
+        parts.append(o)
+    return np.sum(parts, axis=0) if parts else None
+
+
+def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None = None, weights=None,
+             offset=None) -> Design:
+    """Parse ``formula`` and build the design (lme4's ``lFormula``).
+
+    ``contrasts`` maps factor names to ``"treatment"`` (default, R's ``contr.treatment``), ``"sum"``
+    (R's ``contr.sum``, as in the grocery example) or a DataFrame (levels × columns).
+    ``weights`` (an array or a column name) are prior weights, Var(e_i) = σ²/w_i; ``offset`` (an array)
+    is added to the formula's ``offset(...)`` terms.
+    """
+    f = formula if isinstance(formula, Formula) else parse_formula(formula)
+    if not f.random:
+        raise ValueError(
+            f"the formula {f.text!r} has no random-effects term such as (1 | group); "
+            "for a model without random effects use ordinary least squares"
+        )
+    contrasts = dict(contrasts or {})
+    for v in contrasts:
+        if v not in f.variables():
+            raise ValueError(f"contrasts given for {v!r}, which is not a variable of the formula")
+    frame, n_dropped = model_frame(f, data)
+    w = _prior_weights(weights, data, frame.index)
+    state: dict = {}
+    if f.response not in frame.columns:  # an expression such as log(weight)
+        value = variable_values(frame, f.response, state)
+        if isinstance(value, pd.DataFrame):
+            raise ValueError(f"the response {f.response!r} must be one column, not {value.shape[1]}")
+        frame = frame.assign(**{f.response: value})
+    y = _response(frame, f.response)
+    xlevels: dict = {}
+    assign: list = []
+    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels, state, assign)
+    all_names = names
+    X, names, dropped = _drop_rank_deficient(X, names)
+    assign = [a for name, a in zip(all_names, assign) if name not in dropped]
+
+    groups = list(dict.fromkeys(r.group for r in f.random))
+    if len(groups) > 1:
+        raise ValueError(
+            f"random terms use several grouping factors ({', '.join(groups)}); lmmteach fits models with "
+            "one grouping factor (any number of terms on it), as in the notes"
+        )
+    group_name = groups[0]
+    group, levels = _grouping(frame, group_name)
+    n = len(y)
+    if len(levels) < 2:
+        raise ValueError(f"grouping factor {group_name!r} has {len(levels)} level in the rows used; "
+                         "it must have at least 2 (grouping factors must have > 1 sampled level)")
+    if len(levels) >= n:
+        raise ValueError(
+            f"number of levels of grouping factor {group_name!r} ({len(levels)}) must be < number of "
+            f"observations ({n}): each level has one observation, so the random effect and the residual "
+            "cannot be told apart"
+        )
+    blocks = []
+    for r in f.random:
+        znames, Z = model_matrix(frame, r.intercept, r.terms, f.factor_vars, contrasts, xlevels)
+        q = Z.shape[1]
+        if q * len(levels) >= n and r.structure not in PER_OBSERVATION_IDENTIFIABLE:
+            raise ValueError(
+                f"number of observations (={n}) <= number of random effects (={q * len(levels)}) for term "
+                f"{r.text}: the random-effects parameters and the residual variance are unidentifiable, because "
+                f"with one effect per observation a {r.structure}() covariance "
+                f"{_CONFOUNDED_WITH_RESIDUAL.get(r.structure, 'cannot be told apart from the residual')}; "
+                "use ar1(), which stays identifiable (its lag-0 variance decays geometrically, a residual's "
+                "does not), or lmmteach.gls to model the covariance of the errors directly"
+            )
+        blocks.append(RandomBlock(r, tuple(znames), Z, make_structure(r.structure, q)))
+    q_total = sum(b.Z.shape[1] for b in blocks)
+    if len(blocks) > 1 and q_total * len(levels) >= n and not all(
+            b.structure.name in PER_OBSERVATION_IDENTIFIABLE for b in blocks):
+        raise ValueError(
+            f"number of observations (={n}) <= number of random effects (={q_total * len(levels)}) of the "
+            f"terms on {group_name!r} together ({q_total} per group); the random-effects parameters and the "
+            "residual variance are probably unidentifiable"
+        )
+    return Design(
+        formula=f, y=y, X=X, fixef_names=tuple(names), blocks=tuple(blocks), group_name=group_name,
+        group=group, levels=levels, frame=frame, index=frame.index, n_dropped=n_dropped,
+        dropped_columns=dropped, data_id=_fingerprint(y), xlevels=xlevels, contrasts=contrasts,
+        weights=w, offset=_offset(f, frame, offset, data, state),
+        transform_state=state, assign=tuple(assign),
+    )
+
+
+PER_OBSERVATION_IDENTIFIABLE = ("ar1",)
+"""Structures that stay identifiable beside a residual when each observation has its own random effect
+(AR(1) plus a nugget, which glmmTMB fits); every other structure has a diagonal that absorbs σ²."""
+
+_CONFOUNDED_WITH_RESIDUAL = {
+    "us": "has a free variance per effect, and each of them adds to σ² on the same diagonal",
+    "diag": "has a free variance per effect, and each of them adds to σ² on the same diagonal",
+    "cs": "adds its within-group variance σ_d² to σ² on the diagonal (only the sum is identified)",
+    "toep": "has a lag-0 variance that adds to σ² on the diagonal (only the sum is identified)",
+}
+
+
+def _fingerprint(y: np.ndarray) -> str:
+    """A short digest of the response, so that ``anova`` can refuse models fitted to different data."""
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(y).tobytes()).hexdigest()[:16]

@@ -1,0 +1,190 @@
+"""Printing fitted models the way lme4 prints them (kept apart from the fitting code)."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from .._util import fmt
+
+__all__ = ["varcorr_lines", "format_model", "fixef_correlation_lines", "Summary", "model_html",
+           "gls_covariance_lines", "format_gls", "GLSSummary"]
+
+
+
+def varcorr_lines(model) -> list[str]:
+    """The 'Random effects' block: Groups, Name, Variance, Std.Dev., Corr."""
+    vc = model.varcorr
+    rows = []
+    for grp, block, theta in zip(model.design.block_names, model.design.blocks, model.devfun.split(model.theta)):
+        part = vc[vc.grp == grp]
+        var = part[part.var2.isna()]
+        cov = part[part.var2.notna()]
+        names = list(block.names)
+        for k, (_, r) in enumerate(var.iterrows()):
+            cors = []
+            for j in range(k):
+                c = cov[(cov.var1 == names[j]) & (cov.var2 == names[k])]
+                cors.append(f"{c.sdcor.iloc[0]:5.2f}" if len(c) else "")
+            rows.append([grp if k == 0 else "", r.var1, f"{r.vcov:.5g}", f"{r.sdcor:.5g}", " ".join(cors)])
+        extra = [f"{n}={v:.4g}" for n, v in block.structure.parameters(theta, model.sigma ** 2)
+                 if n.startswith(("rho", "omega"))]
+        if extra:
+            rows.append(["", f"[{block.structure.name}: {', '.join(extra)}]", "", "", ""])
+    rows.append(["Residual", "", f"{model.sigma ** 2:.5g}", f"{model.sigma:.5g}", ""])
+    header = ["Groups", "Name", "Variance", "Std.Dev.", "Corr"]
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
+    def line(r):
+        return " " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+
+    return [line(header)] + [line(r) for r in rows]
+
+
+def format_model(model) -> str:
+    """A short print like lme4's ``print(m)``."""
+    return "\n".join(_header(model) + ["Random effects:"] + varcorr_lines(model) + [
+        _obs_line(model), "Fixed Effects:", model.fixef.round(4).to_frame().T.to_string(index=False)])
+
+
+def _header(model) -> list[str]:
+    kind = "REML" if model.reml else "maximum likelihood"
+    out = [f"Linear mixed model fit by {kind}  ['lmmteach']", f"Formula: {model.formula}"]
+    if model.reml:
+        out.append(f"REML criterion at convergence: {model.deviance:.4f}")
+    else:
+        stats = pd.DataFrame([[model.aic, model.bic, model.loglik, model.deviance, model.df_resid]],
+                             columns=["AIC", "BIC", "logLik", "deviance", "df.resid"])
+        out += [stats.to_string(index=False, float_format=lambda v: f"{v:.2f}")]
+    if not model.converged:
+        out.append(f"Warning: did not converge (max |gradient| {model.optimum.gradient_norm:.3g})")
+    if model.is_singular:
+        out.append("boundary (singular) fit: see help('isSingular')")
+    return out
+
+
+def _obs_line(model) -> str:
+    return f"Number of obs: {model.nobs}, groups:  {model.design.group_name}, {model.design.n_groups}"
+
+
+def fixef_correlation_lines(model, max_p: int = 12) -> list[str]:
+    """lme4's "Correlation of Fixed Effects": the lower triangle of corr(b̂), from Cov(b̂) = σ̂²(X'V⁻¹X)⁻¹."""
+    p = len(model.fixef)
+    if p < 2 or p > max_p:
+        return []
+    V = model.vcov.to_numpy()
+    sd = np.sqrt(np.diag(V))
+    R = V / np.outer(sd, sd)
+    names = list(model.fixef.index)
+    short = [n[:6] for n in names]
+    width = max(len(n) for n in names)
+    lines = ["", "Correlation of Fixed Effects:", " " * (width + 1) + " ".join(f"{s:>6}" for s in short[:-1])]
+    for i in range(1, p):
+        lines.append(f"{names[i]:<{width}} " + " ".join(f"{R[i, j]:6.3f}" for j in range(i)))
+    return lines
+
+
+class Summary:
+    """``summary(m)``: header, scaled residuals, random effects, fixed-effects table."""
+
+    def __init__(self, model):
+        self.model = model
+
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        return self.model.coef_table()
+
+    def __str__(self) -> str:
+        m = self.model
+        q = np.quantile(m.residuals / m.sigma, [0, 0.25, 0.5, 0.75, 1])
+        res = pd.DataFrame([q], columns=["Min", "1Q", "Median", "3Q", "Max"]).to_string(
+            index=False, float_format=lambda v: f"{v:.4f}")
+        coefs = m.coef_table().to_string(float_format=lambda v: f"{v:.5g}")
+        return "\n".join(_header(m) + ["", "Scaled residuals:", res, "", "Random effects:"] + varcorr_lines(m)
+                         + [_obs_line(m), "", "Fixed effects:", coefs] + fixef_correlation_lines(m))
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
+def model_html(model) -> str:
+    return "<pre>" + html.escape(format_model(model)) + "</pre>"
+
+
+# -- gls fits (nlme's print.summary.gls) ---------------------------------------------------------------------
+_GLS_STRUCTURES = {"cs": "Compound symmetry", "ar1": "AR(1)", "toep": "Toeplitz", "un": "General"}
+
+
+def gls_covariance_lines(fit) -> list[str]:
+    """nlme's "Correlation Structure" and "Variance function" blocks of a gls fit."""
+    d, out = fit.design, []
+    if fit.correlation is not None:
+        out += [f"Correlation Structure: {_GLS_STRUCTURES[fit.correlation]}",
+                f" Formula: ~ {d.time_name} | {d.group_name}", " Parameter estimate(s):"]
+        if fit.correlation == "un":
+            R = fit.cor_matrix().to_numpy()
+            labels = [fmt(v) for v in d.time_levels]
+            w = max(6, max(len(s) for s in labels))
+            out.append(" Correlation:")
+            out.append(" " * (w + 1) + " ".join(f"{s:>6}" for s in labels[:-1]))
+            for i in range(1, len(labels)):
+                out.append(f" {labels[i]:<{w}}" + " ".join(f"{R[i, j]:6.3f}" for j in range(i)))
+        else:
+            cp = fit.correlation_parameters
+            out.append(" " + "  ".join(f"{n:>8}" for n in cp.index))
+            out.append(" " + "  ".join(f"{v:8.4f}" for v in cp))
+    if fit.heteroscedastic:
+        delta = fit.variance_parameters
+        out += ["Variance function:", " Structure: Different standard deviations per stratum",
+                f" Formula: ~1 | {d.time_name}", " Parameter estimates:",
+                " " + "  ".join(f"{fmt(n):>8}" for n in delta.index),
+                " " + "  ".join(f"{v:8.4f}" for v in delta)]
+    return out
+
+
+def _gls_header(fit) -> list[str]:
+    kind = "REML" if fit.reml else "maximum likelihood"
+    stats = pd.DataFrame([[fit.aic, fit.bic, fit.loglik]], columns=["AIC", "BIC", "logLik"])
+    out = [f"Generalized least squares fit by {kind}", f"  Model: {fit.formula}",
+           "  " + stats.to_string(index=False, float_format=lambda v: f"{v:.4g}").replace("\n", "\n  ")]
+    if not fit.converged:
+        out.append("Warning: the optimiser did not converge")
+    return out
+
+
+def _gls_footer(fit) -> list[str]:
+    return [f"Residual standard error: {fit.sigma:.4g}",
+            f"Degrees of freedom: {fit.nobs} total; {fit.nobs - fit.design.p} residual"]
+
+
+def format_gls(fit) -> str:
+    """A short print like nlme's ``print(gls_fit)``."""
+    coefs = fit.fixef.to_frame().T.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return "\n".join(_gls_header(fit) + [""] + gls_covariance_lines(fit) + ["", "Coefficients:", coefs, ""]
+                     + _gls_footer(fit))
+
+
+class GLSSummary:
+    """``summary(gls_fit)``: header, covariance structure, coefficient table with t tests, σ̂."""
+
+    def __init__(self, fit):
+        self.fit = fit
+
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        return self.fit.coef_table()
+
+    def __str__(self) -> str:
+        f = self.fit
+        table = f.coef_table()
+        text = table.to_string(formatters={"Value": "{:.5g}".format, "Std.Error": "{:.5g}".format,
+                                           "t-value": "{:.4g}".format, "p-value": "{:.4f}".format})
+        return "\n".join(_gls_header(f) + [""] + gls_covariance_lines(f) + ["", "Coefficients:", text, ""]
+                         + fixef_correlation_lines(f)[1:] + [""] + _gls_footer(f))
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str(self)) + "</pre>"

@@ -1,0 +1,338 @@
+"""Parse lme4-style model formulas.
+
+A formula such as ``science ~ 1 + grpCmath + grade + (grpCmath + grpChoursTV | idschool)`` has
+
+* a **response** (left of ``~``);
+* **fixed-effects terms** -- ``1``/``0``/``-1``, variables ``x``, interactions ``x:f`` and crossings
+  ``x*f`` (``= x + f + x:f``), ``(a + b)^2``; ``C(x)`` or ``factor(x)`` treats a numeric column as a factor;
+  expressions such as ``log(x)``, ``I(x**2)``, ``poly(x, 2)``, ``scale(x)``, ``center(x)`` (see
+  :mod:`lmmteach.lmm.transforms`) and ``offset(expr)``. The fixed part is read by formulaic, a maintained
+  implementation of Wilkinson formulas, which orders terms as R does (by degree, then as written: ``Time:Diet
+  + Diet + Time`` gives ``Diet, Time, Time:Diet``);
+* **random-effects terms** ``(expr | g)``; ``(expr || g)`` expands, as in lme4, into independent terms
+  ``(1 | g) + (0 + x | g) + ...``; a covariance structure may wrap the bar, glmmTMB style:
+  ``us(expr | g)``, ``diag(expr | g)``, ``cs(expr | g)``, ``ar1(expr | g)``, ``toep(expr | g)``.
+
+This module only reads the text. Turning variables into columns is :mod:`lmmteach.lmm.design`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .covariance import STRUCTURES
+from .transforms import FACTOR_FUNCTIONS, check_expression, expression_variables
+
+__all__ = ["Term", "RandomTerm", "Formula", "FormulaError", "parse_formula"]
+
+_NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
+_STRUCTURE_CALL = re.compile(r"^(" + "|".join(STRUCTURES) + r")?\s*\((.*)\)$", flags=re.S)
+_FACTOR_CALL = re.compile(r"^(C|factor)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)$")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One fixed-effects term: a tuple of variables (column names or expressions such as ``poly(x, 2)``)
+    multiplied together (``()`` is the intercept)."""
+
+    variables: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return ":".join(self.variables) if self.variables else "(Intercept)"
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``structure(terms | group)``."""
+
+    intercept: bool
+    terms: tuple[Term, ...]  # non-intercept terms, in order
+    group: str
+    structure: str = "us"
+    text: str = ""
+
+    @property
+    def n_terms(self) -> int:
+        return int(self.intercept) + len(self.terms)
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula: response, fixed part (intercept flag and terms), random terms."""
+
+    text: str
+    response: str
+    intercept: bool
+    terms: tuple[Term, ...]
+    random: tuple[RandomTerm, ...] = field(default=())
+    factor_vars: frozenset = field(default=frozenset())  # variables wrapped in C()/factor()
+    offsets: tuple[str, ...] = field(default=())  # offset(...) expressions of the fixed part
+
+    @property
+    def fixed_text(self) -> str:
+        parts = ["1" if self.intercept else "0"] + [t.label for t in self.terms] + list(self.offsets)
+        return f"{self.response} ~ " + " + ".join(parts)
+
+    def variables(self) -> list[str]:
+        """Every data column the formula uses (response, fixed, offsets, random, grouping), in order of
+        appearance; an expression contributes the columns it reads (``log(weight)`` -> ``weight``)."""
+        out: list[str] = expression_variables(self.response)
+        for t in self.terms:
+            for v in t.variables:
+                out += expression_variables(v)
+        for o in self.offsets:
+            out += expression_variables(o)
+        for r in self.random:
+            for t in r.terms:
+                out += t.variables
+            out.append(r.group)
+        seen: dict[str, None] = {}
+        for v in out:
+            seen.setdefault(v, None)
+        return list(seen)
+
+
+class FormulaError(ValueError):
+    """A malformed formula; the message says where."""
+
+
+def _top_level(text: str):
+    """Positions in ``text`` outside any parentheses (checking that they balance)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(f"unbalanced ')' at position {i} in {text!r}")
+        elif depth == 0:
+            yield i
+    if depth != 0:
+        raise FormulaError(f"unbalanced '(' in {text!r}")
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split ``text`` on ``sep`` where it stands outside parentheses."""
+    parts, start = [], 0
+    for i in _top_level(text):
+        if i >= start and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
+    parts.append(text[start:])
+    return parts
+
+
+def _split_terms(rhs: str) -> list[tuple[str, str]]:
+    """Split a right-hand side into (sign, term) pairs on top-level ``+`` and ``-``."""
+    out, start, sign = [], 0, "+"
+    for i in _top_level(rhs):
+        if rhs[i] not in "+-":
+            continue
+        piece = rhs[start:i].strip()
+        if piece:
+            out.append((sign, piece))
+        elif i > 0 and rhs[:i].strip():
+            raise FormulaError(f"empty term before {rhs[i]!r} at position {i} in {rhs!r}")
+        sign, start = rhs[i], i + 1
+    piece = rhs[start:].strip()
+    if not piece:
+        raise FormulaError(f"formula ends with {sign!r} and no term after it: {rhs!r}")
+    out.append((sign, piece))
+    return out
+
+
+def _variable(token: str, factor_vars: set[str], where: str) -> str:
+    token = token.strip()
+    m = _FACTOR_CALL.match(token)
+    if m:
+        factor_vars.add(m.group(2))
+        return m.group(2)
+    if token.startswith("`") and token.endswith("`") and len(token) > 2:
+        return token[1:-1]
+    if not _NAME.match(token):
+        raise FormulaError(f"cannot read {token!r} as a variable name in {where!r}")
+    return token
+
+
+def _expand_term(text: str, factor_vars: set[str], where: str) -> list[Term]:
+    """``a*b`` -> a, b, a:b; ``a:b`` -> a:b; ``a`` -> a."""
+    factors = [f for f in _split_top(text, "*")]
+    if any(not f.strip() for f in factors):
+        raise FormulaError(f"'*' needs a term on both sides in {where!r}")
+    groups = []
+    for f in factors:
+        pieces = _split_top(f, ":")
+        if any(not p.strip() for p in pieces):
+            raise FormulaError(f"':' needs a variable on both sides in {where!r}")
+        groups.append(tuple(_variable(p, factor_vars, where) for p in pieces))
+    if len(groups) == 1:
+        return [Term(groups[0])]
+    # full crossing: every non-empty subset of the '*' operands, lower orders first
+    from itertools import combinations
+
+    out = []
+    for k in range(1, len(groups) + 1):
+        for combo in combinations(groups, k):
+            vars_: list[str] = []
+            for g in combo:
+                vars_ += [v for v in g if v not in vars_]
+            out.append(Term(tuple(vars_)))
+    return out
+
+
+def _parse_linear(rhs: str, factor_vars: set[str], where: str) -> tuple[bool, list[Term]]:
+    """Parse a sum of terms without random parts; return (intercept, terms)."""
+    intercept = True
+    terms: list[Term] = []
+    for sign, piece in _split_terms(rhs):
+        if piece in ("1", "0"):
+            if sign == "-" and piece == "1" or piece == "0":
+                intercept = False
+            else:
+                intercept = True
+            continue
+        if sign == "-":
+            drop = set(t.variables for t in _expand_term(piece, factor_vars, where))
+            terms = [t for t in terms if t.variables not in drop]
+            continue
+        for t in _expand_term(piece, factor_vars, where):
+            if t.variables not in [u.variables for u in terms]:
+                terms.append(t)
+    return intercept, terms
+
+
+_FORMULAIC_OPERATOR = re.compile(r"Operator `([^`]+)`")
+
+
+def _parse_fixed(rhs: str, factor_vars: set[str], where: str) -> tuple[bool, list[Term], list[str]]:
+    """Read the fixed part with formulaic: (intercept, terms in R's order, offset expressions)."""
+    from formulaic import Formula as _Formulaic
+    from formulaic.errors import FormulaicError
+
+    try:
+        parsed = _Formulaic(rhs)
+    except FormulaicError as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        m = _FORMULAIC_OPERATOR.search(message)
+        if m and m.group(1) == ":":
+            raise FormulaError(f"':' needs a variable on both sides in {where!r}") from None
+        if m:
+            raise FormulaError(f"'{m.group(1)}' needs a term on both sides in {where!r}") from None
+        raise FormulaError(f"cannot read the fixed part {rhs!r} of {where!r}: {message}") from None
+    intercept, terms, offsets = False, [], []
+    for term in parsed:
+        exprs = [f.expr for f in term.factors]
+        if exprs == ["1"]:
+            intercept = True
+            continue
+        if exprs == ["0"]:
+            continue
+        if any(e.startswith("offset(") for e in exprs):
+            if len(exprs) > 1:
+                raise FormulaError(f"an offset cannot be part of an interaction: {term!s} in {where!r}")
+            offsets.append(exprs[0])
+            check_expression(exprs[0])
+            continue
+        terms.append(Term(tuple(_fixed_variable(e, f.eval_method.value, factor_vars, where)
+                                for e, f in zip(exprs, term.factors))))
+    return intercept, terms, offsets
+
+
+def _fixed_variable(expr: str, method: str, factor_vars: set[str], where: str) -> str:
+    """A factor of a fixed term: a column name, ``C(x)``/``factor(x)`` (x as a factor) or an expression."""
+    m = _FACTOR_CALL.match(expr)
+    if m:
+        factor_vars.add(m.group(2))
+        return m.group(2)
+    if method == "lookup":
+        if _NAME.match(expr) or f"`{expr}`" in where:
+            return expr
+        raise FormulaError(f"cannot read {expr!r} as a variable name in {where!r}")
+    if expr.split("(")[0].strip() in FACTOR_FUNCTIONS:
+        raise FormulaError(f"{expr!r} in {where!r}: C()/factor() take one column name, e.g. C(k)")
+    try:
+        check_expression(expr)
+    except ValueError as err:
+        raise FormulaError(f"{err} (in {where!r})") from None
+    return expr
+
+
+def _parse_random(inner: str, structure: str, text: str, factor_vars: set[str]) -> list[RandomTerm]:
+    double = "||" in inner
+    parts = _split_top(inner, "||" if double else "|")
+    if len(parts) != 2:
+        raise FormulaError(f"a random term needs exactly one '|' (or '||'): {text!r}")
+    lhs, group = parts[0].strip(), parts[1].strip()
+    if not lhs:
+        raise FormulaError(f"nothing left of '|' in {text!r}; write (1 | {group or 'g'})")
+    if not group:
+        raise FormulaError(f"no grouping factor right of '|' in {text!r}")
+    if not _NAME.match(group):
+        raise FormulaError(
+            f"grouping factor {group!r} in {text!r} must be a single column name "
+            "(nested or crossed grouping such as a/b or a:b is not supported)"
+        )
+    intercept, terms = _parse_linear(lhs, factor_vars, text)
+    if not double:
+        if not intercept and not terms:
+            raise FormulaError(f"random term {text!r} has no terms")
+        return [RandomTerm(intercept, tuple(terms), group, structure, text)]
+    if structure != "us":
+        raise FormulaError(f"'||' cannot be combined with {structure}(): {text!r}")
+    out = []
+    if intercept:
+        out.append(RandomTerm(True, (), group, "us", f"(1 | {group})"))
+    for t in terms:
+        out.append(RandomTerm(False, (t,), group, "us", f"(0 + {t.label} | {group})"))
+    return out
+
+
+def parse_formula(text: str) -> Formula:
+    """Read an lme4-style formula. Raises :class:`FormulaError` (a ``ValueError``) saying what is wrong."""
+    if not isinstance(text, str):
+        raise TypeError(f"formula must be a string such as 'y ~ x + (1 | g)', not {type(text).__name__}")
+    sides = _split_top(text, "~")
+    if len(sides) != 2:
+        raise FormulaError(f"a formula needs exactly one '~' (response ~ terms): {text!r}")
+    response = sides[0].strip()
+    if not response:
+        raise FormulaError(f"no response left of '~' in {text!r}")
+    factor_vars: set[str] = set()
+    if _FACTOR_CALL.match(response):
+        raise FormulaError(f"the response cannot be a factor: {text!r}")
+    if response.startswith("`") and response.endswith("`") and len(response) > 2:
+        response = response[1:-1]
+    elif not _NAME.match(response):
+        try:
+            check_expression(response)
+        except ValueError as err:
+            raise FormulaError(f"{err} (the response of {text!r})") from None
+    rhs = sides[1].strip()
+    if not rhs:
+        raise FormulaError(f"no terms right of '~' in {text!r}")
+    fixed_parts, random_terms = [], []
+    pieces = _split_terms(rhs)
+    while pieces:
+        sign, piece = pieces.pop(0)
+        inner = piece[1:-1] if piece.startswith("(") and piece.endswith(")") else None
+        if inner is not None and len(_split_top(inner, "|")) == 1 and len(_split_terms(inner)) > 1 and sign == "+":
+            pieces = _split_terms(inner) + pieces  # redundant parentheses around a sum, as R's deparse writes
+            continue
+        m = _STRUCTURE_CALL.match(piece)
+        if m and "|" in m.group(2):
+            if sign == "-":
+                raise FormulaError(f"a random term cannot be subtracted: {piece!r}")
+            random_terms += _parse_random(m.group(2), m.group(1) or "us", piece, factor_vars)
+        elif "|" in piece:
+            raise FormulaError(f"a random term must be in parentheses, e.g. (1 | g): {piece!r}")
+        else:
+            fixed_parts.append(f"{sign} {piece}")
+    fixed_rhs = " ".join(fixed_parts).strip() or "1"
+    if fixed_rhs.startswith("+"):
+        fixed_rhs = fixed_rhs[1:]
+    intercept, terms, offsets = _parse_fixed(fixed_rhs, factor_vars, text)
+    return Formula(text, response, intercept, tuple(terms), tuple(random_terms), frozenset(factor_vars),
+                   tuple(offsets))

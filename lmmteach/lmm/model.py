@@ -1,0 +1,414 @@
+"""The fitted linear mixed model (lme4's ``mkMerMod``) and ``lmer`` itself.
+
+``lmer`` is a short composition of four public stages, as in lme4:
+
+    design = lformula(formula, data)          # parse, build y, X, Z          (lmmteach.lmm.design)
+    devfun = mk_devfun(design, reml)          # θ ↦ profiled deviance          (lmmteach.lmm.deviance)
+    opt    = optimize_lmer(devfun)            # minimise over θ                (lmmteach.lmm.optimize)
+    model  = LinearMixedModel(design, devfun, opt)   # the result: estimates, BLUPs, fit statistics
+
+A :class:`LinearMixedModel` is an immutable result: it computes its quantities from the optimum and never
+changes. Printing lives in :mod:`lmmteach.lmm.display`, plots in :mod:`lmmteach.course.plots`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .covariance import sd_correlation
+from .design import Design, lformula, model_matrix, variable_values, _check_data
+from .transforms import expression_variables
+from .deviance import Evaluation, ProfiledDeviance, mk_devfun
+from .optimize import OptimizerResult, optimize_lmer
+from .._util import warn_user
+
+if TYPE_CHECKING:
+    from .display import Summary
+
+__all__ = ["LinearMixedModel", "lmer"]
+
+
+@dataclass(frozen=True, eq=False)
+class LinearMixedModel:
+    """A fitted model  y_i = X_i b + Z_i v_i + e_i,  v_i ~ N(0, Σ),  e_i ~ N(0, σ² I)."""
+
+    design: Design
+    devfun: ProfiledDeviance
+    optimum: OptimizerResult
+    call: dict = field(default_factory=dict, repr=False)  # lmer's arguments, for update()
+
+    # -- the evaluation at the optimum ---------------------------------------------------------------
+    @cached_property
+    def _eval(self) -> Evaluation:
+        return self.devfun.evaluate(self.optimum.theta)
+
+    @property
+    def reml(self) -> bool:
+        return self.devfun.reml
+
+    @property
+    def formula(self) -> str:
+        return self.design.formula.text
+
+    @property
+    def theta(self) -> np.ndarray:
+        """The relative covariance parameters θ at the optimum (lme4's ``getME(m, "theta")``)."""
+        return self.optimum.theta.copy()
+
+    # -- fixed effects -----------------------------------------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        """b̂: the fixed effects (BLUE), b̂ = (X'Σ*⁻¹X)⁻¹ X'Σ*⁻¹ y at the estimated Σ*."""
+        return pd.Series(self._eval.beta, index=list(self.design.fixef_names), name="Estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Cov(b̂) = σ̂² (X'V⁻¹X)⁻¹ = (X'Σ̂*⁻¹X)⁻¹."""
+        names = list(self.design.fixef_names)
+        return pd.DataFrame(self.sigma**2 * np.linalg.inv(self._eval.A), index=names, columns=names)
+
+    @property
+    def se(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index, name="Std. Error")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """t = b̂_k / se(b̂_k)."""
+        return (self.fixef / self.se).rename("t value")
+
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, Std. Error and t value of each fixed effect (lme4's ``coef(summary(m))``)."""
+        return pd.concat([self.fixef, self.se, self.tvalues], axis=1)
+
+    # -- variance components ------------------------------------------------------------------------------
+    @property
+    def sigma(self) -> float:
+        """σ̂, the residual standard deviation."""
+        return float(np.sqrt(self._eval.sigma2))
+
+    @property
+    def Sigma(self) -> np.ndarray:
+        """Σ̂ = σ̂² Λ Λ', the covariance matrix of the random effects of one group (all terms)."""
+        return self._eval.sigma2 * self.devfun.relcov(self.optimum.theta)
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components in the shape of R's ``as.data.frame(VarCorr(m))``:
+        columns grp, var1, var2, vcov, sdcor; variances first within each term, then covariances
+        (sdcor holds the correlation); the last row is the residual."""
+        rows: list[tuple] = []
+        s2 = self._eval.sigma2
+        for name, block, theta in zip(self.design.block_names, self.design.blocks, self.devfun.split(self.theta)):
+            S = s2 * block.structure.relcov(theta)
+            sd, R = sd_correlation(S)
+            for k, v in enumerate(block.names):
+                rows.append((name, v, None, S[k, k], sd[k]))
+            for c in range(len(block.names)):
+                for r in range(c + 1, len(block.names)):
+                    rows.append((name, block.names[c], block.names[r], S[r, c], R[r, c]))
+        rows.append(("Residual", None, None, s2, np.sqrt(s2)))
+        out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return out.astype({"vcov": float, "sdcor": float})
+
+    def covariance_parameters(self) -> pd.DataFrame:
+        """Each structure's own parameters (σ's and correlations for us/diag, σ_v², σ², ω for cs,
+        σ², ρ for ar1, σ², ρ_1.. for toep): columns grp, structure, parameter, estimate."""
+        rows = []
+        s2 = self._eval.sigma2
+        for name, block, theta in zip(self.design.block_names, self.design.blocks, self.devfun.split(self.theta)):
+            for pname, value in block.structure.parameters(theta, s2):
+                rows.append((name, block.structure.name, pname, float(value)))
+        rows.append(("Residual", "", "sigma", np.sqrt(s2)))
+        return pd.DataFrame(rows, columns=["grp", "structure", "parameter", "estimate"])
+
+    # -- random effects -----------------------------------------------------------------------------------
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """BLUPs v̂_i = Σ̂ Z_i' Σ̂_i⁻¹ (y_i − X_i b̂): {grouping factor: DataFrame (levels × terms)}."""
+        names = [n for b in self.design.blocks for n in b.names]
+        index = pd.Index(self.design.levels, name=self.design.group_name)
+        return {self.design.group_name: pd.DataFrame(self._eval.blups, index=index, columns=names)}
+
+    @property
+    def ranef_condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of each group's random effects given the data, Var(v_i | y) =
+        σ̂² Λ M_i⁻¹ Λ' (M_i = Λ'Z_i'Z_iΛ + I), as lme4's ``ranef(m, condVar = TRUE)``: an array
+        (groups × q × q). Its diagonal gives the intervals of a caterpillar plot."""
+        e = self._eval
+        Linv = np.linalg.inv(e.L)  # (G, q, q)
+        Minv = np.swapaxes(Linv, 1, 2) @ Linv
+        return {self.design.group_name: e.sigma2 * (e.Lambda @ Minv @ e.Lambda.T)}
+
+    @property
+    def ranef_se(self) -> dict[str, pd.DataFrame]:
+        """Conditional standard deviations of the BLUPs (square roots of the diagonal of ``ranef_condvar``)."""
+        re = self.ranef[self.design.group_name]
+        var = np.diagonal(self.ranef_condvar[self.design.group_name], axis1=1, axis2=2)
+        return {self.design.group_name: pd.DataFrame(np.sqrt(np.clip(var, 0, None)), index=re.index, columns=re.columns)}
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-group coefficients b̂ + v̂_i (lme4's ``coef``): fixed effects with each group's BLUP added."""
+        re = self.ranef[self.design.group_name]
+        out = pd.DataFrame(np.repeat(self.fixef.to_numpy()[None, :], len(re), axis=0),
+                           index=re.index, columns=self.fixef.index)
+        for col in re.columns:
+            if col in out.columns:
+                out[col] = out[col] + re[col]
+            else:
+                out[col] = re[col]
+        return {self.design.group_name: out}
+
+    # -- fit statistics -------------------------------------------------------------------------------------
+    @property
+    def loglik(self) -> float:
+        """The maximised log-likelihood (the REML log-likelihood for a REML fit)."""
+        return -0.5 * self._eval.deviance
+
+    @property
+    def deviance(self) -> float:
+        """−2 × log-likelihood (for a REML fit, the REML criterion, as lme4 reports it)."""
+        return self._eval.deviance
+
+    @property
+    def reml_criterion(self) -> float:
+        """−2 × REML log-likelihood at the optimum (lme4's ``REMLcrit``); NaN for an ML fit."""
+        return self._eval.deviance if self.reml else float("nan")
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects + covariance parameters + σ."""
+        return self.design.p + self.devfun.n_theta + 1
+
+    @property
+    def aic(self) -> float:
+        return self.deviance + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return self.deviance + np.log(self.nobs) * self.npar
+
+    @property
+    def nobs(self) -> int:
+        return self.design.nobs
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        return {self.design.group_name: self.design.n_groups}
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.npar
+
+    @property
+    def is_singular(self) -> bool:
+        """True when the fit is on the boundary (a variance ~0 or a correlation ~±1), as lme4's isSingular."""
+        return any(b.structure.is_singular(t) for b, t in zip(self.design.blocks, self.devfun.split(self.theta)))
+
+    @property
+    def converged(self) -> bool:
+        return self.optimum.converged
+
+    # -- fitted values -------------------------------------------------------------------------------------
+    @property
+    def fitted(self) -> pd.Series:
+        """ŷ = offset + X b̂ + Z v̂ (conditional fitted values)."""
+        v = self._eval.blups[self.design.group]
+        yhat = self.design.X @ self._eval.beta + np.einsum("nq,nq->n", self.design.Z, v)
+        if self.design.offset is not None:
+            yhat = yhat + self.design.offset
+        return pd.Series(yhat, index=self.design.index, name="fitted")
+
+    @property
+    def residuals(self) -> pd.Series:
+        """ê = y − ŷ."""
+        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.index, name="residuals")
+
+    def predict(self, newdata: pd.DataFrame | None = None, re: bool = True, allow_new_levels: bool = False) -> pd.Series:
+        """Predictions X b̂ (+ Z v̂ with ``re=True``) for ``newdata`` (default: the data fitted).
+
+        A group level that was not in the fitted data has no BLUP; with ``allow_new_levels=True`` it gets
+        v̂ = 0 (the population-level prediction), otherwise this is an error. A row with a missing value in a
+        variable the prediction needs is predicted as NaN (as lme4's ``predict``, with ``na.action = na.pass``).
+        """
+        if newdata is None:
+            if re:
+                return self.fitted.rename("predicted")
+            fixed = self.design.X @ self._eval.beta
+            if self.design.offset is not None:
+                fixed = fixed + self.design.offset
+            return pd.Series(fixed, index=self.design.index, name="predicted")
+        newdata = _check_data(newdata)
+        f, d = self.design.formula, self.design
+        needed = [c for t in f.terms for v in t.variables for c in expression_variables(v)]
+        needed += [c for o in f.offsets for c in expression_variables(o)]
+        if re:
+            needed += [v for r in f.random for t in r.terms for v in t.variables] + [d.group_name]
+        missing = [v for v in dict.fromkeys(needed) if v not in newdata.columns]
+        if missing:
+            raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
+        complete = newdata[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy()
+        out = pd.Series(np.nan, index=newdata.index, name="predicted")
+        newdata = newdata.loc[complete]
+        xl = dict(d.xlevels)
+        state = copy.deepcopy(d.transform_state)  # the fitted data's poly/scale/center parameters
+        names, X = model_matrix(newdata, f.intercept, f.terms, f.factor_vars, d.contrasts, xl, state)
+        X = X[:, [names.index(n) for n in d.fixef_names]]
+        pred = X @ self._eval.beta
+        for expr in f.offsets:
+            pred = pred + np.asarray(variable_values(newdata, expr, state), dtype=float)
+        if re:
+            Z = np.hstack([model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
+                           for b in d.blocks])
+            lookup = {lev: i for i, lev in enumerate(d.levels)}
+            codes = np.array([lookup.get(v, -1) for v in newdata[d.group_name]])
+            if (codes < 0).any() and not allow_new_levels:
+                new = sorted({str(v) for v, c in zip(newdata[d.group_name], codes) if c < 0})
+                raise ValueError(f"new level(s) of {d.group_name!r} not in the fitted data: {new[:5]}; "
+                                 "use allow_new_levels=True to predict them at the population level")
+            V = np.where((codes >= 0)[:, None], self._eval.blups[np.maximum(codes, 0)], 0.0)
+            pred = pred + np.einsum("nq,nq->n", Z, V)
+        out[complete] = pred
+        return out
+
+    # -- simulating and updating ---------------------------------------------------------------------------
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """lme4's ``simulate(m, nsim, seed)``: ``nsim`` responses drawn from the fitted model,
+        y* = offset + X b̂ + Z v* + e*, new random effects v* ~ N(0, Σ̂) and errors e* ~ N(0, σ̂²/w) each
+        time; columns ``sim_1, ..., sim_nsim``, rows the fitted observations."""
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise ValueError(f"nsim must be a whole number >= 1, not {nsim!r}")
+        rng = np.random.default_rng(seed)
+        sims = {f"sim_{k + 1}": simulate_response(self, rng) for k in range(int(nsim))}
+        return pd.DataFrame(sims, index=self.design.index)
+
+    def update(self, formula: str | None = None, data: pd.DataFrame | None = None, reml: bool | None = None,
+               **changes) -> "LinearMixedModel":
+        """lme4's ``update``: the same call to :func:`lmer` with some arguments changed, e.g.
+        ``m.update(". ~ . - Time:Diet")``, ``m.update(reml=False)``, ``m.update(data=other)``
+        (also ``contrasts``, ``weights``, ``offset``). In ``formula`` a ``.`` stands for the old side."""
+        if not self.call:
+            raise ValueError("this model was not made by lmer(), so there is no call to update")
+        call = dict(self.call)
+        unknown = set(changes) - {"contrasts", "weights", "offset", "start"}
+        if unknown:
+            raise TypeError(f"update() got unexpected argument(s) {sorted(unknown)}; it takes formula, data, "
+                            "reml, contrasts, weights, offset, start")
+        if formula is not None:
+            call["formula"] = _update_formula(call["formula"], formula)
+        if data is not None:
+            call["data"] = data
+        if reml is not None:
+            call["reml"] = reml
+        call.update(changes)
+        return lmer(**call)
+
+    # -- refitting -------------------------------------------------------------------------------------------
+    def refit_ml(self) -> "LinearMixedModel":
+        """The same model fitted by ML (what ``anova`` does with a REML fit, as lme4 does)."""
+        if not self.reml:
+            return self
+        devfun = ProfiledDeviance(self.devfun.cp, self.devfun.structures, reml=False)
+        call = {**self.call, "reml": False} if self.call else {}
+        return LinearMixedModel(self.design, devfun, optimize_lmer(devfun, theta0=self.theta), call)
+
+    def refit(self, y: np.ndarray, theta0=None) -> "LinearMixedModel":
+        """The same design fitted to a new response vector ``y`` (rows in the fitted order);
+        starts from this fit's θ (used by the parametric bootstrap)."""
+        design = self.design.with_response(y)
+        _, Z, y_fit = design.fitting_arrays()
+        cp = self.devfun.cp.with_response(Z, y_fit)
+        devfun = ProfiledDeviance(cp, self.devfun.structures, reml=self.reml)
+        opt = optimize_lmer(devfun, theta0=self.theta if theta0 is None else theta0)
+        return LinearMixedModel(design, devfun, opt)
+
+    # -- display (implemented in lmmteach.lmm.display) --------------------------------------------------------
+    def summary(self) -> "Summary":
+        from .display import Summary
+
+        return Summary(self)
+
+    def __repr__(self) -> str:
+        from .display import format_model
+
+        return format_model(self)
+
+    def _repr_html_(self) -> str:
+        from .display import model_html
+
+        return model_html(self)
+
+
+def simulate_response(model, rng: np.random.Generator) -> np.ndarray:
+    """One response vector from the fitted model: y* = offset + X b̂ + Z v* + e* with v*_i = σ̂ Λ u_i,
+    u_i ~ N(0, I) (so Cov(v*_i) = σ̂² Λ Λ' = Σ̂) and e*_i ~ N(0, σ̂² / w_i) (w_i = 1 without prior weights).
+    Rows in the order of the fitted data."""
+    d = model.design
+    sigma = model.sigma
+    Lam = model.devfun.factor(model.theta)
+    v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
+    e = sigma * rng.standard_normal(d.nobs)
+    if d.weights is not None:
+        e = e / np.sqrt(d.weights)
+    y = d.X @ model.fixef.to_numpy() + np.einsum("nq,nq->n", d.Z, v[d.group]) + e
+    return y if d.offset is None else y + d.offset
+
+
+
+def _update_formula(old: str, new: str) -> str:
+    """R's ``update.formula``: a ``.`` left of ``~`` is the old response, right of ``~`` the old terms
+    (``". ~ . - Diet"``, ``". ~ . + (1 | g)"``); a formula without ``.`` replaces the old one."""
+    if not isinstance(new, str) or "~" not in new:
+        raise TypeError(f"formula must be a string such as '. ~ . - x', not {new!r}")
+    old_lhs, old_rhs = (side.strip() for side in old.split("~", 1))
+    lhs, rhs = (side.strip() for side in new.split("~", 1))
+    lhs = old_lhs if lhs == "." else lhs
+    if re.fullmatch(r"\.\s*([+-].*)?", rhs, flags=re.S):  # ". + x", ". - x": the old terms, then the change
+        rhs = old_rhs + rhs[1:]
+    rhs = re.sub(r"(?<![\w.])\.(?![\w.])", lambda _: f"({old_rhs})", rhs)
+    return f"{lhs} ~ {rhs}"
+
+
+def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | None = None,
+         start=None, weights=None, offset=None) -> LinearMixedModel:
+    """Fit a linear mixed-effects model by REML (default) or ML, like lme4's ``lmer``.
+
+    Parameters
+    ----------
+    formula : e.g. ``"price ~ store + (1 | item)"``, ``"science ~ grpCmath + (grpCmath + grpChoursTV | idschool)"``;
+        ``(x || g)`` for independent terms; ``cs(...)``, ``ar1(...)``, ``toep(...)``, ``diag(...)`` for other
+        covariance structures.
+    data : DataFrame with the formula's columns. Rows with missing values are dropped (with a warning).
+    reml : REML (True) or ML (False). Use ML for likelihood-ratio tests of fixed effects.
+    contrasts : e.g. ``{"store": "sum"}`` for sum-to-zero coding (default: treatment coding).
+    start : optional starting θ.
+    weights : prior weights (an array, one per row of data, or a column name), as lme4's ``weights``:
+        Var(e_i) = σ² / w_i.
+    offset : a known term added to the mean (an array, one per row), as ``offset(...)`` in the formula.
+
+    The fixed part may transform variables: ``log(weight) ~ poly(Time, 2) * Diet + scale(x) + I(Time**2)``
+    (see :mod:`lmmteach.lmm.transforms`); terms are ordered as R orders them (by degree, then as written).
+    """
+    if not isinstance(reml, (bool, np.bool_)):
+        raise TypeError(f"reml must be True or False, not {reml!r}")
+    design = lformula(formula, data, contrasts, weights=weights, offset=offset)
+    devfun = mk_devfun(design, reml=reml)
+    opt = optimize_lmer(devfun, theta0=start)
+    call = {"formula": design.formula.text, "data": data, "reml": reml, "contrasts": contrasts, "start": start,
+            "weights": weights, "offset": offset}
+    model = LinearMixedModel(design, devfun, opt, call)
+    if not opt.converged:
+        warn_user(
+            f"the optimiser did not converge: max |gradient| = {opt.gradient_norm:.3g} after {opt.n_iter} "
+            f"iterations ({opt.message})")
+    if model.is_singular:
+        warn_user("boundary (singular) fit: see help('lmmteach.lmm.model.LinearMixedModel.is_singular')")
+    return model

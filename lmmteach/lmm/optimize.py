@@ -1,0 +1,247 @@
+"""Minimise the profiled deviance over θ (lme4's ``optimizeLmer``).
+
+Only the covariance parameters θ are searched: b̂ and σ̂² have closed forms given θ
+(see :mod:`lmmteach.lmm.deviance`). We use L-BFGS-B with the exact gradient and the structures' bounds
+(relative SDs ≥ 0, correlations in [−1, 1]), then report honestly: converged or not, iterations,
+evaluations, and the size of the gradient where the search stopped (the *projected* gradient: at a
+bound, only the part pointing into the parameter space counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .._util import fd_hessian
+
+if TYPE_CHECKING:
+    from .deviance import ProfiledDeviance
+
+__all__ = ["OptimizerResult", "projected_gradient", "boundary_escape", "staged_start", "hessian", "newton_polish",
+           "one_blas_thread", "optimize_lmer"]
+
+FD_STEP = 1e-6
+"""Relative step (times θ's typical scale) of the finite-difference Hessian in the Newton polish."""
+
+
+@dataclass(frozen=True)
+class OptimizerResult:
+    theta: np.ndarray
+    deviance: float
+    converged: bool
+    n_iter: int
+    n_eval: int
+    gradient: np.ndarray
+    gradient_norm: float
+    message: str
+    method: str = "L-BFGS-B (exact gradient)"
+
+
+def projected_gradient(theta, grad, bounds) -> np.ndarray:
+    """The gradient with components removed that push against an active bound."""
+    g = np.array(grad, float)
+    for k, (lo, hi) in enumerate(bounds):
+        if np.isfinite(lo) and theta[k] <= lo + 1e-10 and g[k] > 0:
+            g[k] = 0.0
+        if np.isfinite(hi) and theta[k] >= hi - 1e-10 and g[k] < 0:
+            g[k] = 0.0
+    return g
+
+
+def boundary_escape(devfun, theta, rel: float = 1e-3):
+    """If θ sits at a zero lower bound where the deviance still decreases into the parameter space, return
+    a point just inside; else None.
+
+    With C = Λ Λ' quadratic in an SD-type θ_k, ∂C/∂θ_k = 0 at θ_k = 0, so the gradient vanishes there even
+    when the deviance would fall as the variance grows (a saddle for gradient methods; lme4's derivative-free
+    BOBYQA never sees it). The test uses the gradient with respect to C itself:  tr[(∂D/∂C) ΔC] < 0  for the
+    change ΔC = C(θ + δ e_k) − C(θ).
+    """
+    e = devfun.evaluate(theta, gradient=True)
+    C0 = devfun.relcov(theta)
+    best_k, best_slope = None, 0.0
+    scale = devfun.theta0
+    for k, (lo, _) in enumerate(devfun.bounds):
+        if lo != 0.0 or theta[k] > 2e-6 * max(1.0, abs(scale[k])):
+            continue
+        step = np.array(theta, float)
+        step[k] = rel * abs(scale[k])
+        dC = devfun.relcov(step) - C0
+        slope = float(np.sum(e.dC * dC)) / max(float(np.sum(dC * dC)) ** 0.5, 1e-300)
+        if slope < best_slope - 1e-8:
+            best_k, best_slope = k, slope
+    if best_k is None:
+        return None
+    out = np.array(theta, float)
+    out[best_k] = 0.1 * abs(scale[best_k])  # restart well inside, at a tenth of the starting size
+    return out
+
+
+def staged_start(devfun) -> np.ndarray:
+    """Starting θ. An unstructured block with several random effects starts from the fit in which they are
+    independent (variance components: a smaller, better-behaved problem), as a careful analyst would;
+    the quasi-Newton search then only has to find the correlations."""
+    from .covariance import Unstructured, VarianceComponents
+    from .deviance import ProfiledDeviance
+
+    theta0 = devfun.theta0
+    if not any(isinstance(s, Unstructured) and s.q > 1 for s in devfun.structures):
+        return theta0
+    simple = [VarianceComponents(s.q) if isinstance(s, Unstructured) else s for s in devfun.structures]
+    pre = ProfiledDeviance(devfun.cp, simple, reml=devfun.reml)
+    fit = optimize_lmer(pre, theta0=pre.theta0, polish=False)
+    out = []
+    for s, t_simple, t0 in zip(devfun.structures, pre.split(fit.theta), devfun.split(theta0)):
+        if isinstance(s, Unstructured) and s.q > 1:
+            t = np.zeros(s.n_params)
+            t[s._rows == s._cols] = np.maximum(t_simple, 0.1 * t0[s._rows == s._cols])
+            out.append(t)
+        else:
+            out.append(t_simple)
+    return np.concatenate(out)
+
+
+def hessian(devfun, theta, free) -> np.ndarray:
+    """Second derivatives of the deviance over the free θ's: forward differences of the exact gradient
+    (:func:`lmmteach._util.fd_hessian`), stepping backwards next to an upper bound."""
+    scale = devfun.theta_scale[free]
+    hi = np.array([devfun.bounds[i][1] for i in free])
+    h = FD_STEP * scale * np.where(theta[free] + FD_STEP * scale <= hi, 1.0, -1.0)
+
+    def gradient(x):
+        tp = theta.copy()
+        tp[free] = x
+        return devfun.evaluate(tp, gradient=True).gradient[free]
+
+    return fd_hessian(None, theta[free], h, gradient=gradient)
+
+
+def _free(theta, bounds) -> list[int]:
+    return [k for k, (lo, hi) in enumerate(bounds)
+            if not (np.isfinite(lo) and theta[k] <= lo + 1e-12) and not (np.isfinite(hi) and theta[k] >= hi - 1e-12)]
+
+
+def newton_polish(devfun, theta, max_steps: int = 8):
+    """Newton steps on the parameters that are not at a bound, from where the quasi-Newton search stopped,
+    with one Hessian reused for every step; returns (θ, Newton decrement).
+
+    The decrement ½ g'H⁻¹g is the deviance the next step would still gain: below 1e-6 the log-likelihood is
+    within 5e-7 of its maximum, which is our convergence test."""
+    bounds = devfun.bounds
+    theta = np.array(theta, float)
+    e = devfun.evaluate(theta, gradient=True)
+    free = _free(theta, bounds)
+    if not free:
+        return theta, 0.0
+    H = hessian(devfun, theta, free)
+    if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
+        # flat or curved-down directions (e.g. a correlation whose variances are ~0): judge by the gradient
+        gmax = float(np.max(np.abs(e.gradient[free])))
+        return theta, (0.0 if gmax < 1e-6 else gmax)
+    decrement = np.inf
+    for _ in range(max_steps):
+        g = e.gradient[free]
+        step = np.linalg.solve(H, g)
+        decrement = 0.5 * float(g @ step)
+        if decrement < 1e-15:
+            break
+        t = 1.0
+        while t > 1e-4:  # backtrack: stay inside the bounds and go downhill
+            trial = theta.copy()
+            trial[free] -= t * step
+            if all(lo <= v <= hi for v, (lo, hi) in zip(trial, bounds)):
+                et = devfun.evaluate(trial, gradient=True)
+                if et.deviance <= e.deviance:
+                    theta, e = trial, et
+                    break
+            t *= 0.5
+        else:
+            break
+    return theta, decrement
+
+
+def one_blas_thread():
+    """A context in which BLAS uses one thread. The fit works on tiny matrices (q × q per group), where a
+    multi-threaded BLAS only adds overhead -- ten times slower on a busy two-core machine."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER = None
+
+
+def optimize_lmer(devfun: ProfiledDeviance, theta0: np.ndarray | None = None, gtol: float = 1e-6, maxiter: int = 2000,
+                  polish: bool = True) -> OptimizerResult:
+    """Minimise ``devfun`` (a :class:`~lmmteach.lmm.deviance.ProfiledDeviance`) from ``theta0`` (see
+    :func:`_optimize`), with BLAS on one thread."""
+    with one_blas_thread():
+        return _optimize(devfun, theta0, gtol, maxiter, polish)
+
+
+def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
+    """Minimise ``devfun`` (a :class:`~lmmteach.lmm.deviance.ProfiledDeviance`) from ``theta0``.
+
+    Converged means: after the quasi-Newton search and a Newton polish, the Newton decrement (the deviance
+    still to be gained, estimated from the gradient and Hessian) is below 1e-6.
+    """
+    if theta0 is None:
+        theta0 = staged_start(devfun)
+    theta0 = np.asarray(theta0, float)
+    bounds = devfun.bounds
+    theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
+    scale = devfun.theta_scale  # search x = θ / scale, so that every coordinate is of size ~1
+    # SD-type parameters are kept a hair above 0 during the search: at exactly 0 their gradient vanishes
+    # (C is quadratic in them) and a gradient method would stall there; the boundary is tried at the end.
+    # They are also capped at 10⁴ times their typical size: far beyond any optimum, and it keeps the line
+    # search away from θ's so large that X'V⁻¹X is numerically singular.
+    floor, cap = 1e-6, 1e4
+    xbounds = [((lo / s) + floor, min(hi / s, cap)) if lo == 0.0 else (lo / s, hi / s)
+               for (lo, hi), s in zip(bounds, scale)]
+    n_eval = 0
+
+    def fun(x):
+        nonlocal n_eval
+        n_eval += 1
+        try:
+            e = devfun.evaluate(x * scale, gradient=True)
+        except np.linalg.LinAlgError:  # numerically singular at an extreme θ: tell the search to back off
+            return 1e300, np.zeros_like(x)
+        return e.deviance, e.gradient * scale
+
+    n_iter, res = 0, None
+    start = np.clip(theta0 / scale, [b[0] for b in xbounds], [b[1] for b in xbounds])
+    for _ in range(10):
+        res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=xbounds,
+                       options={"maxiter": maxiter, "ftol": 1e-15, "gtol": gtol, "maxcor": 10})
+        n_iter += int(res.nit)
+        escape = boundary_escape(devfun, res.x * scale)
+        if escape is None:
+            break
+        start = escape / scale
+    assert res is not None  # the loop runs at least once
+    theta = np.asarray(res.x * scale, dtype=float)
+    dev = devfun(theta)
+    for k, ((lo, _), xb) in enumerate(zip(bounds, xbounds)):  # snap SDs at the floor onto the boundary
+        if lo == 0.0 and res.x[k] <= xb[0] * (1 + 1e-9):
+            trial = theta.copy()
+            trial[k] = 0.0
+            dev_trial = devfun(trial)
+            if dev_trial <= dev + 1e-10:
+                theta, dev = trial, dev_trial
+    if polish:
+        theta, decrement = newton_polish(devfun, theta)
+    else:
+        decrement = 0.0 if res.success else np.inf
+    e = devfun.evaluate(theta, gradient=True)
+    g = projected_gradient(theta, e.gradient, bounds)
+    gnorm = float(np.max(np.abs(g))) if g.size else 0.0
+    ok = bool(np.isfinite(e.deviance)) and decrement < 1e-6
+    msg = str(res.message)
+    return OptimizerResult(theta, e.deviance, ok, n_iter, n_eval, e.gradient, gnorm, msg)

@@ -1,0 +1,52 @@
+"""What many test files share: the reference JSON written by the R scripts, the course's data sets by
+name, and one "fit quietly and cache" helper (fits are immutable, so one fit serves every test)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import lmmteach as lt
+
+REFERENCE = Path(__file__).parent / "reference"
+
+_DATA = {
+    "grocery": lt.load_grocery,
+    "timss": lambda: lt.load_timss(center=True),
+    "sleepstudy": lt.load_sleepstudy,
+    "dyestuff2": lt.load_dyestuff2,
+    "machines": lt.load_machines,
+    "classrooms": lt.load_classrooms,
+    "chickweight": lt.load_chickweight,
+}
+_FITS: dict = {}
+
+
+def reference(name: str) -> dict:
+    """The JSON an R script in tests/reference/ wrote (``name`` without ``.json``)."""
+    return json.loads((REFERENCE / f"{name}.json").read_text())
+
+
+@lru_cache(maxsize=None)
+def data(name: str):
+    """A course data set by name (TIMSS group-mean centred, as the notes use it)."""
+    return _DATA[name]()
+
+
+def fit(formula: str, data_or_name, **kw):
+    """``lt.lmer(formula, data, **kw)`` with its warnings silenced. Fits of a named course data set are
+    cached by (formula, name, options); a DataFrame passed in is fitted afresh every time."""
+    if not isinstance(data_or_name, str):
+        return _fit_quietly(formula, data_or_name, **kw)
+    key = (formula, data_or_name, tuple(sorted((k, repr(v)) for k, v in kw.items())))
+    if key not in _FITS:
+        _FITS[key] = _fit_quietly(formula, data(data_or_name), **kw)
+    return _FITS[key]
+
+
+def _fit_quietly(formula, frame, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lt.lmer(formula, frame, **kw)
