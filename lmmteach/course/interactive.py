@@ -124,7 +124,7 @@ def epsilon_estimates(Sigma, n: int, n_rep: int = 500, seed: int = 1954) -> tupl
     estimated by :func:`lmmteach.box_epsilon` of the sample covariance and ``huynh_feldt_epsilon``. Returns
     (eps_gg, eps_hf) arrays; ε̃ is NaN when its denominator is not positive."""
     from lmmteach import box_epsilon
-    from lmmteach.rmanova import huynh_feldt_epsilon
+    from lmmteach.anova.rmanova import huynh_feldt_epsilon
 
     Sigma = np.asarray(Sigma, float)
     a = Sigma.shape[0]
