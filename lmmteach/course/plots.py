@@ -170,8 +170,8 @@ def plot_difference_variances(X, ax=None, title: str | None = None):
 def plot_f_adjusted(F: float, df1: float, df2: float, eps: dict | None = None, ax=None,
                     title: str | None = None):
     """The observed F_a* against its reference distributions: F(df1, df2) under sphericity and
-    F(ε·df1, ε·df2) for each ``eps = {"GG": ε̂, "HF": ε̃}`` (Box's correction). The legend gives each tail
-    probability P(F > F_a*). Returns the Axes."""
+    F(ε·df1, ε·df2) for each ``eps = {"GG": ε̂, "HF": ε̃}`` (Box's correction). Each tail P(F > F_a*), the
+    p-value, is shaded in its curve's colour and given in the legend. Returns the Axes."""
     import matplotlib.pyplot as plt
     from scipy import stats
 
@@ -182,13 +182,24 @@ def plot_f_adjusted(F: float, df1: float, df2: float, eps: dict | None = None, a
     upper = max(F * 1.6, stats.f.ppf(0.99, df1, df2))
     grid = np.linspace(1e-3, upper, 500)
     styles = ["-", "--", ":", "-."]
+    zoom = ax.inset_axes([0.67, 0.42, 0.31, 0.48])                       # the tails beyond F_a*, magnified
     for (name, e), ls in zip(refs.items(), styles * 2):
         d1, d2 = e * df1, e * df2
         label = (rf"$F_{{{d1:.3g},\,{d2:.3g}}}$ ({name}" + (rf", $\epsilon$ = {e:.4f}" if name != "sphericity" else "")
                  + f"): p = {stats.f.sf(F, d1, d2):.4f}")
-        ax.plot(grid, stats.f.pdf(grid, d1, d2), lw=2.5, ls=ls, label=label)
+        (line,) = ax.plot(grid, stats.f.pdf(grid, d1, d2), lw=2.5, ls=ls, label=label)
+        tail = grid[grid >= F]
+        for axis in (ax, zoom):
+            axis.plot(tail, stats.f.pdf(tail, d1, d2), lw=2, ls=ls, color=line.get_color())
+            axis.fill_between(tail, stats.f.pdf(tail, d1, d2), color=line.get_color(), alpha=0.2)
+    zoom.set_xlim(F * 0.95, upper)
+    zoom.set_ylim(0, 1.15 * max(stats.f.pdf(F, e * df1, e * df2) for e in refs.values()))
+    zoom.axvline(F, color="black", lw=2)
+    zoom.set_title("shaded: the p-values", fontsize="small")
+    zoom.tick_params(labelsize="x-small")
     ax.axvline(F, color="black", lw=2)
-    ax.annotate(rf"$F_a^* = {F:.3f}$", (F, ax.get_ylim()[1] * 0.45), xytext=(8, 0), textcoords="offset points")
+    ax.annotate(rf"$F_a^* = {F:.3f}$", (F, ax.get_ylim()[1] * 0.2), xytext=(-8, 0), textcoords="offset points",
+                ha="right")
     ax.set_xlabel("$F$")
     ax.set_ylabel("density")
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18))
