@@ -18,6 +18,7 @@ seconds. The same simulate-and-refit loop gives percentile confidence intervals 
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -27,6 +28,17 @@ from .._util import warn_user
 from ..lmm.model import simulate_response as simulate  # one response from a fitted model (lme4's simulate)
 from ..lmm.optimize import one_blas_thread
 from .lrt import _check_models, lrt_statistic
+
+
+def show_progress(progress: bool) -> bool:
+    """Draw a progress bar only when asked and someone can see it: in a Jupyter kernel or on a terminal
+    (not when the output goes to a log file, a pipe or a test run)."""
+    if not progress:
+        return False
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress: bool = True,
@@ -40,7 +52,7 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
     rng = np.random.default_rng(seed)
     rows = []
     with one_blas_thread():
-        for _ in tqdm(range(int(nsim)), disable=not progress, desc=desc, leave=False):
+        for _ in tqdm(range(int(nsim)), disable=not show_progress(progress), desc=desc, leave=False):
             y = simulate(source, rng)
             try:
                 with warnings.catch_warnings():
@@ -79,6 +91,10 @@ class BootstrapLRT:
     def p_value(self) -> float:
         ok = self.simulated[~np.isnan(self.simulated)]
         return float((1 + np.sum(ok >= self.statistic - 1e-10)) / (len(ok) + 1))
+
+    def __repr__(self) -> str:
+        return (f"BootstrapLRT(D={self.statistic:.4f}, df={self.df}, nsim={self.nsim}, "
+                f"p_value={self.p_value:.4g}{f', failed={self.n_failed}' if self.n_failed else ''})")
 
     def __str__(self) -> str:
         return (f"Parametric bootstrap LRT ({self.nsim} simulations from the null model"

@@ -112,6 +112,10 @@ for (ddf in c("Satterthwaite", "Kenward-Roger")) {
   out$contest[[paste0(ddf, "_1d")]] <- list(estimate = ct1$Estimate, se = ct1[["Std. Error"]], df = ct1$df,
                                             t = ct1[["t value"]], p = ct1[["Pr(>|t|)"]])
 }
+# lme4's summary names the columns of "Correlation of Fixed Effects" by abbreviate(names, 6), rows by 11
+abbr_names <- c(names(fixef(fits$poly)), names(fixef(fits$interaction)), "grpCmath", "grpChoursTV", "storeB")
+out$abbreviate <- list(names = abbr_names, six = unname(abbreviate(abbr_names, 6)),
+                       eleven = unname(abbreviate(abbr_names, 11)))
 out$kr_vcov <- as.matrix(vcovAdj(fits$interaction))
 out$info <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                  lmerTest = as.character(packageVersion("lmerTest")),
