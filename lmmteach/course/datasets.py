@@ -14,6 +14,7 @@ load_timss(path)       the real ``timss1997.txt`` if you have it              no
 load_sleepstudy()      lme4's sleepstudy (180 rows)                           no
 load_dyestuff2()       lme4's Dyestuff2 (30 rows)                             no
 load_machines()        nlme's Machines (54 rows)                              no
+load_orthodont()       nlme's Orthodont (27 children x 4 ages, 108 rows)      no
 load_reaction_times()  homework: 12 subjects x 4 conditions (wide)            **yes**
 load_classrooms()      homework: pupils nested in 40 classes                  **yes**
 load_chickweight()     R's ChickWeight: 50 chicks weighed over 21 days        no
@@ -43,6 +44,7 @@ __all__ = [
     "load_sleepstudy",
     "load_dyestuff2",
     "load_machines",
+    "load_orthodont",
     "load_reaction_times",
     "load_classrooms",
     "load_chickweight",
@@ -320,6 +322,22 @@ def load_machines() -> pd.DataFrame:
     return df
 
 
+def load_orthodont() -> pd.DataFrame:
+    """nlme's ``Orthodont``: distance (mm) from the pituitary to the pterygomaxillary fissure of 27
+    children (16 boys, 11 girls) at ages 8, 10, 12 and 14 (Potthoff & Roy, 1964).
+
+    Exported from R (``nlme::Orthodont``).  108 rows; ``distance`` and ``age`` (float),
+    ``Subject`` (Categorical, sorted labels M01..M16, F01..F11 as text) and ``Sex``
+    (Categorical with nlme's level order ``Male, Female``, so the treatment contrast is ``SexFemale``).
+    """
+    df = _read_csv("orthodont.csv", dtype={"Subject": str, "Sex": str})
+    df["distance"] = df["distance"].astype(float)
+    df["age"] = df["age"].astype(float)
+    df["Subject"] = _as_factor(df["Subject"])
+    df["Sex"] = _as_factor(df["Sex"], categories=["Male", "Female"])
+    return df
+
+
 # --------------------------------------------------------------------------------------
 # homework data (simulated)
 # --------------------------------------------------------------------------------------
@@ -379,6 +397,7 @@ _REGISTRY = [
     ("sleepstudy", load_sleepstudy, "lme4 sleepstudy: reaction time vs days of sleep loss", False),
     ("dyestuff2", load_dyestuff2, "lme4 Dyestuff2: yield of 6 batches (zero variance)", False),
     ("machines", load_machines, "nlme Machines: 6 workers x 3 machines x 3 replicates", False),
+    ("orthodont", load_orthodont, "nlme Orthodont: 27 children x 4 ages (growth curves)", False),
     ("reaction_times", load_reaction_times, "homework: one-way RM design, 12 x 4 (wide)", True),
     ("classrooms", load_classrooms, "homework: pupils in 40 classes, score ~ ses", True),
     ("chickweight", load_chickweight, "R ChickWeight: 50 chicks on 4 diets, weight over 21 days", False),

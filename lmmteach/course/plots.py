@@ -9,6 +9,12 @@ import numpy as np
 
 from .._util import factor_levels
 
+__all__ = ["plot_group_boxplots", "plot_interval_coverage", "plot_profiles", "plot_difference_variances",
+           "plot_f_adjusted", "plot_pairwise_intervals", "plot_fitted_lines", "plot_covariance_heatmap",
+           "plot_structure_covariance", "plot_sampling_distributions", "plot_shrinkage", "plot_lrt_null",
+           "plot_school_means", "plot_within_between", "plot_caterpillar", "plot_residuals_fitted",
+           "plot_normal_qq", "plot_ranef_qq", "deviance_grid", "plot_deviance_curve", "plot_deviance_contour"]
+
 
 # -- lecture 1, "Correlated Data" ------------------------------------------------------------------------
 # Clustered data (students nested in schools) and what ignoring the clustering does to confidence intervals.
@@ -21,7 +27,7 @@ def plot_group_boxplots(data, response: str, group: str, max_groups: int | None 
     from the same group correlated. ``max_groups`` keeps the first groups in the data's level order (all of
     them if None). Returns the Axes."""
     import matplotlib.pyplot as plt
-    
+
     if ax is None:
         _, ax = plt.subplots()
     levels = factor_levels(data[group])
@@ -201,9 +207,9 @@ def plot_pairwise_intervals(tables: dict, ax=None, title: str | None = None):
     k = len(tables)
     offsets = np.linspace(-0.3, 0.3, k) if k > 1 else np.zeros(1)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    pairs = None
+    pairs: list = []
     for (name, t), off, colour in zip(tables.items(), offsets, colours):
-        if pairs is None:
+        if not pairs:
             pairs = list(t["pair"])
         y = np.arange(len(t)) + off
         lo, hi, est = (t[c].to_numpy(float) for c in ("lower", "upper", "estimate"))

@@ -29,6 +29,8 @@ from ..lmm.model import simulate_response as simulate  # one response from a fit
 from ..lmm.optimize import one_blas_thread
 from .lrt import _check_models, lrt_statistic
 
+__all__ = ["simulate", "parametric_bootstrap", "BootstrapLRT", "bootstrap_lrt"]
+
 
 def show_progress(progress: bool) -> bool:
     """Draw a progress bar only when asked and someone can see it: in a Jupyter kernel or on a terminal
@@ -50,16 +52,18 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
 
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
-    rows = []
+    rows: list[np.ndarray | None] = []
     with one_blas_thread():
         for _ in tqdm(range(int(nsim)), disable=not show_progress(progress), desc=desc, leave=False):
             y = simulate(source, rng)
+            row: np.ndarray | None
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    rows.append(np.atleast_1d(np.asarray(statistic(y), float)))
+                    row = np.atleast_1d(np.asarray(statistic(y), float))
             except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-                rows.append(None)
+                row = None
+            rows.append(row)
     width = max((len(r) for r in rows if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in rows])
 

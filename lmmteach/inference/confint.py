@@ -35,6 +35,8 @@ from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
 from ..lmm.optimize import one_blas_thread
 from .._util import LOG_2PI
 
+__all__ = ["sdcor", "theta_from_sdcor", "parameter_names", "confint"]
+
 
 
 # -- the σ/ρ scale ---------------------------------------------------------------------------------------------
@@ -165,7 +167,8 @@ class _Profiler:
         """The two end points where profile(v) − d̂ = crit, searched outward from the estimate."""
         out = []
         for direction, limit in ((-1, bound[0]), (1, bound[1])):
-            g = lambda v: profile(v) - self.dev_hat - crit
+            def g(v):
+                return profile(v) - self.dev_hat - crit
             lo, h = estimate, step
             while True:
                 hi = estimate + direction * h

@@ -23,6 +23,8 @@ from scipy import stats
 
 from .._util import fd_hessian
 
+__all__ = ["jacobian", "varpar_covariance", "satterthwaite"]
+
 
 def _deviance(model, phi) -> float:
     """−2ℓ(θ, σ) with b̂ profiled out (the REML deviance for a REML fit); see ProfiledDeviance.loglik."""

@@ -20,6 +20,8 @@ from .formula import Formula, RandomTerm, Term, parse_formula
 from .transforms import evaluate
 from .._util import factor_levels, warn_user
 
+__all__ = ["RandomBlock", "Design", "model_frame", "coding_matrix", "model_matrix", "lformula"]
+
 
 @dataclass(frozen=True)
 class RandomBlock:
@@ -283,7 +285,7 @@ def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, c
         names.append("(Intercept)")
         cols.append(np.ones((n, 1)))
         assign.append(0)
-    present = {()} if intercept else set()
+    present: set[tuple[str, ...]] = {()} if intercept else set()
     present |= {t.variables for t in terms}
     for k, term in enumerate(terms, start=1):
         term_names, term_cols = [""], np.ones((n, 1))
@@ -432,15 +434,19 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
     for r in f.random:
         znames, Z = model_matrix(frame, r.intercept, r.terms, f.factor_vars, contrasts, xlevels)
         q = Z.shape[1]
-        if q * len(levels) >= n:
+        if q * len(levels) >= n and r.structure not in PER_OBSERVATION_IDENTIFIABLE:
             raise ValueError(
                 f"number of observations (={n}) <= number of random effects (={q * len(levels)}) for term "
-                f"{r.text}; the random-effects parameters and the residual variance are probably "
-                "unidentifiable"
+                f"{r.text}: the random-effects parameters and the residual variance are unidentifiable, because "
+                f"with one effect per observation a {r.structure}() covariance "
+                f"{_CONFOUNDED_WITH_RESIDUAL.get(r.structure, 'cannot be told apart from the residual')}; "
+                "use ar1(), which stays identifiable (its lag-0 variance decays geometrically, a residual's "
+                "does not), or lmmteach.gls to model the covariance of the errors directly"
             )
         blocks.append(RandomBlock(r, tuple(znames), Z, make_structure(r.structure, q)))
     q_total = sum(b.Z.shape[1] for b in blocks)
-    if len(blocks) > 1 and q_total * len(levels) >= n:
+    if len(blocks) > 1 and q_total * len(levels) >= n and not all(
+            b.structure.name in PER_OBSERVATION_IDENTIFIABLE for b in blocks):
         raise ValueError(
             f"number of observations (={n}) <= number of random effects (={q_total * len(levels)}) of the "
             f"terms on {group_name!r} together ({q_total} per group); the random-effects parameters and the "
@@ -453,6 +459,18 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
         weights=w, offset=_offset(f, frame, offset, data, state),
         transform_state=state, assign=tuple(assign),
     )
+
+
+PER_OBSERVATION_IDENTIFIABLE = ("ar1",)
+"""Structures that stay identifiable beside a residual when each observation has its own random effect
+(AR(1) plus a nugget, which glmmTMB fits); every other structure has a diagonal that absorbs σ²."""
+
+_CONFOUNDED_WITH_RESIDUAL = {
+    "us": "has a free variance per effect, and each of them adds to σ² on the same diagonal",
+    "diag": "has a free variance per effect, and each of them adds to σ² on the same diagonal",
+    "cs": "adds its within-group variance σ_d² to σ² on the diagonal (only the sum is identified)",
+    "toep": "has a lag-0 variance that adds to σ² on the diagonal (only the sum is identified)",
+}
 
 
 def _fingerprint(y: np.ndarray) -> str:

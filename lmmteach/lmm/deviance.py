@@ -27,12 +27,18 @@ P_i = X_i'V_i⁻¹Z_i):  ∂(−2ℓ)/∂θ_k = tr[(Σ W_i − (n/r'V⁻¹r) Σ 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from functools import cached_property
 
 import numpy as np
 from scipy.linalg import block_diag, cho_solve, solve_triangular
 
 from .._util import LOG_2PI
+
+if TYPE_CHECKING:
+    from .design import Design
+
+__all__ = ["Crossproducts", "Evaluation", "ProfiledDeviance", "forward_solve", "mk_devfun"]
 
 
 
@@ -71,7 +77,8 @@ class Crossproducts:
         Zs, Qs = Z[order], Q[order]
         ZtZ = np.add.reduceat(Zs[:, :, None] * Zs[:, None, :], starts, axis=0)
         ZtX = np.add.reduceat(Zs[:, :, None] * Qs[:, None, :], starts, axis=0)
-        blank = cls(ZtZ, ZtX, None, Q.T @ Q, None, 0.0, len(y), R, None, Q, group)
+        empty = np.empty(0)  # the response's cross-products are filled in by with_response
+        blank = cls(ZtZ, ZtX, empty, Q.T @ Q, empty, 0.0, len(y), R, empty, Q, group)
         out = blank.with_response(Z, y)
         if out.yty <= 1e-20 * float(y @ y):
             raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
@@ -288,7 +295,7 @@ def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cho_solve((R, True), b, check_finite=False)
 
 
-def mk_devfun(design, reml: bool = True) -> ProfiledDeviance:
+def mk_devfun(design: Design, reml: bool = True) -> ProfiledDeviance:
     """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``)."""
     from dataclasses import replace
 

@@ -7,7 +7,11 @@ import shutil
 import numpy as np
 import pandas as pd
 
-__all__ = ["AnovaTable", "Summary", "abbreviate", "format_model", "varcorr_lines", "fixef_correlation_lines"]
+from .._util import fmt
+
+__all__ = ["varcorr_lines", "format_model", "fixef_correlation_lines", "scaled_residual_lines", "abbreviate",
+           "Summary", "model_html", "gls_covariance_lines", "format_gls", "GLSSummary", "AnovaTable"]
+
 
 
 def varcorr_lines(model) -> list[str]:
@@ -151,6 +155,83 @@ class Summary:
 
 def model_html(model) -> str:
     return "<pre>" + html.escape(format_model(model)) + "</pre>"
+
+
+# -- gls fits (nlme's print.summary.gls) ---------------------------------------------------------------------
+_GLS_STRUCTURES = {"cs": "Compound symmetry", "ar1": "AR(1)", "toep": "Toeplitz", "un": "General"}
+
+
+def gls_covariance_lines(fit) -> list[str]:
+    """nlme's "Correlation Structure" and "Variance function" blocks of a gls fit."""
+    d, out = fit.design, []
+    if fit.correlation is not None:
+        out += [f"Correlation Structure: {_GLS_STRUCTURES[fit.correlation]}",
+                f" Formula: ~ {d.time_name} | {d.group_name}", " Parameter estimate(s):"]
+        if fit.correlation == "un":
+            R = fit.cor_matrix().to_numpy()
+            labels = [fmt(v) for v in d.time_levels]
+            w = max(6, max(len(s) for s in labels))
+            out.append(" Correlation:")
+            out.append(" " * (w + 1) + " ".join(f"{s:>6}" for s in labels[:-1]))
+            for i in range(1, len(labels)):
+                out.append(f" {labels[i]:<{w}}" + " ".join(f"{R[i, j]:6.3f}" for j in range(i)))
+        else:
+            cp = fit.correlation_parameters
+            out.append(" " + "  ".join(f"{n:>8}" for n in cp.index))
+            out.append(" " + "  ".join(f"{v:8.4f}" for v in cp))
+    if fit.heteroscedastic:
+        delta = fit.variance_parameters
+        out += ["Variance function:", " Structure: Different standard deviations per stratum",
+                f" Formula: ~1 | {d.time_name}", " Parameter estimates:",
+                " " + "  ".join(f"{fmt(n):>8}" for n in delta.index),
+                " " + "  ".join(f"{v:8.4f}" for v in delta)]
+    return out
+
+
+def _gls_header(fit) -> list[str]:
+    kind = "REML" if fit.reml else "maximum likelihood"
+    stats = pd.DataFrame([[fit.aic, fit.bic, fit.loglik]], columns=["AIC", "BIC", "logLik"])
+    out = [f"Generalized least squares fit by {kind}", f"  Model: {fit.formula}",
+           "  " + stats.to_string(index=False, float_format=lambda v: f"{v:.4g}").replace("\n", "\n  ")]
+    if not fit.converged:
+        out.append("Warning: the optimiser did not converge")
+    return out
+
+
+def _gls_footer(fit) -> list[str]:
+    return [f"Residual standard error: {fit.sigma:.4g}",
+            f"Degrees of freedom: {fit.nobs} total; {fit.nobs - fit.design.p} residual"]
+
+
+def format_gls(fit) -> str:
+    """A short print like nlme's ``print(gls_fit)``."""
+    coefs = fit.fixef.to_frame().T.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return "\n".join(_gls_header(fit) + [""] + gls_covariance_lines(fit) + ["", "Coefficients:", coefs, ""]
+                     + _gls_footer(fit))
+
+
+class GLSSummary:
+    """``summary(gls_fit)``: header, covariance structure, coefficient table with t tests, σ̂."""
+
+    def __init__(self, fit):
+        self.fit = fit
+
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        return self.fit.coef_table()
+
+    def __str__(self) -> str:
+        f = self.fit
+        table = f.coef_table()
+        text = table.to_string(formatters={"Value": "{:.5g}".format, "Std.Error": "{:.5g}".format,
+                                           "t-value": "{:.4g}".format, "p-value": "{:.4f}".format})
+        return "\n".join(_gls_header(f) + [""] + gls_covariance_lines(f) + ["", "Coefficients:", text, ""]
+                         + fixef_correlation_lines(f)[1:] + [""] + _gls_footer(f))
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str(self)) + "</pre>"
 
 
 class AnovaTable(pd.DataFrame):

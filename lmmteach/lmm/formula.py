@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from .covariance import STRUCTURES
 from .transforms import FACTOR_FUNCTIONS, check_expression, expression_variables
 
+__all__ = ["Term", "RandomTerm", "Formula", "FormulaError", "parse_formula"]
+
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
 _STRUCTURE_CALL = re.compile(r"^(" + "|".join(STRUCTURES) + r")?\s*\((.*)\)$", flags=re.S)
 _FACTOR_CALL = re.compile(r"^(C|factor)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)$")

@@ -32,6 +32,8 @@ from .._util import warn_user
 if TYPE_CHECKING:
     from .display import Summary
 
+__all__ = ["LinearMixedModel", "lmer"]
+
 
 @dataclass(frozen=True, eq=False)
 class LinearMixedModel:
@@ -102,7 +104,7 @@ class LinearMixedModel:
         """Variance components in the shape of R's ``as.data.frame(VarCorr(m))``:
         columns grp, var1, var2, vcov, sdcor; variances first within each term, then covariances
         (sdcor holds the correlation); the last row is the residual."""
-        rows = []
+        rows: list[tuple] = []
         s2 = self._eval.sigma2
         for name, block, theta in zip(self.design.block_names, self.design.blocks, self.devfun.split(self.theta)):
             S = s2 * block.structure.relcov(theta)

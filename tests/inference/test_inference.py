@@ -179,7 +179,8 @@ CONFINT = {  # reference key: (model, method, level)
 
 def _ref_interval(key):
     r = REF["confint"][key]
-    as_float = lambda xs: np.array([np.nan if v is None else v for v in xs], float)
+    def as_float(xs):
+        return np.array([np.nan if v is None else v for v in xs], float)
     return r["rows"], as_float(r["lower"]), as_float(r["upper"])
 
 

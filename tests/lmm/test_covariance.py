@@ -166,11 +166,24 @@ def test_varcorr_of_ar1_has_the_implied_correlations():
 
 
 # -- identifiability --------------------------------------------------------------------------------------------
-def test_as_many_random_effects_as_observations_per_group_is_an_error():
-    """sleepstudy: 10 days per subject; ar1(0 + factor(Days) | Subject) has 10 random effects per subject,
-    so Z_i Σ Z_i' + σ²I cannot tell Σ's diagonal from σ²."""
-    with pytest.raises(ValueError, match="unidentifiable"):
-        lt.lmer("Reaction ~ Days + ar1(0 + factor(Days) | Subject)", lt.load_sleepstudy())
+@pytest.mark.parametrize("term", ["cs(0 + factor(Days) | Subject)", "toep(0 + factor(Days) | Subject)",
+                                  "diag(0 + factor(Days) | Subject)", "(0 + factor(Days) | Subject)"])
+def test_as_many_random_effects_as_observations_per_group_is_an_error(term):
+    """sleepstudy: 10 days per subject, so 10 random effects per subject: Σ's diagonal (us, diag), its
+    within-subject variance (cs) or its lag-0 variance (toep) cannot be told from σ² (issue 13, item 4)."""
+    with pytest.raises(ValueError, match="unidentifiable, because with one effect per observation a"):
+        lt.lmer(f"Reaction ~ Days + {term}", lt.load_sleepstudy())
+
+
+def test_ar1_with_one_effect_per_observation_and_a_residual_is_fitted_as_glmmtmb_does():
+    """AR(1) plus a nugget is identifiable (the lag-0 variance decays geometrically, σ² does not):
+    glmmTMB's ar1() fit of the grocery prices (ML), tests/reference/gls_reference.R."""
+    ref = shared.reference("gls_reference")["grocery_ar1_nugget"]
+    m = lt.lmer(ref["formula"], lt.load_grocery(), reml=False)
+    assert m.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    assert m.fixef.to_numpy() == pytest.approx(list(ref["fixef"].values()), abs=1e-4)
+    assert m.sigma == pytest.approx(ref["sigma"], rel=1e-3)  # σ and ρ sit on a flat ridge (ρ ≈ 0.997)
+    assert np.sqrt(m.Sigma[0, 0]) == pytest.approx(ref["sd"], rel=1e-3)
 
 
 def test_unidentifiable_across_several_terms_is_an_error():
