@@ -180,10 +180,10 @@ def contrasts_type3(model) -> dict[str, np.ndarray]:
         A = Lfull[:, cc]
         coef, *_ = np.linalg.lstsq(A, Lfull[:, cols[term]], rcond=None)
         Lfull[:, cols[term]] = _zapsmall(Lfull[:, cols[term]] - A @ coef)
-    rows = [names_rd.index(n) if n in names_rd else None for n in names_t]
-    if any(r is None for r in rows):  # a coding whose names differ (not expected for treatment coding)
-        raise ValueError("cannot line up the treatment-coded and over-parameterised designs")
-    L = Lfull[rows]  # p × p
+    missing = [n for n in names_t if n not in names_rd]
+    if missing:  # a coding whose names differ (not expected for treatment coding)
+        raise ValueError(f"cannot line up the treatment-coded and over-parameterised designs at {missing}")
+    L = Lfull[[names_rd.index(n) for n in names_t]]  # p × p
     mapping = _zapsmall(np.linalg.pinv(Xt) @ d.X)  # treatment coding -> the model's own coding
     out = {}
     for lab in labels:

@@ -2,7 +2,6 @@
 Kenward-Roger denominator df, against lmerTest/pbkrtest (tests/reference/language_reference.R)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import _shared as shared
