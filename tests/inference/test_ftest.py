@@ -116,3 +116,19 @@ def test_table_prints_in_full_in_a_plain_terminal():
     assert "..." not in text
     assert "Type III Analysis of Variance Table with Kenward-Roger's method" in text
     assert all(col in text for col in COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def timss40():
+    """The TIMSS stand-in's schools 10-400, as language_reference.R selects them."""
+    t = shared.data("timss")
+    return t[t.idschool.astype(int) <= 400]
+
+
+@pytest.mark.parametrize("type_", [1, 3])
+@pytest.mark.parametrize("ddf", ["Satterthwaite", "Kenward-Roger"])
+def test_two_crossed_factors_match_lmertest(timss40, type_, ddf):
+    """grade and gender are contained in grade:gender (both factors), so type 3 orthogonalises them."""
+    m = shared.fit("science ~ grpCmath + grade * gender + (grpCmath | idschool)", timss40)
+    assert m.loglik == pytest.approx(REF["models"]["timss"]["logLik"], rel=1e-6)
+    assert_table(lt.anova(m, type=type_, ddf=ddf), REF["anova"][f"timss_{type_}_{ddf}"])
