@@ -18,6 +18,7 @@ seconds. The same simulate-and-refit loop gives percentile confidence intervals 
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 
@@ -31,6 +32,17 @@ from .lrt import _check_models, lrt_statistic
 __all__ = ["simulate", "parametric_bootstrap", "BootstrapLRT", "bootstrap_lrt"]
 
 
+def show_progress(progress: bool) -> bool:
+    """Draw a progress bar only when asked and someone can see it: in a Jupyter kernel or on a terminal
+    (not when the output goes to a log file, a pipe or a test run)."""
+    if not progress:
+        return False
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
 def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress: bool = True,
                          simulate_from=None, desc: str = "bootstrap") -> np.ndarray:
     """lme4's ``bootMer``: for each of ``nsim`` responses simulated from ``simulate_from`` (default
@@ -42,7 +54,7 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
     rng = np.random.default_rng(seed)
     rows: list[np.ndarray | None] = []
     with one_blas_thread():
-        for _ in tqdm(range(int(nsim)), disable=not progress, desc=desc, leave=False):
+        for _ in tqdm(range(int(nsim)), disable=not show_progress(progress), desc=desc, leave=False):
             y = simulate(source, rng)
             row: np.ndarray | None
             try:
@@ -83,6 +95,10 @@ class BootstrapLRT:
     def p_value(self) -> float:
         ok = self.simulated[~np.isnan(self.simulated)]
         return float((1 + np.sum(ok >= self.statistic - 1e-10)) / (len(ok) + 1))
+
+    def __repr__(self) -> str:
+        return (f"BootstrapLRT(D={self.statistic:.4f}, df={self.df}, nsim={self.nsim}, "
+                f"p_value={self.p_value:.4g}{f', failed={self.n_failed}' if self.n_failed else ''})")
 
     def __str__(self) -> str:
         return (f"Parametric bootstrap LRT ({self.nsim} simulations from the null model"

@@ -119,6 +119,19 @@ def test_bootstrap_lrt_grocery():
     assert res.p_value == pytest.approx((1 + np.sum(res.simulated >= res.statistic)) / 101)
     assert res.p_value < 0.05
     assert "bootstrap p" in str(res)
+    assert f"p_value={res.p_value:.4g}" in repr(res)  # the repr a notebook shows names the p-value
+
+
+def test_progress_bar_only_where_someone_sees_it(monkeypatch):
+    import sys
+
+    from lmmteach.inference.bootstrap import show_progress
+
+    assert not show_progress(False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert not show_progress(True)  # a log file, a pipe, a test run
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert show_progress(True)  # a terminal
 
 
 def test_bootstrap_is_reproducible_and_immutable():
