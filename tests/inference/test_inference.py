@@ -244,3 +244,34 @@ def test_confint_rejects_bad_arguments():
         lt.confint(ar)
     wald = lt.confint(ar, method="wald")
     assert list(wald.index) == ["(Intercept)", "MachineB", "MachineC"]
+
+
+def test_profile_interval_on_a_two_branch_profile_reaches_the_true_end_point():
+    """Issue 10, item 6: Orthodont ``distance ~ age*Sex + (age|Subject)`` (REML, profiled by ML as lme4
+    does). The profile of σ has two branches (slope SD at 0; correlation +1 with a small slope SD); a
+    warm-started inner minimum stays on the higher one and stopped at σ = 1.579251. The end point is
+    checked against a brute-force inner minimum: many starts over the grid of the other parameters."""
+    from scipy import optimize as opt
+
+    from lmmteach.confint import _Profiler
+
+    m = lt.lmer("distance ~ age * Sex + (age | Subject)", lt.load_orthodont())
+    upper = lt.confint(m, parm=[".sigma"]).iloc[0, 1]
+    assert upper == pytest.approx(1.5884, abs=1e-4)  # lme4 prints 1.588495 (it interpolates a spline)
+    prof = _Profiler(m)
+    crit = stats.chi2.isf(0.05, 1)
+
+    def brute_force_rise(sigma):
+        def f(x):
+            return prof.deviance(np.r_[x, sigma])
+        best = np.inf
+        for sd0 in (0.5, 2.0, 4.0):
+            for cor in (-1.0, -0.5, 0.0, 0.5, 1.0):
+                for sd1 in (0.0, 0.05, 0.3):
+                    res = opt.minimize(f, [sd0, cor, sd1], method="L-BFGS-B",
+                                       bounds=[(0, None), (-1, 1), (0, None)], options={"ftol": 1e-14, "gtol": 1e-9})
+                    best = min(best, res.fun)
+        return best - prof.dev_hat
+
+    assert brute_force_rise(upper) == pytest.approx(crit, abs=1e-4)
+    assert brute_force_rise(1.579251) < crit - 0.2  # where the warm-started search used to stop
