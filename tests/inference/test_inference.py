@@ -275,3 +275,32 @@ def test_profile_interval_on_a_two_branch_profile_reaches_the_true_end_point():
 
     assert brute_force_rise(upper) == pytest.approx(crit, abs=1e-4)
     assert brute_force_rise(1.579251) < crit - 0.2  # where the warm-started search used to stop
+
+
+@pytest.mark.parametrize("name,formula", [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+    ("grocery", "price ~ store + (1 | item)"),
+    ("dyestuff2", "Yield ~ 1 + (1 | Batch)"),  # a singular fit: no warm Hessian, the full optimiser
+])
+def test_refit_on_a_new_response_equals_a_fresh_lmer(name, formula):
+    """Issue 17: a refit reuses the design and the cross-products of X and Z, starts at the generating θ
+    with this fit's Hessian, and reaches what lmer reaches from scratch on the same simulated data."""
+    from lmmteach.inference.bootstrap import simulate
+
+    data = shared.data(name)
+    m = lt.lmer(formula, data)
+    rng = np.random.default_rng(17)
+    methods = set()
+    for _ in range(8):
+        y = simulate(m, rng)
+        r = m.refit(y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = lt.lmer(formula, data.assign(**{m.design.formula.response: y}))
+        methods.add(r.optimum.method)
+        assert r.loglik == pytest.approx(f.loglik, rel=1e-9, abs=1e-7)
+        assert r.fixef.to_numpy() == pytest.approx(f.fixef.to_numpy(), rel=1e-6, abs=1e-8)
+        assert r.sigma == pytest.approx(f.sigma, rel=1e-5)
+        assert r.design.data_id == f.design.data_id
+    if name != "dyestuff2":
+        assert any("warm start" in x for x in methods)
