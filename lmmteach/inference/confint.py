@@ -230,10 +230,11 @@ def _level_columns(level):
 
 
 def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim: int = 500, seed=None,
-            progress: bool = False) -> pd.DataFrame:
+            progress: bool = False, n_jobs: int = 1) -> pd.DataFrame:
     """lme4's ``confint(m, method=...)``: a DataFrame with rows ``.sig01, ..., .sigma``, then the fixed
     effects, and columns ``2.5 %`` and ``97.5 %`` (for level 0.95). ``parm`` selects rows by name;
-    ``nsim`` and ``seed`` are for ``method="boot"``."""
+    ``nsim``, ``seed`` and ``n_jobs`` (worker processes; the result does not depend on it) are for
+    ``method="boot"``."""
     method = method.lower()
     if method not in ("wald", "profile", "boot"):
         raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
@@ -265,7 +266,7 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
             f = model.refit(y, theta0=model.theta)
             return np.r_[sdcor(f), f.fixef.to_numpy()]
 
-        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint")
+        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint", n_jobs=n_jobs)
         a = (1 - level) / 2
         q = np.nanquantile(sims, [a, 1 - a], axis=0).T
         return pd.DataFrame(q, index=names, columns=cols).loc[wanted]

@@ -304,3 +304,16 @@ def test_refit_on_a_new_response_equals_a_fresh_lmer(name, formula):
         assert r.design.data_id == f.design.data_id
     if name != "dyestuff2":
         assert any("warm start" in x for x in methods)
+
+
+def test_parallel_bootstrap_gives_the_serial_result():
+    """Issue 17: with a seed, the bootstrap does not depend on the number of worker processes."""
+    m1, m0 = fit("grocery_amod"), fit("grocery_nmod")
+    serial = bootstrap_lrt(m1, m0, nsim=24, seed=99, progress=False)
+    parallel = bootstrap_lrt(m1, m0, nsim=24, seed=99, progress=False, n_jobs=2)
+    np.testing.assert_array_equal(serial.simulated, parallel.simulated)
+    m = fit("grocery_amod")
+    pd.testing.assert_frame_equal(lt.confint(m, method="boot", nsim=12, seed=4),
+                                  lt.confint(m, method="boot", nsim=12, seed=4, n_jobs=2))
+    with pytest.raises(ValueError, match="n_jobs must be"):
+        bootstrap_lrt(m1, m0, nsim=2, seed=1, progress=False, n_jobs=0)
