@@ -56,7 +56,7 @@ def lecture_paths() -> list[Path]:
 def _plain(text: str) -> str:
     """Heading or title text without Markdown emphasis and maths delimiters, for alt text."""
     text = MARKDOWN_MATH.sub(lambda m: m.group(1), text)
-    text = re.sub(r"[*_`]", "", text)
+    text = re.sub(r"[*`]", "", text)  # emphasis and code marks; `_` stays (subscripts such as b_1)
     return re.sub(r"\\([a-zA-Z]+)", r"\1", text).strip()
 
 
@@ -111,7 +111,7 @@ def stage_notebook(nb: nbformat.NotebookNode, site: bool = False) -> nbformat.No
         hidden = meta.get("jupyter", {})
         if "solution" in tags:  # an exercise's solution: its output gives the answer away too
             tags += ["hide-input", "hide-output"]
-        if "hide-input" in tags or hidden.get("source_hidden"):
+        if hidden.get("source_hidden"):
             tags.append("hide-input")
         if hidden.get("outputs_hidden"):
             tags.append("hide-output")
