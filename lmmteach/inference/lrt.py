@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .._util import warn_user
+from ..lmm.display import AnovaTable
 
 __all__ = ["chibar_sf", "lrt_statistic", "boundary_mixture", "reference_distribution", "anova"]
 
@@ -169,6 +170,7 @@ def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=No
     out["Df"] = out["Df"].astype("Int64")
     if not boundary:
         out = out.drop(columns="ref")
+    out = AnovaTable(out)  # prints in full in a terminal
     out.attrs["formulas"] = {names[i]: models[i].formula for i in order}
     return out
 

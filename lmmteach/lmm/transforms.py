@@ -19,7 +19,6 @@ coefficients) come from the data the model is fitted to and are kept in a ``stat
 from __future__ import annotations
 
 import ast
-import re
 
 import numpy as np
 import pandas as pd
