@@ -38,7 +38,7 @@ INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader", "nbgrad
 # What the students' file browser does not list: the homework's sources (solutions, hidden tests), nbgrader's
 # working directories and gradebook, the build tooling.
 STUDENT_HIDDEN = ("source", "autograded", "submitted", "feedback", "gradebook.db", "nbgrader_config.py",
-                  "_classroom", "__pycache__", "*.pyc")
+                  "_classroom", "__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~")  # + Jupyter's defaults
 CHECKSUM_NOTE = """Note on "Attribute 'checksum' for cell ... has changed!" during autograde: nbgrader warns when a student
 changed a locked cell. nbgrader itself also warns for every untouched test cell that has hidden tests
 (nbgrader issue #1961: it stores the checksum before removing the hidden tests). This course's
@@ -63,7 +63,19 @@ def setup() -> None:
     run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     run(PY, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[course,test]")
     run(PY, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (lmmteach)")
+    lab_defaults()
     stamp.write_text(digest)
+
+
+# JupyterLab defaults for this environment (a user's own settings still win). Live slides (jupyterlab-rise):
+# reveal's white theme, whose fonts ship with it (the default theme fetches Google fonts), and long slides scroll.
+LAB_OVERRIDES = {"jupyterlab-rise:plugin": {"theme": "white", "scroll": True}}
+
+
+def lab_defaults() -> None:
+    settings = VENV / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES, indent=2))
 
 
 def _root_flag() -> list[str]:
@@ -122,13 +134,19 @@ def exchange_root(env: dict[str, str]) -> Path:
     return Path(env.get("LMMTEACH_EXCHANGE") or Path(tempfile.gettempdir()) / "lmmteach-exchange")
 
 
-def grade(args: list[str]) -> None:
-    setup()
-    cmd, env = grade_command(HOMEWORK, args)
+def ensure_exchange(env: dict[str, str]) -> Path:
+    """Create the exchange directory (nbgrader only checks it), writable by every student on this machine."""
     exchange = exchange_root(env)
     if not exchange.is_dir():
         exchange.mkdir(parents=True)
-        exchange.chmod(0o1777)  # every student on this machine may submit; the sticky bit guards their files
+        exchange.chmod(0o1777)  # like /tmp: everyone may submit, the sticky bit guards each one's files
+    return exchange
+
+
+def grade(args: list[str]) -> None:
+    setup()
+    cmd, env = grade_command(HOMEWORK, args)
+    exchange = ensure_exchange(env)
     assignments = sorted(p.name for p in (HOMEWORK / "source").iterdir() if p.is_dir())
     print(f"course directory: {HOMEWORK}\n  assignments: {', '.join(assignments)}\n"
           f"  gradebook: {HOMEWORK / 'gradebook.db'}\n  exchange: {exchange}\n"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -32,7 +33,8 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["lecture_paths", "stage_notebook", "figure_alt", "build_slides", "build_site", "write_bundle"]
+__all__ = ["lecture_paths", "stage_notebook", "figure_alt", "myst_anchor", "copy_mathjax", "copy_reveal",
+           "build_slides", "build_site", "write_bundle"]
 
 HERE = Path(__file__).resolve().parent
 LECTURES = HERE.parent
@@ -54,7 +56,7 @@ def lecture_paths() -> list[Path]:
 def _plain(text: str) -> str:
     """Heading or title text without Markdown emphasis and maths delimiters, for alt text."""
     text = MARKDOWN_MATH.sub(lambda m: m.group(1), text)
-    text = re.sub(r"[*_`]", "", text)
+    text = re.sub(r"[*`]", "", text)  # emphasis and code marks; `_` stays (subscripts such as b_1)
     return re.sub(r"\\([a-zA-Z]+)", r"\1", text).strip()
 
 
@@ -109,7 +111,7 @@ def stage_notebook(nb: nbformat.NotebookNode, site: bool = False) -> nbformat.No
         hidden = meta.get("jupyter", {})
         if "solution" in tags:  # an exercise's solution: its output gives the answer away too
             tags += ["hide-input", "hide-output"]
-        if "hide-input" in tags or hidden.get("source_hidden"):
+        if hidden.get("source_hidden"):
             tags.append("hide-input")
         if hidden.get("outputs_hidden"):
             tags.append("hide-output")
@@ -198,9 +200,16 @@ def build_site(out: Path, work: Path) -> Path:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    shutil.copy2(SITE_CONF / "index.md", work / "index.md")
+    entries = []
     for path in lecture_paths():
-        nbformat.write(stage_notebook(nbformat.read(path, as_version=4), site=True), work / path.name)
+        nb = stage_notebook(nbformat.read(path, as_version=4), site=True)
+        nbformat.write(nb, work / path.name)
+        entries.append((path.stem, nb.metadata.get("title", path.stem)))
+    listing = "\n".join(f"{i}. [{title}]({stem})" for i, (stem, title) in enumerate(entries, 1))
+    toctree = "\n".join(stem for stem, _ in entries)
+    index = (SITE_CONF / "index.md").read_text(encoding="utf-8")
+    index += f"\n{listing}\n\n```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: Lectures\n\n{toctree}\n```\n"
+    (work / "index.md").write_text(index, encoding="utf-8")
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(SITE_CONF), str(work), str(out)]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
@@ -224,13 +233,16 @@ homework/   the homework as nbgrader hands it out: no solutions, no hidden tests
 To run the notebooks you need Python >= 3.10:
 
     python3 -m venv .venv
-    .venv/bin/pip install {install} jupyterlab
+    .venv/bin/pip install {install} jupyterlab ipywidgets
     .venv/bin/jupyter lab
 """
 
 
-def write_bundle(out: Path) -> Path:
-    """Lectures + nbgrader's student version of every assignment (+ the library as a wheel) in ``out``."""
+def write_bundle(out: Path, wheel: bool = True) -> Path:
+    """Lectures + nbgrader's student version of every assignment (+ the library as a wheel) in ``out``.
+
+    Returns the zip archive of ``out`` written beside it.
+    """
     if out.exists():
         shutil.rmtree(out)
     (out / "lectures").mkdir(parents=True)
@@ -240,19 +252,21 @@ def write_bundle(out: Path) -> Path:
         course = Path(tmp) / "homework"
         shutil.copytree(HOMEWORK / "source", course / "source")
         shutil.copy2(HOMEWORK / "nbgrader_config.py", course / "nbgrader_config.py")
+        # nbgrader runs `alembic` (gradebook migrations) from PATH: this environment's bin first
+        env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
         for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
             subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
                             f"--CourseDirectory.root={course}", f"--db=sqlite:///{course / 'gradebook.db'}",
-                            "--log-level=WARN"], check=True, cwd=course)
+                            "--log-level=WARN"], check=True, cwd=course, env=env)
         shutil.copytree(course / "release", out / "homework")
     root = LECTURES.parent
     wheel_note, install = "", "lmmteach"
-    if (root / "pyproject.toml").exists():
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+    if wheel and (root / "pyproject.toml").exists():
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                         "-w", str(out), str(root)], check=True)
-        wheel = next(out.glob("lmmteach-*.whl"))
-        wheel_note = f"{wheel.name}  the lmmteach library (datasets included)"
-        install = f"./{wheel.name}"
+        built = next(out.glob("lmmteach-*.whl"))
+        wheel_note = f"{built.name}  the lmmteach library (datasets included)"
+        install = f"./{built.name}"
     (out / "README.txt").write_text(BUNDLE_README.format(wheel=wheel_note, install=install), encoding="utf-8")
     archive = shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)
     return Path(archive)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..lmm.display import AnovaTable
 from .kenward_roger import kenward_roger, kr_test
 from .satterthwaite import satterthwaite, varpar_covariance, vcov_jacobian
 
@@ -179,10 +180,10 @@ def contrasts_type3(model) -> dict[str, np.ndarray]:
         A = Lfull[:, cc]
         coef, *_ = np.linalg.lstsq(A, Lfull[:, cols[term]], rcond=None)
         Lfull[:, cols[term]] = _zapsmall(Lfull[:, cols[term]] - A @ coef)
-    rows = [names_rd.index(n) if n in names_rd else None for n in names_t]
-    if any(r is None for r in rows):  # a coding whose names differ (not expected for treatment coding)
-        raise ValueError("cannot line up the treatment-coded and over-parameterised designs")
-    L = Lfull[rows]  # p × p
+    missing = [n for n in names_t if n not in names_rd]
+    if missing:  # a coding whose names differ (not expected for treatment coding)
+        raise ValueError(f"cannot line up the treatment-coded and over-parameterised designs at {missing}")
+    L = Lfull[[names_rd.index(n) for n in names_t]]  # p × p
     mapping = _zapsmall(np.linalg.pinv(Xt) @ d.X)  # treatment coding -> the model's own coding
     out = {}
     for lab in labels:
@@ -212,8 +213,7 @@ def anova_terms(model, type: int = 3, ddf: str = "Satterthwaite") -> pd.DataFram
         raise ValueError(f"type must be 1 or 3 (type 2 is not available), not {type!r}")
     cache: dict = {}
     rows = {lab: _ftest(model, L, ddf, cache) for lab, L in Ls.items()}
-    out = pd.DataFrame.from_dict(rows, orient="index", columns=_COLUMNS)
-    out["NumDF"] = out["NumDF"].astype(int)
+    out = AnovaTable(pd.DataFrame.from_dict(rows, orient="index", columns=_COLUMNS).astype({"NumDF": int}))
     out.attrs["heading"] = f"{title} Analysis of Variance Table with {ddf}'s method"
     return out
 
@@ -232,7 +232,9 @@ def contest(model, L, joint: bool = True, ddf: str = "Satterthwaite") -> pd.Data
     ddf = _ddf_method(ddf)
     Lm, index = _check_L(model, L)
     if joint:
-        return pd.DataFrame([_ftest(model, Lm, ddf, {})], columns=_COLUMNS).astype({"NumDF": int})
+        out = AnovaTable(pd.DataFrame([_ftest(model, Lm, ddf, {})], columns=_COLUMNS).astype({"NumDF": int}))
+        out.attrs["heading"] = f"F test of {Lm.shape[0]} contrast(s) jointly with {ddf}'s method"
+        return out
     if ddf == "Satterthwaite":
         return satterthwaite(model, pd.DataFrame(Lm, index=index, columns=model.fixef.index))
     kr = kenward_roger(model)

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .._util import warn_user
+from ..lmm.display import AnovaTable
 
 __all__ = ["chibar_sf", "lrt_statistic", "boundary_mixture", "reference_distribution", "anova"]
 
@@ -31,6 +32,16 @@ def chibar_sf(x: float, weights, dfs) -> float:
         else:
             total += w * stats.chi2.sf(max(x, 0.0), df)
     return float(total)
+
+
+def _check_keywords(named: dict) -> None:
+    """Keywords of :func:`anova` name fitted models; anything else is a misspelt option (``bounday=True``)."""
+    for key, value in named.items():
+        if not hasattr(value, "loglik") or not hasattr(value, "npar"):
+            raise TypeError(
+                f"anova() got an unexpected keyword argument {key!r} (= {value!r}): keywords label fitted "
+                "models, as in anova(amod=amod, nmod=nmod); the options are refit=, boundary=, type= and ddf="
+            )
 
 
 def _check_models(models):
@@ -121,6 +132,7 @@ def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=No
     column ``ref`` names the reference distribution used on each row. For small samples, or boundary cases
     beyond these simple ones, use the parametric bootstrap (:func:`lmmteach.bootstrap_lrt`).
     """
+    _check_keywords(named)
     if any(_is_gls(m) for m in tuple(models) + tuple(named.values())):
         return anova_gls(*models, refit=refit, **named)
     names = [f"model{i + 1}" for i in range(len(models))] + list(named)
@@ -158,6 +170,7 @@ def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=No
     out["Df"] = out["Df"].astype("Int64")
     if not boundary:
         out = out.drop(columns="ref")
+    out = AnovaTable(out)  # prints in full in a terminal
     out.attrs["formulas"] = {names[i]: models[i].formula for i in order}
     return out
 

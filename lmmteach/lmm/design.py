@@ -79,7 +79,7 @@ class Design:
         """The same design with a new response vector (rows in the fitted order): y, the model frame's
         response column and the data fingerprint all follow the new y."""
         y = np.asarray(y, float)
-        frame = self.frame.copy()
+        frame = self.frame.copy(deep=False)  # the other columns are shared; the response column is replaced
         frame[self.formula.response] = y
         return replace(self, y=y, frame=frame, data_id=_fingerprint(y))
 
@@ -357,6 +357,16 @@ def _prior_weights(weights, data: pd.DataFrame, rows: pd.Index) -> np.ndarray | 
     return w.to_numpy()
 
 
+def response_values(frame: pd.DataFrame, response: str, state: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """The response vector y; an expression such as ``log(weight)`` is evaluated and added to the frame."""
+    if response not in frame.columns:
+        value = variable_values(frame, response, state)
+        if isinstance(value, pd.DataFrame):
+            raise ValueError(f"the response {response!r} must be one column, not {value.shape[1]}")
+        frame = frame.assign(**{response: value})
+    return frame, _response(frame, response)
+
+
 def _offset(f: Formula, frame: pd.DataFrame, offset, data: pd.DataFrame, state: dict) -> np.ndarray | None:
     """The sum of the formula's ``offset(...)`` terms and the ``offset`` argument (one value per row of
     data), on the rows used."""
@@ -399,12 +409,7 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
     frame, n_dropped = model_frame(f, data)
     w = _prior_weights(weights, data, frame.index)
     state: dict = {}
-    if f.response not in frame.columns:  # an expression such as log(weight)
-        value = variable_values(frame, f.response, state)
-        if isinstance(value, pd.DataFrame):
-            raise ValueError(f"the response {f.response!r} must be one column, not {value.shape[1]}")
-        frame = frame.assign(**{f.response: value})
-    y = _response(frame, f.response)
+    frame, y = response_values(frame, f.response, state)
     xlevels: dict = {}
     assign: list = []
     names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels, state, assign)

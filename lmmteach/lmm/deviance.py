@@ -197,6 +197,8 @@ class ProfiledDeviance:
 
     def factor(self, theta) -> np.ndarray:
         """Λ(θ) with Λ Λ' = C(θ)."""
+        if len(self.structures) == 1:  # one term: no block diagonal to assemble (the refit loops' case)
+            return self.structures[0].factor(np.atleast_1d(np.asarray(theta, float)))
         return block_diag(*[s.factor(t) for s, t in zip(self.structures, self.split(theta))])
 
     def relcov_grad(self, theta) -> np.ndarray:

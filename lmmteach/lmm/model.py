@@ -26,7 +26,7 @@ from .covariance import sd_correlation
 from .design import Design, lformula, model_matrix, variable_values, _check_data
 from .transforms import expression_variables
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
-from .optimize import OptimizerResult, optimize_lmer
+from .optimize import OptimizerResult, optimize_lmer, optimize_warm
 from .._util import warn_user
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ class LinearMixedModel:
     # -- the evaluation at the optimum ---------------------------------------------------------------
     @cached_property
     def _eval(self) -> Evaluation:
+        kept = self.optimum.evaluation
+        if kept is not None and kept.cp is self.devfun.cp and np.array_equal(kept.theta, self.optimum.theta):
+            return kept
         return self.devfun.evaluate(self.optimum.theta)
 
     @property
@@ -321,14 +324,34 @@ class LinearMixedModel:
         return LinearMixedModel(self.design, devfun, optimize_lmer(devfun, theta0=self.theta), call)
 
     def refit(self, y: np.ndarray, theta0=None) -> "LinearMixedModel":
-        """The same design fitted to a new response vector ``y`` (rows in the fitted order);
-        starts from this fit's θ (used by the parametric bootstrap)."""
+        """The same design fitted to a new response vector ``y`` (rows in the fitted order), as
+        ``lmer`` would fit it; used by the parametric bootstrap and simulations.
+
+        What does not involve y is reused: the design, the checks, and every cross-product of X and Z
+        (only X'y, Z'y and y'y are recomputed, :meth:`Crossproducts.with_response`). The search starts
+        from ``theta0`` (default: this fit's θ, the generating one) with Newton steps on this fit's
+        Hessian (:func:`~lmmteach.lmm.optimize.optimize_warm`), and falls back to the full optimiser
+        when those do not apply (e.g. an optimum on the boundary)."""
         design = self.design.with_response(y)
         _, Z, y_fit = design.fitting_arrays()
         cp = self.devfun.cp.with_response(Z, y_fit)
         devfun = ProfiledDeviance(cp, self.devfun.structures, reml=self.reml)
-        opt = optimize_lmer(devfun, theta0=self.theta if theta0 is None else theta0)
+        start = self.theta if theta0 is None else np.asarray(theta0, float)
+        opt = optimize_warm(devfun, start, self._refit_hessian) if self._refit_hessian is not None else None
+        if opt is None:
+            opt = optimize_lmer(devfun, theta0=start)
         return LinearMixedModel(design, devfun, opt)
+
+    @cached_property
+    def _refit_hessian(self) -> np.ndarray | None:
+        """The Hessian of the deviance over θ at this fit (None on the boundary), reused by every refit."""
+        from .optimize import hessian
+
+        theta = self.optimum.theta
+        if self.is_singular or not self.converged:
+            return None
+        H = hessian(self.devfun, theta, list(range(len(theta))))
+        return H if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0 else None
 
     # -- display (implemented in lmmteach.lmm.display) --------------------------------------------------------
     def summary(self) -> "Summary":

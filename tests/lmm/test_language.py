@@ -194,3 +194,25 @@ def test_update_changes_one_argument():
                                                         rel=LOGLIK_RTOL)
     with pytest.raises(TypeError, match="unexpected argument"):
         m.update(weigths=1)
+
+
+# -- printing as lme4 prints ---------------------------------------------------------------------------------
+def test_correlation_of_fixed_effects_uses_lme4_abbreviations():
+    from lmmteach.lmm.display import abbreviate
+
+    ref = REF["abbreviate"]
+    assert abbreviate(ref["names"], 6) == ref["six"]
+    assert abbreviate(ref["names"], 11) == ref["eleven"]
+    text = str(fit("interaction").summary())
+    block = text.split("Correlation of Fixed Effects:")[1].splitlines()
+    assert block[1].split()[:3] == ["(Intr)", "Time", "Diet2"]
+    assert block[-1].split()[0] == "Time:Diet4"
+
+
+def test_scaled_residual_headers_sit_over_their_values():
+    lines = str(fit("interaction").summary()).splitlines()
+    k = lines.index("Scaled residuals:")
+    heads, values = lines[k + 1], lines[k + 2]
+    assert heads.split() == ["Min", "1Q", "Median", "3Q", "Max"]
+    ends = lambda line: [i + 1 for i in range(len(line)) if line[i] != " " and (i + 1 == len(line) or line[i + 1] == " ")]  # noqa: E731
+    assert ends(heads) == ends(values)

@@ -24,12 +24,12 @@ cw <- data.frame(weight = cw$weight, Time = cw$Time, Chick = factor(as.character
                  Diet = factor(as.character(cw$Diet)))
 cw$wt <- 1 / (1 + cw$Time / 7)   # prior weights used below (the Python tests compute the same column)
 
-fit_best <- function(formula, reml = TRUE, w = NULL, contrasts = NULL) {
+fit_best <- function(formula, reml = TRUE, w = NULL, contrasts = NULL, data = cw) {
   best <- NULL
   for (opt in c("nloptwrap", "bobyqa", "Nelder_Mead")) {
     warns <- character(0)
-    d <- cw
-    d$.w <- if (is.null(w)) rep(1, nrow(cw)) else w   # lmer reads weights from the data (non-standard evaluation)
+    d <- data
+    d$.w <- if (is.null(w)) rep(1, nrow(data)) else w   # lmer reads weights from the data (non-standard evaluation)
     m <- withCallingHandlers(
       if (is.null(w)) lmerTest::lmer(formula, data = d, REML = reml, control = lmerControl(optimizer = opt), contrasts = contrasts)
       else lmerTest::lmer(formula, data = d, REML = reml, control = lmerControl(optimizer = opt), weights = .w, contrasts = contrasts),
@@ -101,6 +101,16 @@ m_sum <- fit_best(weight ~ Time * Diet + (Time | Chick), contrasts = list(Diet =
 out$anova$interaction_sum_3_Satterthwaite <- table_json(anova(m_sum, type = 3))
 out$anova$interaction_sum_3_KR <- table_json(anova(m_sum, type = 3, ddf = "Kenward-Roger"))
 
+# two crossed factors (type III contains grade and gender in grade:gender): the TIMSS stand-in's schools
+# 10-400 (pbkrtest forms n x n matrices, so the whole stand-in would need gigabytes)
+source("tests/reference/course_data.R")
+timss40 <- droplevels(subset(timss, as.numeric(as.character(idschool)) <= 400))
+m_timss <- fit_best(science ~ grpCmath + grade * gender + (grpCmath | idschool), data = timss40)
+out$models$timss <- describe(m_timss)
+for (type in c(1, 3)) for (ddf in c("Satterthwaite", "Kenward-Roger")) {
+  out$anova[[paste("timss", type, ddf, sep = "_")]] <- table_json(anova(m_timss, type = type, ddf = ddf))
+}
+
 # a joint test of several contrasts, and Kenward-Roger's adjusted covariance
 m <- fits$interaction
 L <- rbind(c(0, 0, 1, -1, 0, 0, 0, 0), c(0, 0, 0, 1, -1, 0, 0, 0))
@@ -112,6 +122,10 @@ for (ddf in c("Satterthwaite", "Kenward-Roger")) {
   out$contest[[paste0(ddf, "_1d")]] <- list(estimate = ct1$Estimate, se = ct1[["Std. Error"]], df = ct1$df,
                                             t = ct1[["t value"]], p = ct1[["Pr(>|t|)"]])
 }
+# lme4's summary names the columns of "Correlation of Fixed Effects" by abbreviate(names, 6), rows by 11
+abbr_names <- c(names(fixef(fits$poly)), names(fixef(fits$interaction)), "grpCmath", "grpChoursTV", "storeB")
+out$abbreviate <- list(names = abbr_names, six = unname(abbreviate(abbr_names, 6)),
+                       eleven = unname(abbreviate(abbr_names, 11)))
 out$kr_vcov <- as.matrix(vcovAdj(fits$interaction))
 out$info <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                  lmerTest = as.character(packageVersion("lmerTest")),
