@@ -18,25 +18,29 @@ seconds. The same simulate-and-refit loop gives percentile confidence intervals 
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._util import warn_user
+from ..lmm.model import simulate_response as simulate  # one response from a fitted model (lme4's simulate)
 from ..lmm.optimize import one_blas_thread
 from .lrt import _check_models, lrt_statistic
 
+__all__ = ["simulate", "parametric_bootstrap", "BootstrapLRT", "bootstrap_lrt"]
 
-def simulate(model, rng: np.random.Generator) -> np.ndarray:
-    """One response vector from the fitted model: y* = X b̂ + Z v* + e* with v*_i = σ̂ Λ u_i, u_i ~ N(0, I)
-    (so Cov(v*_i) = σ̂² Λ Λ' = Σ̂) and e* ~ N(0, σ̂² I). Rows in the order of the fitted data."""
-    d = model.design
-    sigma = model.sigma
-    Lam = model.devfun.factor(model.theta)
-    v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
-    e = sigma * rng.standard_normal(d.nobs)
-    return d.X @ model.fixef.to_numpy() + np.einsum("nq,nq->n", d.Z, v[d.group]) + e
+
+def show_progress(progress: bool) -> bool:
+    """Draw a progress bar only when asked and someone can see it: in a Jupyter kernel or on a terminal
+    (not when the output goes to a log file, a pipe or a test run)."""
+    if not progress:
+        return False
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress: bool = True,
@@ -55,7 +59,7 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
     draws = (simulate(source, rng) for _ in range(int(nsim)))
-    bar = dict(total=int(nsim), disable=not progress, desc=desc, leave=False)
+    bar = dict(total=int(nsim), disable=not show_progress(progress), desc=desc, leave=False)
     if n_jobs == 1:
         with one_blas_thread():
             rows = [_apply(statistic, y) for y in tqdm(draws, **bar)]
@@ -131,6 +135,10 @@ class BootstrapLRT:
     def p_value(self) -> float:
         ok = self.simulated[~np.isnan(self.simulated)]
         return float((1 + np.sum(ok >= self.statistic - 1e-10)) / (len(ok) + 1))
+
+    def __repr__(self) -> str:
+        return (f"BootstrapLRT(D={self.statistic:.4f}, df={self.df}, nsim={self.nsim}, "
+                f"p_value={self.p_value:.4g}{f', failed={self.n_failed}' if self.n_failed else ''})")
 
     def __str__(self) -> str:
         return (f"Parametric bootstrap LRT ({self.nsim} simulations from the null model"

@@ -35,6 +35,8 @@ from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
 from ..lmm.optimize import one_blas_thread
 from .._util import LOG_2PI
 
+__all__ = ["sdcor", "theta_from_sdcor", "parameter_names", "confint"]
+
 ROOT_CHECK_TOL = 1e-6
 """An end point is re-searched when the robust inner minimum lies this far below the critical value."""
 ROOT_XTOL = 1e-6

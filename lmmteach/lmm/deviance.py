@@ -27,12 +27,18 @@ P_i = X_i'V_i⁻¹Z_i):  ∂(−2ℓ)/∂θ_k = tr[(Σ W_i − (n/r'V⁻¹r) Σ 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from functools import cached_property
 
 import numpy as np
 from scipy.linalg import block_diag, cho_solve, solve_triangular
 
 from .._util import LOG_2PI
+
+if TYPE_CHECKING:
+    from .design import Design
+
+__all__ = ["Crossproducts", "Evaluation", "ProfiledDeviance", "forward_solve", "mk_devfun"]
 
 
 
@@ -58,6 +64,7 @@ class Crossproducts:
     Q: np.ndarray
     group: np.ndarray
     B: np.ndarray | None = None  # [Z'X | Z'y | Z'Z] side by side, (G, q, p + 1 + q)
+    log_weights: float = 0.0  # Σ log w_i of prior weights (rows arrive scaled by √w_i); −2ℓ loses it
 
     @classmethod
     def from_arrays(cls, X, Z, y, group, n_groups) -> "Crossproducts":
@@ -70,7 +77,8 @@ class Crossproducts:
         Zs, Qs = Z[order], Q[order]
         ZtZ = np.add.reduceat(Zs[:, :, None] * Zs[:, None, :], starts, axis=0)
         ZtX = np.add.reduceat(Zs[:, :, None] * Qs[:, None, :], starts, axis=0)
-        blank = cls(ZtZ, ZtX, None, Q.T @ Q, None, 0.0, len(y), R, None, Q, group)
+        empty = np.empty(0)  # the response's cross-products are filled in by with_response
+        blank = cls(ZtZ, ZtX, empty, Q.T @ Q, empty, 0.0, len(y), R, empty, Q, group)
         out = blank.with_response(Z, y)
         if out.yty <= 1e-20 * float(y @ y):
             raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
@@ -231,6 +239,7 @@ class ProfiledDeviance:
         dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
         if self.reml:  # log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
             dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
+        dev -= cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
         grad = G = None
         if gradient:
             G = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
@@ -270,7 +279,7 @@ class ProfiledDeviance:
         out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
         if self.reml:
             out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * out)
+        return float(-0.5 * (out - self.cp.log_weights))
 
 
 def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -288,7 +297,12 @@ def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cho_solve((R, True), b, check_finite=False)
 
 
-def mk_devfun(design, reml: bool = True) -> ProfiledDeviance:
+def mk_devfun(design: Design, reml: bool = True) -> ProfiledDeviance:
     """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``)."""
-    cp = Crossproducts.from_arrays(design.X, design.Z, design.y, design.group, design.n_groups)
+    from dataclasses import replace
+
+    X, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
+    cp = Crossproducts.from_arrays(X, Z, y, design.group, design.n_groups)
+    if design.weights is not None:
+        cp = replace(cp, log_weights=design.log_weights)
     return ProfiledDeviance(cp, design.structures(), reml=reml)

@@ -27,7 +27,8 @@ One evaluation costs O(patterns · T² p²), whatever the number of groups; no n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,8 @@ import scipy.linalg
 from scipy.optimize import minimize
 
 from .covariance import Unstructured, make_structure
-from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, _response, model_frame, model_matrix
+from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
+from .transforms import expression_variables
 from .formula import Formula, parse_formula
 from .optimize import newton_polish, one_blas_thread
 from .._util import LOG_2PI, factor_levels, warn_user
@@ -419,6 +421,7 @@ class GLSDesign:
     xlevels: dict
     contrasts: dict
     n_dropped: int = 0
+    transform_state: dict = field(default_factory=dict)  # fitted parameters of poly/scale/center
 
     @property
     def nobs(self) -> int:
@@ -452,11 +455,14 @@ def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
         if data[col].isna().any():
             raise ValueError(f"the {role} column {col!r} has {int(data[col].isna().sum())} missing value(s); "
                              "every row needs its group and time point")
+    if f.offsets:
+        raise ValueError(f"gls does not take offsets ({', '.join(f.offsets)}); subtract the offset from the response")
     contrasts = dict(contrasts or {})
     frame, n_dropped = model_frame(f, data)
-    y = _response(frame, f.response)
+    state: dict = {}  # poly/scale/center parameters of the fitted data, reused by predict
+    frame, y = response_values(frame, f.response, state)
     xlevels: dict = {}
-    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels)
+    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels, state)
     X, names, _ = _drop_rank_deficient(X, names)
     rows = data.loc[frame.index]
     levels = tuple(factor_levels(rows[group]))
@@ -470,7 +476,7 @@ def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
         raise ValueError(f"{group}={levels[g[k]]!r} has more than one row at {time}={time_levels[t[k]]!r}; "
                          "each group may have at most one observation per time point")
     return GLSDesign(f, y, X, tuple(names), group, g, levels, time, t, time_levels, frame.index,
-                     _fingerprint(y), xlevels, contrasts, n_dropped)
+                     _fingerprint(y), xlevels, contrasts, n_dropped, state)
 
 
 # -- the fitted model ---------------------------------------------------------------------------------
@@ -606,14 +612,14 @@ class GLSFit:
             return self.fitted.rename("predicted")
         newdata = _check_data(newdata)
         f, d = self.design.formula, self.design
-        needed = list(dict.fromkeys(v for t in f.terms for v in t.variables))
+        needed = list(dict.fromkeys(c for t in f.terms for v in t.variables for c in expression_variables(v)))
         missing = [v for v in needed if v not in newdata.columns]
         if missing:
             raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
         complete = newdata[needed].notna().all(axis=1).to_numpy() if needed else np.ones(len(newdata), bool)
         out = pd.Series(np.nan, index=newdata.index, name="predicted")
         names, X = model_matrix(newdata.loc[complete], f.intercept, f.terms, f.factor_vars, d.contrasts,
-                                dict(d.xlevels))
+                                dict(d.xlevels), copy.deepcopy(d.transform_state))
         X = X[:, [names.index(n) for n in d.fixef_names]]
         out[complete] = X @ self._eval.beta
         return out

@@ -10,11 +10,18 @@ bound, only the part pointing into the parameter space counts).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import minimize
 
 from .._util import fd_hessian
+
+if TYPE_CHECKING:
+    from .deviance import ProfiledDeviance
+
+__all__ = ["OptimizerResult", "projected_gradient", "boundary_escape", "staged_start", "hessian", "newton_polish",
+           "one_blas_thread", "optimize_lmer"]
 
 FD_STEP = 1e-6
 """Relative step (times θ's typical scale) of the finite-difference Hessian in the Newton polish."""
@@ -171,7 +178,8 @@ def one_blas_thread():
 _CONTROLLER = None
 
 
-def optimize_lmer(devfun, theta0=None, gtol: float = 1e-6, maxiter: int = 2000, polish: bool = True) -> OptimizerResult:
+def optimize_lmer(devfun: ProfiledDeviance, theta0: np.ndarray | None = None, gtol: float = 1e-6, maxiter: int = 2000,
+                  polish: bool = True) -> OptimizerResult:
     """Minimise ``devfun`` (a :class:`~lmmteach.lmm.deviance.ProfiledDeviance`) from ``theta0`` (see
     :func:`_optimize`), with BLAS on one thread."""
     with one_blas_thread():
@@ -218,7 +226,8 @@ def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
         if escape is None:
             break
         start = escape / scale
-    theta = np.asarray(res.x * scale, float)
+    assert res is not None  # the loop runs at least once
+    theta = np.asarray(res.x * scale, dtype=float)
     dev = devfun(theta)
     for k, ((lo, _), xb) in enumerate(zip(bounds, xbounds)):  # snap SDs at the floor onto the boundary
         if lo == 0.0 and res.x[k] <= xb[0] * (1 + 1e-9):

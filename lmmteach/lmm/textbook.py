@@ -15,6 +15,10 @@ import numpy as np
 from scipy.linalg import block_diag, null_space
 from .._util import LOG_2PI
 
+__all__ = ["bdiag", "stacked_Z", "split_by_group", "marginal_covariance", "gls", "gls_stacked", "loglik_ml",
+           "loglik_reml", "error_contrasts", "loglik_reml_contrasts", "mixed_model_equations", "blup",
+           "design_matrices"]
+
 
 
 def bdiag(Sigma: np.ndarray, n: int) -> np.ndarray:

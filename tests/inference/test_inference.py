@@ -116,9 +116,31 @@ def test_bootstrap_lrt_grocery():
     assert isinstance(res, BootstrapLRT)
     assert res.statistic == pytest.approx(11.8157, abs=1e-3)  # the notes' Chisq
     assert res.nsim == 100 and res.simulated.shape == (100,) and res.df == 3
-    assert res.p_value == pytest.approx((1 + np.sum(res.simulated >= res.statistic)) / 101)
     assert res.p_value < 0.05
     assert "bootstrap p" in str(res)
+    assert f"p_value={res.p_value:.4g}" in repr(res)  # the repr a notebook shows names the p-value
+
+
+def test_progress_bar_only_where_someone_sees_it(monkeypatch):
+    import sys
+
+    from lmmteach.inference.bootstrap import show_progress
+
+    assert not show_progress(False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert not show_progress(True)  # a log file, a pipe, a test run
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert show_progress(True)  # a terminal
+
+
+def test_bootstrap_p_value_counts_the_simulations_at_least_as_large():
+    """A worked example: D = 2 and D* = 0.5, 2, 3, 1, (failed) → 4 successful refits, 2 of them ≥ D,
+    so p = (1 + 2)/(4 + 1) = 0.6 (Davison & Hinkley's (1 + #)/(n + 1); a failed refit does not count)."""
+    res = BootstrapLRT(statistic=2.0, simulated=np.array([0.5, 2.0, 3.0, 1.0, np.nan]), nsim=5, df=1)
+    assert res.n_failed == 1
+    assert res.p_value == 0.6
+    none_larger = BootstrapLRT(statistic=9.0, simulated=np.array([0.5, 2.0, 3.0]), nsim=3, df=1)
+    assert none_larger.p_value == 0.25  # never 0: the observed D counts as one of the draws
 
 
 def test_bootstrap_is_reproducible_and_immutable():
@@ -179,7 +201,8 @@ CONFINT = {  # reference key: (model, method, level)
 
 def _ref_interval(key):
     r = REF["confint"][key]
-    as_float = lambda xs: np.array([np.nan if v is None else v for v in xs], float)
+    def as_float(xs):
+        return np.array([np.nan if v is None else v for v in xs], float)
     return r["rows"], as_float(r["lower"]), as_float(r["upper"])
 
 

@@ -4,7 +4,6 @@ likelihood; LRTs against nlme's anova; Satterthwaite df against lmerTest."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
