@@ -1,0 +1,40 @@
+"""Homework 4's answer keys (the numbers in its hidden tests) are the ones datasets/make_homework_keys_hw4.py
+computes from the data: rerunning the script regenerates them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _keys_script():
+    spec = importlib.util.spec_from_file_location("_lmmteach_make_homework_keys_hw4",
+                                                  ROOT / "datasets" / "make_homework_keys_hw4.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+KEYS = _keys_script()
+
+
+def test_hw4_hidden_tests_hold_the_keys_computed_from_the_data():
+    nb = json.loads(KEYS.NOTEBOOK.read_text(encoding="utf-8"))
+    committed = KEYS.hidden_blocks(nb)
+    expected = KEYS.rendered()
+    assert set(committed) == set(expected)  # every hidden block is written by the script
+    for grade_id, block in expected.items():
+        assert committed[grade_id] == block, f"{grade_id}: run python datasets/make_homework_keys_hw4.py"
+
+
+def test_hw4_keys_are_the_gls_fits_nlme_gives():
+    # nlme 3.1 gls(log(weight) ~ Diet * factor(Time), subset Time in 0, 4, ..., 20, REML) on R's ChickWeight:
+    # corCompSymm, corAR1, corARMA(p = 5) (= Toeplitz on 6 days), corSymm + varIdent(~ 1 | day)
+    k = KEYS.keys()
+    nlme = [53.47028, 160.8644, 205.1924, 308.7839]  # logLik as R prints it (7 significant digits)
+    for got, ref in zip(k["loglik"], nlme):
+        assert abs(got - ref) <= 5e-5, (got, ref)  # R printed 7 significant digits: at most 5e-5 off
+    assert k["npar"] == [26, 26, 30, 45]
