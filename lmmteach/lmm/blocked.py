@@ -49,6 +49,27 @@ def _term_matrix(Z: np.ndarray, group: np.ndarray, n_levels: int) -> sp.csc_matr
     return sp.csc_matrix((Z.ravel(), (rows, cols)), shape=(n, n_levels * q))
 
 
+def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For scalar terms, L_r1 L_r1' = D_r (Z_r'Z₁ W Z₁'Z_r) D_r with diagonal D_r and W = diag(w_l) that change
+    with θ. Its lower triangle is a sum over the levels l of factor 1 of w_l a_il a_jl: we list every
+    (i ≥ j, l) once -- the flat position i·R + j, the product a_il a_jl and l -- so that an evaluation is one
+    weighted ``bincount``."""
+    C = A_r1.tocsc()
+    C.sort_indices()
+    R = C.shape[0]
+    counts = np.diff(C.indptr)
+    pos, prod, lev = [], [], []
+    for k in np.unique(counts[counts > 0]):  # the levels with k non-zeros, all at once
+        cols = np.flatnonzero(counts == k)
+        take = C.indptr[cols][:, None] + np.arange(k)[None, :]
+        rows, vals = C.indices[take].astype(np.int64), C.data[take]
+        i, j = np.tril_indices(k)
+        pos.append((rows[:, i] * R + rows[:, j]).ravel())
+        prod.append((vals[:, i] * vals[:, j]).ravel())
+        lev.append(np.repeat(cols.astype(np.int32), len(i)))
+    return np.concatenate(pos), np.concatenate(prod), np.concatenate(lev)
+
+
 @dataclass(frozen=True)
 class BlockedCrossproducts:
     """The cross-products of [Z X y], formed once (X in the orthonormal basis X = QR, y replaced by its OLS
@@ -74,6 +95,7 @@ class BlockedCrossproducts:
     Z1: sp.csc_matrix  # n × ℓ₁q₁ (kept to redo Z'e for a new response)
     Zr: sp.csc_matrix  # n × R
     col_rms: np.ndarray  # root mean square of each term's columns (for starting values)
+    pairs: tuple | None = None  # scalar terms only: see :func:`_column_pairs`
 
     @classmethod
     def from_design(cls, design) -> "BlockedCrossproducts":
@@ -96,8 +118,10 @@ class BlockedCrossproducts:
         ZQ1 = np.zeros((l1, q1, Q.shape[1]))
         np.add.at(ZQ1, group1, Z1_rows[:, :, None] * Q[:, None, :])
         col_rms = np.sqrt(np.concatenate([np.mean(b.Z ** 2, axis=0) for b in blocks]))
+        scalar = all(b.q == 1 for b in blocks) and len(first) == 1
         blank = cls(first, rest, tuple(b.q for b in blocks), tuple(b.n_levels for b in blocks), A11, A_r1, Arr,
-                    ZQ1, np.asarray(Zr.T @ Q), 0.0, len(design.y), R, None, Q, Z1, Zr, col_rms)
+                    ZQ1, np.asarray(Zr.T @ Q), 0.0, len(design.y), R, None, Q, Z1, Zr, col_rms,
+                    _column_pairs(A_r1) if scalar else None)
         out = blank.with_response(design.y)
         if out.yty <= 1e-20 * float(design.y @ design.y):
             raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
@@ -179,36 +203,33 @@ class BlockedEvaluation:
             offset += size
         return out
 
-    def condvar(self, chunk: int = 256) -> list[np.ndarray]:
-        """Var(b_j | y)/σ² = λ_j [M⁻¹]_jj λ_j' for every term j, (ℓ_j, q_j, q_j): the diagonal blocks of
-        M⁻¹ = L⁻ᵀL⁻¹ from the blocks of L⁻¹ = [[L₁₁⁻¹, 0], [−L_rr⁻¹ L_r1 L₁₁⁻¹, L_rr⁻¹]], never all of M⁻¹."""
+    def condvar(self, factor_terms: dict[str, list[int]]) -> dict[str, np.ndarray]:
+        """Var(b | y)/σ² = Λ [M⁻¹]_ll Λ' for every level l of every grouping factor, (ℓ, q, q) with q the
+        factor's random effects (all its terms): the diagonal blocks of M⁻¹ = L⁻ᵀL⁻¹, from the blocks of
+        L⁻¹ = [[L₁₁⁻¹, 0], [−L_rr⁻¹ L_r1 L₁₁⁻¹, L_rr⁻¹]] -- never all of M⁻¹ (computed once, for the BLUPs'
+        intervals)."""
         cp = self.cp
         l1, q1 = self.L11.shape[:2]
         L11inv = np.linalg.inv(self.L11)
-        B1 = L11inv.transpose(0, 2, 1) @ L11inv  # L₁₁⁻ᵀL₁₁⁻¹ per level
         Rdim = self.Lrr.shape[0]
         Lrr_inv = solve_triangular(self.Lrr, np.eye(Rdim), lower=True, check_finite=False)
-        # W = L_rr⁻¹ L_r1 L₁₁⁻¹ (R × ℓ₁q₁), taken a chunk of levels at a time
-        Linv_bd = sp.block_diag(list(L11inv), format="csr")
-        W1 = (Lrr_inv @ (self.Lr1 @ Linv_bd).toarray())  # R × ℓ₁q₁
-        Wl = W1.reshape(Rdim, l1, q1)
-        M11 = B1 + np.einsum("rli,rlj->lij", Wl, Wl)
-        Mrr_diag = Lrr_inv.T @ Lrr_inv
-        out: list = [None] * len(cp.q_terms)
-        offset = 0
-        for k in cp.first:
-            q = cp.q_terms[k]
-            lam = self.lambdas[k]
-            out[k] = lam @ M11[:, offset : offset + q, offset : offset + q] @ lam.T
-            offset += q
-        offset = 0
+        W = Lrr_inv @ (self.Lr1 @ sp.block_diag(list(L11inv), format="csr")).toarray()  # R × ℓ₁q₁
+        Wl = W.reshape(Rdim, l1, q1)
+        M11 = L11inv.transpose(0, 2, 1) @ L11inv + np.einsum("rli,rlj->lij", Wl, Wl)
+        Mrr = Lrr_inv.T @ Lrr_inv
+        offsets, offset = {}, 0
         for k in cp.rest:
-            q, l = cp.q_terms[k], cp.l_terms[k]
-            idx = offset + np.arange(l * q).reshape(l, q)
-            blocks = Mrr_diag[idx[:, :, None], idx[:, None, :]]
-            lam = self.lambdas[k]
-            out[k] = lam @ blocks @ lam.T
-            offset += l * q
+            offsets[k] = offset
+            offset += cp.q_terms[k] * cp.l_terms[k]
+        out = {}
+        for name, ks in factor_terms.items():
+            lam = block_diag(*[self.lambdas[k] for k in ks])
+            if ks[0] in cp.first:
+                out[name] = lam @ M11 @ lam.T
+                continue
+            idx = np.hstack([offsets[k] + np.arange(cp.l_terms[k] * cp.q_terms[k]).reshape(cp.l_terms[k], -1)
+                             for k in ks])  # (ℓ, q): the factor's columns of level l
+            out[name] = lam @ Mrr[idx[:, :, None], idx[:, None, :]] @ lam.T
         return out
 
 
@@ -268,8 +289,8 @@ class BlockedDeviance:
     def with_reml(self, reml: bool) -> "BlockedDeviance":
         return BlockedDeviance(self.cp, self.structures, reml=reml)
 
-    def with_response(self, y) -> "BlockedDeviance":
-        return BlockedDeviance(self.cp.with_response(y), self.structures, reml=self.reml)
+    def with_response(self, design) -> "BlockedDeviance":
+        return BlockedDeviance(self.cp.with_response(design.y), self.structures, reml=self.reml)
 
     def _lambda_rest(self, lambdas) -> sp.csr_matrix:
         cp = self.cp
@@ -282,6 +303,8 @@ class BlockedDeviance:
         if theta.shape != (self.n_theta,):
             raise ValueError(f"theta must have {self.n_theta} value(s) for this model, got {theta.size}")
         lambdas = [s.factor(t) for s, t in zip(self.structures, self.split(theta))]  # 1. set θ
+        if cp.pairs is not None:
+            return self._evaluate_scalar(theta, lambdas)
         lam1 = block_diag(*[lambdas[k] for k in cp.first])
         l1, q1 = cp.A11.shape[:2]
         # 2. block 1: M₁₁ = Λ₁'Z₁'Z₁Λ₁ + I, one q₁ × q₁ block per level
@@ -298,9 +321,37 @@ class BlockedDeviance:
         Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
         Mrr -= (Lr1 @ Lr1.T).toarray()
         Mrr[np.diag_indices_from(Mrr)] += 1.0
+        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ cp.ZrXy))
+
+    def _evaluate_scalar(self, theta, lambdas) -> BlockedEvaluation:
+        """The same steps when every term is a scalar random effect (1 | g): Λ is diagonal, so the blocks are
+        rescaled cross-products and L_r1 L_r1' is one weighted sum over level pairs (:func:`_column_pairs`)."""
+        cp = self.cp
+        t1 = lambdas[cp.first[0]][0, 0]
+        dr = np.concatenate([np.full(cp.l_terms[k], lambdas[k][0, 0]) for k in cp.rest])
+        a = cp.A11[:, 0, 0]
+        L11 = np.sqrt(t1 * t1 * a + 1.0)  # M₁₁ = t₁² Z₁'Z₁ + I is diagonal
+        logdet = 2.0 * np.log(L11).sum()
+        d1 = t1 / L11
+        RZX1 = (t1 / L11)[:, None] * cp.Z1Xy[:, 0, :]
+        A = cp.A_r1
+        Lr1 = sp.csr_matrix((A.data * dr[np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))] * d1[A.indices],
+                             A.indices, A.indptr), shape=A.shape)
+        pos, prod, lev = cp.pairs
+        Rdim = cp.Arr.shape[0]
+        G = np.bincount(pos, weights=prod * (d1 * d1)[lev], minlength=Rdim * Rdim).reshape(Rdim, Rdim)
+        Mrr = np.outer(dr, dr) * (cp.Arr - G)  # lower triangle of Λ_r'Z_r'Z_rΛ_r − L_r1L_r1'
+        Mrr[np.diag_indices_from(Mrr)] += 1.0
+        return self._finish(theta, lambdas, L11[:, None, None], logdet, RZX1[:, None, :], Lr1, Mrr,
+                            dr[:, None] * cp.ZrXy)
+
+    def _finish(self, theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, LamZrXy) -> BlockedEvaluation:
+        """Blocks rr, then X and y, then the profiled deviance."""
+        cp, n, p = self.cp, self.cp.n, self.p
+        l1, q1 = L11.shape[:2]
         Lrr = cholesky(Mrr, lower=True, check_finite=False, overwrite_a=True)
         logdet += 2.0 * np.log(np.diag(Lrr)).sum()
-        rhs = np.asarray(Lam_r.T @ cp.ZrXy) - Lr1 @ RZX1.reshape(l1 * q1, -1)
+        rhs = LamZrXy - Lr1 @ RZX1.reshape(l1 * q1, -1)
         RZXr = solve_triangular(Lrr, rhs, lower=True, check_finite=False)
         # 5. X and y: the (p+1) × (p+1) Schur complement  [X y]'[X y] − R_ZX'R_ZX
         R1 = RZX1.reshape(l1 * q1, -1)

@@ -138,6 +138,8 @@ class ProfiledDeviance:
     Σ / σ² is block diagonal with one block per term.
     """
 
+    has_gradient = True
+
     def __init__(self, crossproducts: Crossproducts, structures, reml: bool = True):
         self.cp = crossproducts
         self.structures = list(structures)
@@ -148,6 +150,14 @@ class ProfiledDeviance:
         self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
         if self.reml and self.cp.n <= self.p:
             raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
+
+    def with_reml(self, reml: bool) -> "ProfiledDeviance":
+        """The same model's ML (``reml=False``) or REML deviance."""
+        return ProfiledDeviance(self.cp, self.structures, reml=reml)
+
+    def with_response(self, design) -> "ProfiledDeviance":
+        """The same model for ``design`` with a new response (:meth:`Design.with_response`)."""
+        return ProfiledDeviance(self.cp.with_response(design.Z, design.y), self.structures, reml=self.reml)
 
     # -- the parameter vector θ ----------------------------------------------------------------------
     @property
@@ -286,7 +296,13 @@ def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cho_solve((R, True), b, check_finite=False)
 
 
-def mk_devfun(design, reml: bool = True) -> ProfiledDeviance:
-    """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``)."""
+def mk_devfun(design, reml: bool = True):
+    """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``): with one
+    grouping factor the per-group fast path here; with several the blocked Cholesky factor
+    (:class:`lmmteach.lmm.blocked.BlockedDeviance`)."""
+    if not design.single_factor:
+        from .blocked import mk_blocked_devfun
+
+        return mk_blocked_devfun(design, reml=reml)
     cp = Crossproducts.from_arrays(design.X, design.Z, design.y, design.group, design.n_groups)
     return ProfiledDeviance(cp, design.structures(), reml=reml)

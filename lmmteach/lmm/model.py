@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .covariance import sd_correlation
-from .design import Design, lformula, model_matrix, _check_data
+from .design import Design, grouping_labels, lformula, model_matrix, _check_data
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
 from .optimize import OptimizerResult, optimize_lmer
 from .._util import warn_user
@@ -124,19 +124,42 @@ class LinearMixedModel:
         return pd.DataFrame(rows, columns=["grp", "structure", "parameter", "estimate"])
 
     # -- random effects -----------------------------------------------------------------------------------
+    @cached_property
+    def _term_blups(self) -> list[np.ndarray]:
+        """The BLUPs term by term: an (ℓ_j × q_j) array for every random term j."""
+        blups = self._eval.blups
+        if isinstance(blups, list):  # several grouping factors (the blocked engine)
+            return blups
+        return np.split(blups, np.cumsum([b.q for b in self.design.blocks])[:-1], axis=1)
+
+    def _factor_terms(self) -> dict[str, list[int]]:
+        """{grouping factor: indices of its terms}, in lme4's order of the factors."""
+        out: dict[str, list[int]] = {}
+        for k, b in enumerate(self.design.blocks):
+            out.setdefault(b.group_name, []).append(k)
+        return out
+
     @property
     def ranef(self) -> dict[str, pd.DataFrame]:
-        """BLUPs v̂_i = Σ̂ Z_i' Σ̂_i⁻¹ (y_i − X_i b̂): {grouping factor: DataFrame (levels × terms)}."""
-        names = [n for b in self.design.blocks for n in b.names]
-        index = pd.Index(self.design.levels, name=self.design.group_name)
-        return {self.design.group_name: pd.DataFrame(self._eval.blups, index=index, columns=names)}
+        """BLUPs v̂ = Σ_b Z' Σ*⁻¹ (y − X b̂): {grouping factor: DataFrame (levels × the factor's terms)},
+        one entry per grouping factor as lme4's ``ranef``."""
+        out = {}
+        blups = self._term_blups
+        for name, ks in self._factor_terms().items():
+            b0 = self.design.blocks[ks[0]]
+            names = [n for k in ks for n in self.design.blocks[k].names]
+            index = pd.Index(b0.levels, name=name)
+            out[name] = pd.DataFrame(np.hstack([blups[k] for k in ks]), index=index, columns=names)
+        return out
 
     @property
     def ranef_condvar(self) -> dict[str, np.ndarray]:
-        """Conditional covariance of each group's random effects given the data, Var(v_i | y) =
-        σ̂² Λ M_i⁻¹ Λ' (M_i = Λ'Z_i'Z_iΛ + I), as lme4's ``ranef(m, condVar = TRUE)``: an array
-        (groups × q × q). Its diagonal gives the intervals of a caterpillar plot."""
+        """Conditional covariance of each level's random effects given the data, Var(v | y) =
+        σ̂² Λ M⁻¹ Λ' (M = Λ'Z'ZΛ + I; its diagonal blocks), as lme4's ``ranef(m, condVar = TRUE)``:
+        {grouping factor: array (levels × q × q)}. Its diagonal gives the intervals of a caterpillar plot."""
         e = self._eval
+        if hasattr(e, "condvar"):  # several grouping factors (the blocked engine)
+            return {name: e.sigma2 * v for name, v in e.condvar(self._factor_terms()).items()}
         Linv = np.linalg.inv(e.L)  # (G, q, q)
         Minv = np.swapaxes(Linv, 1, 2) @ Linv
         return {self.design.group_name: e.sigma2 * (e.Lambda @ Minv @ e.Lambda.T)}
@@ -144,22 +167,28 @@ class LinearMixedModel:
     @property
     def ranef_se(self) -> dict[str, pd.DataFrame]:
         """Conditional standard deviations of the BLUPs (square roots of the diagonal of ``ranef_condvar``)."""
-        re = self.ranef[self.design.group_name]
-        var = np.diagonal(self.ranef_condvar[self.design.group_name], axis1=1, axis2=2)
-        return {self.design.group_name: pd.DataFrame(np.sqrt(np.clip(var, 0, None)), index=re.index, columns=re.columns)}
+        out = {}
+        condvar = self.ranef_condvar
+        for name, re in self.ranef.items():
+            var = np.diagonal(condvar[name], axis1=1, axis2=2)
+            out[name] = pd.DataFrame(np.sqrt(np.clip(var, 0, None)), index=re.index, columns=re.columns)
+        return out
 
     @property
     def coef(self) -> dict[str, pd.DataFrame]:
-        """Per-group coefficients b̂ + v̂_i (lme4's ``coef``): fixed effects with each group's BLUP added."""
-        re = self.ranef[self.design.group_name]
-        out = pd.DataFrame(np.repeat(self.fixef.to_numpy()[None, :], len(re), axis=0),
-                           index=re.index, columns=self.fixef.index)
-        for col in re.columns:
-            if col in out.columns:
-                out[col] = out[col] + re[col]
-            else:
-                out[col] = re[col]
-        return {self.design.group_name: out}
+        """Per-level coefficients b̂ + v̂ (lme4's ``coef``): fixed effects with each level's BLUPs added,
+        one DataFrame per grouping factor."""
+        out = {}
+        for name, re in self.ranef.items():
+            c = pd.DataFrame(np.repeat(self.fixef.to_numpy()[None, :], len(re), axis=0),
+                             index=re.index, columns=self.fixef.index)
+            for col in re.columns:
+                if col in c.columns:
+                    c[col] = c[col] + re[col]
+                else:
+                    c[col] = re[col]
+            out[name] = c
+        return out
 
     # -- fit statistics -------------------------------------------------------------------------------------
     @property
@@ -196,7 +225,8 @@ class LinearMixedModel:
 
     @property
     def ngroups(self) -> dict[str, int]:
-        return {self.design.group_name: self.design.n_groups}
+        """Number of levels of each grouping factor (lme4's ``ngrps``)."""
+        return {name: len(levels) for name, (_, levels) in self.design.factors.items()}
 
     @property
     def df_resid(self) -> int:
@@ -215,8 +245,9 @@ class LinearMixedModel:
     @property
     def fitted(self) -> pd.Series:
         """ŷ = X b̂ + Z v̂ (conditional fitted values)."""
-        v = self._eval.blups[self.design.group]
-        yhat = self.design.X @ self._eval.beta + np.einsum("nq,nq->n", self.design.Z, v)
+        yhat = self.design.X @ self._eval.beta
+        for b, v in zip(self.design.blocks, self._term_blups):
+            yhat = yhat + np.einsum("nq,nq->n", b.Z, v[b.group])
         return pd.Series(yhat, index=self.design.index, name="fitted")
 
     @property
@@ -224,11 +255,12 @@ class LinearMixedModel:
         """ê = y − ŷ."""
         return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.index, name="residuals")
 
-    def predict(self, newdata: pd.DataFrame | None = None, re: bool = True, allow_new_levels: bool = False) -> pd.Series:
+    def predict(self, newdata: pd.DataFrame | None = None, re: bool = True, allow_new_levels=False) -> pd.Series:
         """Predictions X b̂ (+ Z v̂ with ``re=True``) for ``newdata`` (default: the data fitted).
 
         A group level that was not in the fitted data has no BLUP; with ``allow_new_levels=True`` it gets
-        v̂ = 0 (the population-level prediction), otherwise this is an error. A row with a missing value in a
+        v̂ = 0 (the population-level prediction), otherwise this is an error. With several grouping factors
+        ``allow_new_levels`` may name the factors for which new levels are allowed, e.g. ``{"item"}``. A row with a missing value in a
         variable the prediction needs is predicted as NaN (as lme4's ``predict``, with ``na.action = na.pass``).
         """
         if newdata is None:
@@ -239,7 +271,8 @@ class LinearMixedModel:
         f, d = self.design.formula, self.design
         needed = [v for t in f.terms for v in t.variables]
         if re:
-            needed += [v for r in f.random for t in r.terms for v in t.variables] + [d.group_name]
+            needed += [v for r in f.random for t in r.terms for v in t.variables]
+            needed += [v for r in f.random for v in r.grouping_variables]
         missing = [v for v in dict.fromkeys(needed) if v not in newdata.columns]
         if missing:
             raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
@@ -251,16 +284,22 @@ class LinearMixedModel:
         X = X[:, [names.index(n) for n in d.fixef_names]]
         pred = X @ self._eval.beta
         if re:
-            Z = np.hstack([model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
-                           for b in d.blocks])
-            lookup = {lev: i for i, lev in enumerate(d.levels)}
-            codes = np.array([lookup.get(v, -1) for v in newdata[d.group_name]])
-            if (codes < 0).any() and not allow_new_levels:
-                new = sorted({str(v) for v, c in zip(newdata[d.group_name], codes) if c < 0})
-                raise ValueError(f"new level(s) of {d.group_name!r} not in the fitted data: {new[:5]}; "
-                                 "use allow_new_levels=True to predict them at the population level")
-            V = np.where((codes >= 0)[:, None], self._eval.blups[np.maximum(codes, 0)], 0.0)
-            pred = pred + np.einsum("nq,nq->n", Z, V)
+            new_ok = _allowed_new_levels(allow_new_levels, list(d.factors))
+            for b, v in zip(d.blocks, self._term_blups):
+                Z = model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
+                labels = grouping_labels(newdata, b.term.grouping_variables)
+                if len(b.term.grouping_variables) > 1:
+                    lookup = {str(lev): i for i, lev in enumerate(b.levels)}
+                else:
+                    lookup = {lev: i for i, lev in enumerate(b.levels)}
+                codes = np.array([lookup.get(x, -1) for x in labels], dtype=np.intp)
+                if (codes < 0).any() and not new_ok[b.group_name]:
+                    new = sorted({str(x) for x, c in zip(labels, codes) if c < 0})
+                    raise ValueError(f"new level(s) of {b.group_name!r} not in the fitted data: {new[:5]}; "
+                                     "use allow_new_levels=True (or a set of factor names) to predict them at "
+                                     "the population level")
+                V = np.where((codes >= 0)[:, None], v[np.maximum(codes, 0)], 0.0)
+                pred = pred + np.einsum("nq,nq->n", Z, V)
         out[complete] = pred
         return out
 
@@ -269,15 +308,14 @@ class LinearMixedModel:
         """The same model fitted by ML (what ``anova`` does with a REML fit, as lme4 does)."""
         if not self.reml:
             return self
-        devfun = ProfiledDeviance(self.devfun.cp, self.devfun.structures, reml=False)
+        devfun = self.devfun.with_reml(False)
         return LinearMixedModel(self.design, devfun, optimize_lmer(devfun, theta0=self.theta))
 
     def refit(self, y: np.ndarray, theta0=None) -> "LinearMixedModel":
         """The same design fitted to a new response vector ``y`` (rows in the fitted order);
         starts from this fit's θ (used by the parametric bootstrap)."""
         design = self.design.with_response(y)
-        cp = self.devfun.cp.with_response(design.Z, design.y)
-        devfun = ProfiledDeviance(cp, self.devfun.structures, reml=self.reml)
+        devfun = self.devfun.with_response(design)
         opt = optimize_lmer(devfun, theta0=self.theta if theta0 is None else theta0)
         return LinearMixedModel(design, devfun, opt)
 
@@ -296,6 +334,23 @@ class LinearMixedModel:
         from .display import model_html
 
         return model_html(self)
+
+
+def _allowed_new_levels(allow, factors: list[str]) -> dict[str, bool]:
+    """``allow_new_levels`` as {factor: allowed}: True/False for all factors, or a collection of names."""
+    if isinstance(allow, (bool, np.bool_)):
+        return {f: bool(allow) for f in factors}
+    if isinstance(allow, str):
+        allow = [allow]
+    try:
+        names = set(allow)
+    except TypeError:
+        raise TypeError(f"allow_new_levels must be True, False or grouping-factor names, not {allow!r}") from None
+    unknown = names - set(factors)
+    if unknown:
+        raise ValueError(f"allow_new_levels names {sorted(unknown)}, which are not grouping factors of the model "
+                         f"({', '.join(factors)})")
+    return {f: f in names for f in factors}
 
 
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import Bounds, minimize
 
 from .._util import fd_hessian
 
@@ -177,12 +177,77 @@ def optimize_lmer(devfun, theta0=None, gtol: float = 1e-6, maxiter: int = 2000, 
         return _optimize(devfun, theta0, gtol, maxiter, polish)
 
 
+DF_INITIAL_RADIUS = 0.2
+"""Derivative-free search (several grouping factors): first trust-region radius, in units of θ's typical
+scale (lme4's BOBYQA starts with ``rhobeg = 0.2``)."""
+DF_FINAL_RADIUS = 1e-6
+"""... and the radius at which it stops (lme4: ``rhoend = 2e-7``)."""
+DF_GRADIENT_STEP = 1e-5
+"""Relative step of the central-difference gradient reported at the end of a derivative-free search."""
+DF_GRADIENT_TOL = 1e-3
+"""Converged when the projected gradient times θ's typical scale is below this (deviance units)."""
+
+
+def fd_gradient(devfun, theta) -> np.ndarray:
+    """∂deviance/∂θ by central differences (one-sided next to a bound), for engines without a gradient."""
+    scale = devfun.theta_scale
+    g = np.zeros(theta.size)
+    for k, (lo, hi) in enumerate(devfun.bounds):
+        h = DF_GRADIENT_STEP * max(abs(scale[k]), 1e-8)
+        up, down = theta.copy(), theta.copy()
+        up[k], down[k] = min(theta[k] + h, hi), max(theta[k] - h, lo)
+        g[k] = (devfun(up) - devfun(down)) / (up[k] - down[k])
+    return g
+
+
+def _optimize_derivative_free(devfun, theta0, maxiter) -> OptimizerResult:
+    """Minimise a deviance without a gradient (the blocked engine for several grouping factors) by COBYQA,
+    Powell's successor to the BOBYQA that lme4 and MixedModels.jl use: a trust region of quadratic models,
+    with the bounds kept exactly, θ searched in units of its typical scale."""
+    bounds = devfun.bounds
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    theta0 = np.clip(devfun.theta0 if theta0 is None else np.asarray(theta0, float), lo, hi)
+    scale = devfun.theta_scale
+    n_eval = 0
+
+    def fun(x):
+        nonlocal n_eval
+        n_eval += 1
+        try:
+            return devfun(x * scale)
+        except np.linalg.LinAlgError:  # numerically singular at an extreme θ: tell the search to back off
+            return 1e300
+
+    res = minimize(fun, theta0 / scale, method="COBYQA", bounds=Bounds(lo / scale, hi / scale),
+                   options={"maxfev": max(maxiter, 500 * theta0.size), "initial_tr_radius": DF_INITIAL_RADIUS,
+                            "final_tr_radius": DF_FINAL_RADIUS})
+    theta = np.clip(np.asarray(res.x, float) * scale, lo, hi)
+    dev = devfun(theta)
+    for k, (lo_k, _) in enumerate(bounds):  # snap SDs that are ~0 onto the boundary
+        if lo_k == 0.0 and 0 < theta[k] <= 1e-4 * abs(scale[k]):
+            trial = theta.copy()
+            trial[k] = 0.0
+            dev_trial = devfun(trial)
+            if dev_trial <= dev + 1e-10:
+                theta, dev = trial, dev_trial
+    grad = fd_gradient(devfun, theta)
+    g = projected_gradient(theta, grad, bounds)
+    gnorm = float(np.max(np.abs(g * scale))) if g.size else 0.0
+    ok = bool(np.isfinite(dev)) and bool(res.success) and gnorm < DF_GRADIENT_TOL
+    return OptimizerResult(theta, float(dev), ok, int(res.nit), n_eval + 2 * theta.size, grad, gnorm,
+                           str(res.message), method="COBYQA (derivative-free)")
+
+
 def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
     """Minimise ``devfun`` (a :class:`~lmmteach.lmm.deviance.ProfiledDeviance`) from ``theta0``.
 
     Converged means: after the quasi-Newton search and a Newton polish, the Newton decrement (the deviance
-    still to be gained, estimated from the gradient and Hessian) is below 1e-6.
+    still to be gained, estimated from the gradient and Hessian) is below 1e-6. An engine without a
+    gradient (several grouping factors) is minimised derivative-free instead.
     """
+    if not getattr(devfun, "has_gradient", True):
+        return _optimize_derivative_free(devfun, theta0, maxiter)
     if theta0 is None:
         theta0 = staged_start(devfun)
     theta0 = np.asarray(theta0, float)
