@@ -33,6 +33,12 @@ def simulate(model, rng: np.random.Generator) -> np.ndarray:
     (so Cov(v*_i) = σ̂² Λ Λ' = Σ̂) and e* ~ N(0, σ̂² I). Rows in the order of the fitted data."""
     d = model.design
     sigma = model.sigma
+    if not d.single_factor:  # several grouping factors: v*_j = σ̂ λ_j u for every level of every term j
+        y = d.X @ model.fixef.to_numpy()
+        for b, theta in zip(d.blocks, model.devfun.split(model.theta)):
+            v = sigma * rng.standard_normal((b.n_levels, b.q)) @ b.structure.factor(theta).T
+            y = y + np.einsum("nq,nq->n", b.Z, v[b.group])
+        return y + sigma * rng.standard_normal(d.nobs)
     Lam = model.devfun.factor(model.theta)
     v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
     e = sigma * rng.standard_normal(d.nobs)

@@ -57,7 +57,7 @@ def lrt_statistic(m1, m0) -> float:
 
 def _variance_structures(model) -> dict:
     """{(grouping factor, term name): structure name} for every random effect of a model."""
-    return {(model.design.group_name, name): block.structure.name
+    return {(block.group_name, name): block.structure.name
             for block in model.design.blocks for name in block.names}
 
 

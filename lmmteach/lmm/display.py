@@ -59,7 +59,8 @@ def _header(model) -> list[str]:
 
 
 def _obs_line(model) -> str:
-    return f"Number of obs: {model.nobs}, groups:  {model.design.group_name}, {model.design.n_groups}"
+    groups = "; ".join(f"{name}, {n}" for name, n in model.ngroups.items())
+    return f"Number of obs: {model.nobs}, groups:  {groups}"
 
 
 def fixef_correlation_lines(model, max_p: int = 12) -> list[str]:
