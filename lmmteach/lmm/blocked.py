@@ -52,13 +52,13 @@ def _term_matrix(Z: np.ndarray, group: np.ndarray, n_levels: int) -> sp.csc_matr
 def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For scalar terms, L_r1 L_r1' = D_r (Z_r'Z₁ W Z₁'Z_r) D_r with diagonal D_r and W = diag(w_l) that change
     with θ. Its lower triangle is a sum over the levels l of factor 1 of w_l a_il a_jl: we list every
-    (i ≥ j, l) once -- the flat position i·R + j, the product a_il a_jl and l -- so that an evaluation is one
-    weighted ``bincount``."""
+    (i ≥ j, l) once, level by level -- the flat position i·R + j, the product a_il a_jl, the order of the
+    levels and the number of pairs of each -- so that an evaluation is one weighted ``bincount``."""
     C = A_r1.tocsc()
     C.sort_indices()
     R = C.shape[0]
     counts = np.diff(C.indptr)
-    pos, prod, lev = [], [], []
+    pos, prod, levels = [], [], []
     for k in np.unique(counts[counts > 0]):  # the levels with k non-zeros, all at once
         cols = np.flatnonzero(counts == k)
         take = C.indptr[cols][:, None] + np.arange(k)[None, :]
@@ -66,8 +66,10 @@ def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarr
         i, j = np.tril_indices(k)
         pos.append((rows[:, i] * R + rows[:, j]).ravel())
         prod.append((vals[:, i] * vals[:, j]).ravel())
-        lev.append(np.repeat(cols.astype(np.int32), len(i)))
-    return np.concatenate(pos), np.concatenate(prod), np.concatenate(lev)
+        levels.append(cols)
+    levels = np.concatenate(levels)  # the pairs come level by level, in this order of the levels
+    per_level = counts[levels] * (counts[levels] + 1) // 2
+    return np.concatenate(pos), np.concatenate(prod), levels, per_level
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ class BlockedCrossproducts:
     Zr: sp.csc_matrix  # n × R
     col_rms: np.ndarray  # root mean square of each term's columns (for starting values)
     pairs: tuple | None = None  # scalar terms only: see :func:`_column_pairs`
+    terms: tuple = ()  # (grouping factor, Z rows (n × q_j), level index, ℓ_j) of every term, for starting values
+    X: np.ndarray | None = None
+    y: np.ndarray | None = None
 
     @classmethod
     def from_design(cls, design) -> "BlockedCrossproducts":
@@ -121,7 +126,8 @@ class BlockedCrossproducts:
         scalar = all(b.q == 1 for b in blocks) and len(first) == 1
         blank = cls(first, rest, tuple(b.q for b in blocks), tuple(b.n_levels for b in blocks), A11, A_r1, Arr,
                     ZQ1, np.asarray(Zr.T @ Q), 0.0, len(design.y), R, None, Q, Z1, Zr, col_rms,
-                    _column_pairs(A_r1) if scalar else None)
+                    _column_pairs(A_r1) if scalar else None,
+                    tuple((b.group_name, b.Z, b.group, b.n_levels) for b in blocks), design.X, design.y)
         out = blank.with_response(design.y)
         if out.yty <= 1e-20 * float(design.y @ design.y):
             raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
@@ -139,7 +145,7 @@ class BlockedCrossproducts:
                                Z1e[:, :, None]], axis=2)
         Zre = np.asarray(self.Zr.T @ e)
         ZrXy = np.concatenate([self.ZrXy[:, :-1] if self.b_ols is not None else self.ZrXy, Zre[:, None]], axis=1)
-        return replace(self, Z1Xy=Z1Xy, ZrXy=ZrXy, yty=float(e @ e), b_ols=np.linalg.solve(self.R, Qty))
+        return replace(self, Z1Xy=Z1Xy, ZrXy=ZrXy, yty=float(e @ e), b_ols=np.linalg.solve(self.R, Qty), y=y)
 
     @property
     def p(self) -> int:
@@ -292,6 +298,31 @@ class BlockedDeviance:
     def with_response(self, design) -> "BlockedDeviance":
         return BlockedDeviance(self.cp.with_response(design.y), self.structures, reml=self.reml)
 
+    def factorwise_start(self) -> np.ndarray:
+        """Starting θ from one-factor fits: for each grouping factor, the model with only that factor's terms,
+        fitted by the fast one-factor path (cheap: exact gradient, per-group cross-products). Each one
+        overstates its factor's variance a little (it also carries what the other factors explain), but it
+        starts the derivative-free search near the optimum instead of at θ = 1."""
+        from .deviance import Crossproducts, ProfiledDeviance
+        from .optimize import optimize_lmer
+
+        cp = self.cp
+        names = list(dict.fromkeys(t[0] for t in cp.terms))
+        parts = self.split(self.theta0)
+        for name in names:
+            ks = [k for k, t in enumerate(cp.terms) if t[0] == name]
+            _, _, group, n_levels = cp.terms[ks[0]]
+            Z = np.hstack([cp.terms[k][1] for k in ks])
+            try:
+                one = ProfiledDeviance(Crossproducts.from_arrays(cp.X, Z, cp.y, group, n_levels),
+                                       [self.structures[k] for k in ks], reml=self.reml)
+                theta = optimize_lmer(one, polish=False).theta
+            except (ValueError, np.linalg.LinAlgError):  # keep lme4's start for this factor
+                continue
+            for k, t in zip(ks, one.split(theta)):
+                parts[k] = t
+        return np.concatenate(parts)
+
     def _lambda_rest(self, lambdas) -> sp.csr_matrix:
         cp = self.cp
         return sp.block_diag([sp.kron(sp.identity(cp.l_terms[k], format="csr"), sp.csr_matrix(lambdas[k]))
@@ -337,10 +368,12 @@ class BlockedDeviance:
         A = cp.A_r1
         Lr1 = sp.csr_matrix((A.data * dr[np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))] * d1[A.indices],
                              A.indices, A.indptr), shape=A.shape)
-        pos, prod, lev = cp.pairs
+        pos, prod, levels, per_level = cp.pairs
         Rdim = cp.Arr.shape[0]
-        G = np.bincount(pos, weights=prod * (d1 * d1)[lev], minlength=Rdim * Rdim).reshape(Rdim, Rdim)
-        Mrr = np.outer(dr, dr) * (cp.Arr - G)  # lower triangle of Λ_r'Z_r'Z_rΛ_r − L_r1L_r1'
+        G = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
+        Mrr = cp.Arr - G.reshape(Rdim, Rdim)  # lower triangle of Λ_r'Z_r'Z_rΛ_r − L_r1L_r1', in place:
+        Mrr *= dr[:, None]
+        Mrr *= dr[None, :]
         Mrr[np.diag_indices_from(Mrr)] += 1.0
         return self._finish(theta, lambdas, L11[:, None, None], logdet, RZX1[:, None, :], Lr1, Mrr,
                             dr[:, None] * cp.ZrXy)
