@@ -20,8 +20,9 @@ Design (all numbers are choices made here, documented so students can check them
     * idstudent = idschool * 10000 + 100 * class + seat, with class 1 = the grade-3 class
       and class 2 = the grade-4 class, and seat numbers 1..99 with a few gaps (absent
       students), like the notes' 100101, 100103, 100107, ...
-    * math: school mean ~ N(150, 10^2) clipped to [126, 174]; grade 4 adds 6 points;
-      student deviation ~ N(0, 15^2); rounded to one decimal like the notes.
+    * math: school mean ~ N(150, 5^2); grade 4 adds 4 points; student deviation
+      ~ N(0, 8.8^2); rounded to one decimal like the notes.  (The notes' school 10 has mean
+      152.05 and its six printed students spread by about 8 points.)
     * hoursTV (hours of TV per day): integer answer categories 1..5.  A school level
       ~ N(3, 0.35^2) plus a student deviation ~ N(0, 0.9^2) is rounded and then clipped
       to 1..5.  The clipping is a CEILING (and floor): the top category means "5 or more
@@ -35,12 +36,31 @@ Design (all numbers are choices made here, documented so students can check them
       using the notes' fixed effects, random-effect SDs/correlations and residual SD
       (see the constants below), with the school means (grpM*) and group-centred
       values (grpC*) computed from the simulated math and hoursTV exactly like the notes'
-      ``tapply``/``merge``/``cbind`` code.  Science is rounded to one decimal.
+      ``tapply``/``merge``/``cbind`` code.  The school effects and the student errors are
+      "moment matched" (``_matched_draws``): normal draws made uncorrelated with the
+      predictors and rescaled so that their sample covariance equals the notes' exactly.
+      Science is rounded to one decimal.
+
+Calibration (how the numbers above were chosen):
+    The first stand-in used a within-school math SD of 15 and school-mean SD of 10; its
+    simpler models then drifted far from the notes (ramod's deviance 55148 against the
+    notes' 51489, the math LRT 6369 against 3006.6).  The within-school spread of math sets
+    the math LRT (science's within-school variance is 0.5593^2 var(grpCmath) + 7.128^2 + ...),
+    the school-mean spread sets how much of science varies between schools.  With the
+    values above every model of the notes has a deviance within 0.2% of the notes', the
+    math LRT is within 3% and risucmod's fixed effects lie within half a standard error of
+    the notes'.  The random-effect SDs and correlations are estimated from 146 schools
+    with large sampling error, so the ML estimates differ from the generating values; the
+    covariance LRT of ``anova(risucmod, risvcmod)`` ranges from about 3 to 25 between seeds.
+    SEED is the seed in 1990..2029 that reaches the notes' conclusions for that test
+    (reject at 0.05, retain at 0.01: 7.81 < D < 11.34 on 3 df) with risucmod's SDs and
+    correlations closest to the notes' (sum of squared log-SD ratios and correlation
+    differences).  tests/course/test_timss_standin.py checks all of this by fitting.
 
 Reproducibility:
     ``python datasets/make_timss_standin.py`` rewrites the CSV next to this script.
     The random numbers come from ``numpy.random.default_rng(SEED)``, so re-running the
-    script reproduces the committed file byte for byte (tests/test_datasets.py checks it).
+    script reproduces the committed file byte for byte (tests/course/test_datasets.py checks it).
 """
 
 from __future__ import annotations
@@ -50,7 +70,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SEED = 1997
+SEED = 2020  # chosen as described under "Calibration" above
 N_SCHOOLS = 146
 N_STUDENTS = 7097
 MIN_SIZE, MAX_SIZE = 20, 80
@@ -76,6 +96,13 @@ RE_CORR = np.array(
 )
 RESIDUAL_SD = 7.12812
 
+# --- math and hoursTV: school level and student level (calibrated, see the module docstring) --
+MATH_MEAN = 150.0  # mean of the school means
+MATH_SCHOOL_SD = 5.0  # SD of the school means
+MATH_GRADE4 = 4.0  # grade-4 students score this much higher than grade-3 classmates
+MATH_WITHIN_SD = 8.8  # student deviation from the school (and grade) mean
+TV_MEAN, TV_SCHOOL_SD, TV_WITHIN_SD = 3.0, 0.35, 0.9  # before rounding and clipping to 1..5
+
 COLUMNS = ["idschool", "idstudent", "grade", "gender", "science", "math", "hoursTV"]
 OUTFILE = Path(__file__).with_name("timss1997_simulated.csv")
 
@@ -100,6 +127,20 @@ def _seats(rng: np.random.Generator, m: int) -> np.ndarray:
     return np.sort(rng.choice(np.arange(1, pool + 1), size=m, replace=False))
 
 
+def _matched_draws(z: np.ndarray, covariates: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Normal draws whose sample moments equal the target ones exactly.
+
+    ``z`` (rows = units) is made orthogonal to ``covariates`` (least-squares residuals: no sample
+    correlation with the columns of the design, which include a constant) and then linearly
+    transformed so that its sample covariance ``z'z / rows`` is exactly ``cov``.
+    """
+    coef = np.linalg.lstsq(covariates, z, rcond=None)[0]
+    z = z - covariates @ coef
+    sample_chol = np.linalg.cholesky(z.T @ z / len(z))
+    target_chol = np.linalg.cholesky(cov)
+    return z @ np.linalg.inv(sample_chol).T @ target_chol.T
+
+
 def simulate_timss(seed: int = SEED) -> pd.DataFrame:
     """Simulate the TIMSS stand-in and return it as a DataFrame (columns as in the notes).
 
@@ -113,8 +154,8 @@ def simulate_timss(seed: int = SEED) -> pd.DataFrame:
 
     # school-level quantities
     share_grade4 = rng.beta(10.0, 10.0, size=N_SCHOOLS)
-    school_math = np.clip(rng.normal(150.0, 10.0, size=N_SCHOOLS), 126.0, 174.0)
-    school_tv = rng.normal(3.0, 0.35, size=N_SCHOOLS)
+    school_math = rng.normal(MATH_MEAN, MATH_SCHOOL_SD, size=N_SCHOOLS)
+    school_tv = rng.normal(TV_MEAN, TV_SCHOOL_SD, size=N_SCHOOLS)
 
     rows = []
     for j, (sid, m) in enumerate(zip(school_ids, sizes)):
@@ -122,13 +163,11 @@ def simulate_timss(seed: int = SEED) -> pd.DataFrame:
         n4 = int(grade4.sum())
         n3 = m - n4
         # class 1 = grade 3, class 2 = grade 4; students listed in id order
-        ids = np.concatenate(
-            [sid * 10000 + 100 + _seats(rng, n3), sid * 10000 + 200 + _seats(rng, n4)]
-        )
+        ids = np.concatenate([sid * 10000 + 100 + _seats(rng, n3), sid * 10000 + 200 + _seats(rng, n4)])
         grade = np.array(["3"] * n3 + ["4"] * n4)
         gender = np.where(rng.random(m) < 0.5, "girl", "boy")
-        math = school_math[j] + 6.0 * (grade == "4") + rng.normal(0.0, 15.0, size=m)
-        tv = np.rint(school_tv[j] + rng.normal(0.0, 0.9, size=m))
+        math = school_math[j] + MATH_GRADE4 * (grade == "4") + rng.normal(0.0, MATH_WITHIN_SD, size=m)
+        tv = np.rint(school_tv[j] + rng.normal(0.0, TV_WITHIN_SD, size=m))
         tv = np.clip(tv, HOURS_TV_MIN, HOURS_TV_CEILING).astype(int)
         rows.append(
             pd.DataFrame(
@@ -150,25 +189,31 @@ def simulate_timss(seed: int = SEED) -> pd.DataFrame:
     grp_c_math = df["math"] - grp_m_math
     grp_c_tv = df["hoursTV"] - grp_m_tv
 
-    # school random effects (intercept, grpCmath slope, grpChoursTV slope)
-    # (u = z L' with L the Cholesky factor of the covariance matrix, z standard normal)
-    cov = RE_CORR * np.outer(RE_SD, RE_SD)
-    chol = np.linalg.cholesky(cov)
-    u = rng.standard_normal(size=(N_SCHOOLS, 3)) @ chol.T
+    # the notes' design matrix X of risucmod's fixed part (columns in the order of FIXED)
+    X = np.column_stack(
+        [
+            np.ones(len(df)),
+            grp_c_math,
+            grp_m_math,
+            df["grade"] == "4",
+            df["gender"] == "girl",
+            grp_c_tv,
+            grp_m_tv,
+        ]
+    ).astype(float)
     school_index = np.repeat(np.arange(N_SCHOOLS), sizes)
-    u_int, u_math, u_tv = (u[school_index, k] for k in range(3))
 
-    mean = (
-        FIXED["(Intercept)"]
-        + FIXED["grpCmath"] * grp_c_math
-        + FIXED["grpMmath"] * grp_m_math
-        + FIXED["grade4"] * (df["grade"] == "4")
-        + FIXED["gendergirl"] * (df["gender"] == "girl")
-        + FIXED["grpChoursTV"] * grp_c_tv
-        + FIXED["grpMhoursTV"] * grp_m_tv
+    # school random effects (intercept, grpCmath slope, grpChoursTV slope)
+    u = _matched_draws(
+        rng.standard_normal(size=(N_SCHOOLS, 3)),
+        X[np.unique(school_index, return_index=True)[1]][:, [0, 2, 6]],
+        RE_CORR * np.outer(RE_SD, RE_SD),
     )
-    science = mean + u_int + u_math * grp_c_math + u_tv * grp_c_tv
-    science = science + rng.normal(0.0, RESIDUAL_SD, size=len(df))
+    u_int, u_math, u_tv = (u[school_index, k] for k in range(3))
+    # student errors
+    e = _matched_draws(rng.standard_normal(size=(len(df), 1)), X, np.array([[RESIDUAL_SD**2]]))[:, 0]
+
+    science = X @ np.array(list(FIXED.values())) + u_int + u_math * grp_c_math + u_tv * grp_c_tv + e
     df["science"] = np.round(science.to_numpy(), 1)
     return df[COLUMNS]
 

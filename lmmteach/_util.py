@@ -13,6 +13,7 @@ import numbers
 import sys
 import warnings
 from pathlib import Path
+from types import FrameType
 from typing import Callable
 
 import numpy as np
@@ -28,7 +29,8 @@ _PACKAGE = str(Path(__file__).resolve().parent)
 
 def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """``warnings.warn`` with the stack level of the first caller outside the lmmteach package."""
-    level, frame = 2, sys._getframe(1)  # level 2 is the function that called warn_user
+    level = 2  # level 2 is the function that called warn_user
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
         frame = frame.f_back
         level += 1
@@ -79,7 +81,7 @@ def fmt(x, digits: int = 7, fixed: bool = False) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def fd_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: np.ndarray,
+def fd_hessian(f: Callable[[np.ndarray], float] | None, x: np.ndarray, h: np.ndarray,
                gradient: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Second derivatives H_jk = ∂²f/∂x_j∂x_k at x by finite differences with steps h.
 
@@ -99,17 +101,21 @@ def fd_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, h: np.ndarray,
             H[:, j] = (gradient(xp) - g0) / h[j]
         return 0.5 * (H + H.T)
 
+    if f is None:
+        raise TypeError("fd_hessian needs f or its gradient")
+    fun = f
+
     def central(h):
         H = np.empty((k, k))
-        f0 = f(x)
+        f0 = fun(x)
         for i in range(k):
             ei = np.zeros(k)
             ei[i] = h[i]
-            H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
+            H[i, i] = (fun(x + ei) - 2 * f0 + fun(x - ei)) / h[i] ** 2
             for j in range(i):
                 ej = np.zeros(k)
                 ej[j] = h[j]
-                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                H[i, j] = H[j, i] = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)) / (
                     4 * h[i] * h[j])
         return H
 

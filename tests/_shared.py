@@ -22,6 +22,9 @@ _DATA = {
     "penicillin": lt.load_penicillin,
     "pastes": lt.load_pastes,
     "crossed_slope": lambda: _read_reference_csv("crossed_slope_data.csv"),
+    "orthodont": lt.load_orthodont,
+    "hsb": lt.load_hsb,
+    "chickweight": lt.load_chickweight,
 }
 _FITS: dict = {}
 

@@ -19,11 +19,20 @@ Every helper returns ``None`` on success and raises ``AssertionError`` otherwise
 ``check_true(name, condition, message)``               any other condition, with a message
 =====================================================  ==================================
 
+Lecture self-checks (after an exercise, they print instead of raising, and never show the answer):
+
+=====================================================  ==================================
+``answer_key(value)``                                  the key an instructor stores for an answer
+``self_check(name, namespace, key)``                   "not attempted yet" / "right" / "not right yet"
+``self_check_between(name, namespace, low, high)``     the same for a simulated number in a range
+=====================================================  ==================================
+
 Tolerances follow ``numpy.isclose``: ``|got - expected| <= atol + rtol * |expected|``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 
 import numpy as np
@@ -39,7 +48,14 @@ __all__ = [
     "check_between",
     "check_table",
     "check_true",
+    "SELF_CHECK_DIGITS",
+    "answer_key",
+    "self_check",
+    "self_check_between",
 ]
+
+SELF_CHECK_DIGITS = 4     # a lecture answer is right when it agrees to this many significant digits
+_ROUNDING_SLACK = 1e-7    # relative nudge tried both ways, so a value on a rounding boundary still matches
 
 
 
@@ -210,7 +226,7 @@ def check_table(name: str, got, expected, rtol: float = 1e-6, atol: float = 0.0,
         for k in range(len(expected)):
             row = expected.index[k]
             e, g = e_col.iloc[k], g_col.iloc[k]
-            if isinstance(e, numbers.Number) and not isinstance(e, bool):
+            if isinstance(e, numbers.Real) and not isinstance(e, bool):
                 try:
                     g_val = float(g)
                 except (TypeError, ValueError):
@@ -223,3 +239,73 @@ def check_table(name: str, got, expected, rtol: float = 1e-6, atol: float = 0.0,
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise AssertionError(f"{name}: {len(problems)} cell(s) differ ({tol}): " + "; ".join(problems[:3]) + more)
+
+
+# -- lecture self-checks --------------------------------------------------------------------------------
+# A lecture exercise is followed by a cell such as
+#     grading.self_check("lam", globals(), "3f5c0a1b9d2e")
+# The key is a hash of the answer rounded to SELF_CHECK_DIGITS significant digits, so the cell tells the
+# student whether their number is right without printing (or containing) the number itself.
+
+
+def _rounded_text(value, digits: int, nudge: float = 0.0) -> str:
+    arr = np.atleast_1d(np.asarray(value, dtype=float)) * (1.0 + nudge)
+    scale = float(np.max(np.abs(arr))) if arr.size else 0.0
+    arr = np.where(np.abs(arr) <= _ROUNDING_SLACK * scale, 0.0, arr) + 0.0  # rounding noise around 0 is 0
+    return ",".join(f"{x:.{digits - 1}e}" for x in arr.ravel()) + f"|{np.shape(value)}"
+
+
+def answer_key(value, digits: int = SELF_CHECK_DIGITS) -> str:
+    """The key of an answer (a number or an array): the first 12 hex digits of the SHA-256 of
+    ``value`` rounded to ``digits`` significant digits. Store it in the self-check cell."""
+    return hashlib.sha256(_rounded_text(value, digits).encode()).hexdigest()[:12]
+
+
+def _lookup(name: str, namespace: dict):
+    """The student's value, or None with the message to print when there is none yet."""
+    if name not in namespace or namespace[name] is None or namespace[name] is Ellipsis:
+        return None, f"{name}: not attempted yet (assign {name} = ... in a cell above and run this cell again)"
+    got = namespace[name]
+    if isinstance(got, (str, bytes, bool, np.bool_)):
+        return None, f"{name}: expected a number, got a {type(got).__name__}"
+    try:
+        np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return None, f"{name}: expected a number or an array of numbers, got a {type(got).__name__}"
+    return got, None
+
+
+def self_check(name: str, namespace: dict, key: str, digits: int = SELF_CHECK_DIGITS) -> bool | None:
+    """Print whether ``namespace[name]`` matches the answer whose :func:`answer_key` is ``key``.
+
+    Prints "not attempted yet" (and returns None) while the variable is undefined, else "right" or
+    "not right yet" (returns True/False). The answer is never shown."""
+    got, problem = _lookup(name, namespace)
+    if problem is not None:
+        print(problem)
+        return None
+    keys = {hashlib.sha256(_rounded_text(got, digits, nudge).encode()).hexdigest()[:12]
+            for nudge in (-_ROUNDING_SLACK, 0.0, _ROUNDING_SLACK)}
+    if key in keys:
+        print(f"{name}: right (agrees to {digits} significant digits)")
+        return True
+    shape = f"; yours has shape {np.shape(got)}" if np.ndim(got) else ""
+    print(f"{name}: not right yet (it does not agree to {digits} significant digits{shape})")
+    return False
+
+
+def self_check_between(name: str, namespace: dict, low: float, high: float) -> bool | None:
+    """Like :func:`self_check` for a simulated number, which is right when it lies in [low, high]
+    (a range of Monte Carlo error around the answer; the message does not print the range)."""
+    got, problem = _lookup(name, namespace)
+    if problem is not None:
+        print(problem)
+        return None
+    if np.size(got) != 1:
+        print(f"{name}: expected a single number, got shape {np.shape(got)}")
+        return False
+    if low <= float(np.asarray(got, dtype=float).reshape(())) <= high:
+        print(f"{name}: plausible (within Monte Carlo error of the expected value)")
+        return True
+    print(f"{name}: not right yet (further from the expected value than Monte Carlo error allows)")
+    return False

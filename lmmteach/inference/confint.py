@@ -35,6 +35,11 @@ from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
 from ..lmm.optimize import one_blas_thread
 from .._util import LOG_2PI
 
+__all__ = ["sdcor", "theta_from_sdcor", "parameter_names", "confint"]
+
+ROOT_CHECK_TOL = 1e-6
+"""An end point is re-searched when the robust inner minimum lies this far below the critical value."""
+
 
 
 # -- the σ/ρ scale ---------------------------------------------------------------------------------------------
@@ -112,10 +117,14 @@ class _Profiler:
         self.theta_bounds = self.m.devfun.bounds
 
     def deviance(self, psi) -> float:
-        theta = theta_from_sdcor(self.m, psi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta = theta_from_sdcor(self.m, psi)
         if theta is None or psi[-1] <= 0:
             return np.inf
-        return -2.0 * self.m.devfun.loglik(theta, psi[-1] ** 2)
+        try:
+            return -2.0 * self.m.devfun.loglik(theta, psi[-1] ** 2)
+        except np.linalg.LinAlgError:  # numerically singular at an extreme ψ
+            return np.inf
 
     def variance_profile(self, k):
         """v ↦ min over the other variance parameters of d(ψ) with ψ_k = v (warm-started)."""
@@ -125,20 +134,40 @@ class _Profiler:
         bnds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
                 for (lo, hi), s in ((self.bounds[j], sc) for j, sc in zip(others, scale))]
 
-        def at(v):
+        def minimise(f, x0):
+            res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bnds,
+                                    options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
+            return float(res.fun), res.x
+
+        def at(v, robust=False):
             def f(x):
                 psi = np.empty(len(self.psi_hat))
                 psi[k], psi[others] = v, x * scale
                 d = self.deviance(psi)
                 return d if np.isfinite(d) else 1e300
 
-            res = optimize.minimize(f, start["x"] / scale, method="L-BFGS-B", bounds=bnds,
-                                    options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
-            if np.isfinite(res.fun) and res.fun < 1e299:
-                start["x"] = res.x * scale
-            return float(res.fun)
+            starts = [start["x"]] + (self._other_starts(others, start["x"]) if robust else [])
+            best = min((minimise(f, x0 / scale) for x0 in starts), key=lambda r: r[0])
+            if np.isfinite(best[0]) and best[0] < 1e299:
+                start["x"] = best[1] * scale
+            return best[0]
 
         return at
+
+    def _other_starts(self, others, warm) -> list[np.ndarray]:
+        """Inner starting points besides the warm start, for profiles with several branches: the
+        estimates, and the warm start with each SD at 0 (the boundary) and each correlation at ±1."""
+        out = [self.psi_hat[others].copy()]
+        sigma = len(self.psi_hat) - 1
+        for i, j in enumerate(others):
+            lo, hi = self.bounds[j]
+            if j == sigma:
+                continue
+            for value in ((0.0,) if lo == 0.0 else (lo, hi) if np.isfinite(lo) else ()):
+                x = warm.copy()
+                x[i] = value
+                out.append(x)
+        return out
 
     def fixef_profile(self, k):
         """v ↦ min over θ of the ML deviance with b_k = v and the other b's at their GLS estimates."""
@@ -153,32 +182,48 @@ class _Profiler:
             pwrss = e.pwrss + (v - e.beta[k]) ** 2 / Ainv[k, k]
             return e.logdet_V + n * (1 + LOG_2PI + np.log(pwrss / n))
 
-        def at(v):
-            res = optimize.minimize(lambda x: dev(x * scale, v), start["theta"] / scale, method="L-BFGS-B",
-                                    bounds=bnds, options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
+        def at(v, robust=False):
+            starts = [start["theta"]] + ([self.m.theta, devfun.theta0] if robust else [])
+            fits = [optimize.minimize(lambda x: dev(x * scale, v), t0 / scale, method="L-BFGS-B", bounds=bnds,
+                                      options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500}) for t0 in starts]
+            res = min(fits, key=lambda r: r.fun)
             start["theta"] = res.x * scale
             return float(res.fun)
 
         return at
 
     def interval(self, profile, estimate, step, bound, crit):
-        """The two end points where profile(v) − d̂ = crit, searched outward from the estimate."""
+        """The two end points where profile(v) − d̂ = crit, searched outward from the estimate.
+
+        Each inner minimum is warm-started from the previous one, which is fast but may stay on a higher
+        branch of a profile with several (e.g. a slope SD at 0 against a correlation at +1): the deviance
+        found is then too high and the end point too close. So the end point is checked with the robust
+        inner minimum (several starts, :meth:`_other_starts`, keep the lowest); where that is lower, the
+        true end point lies further out and the search continues from there with robust minima.
+        """
         out = []
         for direction, limit in ((-1, bound[0]), (1, bound[1])):
-            g = lambda v: profile(v) - self.dev_hat - crit
-            lo, h = estimate, step
-            while True:
-                hi = estimate + direction * h
-                if (direction < 0 and hi <= limit) or (direction > 0 and hi >= limit):
-                    hi = limit
-                    if g(hi) < 0:  # the deviance never rises enough: the interval reaches the bound
-                        out.append(limit)
-                        break
-                if g(hi) > 0:
-                    out.append(optimize.brentq(g, lo, hi, xtol=1e-7 * max(abs(step), 1e-8), rtol=1e-10))
-                    break
-                lo, h = hi, 2 * h
+            end = self._end_point(lambda v: profile(v) - self.dev_hat - crit, estimate, direction, step, limit)
+            if end != limit and profile(end, robust=True) - self.dev_hat - crit < -ROOT_CHECK_TOL:
+                end = self._end_point(lambda v: profile(v, robust=True) - self.dev_hat - crit, end, direction,
+                                      0.05 * step, limit)
+            out.append(end)
         return out
+
+    @staticmethod
+    def _end_point(g, start, direction, step, limit):
+        """The root of g beyond ``start`` (g(start) < 0): bracket by doubling steps, then Brent's method;
+        ``limit`` when g stays negative up to it."""
+        lo, h = start, step
+        while True:
+            hi = start + direction * h
+            if (direction < 0 and hi <= limit) or (direction > 0 and hi >= limit):
+                hi = limit
+                if g(hi) < 0:  # the deviance never rises enough: the interval reaches the bound
+                    return limit
+            if g(hi) > 0:
+                return optimize.brentq(g, lo, hi, xtol=1e-7 * max(abs(step), 1e-8), rtol=1e-10)
+            lo, h = hi, 2 * h
 
 
 def _level_columns(level):
@@ -187,10 +232,11 @@ def _level_columns(level):
 
 
 def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim: int = 500, seed=None,
-            progress: bool = False) -> pd.DataFrame:
+            progress: bool = False, n_jobs: int = 1) -> pd.DataFrame:
     """lme4's ``confint(m, method=...)``: a DataFrame with rows ``.sig01, ..., .sigma``, then the fixed
     effects, and columns ``2.5 %`` and ``97.5 %`` (for level 0.95). ``parm`` selects rows by name;
-    ``nsim`` and ``seed`` are for ``method="boot"``."""
+    ``nsim``, ``seed`` and ``n_jobs`` (worker processes; the result does not depend on it) are for
+    ``method="boot"``."""
     method = method.lower()
     if method not in ("wald", "profile", "boot"):
         raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
@@ -222,7 +268,7 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
             f = model.refit(y, theta0=model.theta)
             return np.r_[sdcor(f), f.fixef.to_numpy()]
 
-        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint")
+        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint", n_jobs=n_jobs)
         a = (1 - level) / 2
         q = np.nanquantile(sims, [a, 1 - a], axis=0).T
         return pd.DataFrame(q, index=names, columns=cols).loc[wanted]

@@ -49,7 +49,16 @@ def _term_matrix(Z: np.ndarray, group: np.ndarray, n_levels: int) -> sp.csc_matr
     return sp.csc_matrix((Z.ravel(), (rows, cols)), shape=(n, n_levels * q))
 
 
-def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _per_level(A: np.ndarray, B: np.ndarray, group: np.ndarray, n_levels: int) -> np.ndarray:
+    """Σ over the rows t of level l of a_t b_t' for every level: (ℓ, columns of A, columns of B)."""
+    out = np.empty((n_levels, A.shape[1], B.shape[1]))
+    for i in range(A.shape[1]):
+        for j in range(B.shape[1]):
+            out[:, i, j] = np.bincount(group, weights=A[:, i] * B[:, j], minlength=n_levels)
+    return out
+
+
+def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For scalar terms, L_r1 L_r1' = D_r (Z_r'Z₁ W Z₁'Z_r) D_r with diagonal D_r and W = diag(w_l) that change
     with θ. Its lower triangle is a sum over the levels l of factor 1 of w_l a_il a_jl: we list every
     (i ≥ j, l) once, level by level -- the flat position i·R + j, the product a_il a_jl, the order of the
@@ -58,7 +67,7 @@ def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarr
     C.sort_indices()
     R = C.shape[0]
     counts = np.diff(C.indptr)
-    pos, prod, levels = [], [], []
+    pos, prod, level_lists = [], [], []
     for k in np.unique(counts[counts > 0]):  # the levels with k non-zeros, all at once
         cols = np.flatnonzero(counts == k)
         take = C.indptr[cols][:, None] + np.arange(k)[None, :]
@@ -66,8 +75,8 @@ def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarr
         i, j = np.tril_indices(k)
         pos.append((rows[:, i] * R + rows[:, j]).ravel())
         prod.append((vals[:, i] * vals[:, j]).ravel())
-        levels.append(cols)
-    levels = np.concatenate(levels)  # the pairs come level by level, in this order of the levels
+        level_lists.append(cols)
+    levels = np.concatenate(level_lists)  # the pairs come level by level, in this order of the levels
     per_level = counts[levels] * (counts[levels] + 1) // 2
     return np.concatenate(pos), np.concatenate(prod), levels, per_level
 
@@ -92,7 +101,7 @@ class BlockedCrossproducts:
     yty: float  # e'e
     n: int
     R: np.ndarray  # X = Q R
-    b_ols: np.ndarray
+    b_ols: np.ndarray | None  # None only while the cross-products are being built
     Q: np.ndarray
     Z1: sp.csc_matrix  # n × ℓ₁q₁ (kept to redo Z'e for a new response)
     Zr: sp.csc_matrix  # n × R
@@ -101,10 +110,15 @@ class BlockedCrossproducts:
     terms: tuple = ()  # (grouping factor, Z rows (n × q_j), level index, ℓ_j) of every term, for starting values
     X: np.ndarray | None = None
     y: np.ndarray | None = None
+    log_weights: float = 0.0  # Σ log w_i of prior weights; −2ℓ loses it (as in Crossproducts)
 
     @classmethod
     def from_design(cls, design) -> "BlockedCrossproducts":
-        blocks = design.blocks
+        """The cross-products of a design; with prior weights every row of X, Z and y is scaled by √w_i and
+        an offset is subtracted from y first (:meth:`Design.fitting_arrays`)."""
+        X, Zrows, y = design.fitting_arrays()
+        Zs = np.split(Zrows, np.cumsum([b.q for b in design.blocks])[:-1], axis=1)
+        blocks = [replace(b, Z=Z) for b, Z in zip(design.blocks, Zs)]
         first_name = blocks[0].group_name
         first = tuple(k for k, b in enumerate(blocks) if b.group_name == first_name)
         rest = tuple(k for k, b in enumerate(blocks) if b.group_name != first_name)
@@ -114,22 +128,20 @@ class BlockedCrossproducts:
         group1 = blocks[0].group
         Z1 = _term_matrix(Z1_rows, group1, l1)
         Zr = sp.hstack([_term_matrix(blocks[k].Z, blocks[k].group, blocks[k].n_levels) for k in rest]).tocsc()
-        Q, R = np.linalg.qr(design.X)
-        q1 = Z1_rows.shape[1]
-        A11 = np.zeros((l1, q1, q1))
-        np.add.at(A11, group1, Z1_rows[:, :, None] * Z1_rows[:, None, :])
+        Q, R = np.linalg.qr(X)
+        A11 = _per_level(Z1_rows, Z1_rows, group1, l1)
         A_r1 = (Zr.T @ Z1).tocsr()
         Arr = (Zr.T @ Zr).toarray()
-        ZQ1 = np.zeros((l1, q1, Q.shape[1]))
-        np.add.at(ZQ1, group1, Z1_rows[:, :, None] * Q[:, None, :])
+        ZQ1 = _per_level(Z1_rows, Q, group1, l1)
         col_rms = np.sqrt(np.concatenate([np.mean(b.Z ** 2, axis=0) for b in blocks]))
         scalar = all(b.q == 1 for b in blocks) and len(first) == 1
         blank = cls(first, rest, tuple(b.q for b in blocks), tuple(b.n_levels for b in blocks), A11, A_r1, Arr,
                     ZQ1, np.asarray(Zr.T @ Q), 0.0, len(design.y), R, None, Q, Z1, Zr, col_rms,
                     _column_pairs(A_r1) if scalar else None,
-                    tuple((b.group_name, b.Z, b.group, b.n_levels) for b in blocks), design.X, design.y)
-        out = blank.with_response(design.y)
-        if out.yty <= 1e-20 * float(design.y @ design.y):
+                    tuple((b.group_name, b.Z, b.group, b.n_levels) for b in blocks), X, y,
+                    design.log_weights)
+        out = blank.with_response(y)
+        if out.yty <= 1e-20 * float(y @ y):
             raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
                              "there is no variation left for random effects or residuals")
         return out
@@ -296,7 +308,8 @@ class BlockedDeviance:
         return BlockedDeviance(self.cp, self.structures, reml=reml)
 
     def with_response(self, design) -> "BlockedDeviance":
-        return BlockedDeviance(self.cp.with_response(design.y), self.structures, reml=self.reml)
+        """The same model for ``design`` with a new response (:meth:`Design.with_response`)."""
+        return BlockedDeviance(self.cp.with_response(design.fitting_arrays()[2]), self.structures, reml=self.reml)
 
     def factorwise_start(self) -> np.ndarray:
         """Starting θ from one-factor fits: for each grouping factor, the model with only that factor's terms,
@@ -329,7 +342,7 @@ class BlockedDeviance:
                               for k in cp.rest], format="csr")
 
     def evaluate(self, theta, gradient: bool = False) -> BlockedEvaluation:
-        cp, n, p = self.cp, self.cp.n, self.p
+        cp = self.cp
         theta = np.atleast_1d(np.asarray(theta, float))
         if theta.shape != (self.n_theta,):
             raise ValueError(f"theta must have {self.n_theta} value(s) for this model, got {theta.size}")
@@ -368,10 +381,11 @@ class BlockedDeviance:
         A = cp.A_r1
         Lr1 = sp.csr_matrix((A.data * dr[np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))] * d1[A.indices],
                              A.indices, A.indptr), shape=A.shape)
+        assert cp.pairs is not None
         pos, prod, levels, per_level = cp.pairs
         Rdim = cp.Arr.shape[0]
         G = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
-        Mrr = cp.Arr - G.reshape(Rdim, Rdim)  # lower triangle of Λ_r'Z_r'Z_rΛ_r − L_r1L_r1', in place:
+        Mrr = np.asarray(cp.Arr - G.reshape(Rdim, Rdim), dtype=float)  # lower triangle of Λ_r'Z_r'Z_rΛ_r − L_r1L_r1', in place:
         Mrr *= dr[:, None]
         Mrr *= dr[None, :]
         Mrr[np.diag_indices_from(Mrr)] += 1.0
@@ -400,6 +414,7 @@ class BlockedDeviance:
         dev = logdet + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
         if self.reml:
             dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
+        dev -= cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
         return BlockedEvaluation(theta, float(dev), cp, A, beta, pwrss, pwrss / dof, lambdas, L11, Lr1, Lrr,
                                  RZX1, RZXr, float(logdet))
 
@@ -413,7 +428,7 @@ class BlockedDeviance:
         out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
         if self.reml:
             out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * out)
+        return float(-0.5 * (out - self.cp.log_weights))
 
 
 def mk_blocked_devfun(design, reml: bool = True) -> BlockedDeviance:

@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["CovarianceStructure", "Unstructured", "VarianceComponents", "CompoundSymmetry", "AR1", "Toeplitz",
+           "make_structure", "sd_correlation"]
+
 
 class CovarianceStructure:
     """Base class. A subclass defines ``n_params``, ``theta0``, ``bounds``, ``relcov`` and ``parameters``."""

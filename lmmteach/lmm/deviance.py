@@ -27,12 +27,18 @@ P_i = X_i'V_i⁻¹Z_i):  ∂(−2ℓ)/∂θ_k = tr[(Σ W_i − (n/r'V⁻¹r) Σ 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from functools import cached_property
 
 import numpy as np
 from scipy.linalg import block_diag, cho_solve, solve_triangular
 
 from .._util import LOG_2PI
+
+if TYPE_CHECKING:
+    from .design import Design
+
+__all__ = ["Crossproducts", "Evaluation", "ProfiledDeviance", "forward_solve", "mk_devfun"]
 
 
 
@@ -58,6 +64,7 @@ class Crossproducts:
     Q: np.ndarray
     group: np.ndarray
     B: np.ndarray | None = None  # [Z'X | Z'y | Z'Z] side by side, (G, q, p + 1 + q)
+    log_weights: float = 0.0  # Σ log w_i of prior weights (rows arrive scaled by √w_i); −2ℓ loses it
 
     @classmethod
     def from_arrays(cls, X, Z, y, group, n_groups) -> "Crossproducts":
@@ -70,7 +77,8 @@ class Crossproducts:
         Zs, Qs = Z[order], Q[order]
         ZtZ = np.add.reduceat(Zs[:, :, None] * Zs[:, None, :], starts, axis=0)
         ZtX = np.add.reduceat(Zs[:, :, None] * Qs[:, None, :], starts, axis=0)
-        blank = cls(ZtZ, ZtX, None, Q.T @ Q, None, 0.0, len(y), R, None, Q, group)
+        empty = np.empty(0)  # the response's cross-products are filled in by with_response
+        blank = cls(ZtZ, ZtX, empty, Q.T @ Q, empty, 0.0, len(y), R, empty, Q, group)
         out = blank.with_response(Z, y)
         if out.yty <= 1e-20 * float(y @ y):
             raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
@@ -157,7 +165,8 @@ class ProfiledDeviance:
 
     def with_response(self, design) -> "ProfiledDeviance":
         """The same model for ``design`` with a new response (:meth:`Design.with_response`)."""
-        return ProfiledDeviance(self.cp.with_response(design.Z, design.y), self.structures, reml=self.reml)
+        _, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
+        return ProfiledDeviance(self.cp.with_response(Z, y), self.structures, reml=self.reml)
 
     # -- the parameter vector θ ----------------------------------------------------------------------
     @property
@@ -199,6 +208,8 @@ class ProfiledDeviance:
 
     def factor(self, theta) -> np.ndarray:
         """Λ(θ) with Λ Λ' = C(θ)."""
+        if len(self.structures) == 1:  # one term: no block diagonal to assemble (the refit loops' case)
+            return self.structures[0].factor(np.atleast_1d(np.asarray(theta, float)))
         return block_diag(*[s.factor(t) for s, t in zip(self.structures, self.split(theta))])
 
     def relcov_grad(self, theta) -> np.ndarray:
@@ -239,6 +250,7 @@ class ProfiledDeviance:
         dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
         if self.reml:  # log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
             dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
+        dev -= cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
         grad = G = None
         if gradient:
             G = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
@@ -278,7 +290,7 @@ class ProfiledDeviance:
         out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
         if self.reml:
             out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * out)
+        return float(-0.5 * (out - self.cp.log_weights))
 
 
 def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -296,13 +308,18 @@ def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cho_solve((R, True), b, check_finite=False)
 
 
-def mk_devfun(design, reml: bool = True):
+def mk_devfun(design: Design, reml: bool = True):
     """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``): with one
     grouping factor the per-group fast path here; with several the blocked Cholesky factor
     (:class:`lmmteach.lmm.blocked.BlockedDeviance`)."""
+    from dataclasses import replace
+
     if not design.single_factor:
         from .blocked import mk_blocked_devfun
 
         return mk_blocked_devfun(design, reml=reml)
-    cp = Crossproducts.from_arrays(design.X, design.Z, design.y, design.group, design.n_groups)
+    X, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
+    cp = Crossproducts.from_arrays(X, Z, y, design.group, design.n_groups)
+    if design.weights is not None:
+        cp = replace(cp, log_weights=design.log_weights)
     return ProfiledDeviance(cp, design.structures(), reml=reml)

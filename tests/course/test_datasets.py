@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from lmmteach import datasets as ds
 
+REF = json.loads((Path(__file__).resolve().parents[1] / "reference" / "datasets_reference.json").read_text())
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO / "datasets"
 
@@ -70,11 +72,15 @@ def test_grocery_long_types_and_levels():
     assert list(df["store"].cat.categories) == ["A", "B", "C", "D"]
     assert (df["store"].value_counts() == 10).all()
     assert list(df["item"].astype(str)) == NOTES_ITEMS * 4
-    # the stacked prices are the wide columns in order
-    wide = ds.load_groceries()
-    stores = ["storeA", "storeB", "storeC", "storeD"]
-    expected = np.concatenate([wide[c].to_numpy() for c in stores])
-    np.testing.assert_array_equal(df["price"].to_numpy(), expected)
+
+
+def test_grocery_long_is_what_the_notes_r_code_builds():
+    """R: data.frame(price = as.numeric(unlist(groceries[,2:5])), item = rep(...), store = rep(...))."""
+    df, r = ds.load_grocery(), REF["grocery"]
+    assert df["price"].tolist() == r["price"]
+    assert df["item"].astype(str).tolist() == r["item"]
+    assert df["store"].astype(str).tolist() == r["store"]
+    assert list(df["item"].cat.categories) == r["item_levels"]
 
 
 def test_grocery_sums_of_squares_match_notes():
@@ -143,9 +149,9 @@ def test_timss_variables_are_plausible(timss):
     g = timss.groupby("idschool", observed=True)
     school_math = g["math"].mean()
     assert school_math.min() > 120 and school_math.max() < 180
-    assert school_math.std() > 5  # schools differ
+    assert school_math.std() > 4  # schools differ (generated with SD 5)
     within_sd = (timss["math"] - g["math"].transform("mean")).std()
-    assert 13 < within_sd < 17
+    assert 8 < within_sd < 10  # generated with 8.8 (plus the grade-4 shift of 4 points)
     tv = timss["hoursTV"]
     assert (tv == np.round(tv)).all()
     assert tv.min() >= 1 and tv.max() <= 5  # ceiling of 5 hours
@@ -190,18 +196,20 @@ def test_timss_science_follows_notes_fixed_effects(timss):
     assert beta[4] == pytest.approx(-1.1839, abs=0.5)
 
 
-def test_timss_center_matches_groupby_means(timss):
-    df = ds.load_timss(center=True)
+def test_timss_center_matches_the_notes_r_code():
+    """R (the notes): tapply school means, merge, cbind(grpCmath = math - grpMmath, ...)."""
+    df, r = ds.load_timss(center=True), REF["timss"]
     added = ["grpMmath", "grpMhoursTV", "grpCmath", "grpChoursTV"]
     assert list(df.columns) == TIMSS_COLUMNS + added
-    g = timss.groupby("idschool", observed=True)
-    np.testing.assert_allclose(df["grpMmath"], g["math"].transform("mean"))
-    np.testing.assert_allclose(df["grpMhoursTV"], g["hoursTV"].transform("mean"))
-    np.testing.assert_allclose(df["grpCmath"], df["math"] - df["grpMmath"])
-    np.testing.assert_allclose(df["grpChoursTV"], df["hoursTV"] - df["grpMhoursTV"])
-    # group-centred values average to zero within each school
-    centred = df.groupby("idschool", observed=True)[["grpCmath", "grpChoursTV"]].mean()
-    np.testing.assert_allclose(centred.to_numpy(), 0.0, atol=1e-9)
+    assert len(df) == r["nrow"]
+    school = df.groupby("idschool", observed=True)[["grpMmath", "grpMhoursTV"]].first()
+    school.index = school.index.astype(str)
+    for col in ["grpMmath", "grpMhoursTV"]:
+        np.testing.assert_allclose(school.loc[r["school"]["idschool"], col], r["school"][col], rtol=1e-12)
+    students = df.set_index(df["idstudent"].astype(str)).loc[r["students"]["idstudent"]]
+    for col in ["grpCmath", "grpChoursTV"]:
+        np.testing.assert_allclose(students[col], r["students"][col], rtol=1e-9, atol=1e-11)
+        assert (df[col] ** 2).sum() == pytest.approx(r["sum_sq"][col], rel=1e-10)
     assert df.attrs["simulated"] is True
 
 
@@ -300,6 +308,34 @@ def test_machines():
     assert list(top.sort_values().index.astype(str)) == ds.MACHINES_WORKER_LEVELS
 
 
+def test_orthodont_is_nlmes():
+    df, r = ds.load_orthodont(), REF["orthodont"]
+    assert r["nlme_equal"]  # the shipped CSV is nlme::Orthodont
+    assert list(df.columns) == ["distance", "age", "Subject", "Sex"]
+    assert len(df) == r["nrow"]
+    assert list(df["Subject"].cat.categories) == r["subject_levels"]
+    assert list(df["Sex"].cat.categories) == r["sex_levels"]
+    means = df.groupby("Sex", observed=True)["distance"].mean()
+    assert means.to_dict() == pytest.approx(r["mean_by_sex"], rel=1e-12)
+
+
+def test_hsb_is_nlmes_high_school_and_beyond():
+    df, r = ds.load_hsb(), REF["hsb"]
+    assert r["nlme_equal"]  # the shipped CSV is nlme::MathAchieve (+ MathAchSchool's Sector, MEANSES)
+    assert list(df.columns) == ["School", "Sector", "meanses", "Minority", "Sex", "SES", "MathAch", "cses"]
+    assert len(df) == r["nrow"] and df["School"].nunique() == r["n_school"]
+    assert list(df["School"].cat.categories) == r["school_levels"]
+    assert list(df["Sector"].cat.categories) == r["sector_levels"]
+    assert list(df["Minority"].cat.categories) == ["No", "Yes"]
+    assert df.groupby("School", observed=True)["Sector"].first().eq("Catholic").sum() == r["catholic_schools"]
+    assert df["MathAch"].mean() == pytest.approx(r["mean_mathach"], rel=1e-12)
+    # cses = SES - school mean, as R's ave() computes it
+    np.testing.assert_allclose(df["cses"].iloc[:20], r["cses_head"], rtol=1e-9, atol=1e-12)
+    assert (df["cses"] ** 2).sum() == pytest.approx(r["sum_sq_cses"], rel=1e-10)
+    gap = (df["meanses"] - (df["SES"] - df["cses"])).abs().max()
+    assert gap == pytest.approx(r["max_meanses_gap"], rel=1e-6)
+
+
 # --------------------------------------------------------------------------------------
 # homework data (simulated)
 # --------------------------------------------------------------------------------------
@@ -348,6 +384,6 @@ def test_list_datasets():
     assert bool(info.loc["timss", "simulated"]) is True
     assert info.loc["grocery", "rows"] == 40
     assert bool(info.loc["groceries", "simulated"]) is False
-    assert set(info.index[info["simulated"]]) == {"timss", "reaction_times", "classrooms"}
+    assert set(info.index[info["simulated"]]) == {"timss", "reaction_times", "classrooms", "insteval_like"}
     for name in info.index:
         assert hasattr(ds, f"load_{name}")

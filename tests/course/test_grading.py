@@ -111,3 +111,47 @@ def test_check_table():
     words = expected.assign(name=["x", "y", "z"])
     with fails(re.escape("[Total, name] expected 'z', got 'w'")):
         g.check_table("table", words.assign(name=["x", "y", "w"]), words)
+
+
+# -- lecture self-checks ---------------------------------------------------------------------------------
+
+def test_answer_key_is_a_hash_of_the_rounded_answer_and_hides_it():
+    import hashlib
+    key = g.answer_key(0.934851)
+    assert key == hashlib.sha256("9.349e-01|()".encode()).hexdigest()[:12]  # 4 significant digits
+    assert "9349" not in key and g.answer_key(0.9351) != g.answer_key(0.9348)
+
+
+@pytest.mark.parametrize("got, verdict, words", [
+    (0.9348499, True, "right"),              # agrees to 4 significant digits
+    (0.9352, False, "not right yet"),
+    ("0.93", None, "expected a number"),
+])
+def test_self_check_says_right_or_not_without_the_answer(capsys, got, verdict, words):
+    key = g.answer_key(0.93485)
+    assert g.self_check("lam", {"lam": got}, key) is verdict
+    out = capsys.readouterr().out
+    assert words in out and "0.934" not in out and "9.34" not in out
+
+
+def test_self_check_on_a_rounding_boundary():
+    key = g.answer_key(0.125, digits=2)                    # an exact tie: 0.125 rounds to 1.2e-01
+    assert g.self_check("x", {"x": 0.125 * (1 + 1e-12)}, key, digits=2) is True  # 1.3e-01 unless nudged
+
+
+def test_self_check_before_an_attempt_and_for_arrays(capsys):
+    A = np.array([[1.0, -2.5], [0.0, 1 / 3]])
+    key = g.answer_key(A)
+    assert g.self_check("A", {}, key) is None
+    assert "not attempted yet" in capsys.readouterr().out
+    assert g.self_check("A", {"A": A + 1e-13}, key) is True        # noise around 0 is 0
+    assert g.self_check("A", {"A": A.ravel()}, key) is False      # the shape is part of the answer
+    assert "shape (4,)" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_self_check_between(capsys):
+    assert g.self_check_between("m", {"m": 3.7}, 3.4, 4.0) is True
+    assert g.self_check_between("m", {"m": 4.2}, 3.4, 4.0) is False
+    assert g.self_check_between("m", {}, 3.4, 4.0) is None
+    out = capsys.readouterr().out
+    assert "3.4" not in out and "4.0" not in out

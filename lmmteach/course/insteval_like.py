@@ -8,9 +8,8 @@ students), each lecturer belongs to one department. We keep that shape and draw 
     y = round(clip(3.2 - 0.07 service + u_s + u_d + u_dept + e, 1, 5)),
     u_s ~ N(0, 0.32²),  u_d ~ N(0, 0.51²),  u_dept ~ N(0, 0.08²),  e ~ N(0, 1.18²)
 
-(standard deviations near lme4's estimates for the real data). Run ``python datasets/make_insteval_like.py
-out.csv`` to write a CSV (the benchmark does this for R); ``lmmteach.load_insteval_like()`` calls
-:func:`simulate` directly.
+(standard deviations near lme4's estimates for the real data). ``lmmteach.load_insteval_like()`` calls
+:func:`simulate`; ``python -m lmmteach.course.insteval_like out.csv`` writes a CSV. No file is shipped.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ import sys
 
 import numpy as np
 import pandas as pd
+
+__all__ = ["simulate", "N_RATINGS", "N_STUDENTS", "N_LECTURERS", "N_DEPTS"]
 
 N_RATINGS, N_STUDENTS, N_LECTURERS, N_DEPTS = 73_421, 2_972, 1_128, 14
 

@@ -1,0 +1,690 @@
+"""Generalized least squares with a modelled within-group covariance: nlme's ``gls``, the MMRM.
+
+Instead of random effects, the covariance of each group's observations is modelled directly. Group i has
+its observations at time points P_i ⊆ {1, ..., T} (a subject may miss visits), and
+
+    y_i = X_i b + e_i,      e_i ~ N(0, σ² V_i),      V_i = V[P_i, P_i],      V = D R D,
+
+with R a T × T correlation matrix of a covariance structure (:mod:`lmmteach.lmm.covariance`, its scale
+fixed at 1: ``cs``, ``ar1``, ``toep``, or ``un`` — every correlation free) and D = diag(1, δ_2, ..., δ_T)
+the relative standard deviations of the time points (``heteroscedastic=True``, nlme's
+``varIdent(~ 1 | time)``; δ_1 = 1 so that σ is the SD at the first time point). ``un`` with
+``heteroscedastic=True`` is the unstructured covariance of the MMRM.
+
+Estimation is the one of ``lmer`` (:mod:`lmmteach.lmm.deviance`): b̂ and σ̂² have closed forms given the
+covariance parameters φ, so only φ is searched, on the profiled deviance
+
+    ML:    −2ℓ   = log|V| + n [1 + log(2π r'V⁻¹r / n)]
+    REML:  −2ℓ_R = log|V| + log|X'V⁻¹X| + (n − p) [1 + log(2π r'V⁻¹r / (n − p))].
+
+Groups with the same missing pattern P share V_P⁻¹, so every sum over groups is a sum over patterns of
+time-by-time cross-products computed once:  K_P[t, s] = Σ_{i ∈ P} w_it w_is',  w_it = (x_it, y_it), and
+
+    X'V⁻¹X = Σ_P Σ_{t,s} (V_P⁻¹)_ts K_P[t, s]_XX,   X'V⁻¹y, y'V⁻¹y likewise.
+
+One evaluation costs O(patterns · T² p²), whatever the number of groups; no n × n matrix is formed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+from scipy.optimize import minimize
+
+from .covariance import Unstructured, make_structure
+from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
+from .transforms import expression_variables
+from .formula import Formula, parse_formula
+from .optimize import newton_polish, one_blas_thread
+from .._util import LOG_2PI, factor_levels, warn_user
+
+if TYPE_CHECKING:
+    from .display import GLSSummary
+
+__all__ = ["CORRELATIONS", "ResidualCovariance", "PatternCrossproducts", "GLSDeviance", "GLSFit", "gls"]
+
+CORRELATIONS = (None, "cs", "ar1", "toep", "un")
+"""The correlation structures of :func:`gls` (None: independent errors)."""
+
+GRAD_STEP = 1e-7
+"""Step of the central differences of the T × T map φ ↦ V(φ) (a tiny smooth map: ~1e-10 accurate)."""
+
+
+# -- the covariance of one group's errors ---------------------------------------------------------------
+class ResidualCovariance:
+    """V(φ) = D R D over the T time points, relative to σ² (so Cov(y_i) = σ² V[P_i, P_i]).
+
+    φ = (correlation parameters, log δ_2, ..., log δ_T). The correlation parameters are those of a
+    structure from :mod:`lmmteach.lmm.covariance` with its scale fixed at 1: ω for ``cs``, ρ for ``ar1``,
+    the partial autocorrelations for ``toep``; for ``un`` the strictly lower triangle of a factor Λ with
+    unit diagonal, R = the correlation matrix of Λ Λ' (every correlation matrix has such a factor).
+    """
+
+    def __init__(self, correlation: str | None, T: int, heteroscedastic: bool = False):
+        if correlation not in CORRELATIONS:
+            raise ValueError(f"unknown correlation {correlation!r}; choose one of {list(CORRELATIONS)}")
+        if correlation is not None and T < 2:
+            raise ValueError(f"a {correlation!r} correlation needs at least 2 time points, the data have {T}")
+        self.name, self.T, self.heteroscedastic = correlation, int(T), bool(heteroscedastic)
+        self.structure = make_structure("us" if correlation == "un" else correlation, self.T) if correlation else None
+        if isinstance(self.structure, Unstructured):
+            s = self.structure
+            self._free = np.flatnonzero(s._rows != s._cols)  # Λ's strictly lower triangle
+            self._theta = (s._rows == s._cols).astype(float)  # unit diagonal
+        elif self.structure is not None:
+            self._free = np.arange(1, self.structure.n_params)  # all but the scale
+            self._theta = np.r_[1.0, np.zeros(self.structure.n_params - 1)]
+        else:
+            self._free = np.zeros(0, int)
+
+    @property
+    def n_corr(self) -> int:
+        return len(self._free)
+
+    @property
+    def n_var(self) -> int:
+        return self.T - 1 if self.heteroscedastic else 0
+
+    @property
+    def n_params(self) -> int:
+        return self.n_corr + self.n_var
+
+    @property
+    def bounds(self) -> list[tuple[float, float]]:
+        """No bounds: a correlation-type parameter in (lo, hi) is searched as x with
+        parameter = lo + (hi − lo) / (1 + e^(−x)), so every φ gives a valid V."""
+        return [(-np.inf, np.inf)] * self.n_params
+
+    def structure_theta(self, phi) -> np.ndarray:
+        """The structure's own θ (scale 1) for the correlation part of φ."""
+        theta = self._theta.copy()
+        x = np.asarray(phi, float)[: self.n_corr]
+        for j, k in enumerate(self._free):
+            lo, hi = self.structure.bounds[k]
+            theta[k] = lo + (hi - lo) / (1.0 + np.exp(-x[j])) if np.isfinite(lo) else x[j]
+        return theta
+
+    def _x_from_theta(self, theta) -> np.ndarray:
+        x = np.empty(self.n_corr)
+        for j, k in enumerate(self._free):
+            lo, hi = self.structure.bounds[k]
+            x[j] = np.log((theta[k] - lo) / (hi - theta[k])) if np.isfinite(lo) else theta[k]
+        return x
+
+    @property
+    def theta_scale(self) -> np.ndarray:
+        return np.ones(self.n_params)
+
+    def correlation(self, phi) -> np.ndarray:
+        """R (T × T), the correlation matrix of the errors."""
+        if self.structure is None:
+            return np.eye(self.T)
+        C = self.structure.relcov(self.structure_theta(phi))
+        if isinstance(self.structure, Unstructured):
+            d = np.sqrt(np.diag(C))
+            C = C / np.outer(d, d)
+        return C
+
+    def delta(self, phi) -> np.ndarray:
+        """(1, δ_2, ..., δ_T): the SD of each time point relative to the first."""
+        if not self.heteroscedastic:
+            return np.ones(self.T)
+        return np.r_[1.0, np.exp(np.asarray(phi, float)[self.n_corr :])]
+
+    def matrix(self, phi) -> np.ndarray:
+        """V = D R D."""
+        d = self.delta(phi)
+        return self.correlation(phi) * np.outer(d, d)
+
+    def matrix_grad(self, phi) -> np.ndarray:
+        """∂V/∂φ_k, shape (k, T, T), by central differences (bounded parameters step inward)."""
+        phi = np.asarray(phi, float)
+        out = np.empty((self.n_params, self.T, self.T))
+        for k in range(self.n_params):
+            tp, tm = phi.copy(), phi.copy()
+            tp[k] += GRAD_STEP
+            tm[k] -= GRAD_STEP
+            out[k] = (self.matrix(tp) - self.matrix(tm)) / (2 * GRAD_STEP)
+        return out
+
+    def start(self, S: np.ndarray | None) -> np.ndarray:
+        """Starting φ: independence, except that ``un`` starts at the correlations and a heteroscedastic
+        fit at the SDs of a moment estimate S of Cov(y_i) (from OLS residuals), when S is usable."""
+        phi = np.zeros(self.n_params)
+        if self.structure is not None:
+            phi[: self.n_corr] = self._x_from_theta(self._theta)
+        if S is None or not np.all(np.isfinite(S)) or np.any(np.diag(S) <= 0):
+            return phi
+        d = np.sqrt(np.diag(S))
+        if self.heteroscedastic:
+            phi[self.n_corr :] = np.log(d[1:] / d[0])
+        if isinstance(self.structure, Unstructured):
+            try:
+                L = np.linalg.cholesky(S / np.outer(d, d))
+            except np.linalg.LinAlgError:
+                return phi
+            Lam = L / np.diag(L)[:, None]  # unit diagonal, the same correlation matrix
+            phi[: self.n_corr] = Lam[self.structure._rows, self.structure._cols][self._free]
+        return phi
+
+    def parameter_names(self) -> list[str]:
+        names = []
+        if self.name in ("cs",):
+            names = ["Rho"]
+        elif self.name == "ar1":
+            names = ["Phi"]
+        elif self.name == "toep":
+            names = [f"rho{k}" for k in range(1, self.T)]
+        elif self.name == "un":
+            names = [f"cor({c + 1},{r + 1})" for r, c in zip(self.structure._rows, self.structure._cols) if r != c]
+        return names
+
+    def correlation_parameters(self, phi) -> np.ndarray:
+        """The printed correlation parameters: ω (cs), ρ (ar1), ρ_1..ρ_{T−1} (toep), the correlations of
+        R's lower triangle column by column (un)."""
+        R = self.correlation(phi)
+        if self.name in ("cs", "ar1"):
+            return np.array([R[1, 0]])
+        if self.name == "toep":
+            return R[1:, 0].copy()
+        if self.name == "un":
+            s = self.structure
+            keep = s._rows != s._cols
+            return R[s._rows[keep], s._cols[keep]]
+        return np.zeros(0)
+
+
+# -- the cross-products, once per data set -----------------------------------------------------------------
+@dataclass(frozen=True)
+class PatternCrossproducts:
+    """K_P[t, s] = Σ_{i with pattern P} w_it w_is' for every missing pattern P (w = (q_it, e_it)).
+
+    As in :class:`lmmteach.lmm.deviance.Crossproducts`, X = Q R (thin QR) and y is replaced by its OLS
+    residual e = y − X b_ols; no estimate changes (b̂ = R⁻¹ b̂_Q + b_ols).
+    """
+
+    patterns: tuple[np.ndarray, ...]  # time indices of each pattern
+    counts: np.ndarray  # groups per pattern
+    K: tuple[np.ndarray, ...]  # per pattern: (|P|, |P|, p + 1, p + 1)
+    n: int
+    R: np.ndarray
+    b_ols: np.ndarray
+    Q: np.ndarray
+    e: np.ndarray
+    group: np.ndarray
+    time: np.ndarray
+    n_groups: int
+    T: int
+
+    @classmethod
+    def from_arrays(cls, X, y, group, time, n_groups, T) -> "PatternCrossproducts":
+        Q, R = scipy.linalg.qr(X, mode="economic", check_finite=False)
+        mask = np.zeros((n_groups, T), bool)
+        mask[group, time] = True
+        keys = mask @ (1 << np.arange(T, dtype=np.int64))
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        patterns = tuple(np.flatnonzero((u >> np.arange(T)) & 1) for u in uniq)
+        blank = cls(patterns, np.bincount(inverse, minlength=len(uniq)), (), len(y), R, None, Q, None,
+                    group, time, n_groups, T)
+        return blank._with_groups(inverse).with_response(y)
+
+    def _with_groups(self, inverse):
+        object.__setattr__(self, "_inverse", inverse)
+        return self
+
+    def with_response(self, y) -> "PatternCrossproducts":
+        """The same design with a new response: the cross-products involving y are recomputed."""
+        Qty = self.Q.T @ y
+        e = y - self.Q @ Qty
+        p = self.Q.shape[1]
+        W = np.zeros((self.n_groups, self.T, p + 1))
+        W[self.group, self.time, :p] = self.Q
+        W[self.group, self.time, p] = e
+        K = []
+        for k, P in enumerate(self.patterns):
+            Wp = W[self._inverse == k][:, P, :].reshape(-1, len(P) * (p + 1))
+            K.append((Wp.T @ Wp).reshape(len(P), p + 1, len(P), p + 1).transpose(0, 2, 1, 3))
+        out = replace(self, K=tuple(K), b_ols=np.linalg.solve(self.R, Qty), e=e)
+        return out._with_groups(self._inverse)
+
+    def pattern_moments(self) -> np.ndarray:
+        """A moment estimate of Cov(y_i) (T × T) from the OLS residuals, over the groups observed at both
+        times (NaN where no group is)."""
+        p = self.Q.shape[1]
+        S, N = np.zeros((self.T, self.T)), np.zeros((self.T, self.T))
+        for P, c, K in zip(self.patterns, self.counts, self.K):
+            S[np.ix_(P, P)] += K[:, :, p, p]
+            N[np.ix_(P, P)] += c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return S / N
+
+
+@dataclass(frozen=True)
+class GLSEvaluation:
+    """One evaluation of the GLS profiled deviance (φ the covariance parameters)."""
+
+    theta: np.ndarray
+    deviance: float
+    cp: PatternCrossproducts
+    A_Q: np.ndarray
+    beta_Q: np.ndarray
+    pwrss: float
+    sigma2: float
+    logdet_V: float
+    gradient: np.ndarray | None = None
+
+    @cached_property
+    def beta(self) -> np.ndarray:
+        return np.linalg.solve(self.cp.R, self.beta_Q) + self.cp.b_ols
+
+    @cached_property
+    def A(self) -> np.ndarray:
+        """X'V⁻¹X = R'(Q'V⁻¹Q)R, so that Cov(b̂) = σ² A⁻¹."""
+        return self.cp.R.T @ self.A_Q @ self.cp.R
+
+
+class GLSDeviance:
+    """φ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood of the GLS model."""
+
+    def __init__(self, crossproducts: PatternCrossproducts, covariance: ResidualCovariance, reml: bool = True):
+        self.cp, self.covariance, self.reml = crossproducts, covariance, bool(reml)
+        self.p = crossproducts.Q.shape[1]
+        self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
+        if self.reml and self.cp.n <= self.p:
+            raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
+
+    @property
+    def n_theta(self) -> int:
+        return self.covariance.n_params
+
+    @property
+    def bounds(self):
+        return self.covariance.bounds
+
+    @property
+    def theta_scale(self):
+        return self.covariance.theta_scale
+
+    @property
+    def theta0(self) -> np.ndarray:
+        return self.covariance.start(self.cp.pattern_moments())
+
+    def evaluate(self, theta, gradient: bool = False) -> GLSEvaluation:
+        cp, n, p = self.cp, self.cp.n, self.p
+        theta = np.atleast_1d(np.asarray(theta, float))
+        V = self.covariance.matrix(theta)
+        M = np.zeros((p + 1, p + 1))  # [[Q'V⁻¹Q, Q'V⁻¹e], [., e'V⁻¹e]]
+        logdet_V = 0.0
+        Vinvs = []
+        for P, count, K in zip(cp.patterns, cp.counts, cp.K):
+            L = np.linalg.cholesky(V[np.ix_(P, P)])
+            Linv = np.linalg.inv(L)
+            Vinv = Linv.T @ Linv
+            Vinvs.append(Vinv)
+            logdet_V += count * 2.0 * np.log(np.diag(L)).sum()
+            M += np.einsum("ts,tspq->pq", Vinv, K)
+        A_Q, Xty = M[:p, :p], M[:p, p]
+        RX = np.linalg.cholesky(A_Q)
+        beta = np.linalg.solve(A_Q, Xty)
+        pwrss = max(float(M[p, p] - Xty @ beta), 1e-300)
+        dof = n - p if self.reml else n
+        dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
+        if self.reml:
+            dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
+        grad = None
+        if gradient:
+            G = np.zeros((cp.T, cp.T))  # ∂ deviance / ∂V
+            c = np.r_[-beta, 1.0]
+            Ainv = np.linalg.inv(A_Q)
+            for P, count, K, Vinv in zip(cp.patterns, cp.counts, cp.K, Vinvs):
+                S = np.einsum("tspq,p,q->ts", K, c, c)  # Σ_i r_i r_i'
+                H = np.einsum("tspq,pq->ts", K[:, :, :p, :p], Ainv) if self.reml else 0.0  # Σ X_i A⁻¹ X_i'
+                G[np.ix_(P, P)] += count * Vinv - Vinv @ ((dof / pwrss) * S + H) @ Vinv
+            grad = np.einsum("ij,kij->k", G, self.covariance.matrix_grad(theta))
+        return GLSEvaluation(theta, float(dev), cp, A_Q, beta, pwrss, pwrss / dof, float(logdet_V), grad)
+
+    def __call__(self, theta) -> float:
+        return self.evaluate(theta).deviance
+
+    def loglik(self, theta, sigma2: float) -> float:
+        """Log-likelihood at given (φ, σ²) with b̂ profiled out (as ProfiledDeviance.loglik)."""
+        e = self.evaluate(theta)
+        dof = self.cp.n - self.p if self.reml else self.cp.n
+        out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
+        if self.reml:
+            out += np.linalg.slogdet(e.A)[1]
+        return float(-0.5 * out)
+
+
+@dataclass(frozen=True)
+class GLSOptimum:
+    theta: np.ndarray
+    deviance: float
+    converged: bool
+    n_iter: int
+    n_eval: int
+    message: str
+
+
+def optimize_gls(devfun: GLSDeviance, theta0=None) -> GLSOptimum:
+    """Minimise the GLS deviance over φ: L-BFGS-B with the exact gradient, then the Newton polish of
+    :func:`lmmteach.lmm.optimize.newton_polish` (converged: Newton decrement below 1e-6)."""
+    theta0 = devfun.theta0 if theta0 is None else np.asarray(theta0, float)
+    bounds = devfun.bounds
+    lo = np.array([b[0] for b in bounds]) if bounds else np.zeros(0)
+    hi = np.array([b[1] for b in bounds]) if bounds else np.zeros(0)
+    theta0 = np.clip(theta0, lo, hi)
+    if devfun.n_theta == 0:
+        e = devfun.evaluate(theta0)
+        return GLSOptimum(theta0, e.deviance, True, 0, 1, "no covariance parameters")
+    n_eval = 0
+
+    def fun(x):
+        nonlocal n_eval
+        n_eval += 1
+        try:
+            e = devfun.evaluate(x, gradient=True)
+        except np.linalg.LinAlgError:
+            return 1e300, np.zeros_like(x)
+        return e.deviance, e.gradient
+
+    with one_blas_thread():
+        res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-7, "maxcor": 20})
+        theta, decrement = newton_polish(devfun, np.asarray(res.x, float))
+        dev = devfun(theta)
+    return GLSOptimum(theta, dev, bool(np.isfinite(dev) and decrement < 1e-6), int(res.nit), n_eval,
+                      str(res.message))
+
+
+# -- the design -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GLSDesign:
+    formula: Formula
+    y: np.ndarray
+    X: np.ndarray
+    fixef_names: tuple[str, ...]
+    group_name: str
+    group: np.ndarray
+    levels: tuple
+    time_name: str
+    time: np.ndarray
+    time_levels: tuple
+    index: pd.Index
+    data_id: str
+    xlevels: dict
+    contrasts: dict
+    n_dropped: int = 0
+    transform_state: dict = field(default_factory=dict)  # fitted parameters of poly/scale/center
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.levels)
+
+    def with_response(self, y) -> "GLSDesign":
+        y = np.asarray(y, float)
+        return replace(self, y=y, data_id=_fingerprint(y))
+
+
+def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
+    """Build y, X, the group and the time index of each row; check that (group, time) pairs are unique."""
+    data = _check_data(data)
+    f = formula if isinstance(formula, Formula) else parse_formula(formula)
+    if f.random:
+        raise ValueError(f"gls models the errors' covariance directly, so the formula {f.text!r} must have no "
+                         f"random-effects term such as {f.random[0].text}; use lmer for random effects")
+    for role, col in (("group", group), ("time", time)):
+        if not isinstance(col, str):
+            raise TypeError(f"{role} must name a column of data, not {col!r}")
+        if col not in data.columns:
+            raise ValueError(f"{role}={col!r} is not a column of data (columns are: {', '.join(map(str, data.columns))})")
+        if data[col].isna().any():
+            raise ValueError(f"the {role} column {col!r} has {int(data[col].isna().sum())} missing value(s); "
+                             "every row needs its group and time point")
+    if f.offsets:
+        raise ValueError(f"gls does not take offsets ({', '.join(f.offsets)}); subtract the offset from the response")
+    contrasts = dict(contrasts or {})
+    frame, n_dropped = model_frame(f, data)
+    state: dict = {}  # poly/scale/center parameters of the fitted data, reused by predict
+    frame, y = response_values(frame, f.response, state)
+    xlevels: dict = {}
+    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels, state)
+    X, names, _ = _drop_rank_deficient(X, names)
+    rows = data.loc[frame.index]
+    levels = tuple(factor_levels(rows[group]))
+    time_levels = tuple(factor_levels(rows[time]))
+    g = _codes(rows[group], list(levels)).astype(np.intp)
+    t = _codes(rows[time], list(time_levels)).astype(np.intp)
+    pairs = pd.Series(g * len(time_levels) + t)
+    dup = pairs.duplicated()
+    if dup.any():
+        k = int(np.flatnonzero(dup.to_numpy())[0])
+        raise ValueError(f"{group}={levels[g[k]]!r} has more than one row at {time}={time_levels[t[k]]!r}; "
+                         "each group may have at most one observation per time point")
+    return GLSDesign(f, y, X, tuple(names), group, g, levels, time, t, time_levels, frame.index,
+                     _fingerprint(y), xlevels, contrasts, n_dropped, state)
+
+
+# -- the fitted model ---------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class GLSFit:
+    """A fitted GLS model  y_i = X_i b + e_i,  e_i ~ N(0, σ² V[P_i, P_i])  (immutable)."""
+
+    design: GLSDesign
+    devfun: GLSDeviance
+    optimum: GLSOptimum
+
+    @cached_property
+    def _eval(self) -> GLSEvaluation:
+        return self.devfun.evaluate(self.optimum.theta)
+
+    @property
+    def reml(self) -> bool:
+        return self.devfun.reml
+
+    @property
+    def formula(self) -> str:
+        return self.design.formula.text
+
+    @property
+    def correlation(self) -> str | None:
+        return self.devfun.covariance.name
+
+    @property
+    def heteroscedastic(self) -> bool:
+        return self.devfun.covariance.heteroscedastic
+
+    @property
+    def theta(self) -> np.ndarray:
+        """φ̂, the covariance parameters on the search scale (correlation parameters, log δ)."""
+        return self.optimum.theta.copy()
+
+    @property
+    def fixef(self) -> pd.Series:
+        """b̂ = (X'V̂⁻¹X)⁻¹ X'V̂⁻¹y."""
+        return pd.Series(self._eval.beta, index=list(self.design.fixef_names), name="Estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Cov(b̂) = s² (X'V̂⁻¹X)⁻¹ with s² = r'V̂⁻¹r / (n − p) by ML and REML alike (nlme's convention:
+        an ML fit's σ̂² = r'V̂⁻¹r / n is rescaled by n / (n − p) here)."""
+        names = list(self.design.fixef_names)
+        s2 = self._eval.pwrss / (self.nobs - self.design.p)
+        return pd.DataFrame(s2 * np.linalg.inv(self._eval.A), index=names, columns=names)
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index, name="Std. Error")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        return (self.fixef / self.se).rename("t value")
+
+    def coef_table(self) -> pd.DataFrame:
+        """nlme's coefficient table: Value, Std.Error, t-value, p-value (t on n − p df, as nlme)."""
+        from scipy import stats
+
+        t = self.tvalues
+        return pd.DataFrame({"Value": self.fixef, "Std.Error": self.se, "t-value": t,
+                             "p-value": 2 * stats.t.sf(np.abs(t), self.nobs - self.design.p)})
+
+    @property
+    def sigma(self) -> float:
+        """σ̂: the residual SD (at the first time point when heteroscedastic)."""
+        return float(np.sqrt(self._eval.sigma2))
+
+    @property
+    def correlation_parameters(self) -> pd.Series:
+        cov = self.devfun.covariance
+        return pd.Series(cov.correlation_parameters(self.theta), index=cov.parameter_names(), dtype=float,
+                         name="correlation")
+
+    @property
+    def variance_parameters(self) -> pd.Series:
+        """δ_t: the SD of each time point relative to the first (all 1 unless heteroscedastic)."""
+        return pd.Series(self.devfun.covariance.delta(self.theta), index=list(self.design.time_levels),
+                         name="delta")
+
+    def cov_matrix(self) -> pd.DataFrame:
+        """Cov(y_i) = σ̂² D R D over all time points (nlme's ``getVarCov`` for a complete group)."""
+        lev = list(self.design.time_levels)
+        return pd.DataFrame(self._eval.sigma2 * self.devfun.covariance.matrix(self.theta), index=lev, columns=lev)
+
+    def cor_matrix(self) -> pd.DataFrame:
+        lev = list(self.design.time_levels)
+        return pd.DataFrame(self.devfun.covariance.correlation(self.theta), index=lev, columns=lev)
+
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self._eval.deviance
+
+    @property
+    def deviance(self) -> float:
+        return self._eval.deviance
+
+    @property
+    def npar(self) -> int:
+        """Fixed effects + correlation and variance parameters + σ (nlme's df of logLik)."""
+        return self.design.p + self.devfun.n_theta + 1
+
+    @property
+    def aic(self) -> float:
+        return self.deviance + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        n_eff = self.nobs - self.design.p if self.reml else self.nobs  # nlme's BIC uses n − p for REML
+        return self.deviance + np.log(n_eff) * self.npar
+
+    @property
+    def nobs(self) -> int:
+        return self.design.nobs
+
+    @property
+    def converged(self) -> bool:
+        return self.optimum.converged
+
+    @property
+    def fitted(self) -> pd.Series:
+        return pd.Series(self.design.X @ self._eval.beta, index=self.design.index, name="fitted")
+
+    @property
+    def residuals(self) -> pd.Series:
+        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.index, name="residuals")
+
+    def predict(self, newdata: pd.DataFrame | None = None) -> pd.Series:
+        """X b̂ for ``newdata`` (default: the data fitted); NaN where a needed variable is missing."""
+        if newdata is None:
+            return self.fitted.rename("predicted")
+        newdata = _check_data(newdata)
+        f, d = self.design.formula, self.design
+        needed = list(dict.fromkeys(c for t in f.terms for v in t.variables for c in expression_variables(v)))
+        missing = [v for v in needed if v not in newdata.columns]
+        if missing:
+            raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
+        complete = newdata[needed].notna().all(axis=1).to_numpy() if needed else np.ones(len(newdata), bool)
+        out = pd.Series(np.nan, index=newdata.index, name="predicted")
+        names, X = model_matrix(newdata.loc[complete], f.intercept, f.terms, f.factor_vars, d.contrasts,
+                                dict(d.xlevels), copy.deepcopy(d.transform_state))
+        X = X[:, [names.index(n) for n in d.fixef_names]]
+        out[complete] = X @ self._eval.beta
+        return out
+
+    def refit_ml(self) -> "GLSFit":
+        if not self.reml:
+            return self
+        devfun = GLSDeviance(self.devfun.cp, self.devfun.covariance, reml=False)
+        return GLSFit(self.design, devfun, optimize_gls(devfun, theta0=self.theta))
+
+    def refit(self, y, theta0=None) -> "GLSFit":
+        """The same design fitted to a new response (rows in the fitted order), started at this fit's φ."""
+        design = self.design.with_response(y)
+        with one_blas_thread():
+            cp = self.devfun.cp.with_response(design.y)
+        devfun = GLSDeviance(cp, self.devfun.covariance, reml=self.reml)
+        return GLSFit(design, devfun, optimize_gls(devfun, theta0=self.theta if theta0 is None else theta0))
+
+    def summary(self) -> "GLSSummary":
+        from .display import GLSSummary
+
+        return GLSSummary(self)
+
+    def __repr__(self) -> str:
+        from .display import format_gls
+
+        return format_gls(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<pre>" + html.escape(repr(self)) + "</pre>"
+
+
+def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: str | None = None,
+        heteroscedastic: bool = False, reml: bool = True, contrasts: dict | None = None) -> GLSFit:
+    """Fit a linear model with correlated, possibly heteroscedastic errors by REML (default) or ML,
+    like nlme's ``gls`` (and the MMRM with ``correlation="un", heteroscedastic=True``).
+
+    Parameters
+    ----------
+    formula : fixed part only, e.g. ``"price ~ store"``.
+    data : long format, one row per observation.
+    group : the column naming each row's group (subject); groups are independent.
+    time : the column giving each row's position within its group (integer or factor): its sorted levels
+        are the time points 1..T. AR(1) lags are differences of these positions. A group may miss time
+        points; its other rows are kept.
+    correlation : None (independent), ``"cs"`` (compound symmetry), ``"ar1"``, ``"toep"`` (Toeplitz),
+        ``"un"`` (every correlation free).
+    heteroscedastic : one SD per time point (nlme's ``varIdent(form = ~ 1 | time)``).
+    reml : REML (True) or ML (False).
+    contrasts : as for :func:`lmmteach.lmer`.
+    """
+    for name, flag in (("reml", reml), ("heteroscedastic", heteroscedastic)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, not {flag!r}")
+    if correlation not in CORRELATIONS:
+        raise ValueError(f"unknown correlation {correlation!r}; choose one of {list(CORRELATIONS)}")
+    with one_blas_thread():  # small matrices and tall products: one BLAS thread is fastest
+        design = gls_design(formula, data, group, time, contrasts)
+        T = len(design.time_levels)
+        cp = PatternCrossproducts.from_arrays(design.X, design.y, design.group, design.time, design.n_groups, T)
+        devfun = GLSDeviance(cp, ResidualCovariance(correlation, T, heteroscedastic), reml=reml)
+        opt = optimize_gls(devfun)
+    fit = GLSFit(design, devfun, opt)
+    if not opt.converged:
+        warn_user(f"the gls optimiser did not converge ({opt.message}); check the estimates")
+    return fit
