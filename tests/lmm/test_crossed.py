@@ -16,6 +16,7 @@ from lmmteach.lmm.deviance import ProfiledDeviance
 REF = shared.reference("crossed_reference")
 FORMULAS = {
     "penicillin": "diameter ~ 1 + (1 | plate) + (1 | sample)",
+    "penicillin_weighted": "diameter ~ 1 + (1 | plate) + (1 | sample)",
     "pastes_nested": "strength ~ 1 + (1 | batch/cask)",
     "pastes_interaction": "strength ~ 1 + (1 | batch:cask) + (1 | batch)",
     "pastes_sample": "strength ~ 1 + (1 | batch) + (1 | sample)",
@@ -35,9 +36,18 @@ def _as_list(x):
     return x if isinstance(x, list) else [x]
 
 
+def penicillin_weights():
+    """The prior weights of crossed_reference.R: 1, 2, 3, 1, 2, 3, ... in row order."""
+    return 1.0 + np.arange(len(shared.data("penicillin"))) % 3
+
+
 def fit(key):
     ref = REF["fits"][key]
     name = key.rsplit("_", 1)[0]
+    if name == "penicillin_weighted":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return lt.lmer(FORMULAS[name], shared.data("penicillin"), reml=ref["REML"], weights=penicillin_weights())
     return shared.fit(FORMULAS[name], ref["data"], reml=ref["REML"])
 
 
@@ -208,6 +218,14 @@ def test_refit_and_bootstrap_with_several_factors():
     assert m1.refit_ml() is m1
     ml = fit("penicillin_reml").refit_ml()
     assert ml.loglik == pytest.approx(REF["fits"]["penicillin_ml"]["logLik"], rel=LOGLIK_RTOL)
+
+
+@pytest.mark.parametrize("case", REF["satterthwaite"], ids=lambda c: c["name"])
+def test_satterthwaite_against_lmertest(case):
+    table = lt.satterthwaite(fit(case["name"] + "_reml"))
+    assert list(table.index) == _as_list(case["terms"])
+    np.testing.assert_allclose(table["df"], _as_list(case["df"]), rtol=1e-3)  # numerical Hessians on both sides
+    np.testing.assert_allclose(table["t value"], _as_list(case["t"]), rtol=EST_RTOL)
 
 
 def test_wald_and_profile_confint():

@@ -16,6 +16,7 @@ out_path <- "tests/reference/crossed_reference.json"
 
 # ---- data -------------------------------------------------------------------------------------------
 penicillin <- read.csv("datasets/penicillin.csv", stringsAsFactors = TRUE)
+penicillin$w <- 1 + (seq_len(nrow(penicillin)) - 1) %% 3  # prior weights 1, 2, 3, 1, 2, 3, ... (row order)
 pastes <- read.csv("datasets/pastes.csv", stringsAsFactors = TRUE)
 # crossed subjects x items with a random slope for subjects (simulated, seeded)
 set.seed(20240611)
@@ -33,10 +34,12 @@ write.csv(slope, "tests/reference/crossed_slope_data.csv", row.names = FALSE)
 slope <- read.csv("tests/reference/crossed_slope_data.csv", stringsAsFactors = TRUE)
 
 # ---- best converged fit of lme4's optimisers ----------------------------------------------------------
-fit1 <- function(formula, data, REML, optimizer) {
+fit1 <- function(formula, data, REML, optimizer, weighted = FALSE) {
   warns <- character(0)
+  args <- list(formula, data = data, REML = REML, control = lmerControl(optimizer = optimizer))
+  if (weighted) args$weights <- data$w
   m <- withCallingHandlers(
-    lmer(formula, data = data, REML = REML, control = lmerControl(optimizer = optimizer)),
+    do.call(lmer, args),
     warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") },
     message = function(msg) { warns <<- c(warns, conditionMessage(msg)); invokeRestart("muffleMessage") })
   warns <- c(warns, m@optinfo$conv$lme4$messages)
@@ -44,8 +47,8 @@ fit1 <- function(formula, data, REML, optimizer) {
   m
 }
 crit <- function(m) if (isREML(m)) REMLcrit(m) else deviance(m)
-fit <- function(formula, data, REML) {
-  ms <- lapply(c("nloptwrap", "bobyqa", "Nelder_Mead"), function(o) fit1(formula, data, REML, o))
+fit <- function(formula, data, REML, weighted = FALSE) {
+  ms <- lapply(c("nloptwrap", "bobyqa", "Nelder_Mead"), function(o) fit1(formula, data, REML, o, weighted))
   clean <- Filter(function(m) length(attr(m, "warns")) == 0 ||
                     all(grepl("singular", attr(m, "warns"))), ms)
   if (length(clean) == 0) stop("no optimiser converged without warnings for ", deparse(formula))
@@ -88,6 +91,7 @@ describe <- function(m, data_name) {
 fits <- list()
 models <- list(
   penicillin = list(diameter ~ 1 + (1 | plate) + (1 | sample), penicillin, "penicillin"),
+  penicillin_weighted = list(diameter ~ 1 + (1 | plate) + (1 | sample), penicillin, "penicillin"),
   pastes_nested = list(strength ~ 1 + (1 | batch/cask), pastes, "pastes"),
   pastes_interaction = list(strength ~ 1 + (1 | batch:cask) + (1 | batch), pastes, "pastes"),
   pastes_sample = list(strength ~ 1 + (1 | batch) + (1 | sample), pastes, "pastes"),
@@ -100,7 +104,7 @@ for (nm in names(models)) {
   for (REML in c(TRUE, FALSE)) {
     key <- paste0(nm, if (REML) "_reml" else "_ml")
     mm <- models[[nm]]
-    fitted[[key]] <- fit(mm[[1]], mm[[2]], REML)
+    fitted[[key]] <- fit(mm[[1]], mm[[2]], REML, weighted = nm == "penicillin_weighted")
     fits[[key]] <- describe(fitted[[key]], mm[[3]])
   }
 }
@@ -131,11 +135,21 @@ devfuns <- c(
   devfun_at("slope_sorted", TRUE, list(c(0.8, 0.1, 0.3, 0.5)))
 )
 
+# ---- Satterthwaite degrees of freedom (lmerTest) -------------------------------------------------------
+satt <- function(name) {
+  mm <- models[[name]]
+  m <- lmerTest::lmer(mm[[1]], data = mm[[2]], REML = TRUE)
+  co <- summary(m)$coefficients
+  list(name = name, terms = rownames(co), df = unname(co[, "df"]), t = unname(co[, "t value"]))
+}
+satterthwaite <- list(satt("penicillin"), satt("slope"), satt("pastes_nested"))
+
 ref <- list(
   generated_by = "tests/reference/crossed_reference.R",
   R_version = R.version.string,
   lme4_version = as.character(packageVersion("lme4")),
-  fits = fits, anova = anovas, devfun = devfuns
+  lmerTest_version = as.character(packageVersion("lmerTest")),
+  fits = fits, anova = anovas, devfun = devfuns, satterthwaite = satterthwaite
 )
 writeLines(toJSON(ref, digits = I(15), auto_unbox = TRUE, pretty = TRUE, na = "null"), out_path)
 cat("wrote", out_path, "\n")
