@@ -259,3 +259,12 @@ def test_nested_labels_reused_warn():
         warnings.simplefilter("error")
         lt.lformula("diameter ~ 1 + (1 | plate) + (1 | sample)", shared.data("penicillin"))
         lt.lformula("strength ~ 1 + (1 | batch/cask)", shared.data("pastes"))
+
+
+def test_more_random_effects_than_observations_warns():
+    rng = np.random.default_rng(5)
+    n = 30
+    df = pd.DataFrame({"a": [f"a{i % 16}" for i in range(n)], "b": [f"b{(7 * i) % 15}" for i in range(n)],
+                       "y": rng.normal(size=n)})
+    with pytest.warns(UserWarning, match=r"more random effects \(31\) than observations \(30\)"):
+        lt.lformula("y ~ 1 + (1 | a) + (1 | b)", df)
