@@ -33,6 +33,7 @@ from .lmm.design import lformula
 from .lmm import textbook
 from .lmm.deviance import mk_devfun
 from .lmm.optimize import optimize_lmer
+from .lmm.control import LmerControl
 from .lmm.model import LinearMixedModel, lmer
 from .lmm.gls import GLSFit, gls
 
@@ -53,7 +54,7 @@ __all__ = [
     "load_reaction_times", "load_sleepstudy", "load_timss",
     "aov1rm", "box_epsilon", "mauchly", "contr_sum", "contr_treatment", "anova_error_strata",
     "anova_twoway_additive", "long_to_wide", "univariate_rm_table", "pairwise_comparisons",
-    "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LinearMixedModel", "lmer", "GLSFit", "gls",
+    "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LmerControl", "LinearMixedModel", "lmer", "GLSFit", "gls",
     "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite", "contest", "kenward_roger",
     "datasets", "grading", "plots",
 ]

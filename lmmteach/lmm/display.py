@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._util import fmt
 
-__all__ = ["varcorr_lines", "format_model", "fixef_correlation_lines", "scaled_residual_lines", "abbreviate",
+__all__ = ["varcorr_lines", "format_model", "fit_log_lines", "fixef_correlation_lines", "scaled_residual_lines", "abbreviate",
            "Summary", "model_html", "gls_covariance_lines", "format_gls", "GLSSummary", "AnovaTable"]
 
 
@@ -40,6 +40,15 @@ def varcorr_lines(model) -> list[str]:
         return " " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
 
     return [line(header)] + [line(r) for r in rows]
+
+
+def fit_log_lines(model) -> list[str]:
+    """The optimiser's log of a fitted model: method, evaluations, each step it took, the final gradient."""
+    o = model.optimum
+    lines = [f"optimizer: {o.method}; {o.n_iter} iterations, {o.n_eval} deviance evaluations",
+             f"converged: {o.converged}; max |projected gradient| {o.gradient_norm:.3g}; deviance {o.deviance:.10g}"]
+    lines += [f"  {k + 1}. {step}" for k, step in enumerate(o.log)]
+    return lines
 
 
 def format_model(model) -> str:

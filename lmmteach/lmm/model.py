@@ -26,6 +26,7 @@ from .covariance import sd_correlation
 from .design import Design, grouping_labels, lformula, model_matrix, variable_values, _check_data
 from .transforms import expression_variables
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
+from .control import LmerControl
 from .optimize import OptimizerResult, optimize_lmer, optimize_warm
 from .._util import warn_user
 
@@ -250,6 +251,14 @@ class LinearMixedModel:
     def converged(self) -> bool:
         return self.optimum.converged
 
+    @property
+    def fit_log(self) -> str:
+        """What the optimiser did, step by step: start, searches, boundary handling, polish, the final
+        convergence check (lme4's ``optinfo``, MixedModels.jl's ``OptSummary``); print it."""
+        from .display import fit_log_lines
+
+        return "\n".join(fit_log_lines(self))
+
     # -- fitted values -------------------------------------------------------------------------------------
     @property
     def fitted(self) -> pd.Series:
@@ -340,10 +349,10 @@ class LinearMixedModel:
         if not self.call:
             raise ValueError("this model was not made by lmer(), so there is no call to update")
         call = dict(self.call)
-        unknown = set(changes) - {"contrasts", "weights", "offset", "start"}
+        unknown = set(changes) - {"contrasts", "weights", "offset", "start", "control"}
         if unknown:
             raise TypeError(f"update() got unexpected argument(s) {sorted(unknown)}; it takes formula, data, "
-                            "reml, contrasts, weights, offset, start")
+                            "reml, contrasts, weights, offset, start, control")
         if formula is not None:
             call["formula"] = _update_formula(call["formula"], formula)
         if data is not None:
@@ -463,7 +472,7 @@ def _update_formula(old: str, new: str) -> str:
 
 
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | None = None,
-         start=None, weights=None, offset=None) -> LinearMixedModel:
+         start=None, weights=None, offset=None, control: LmerControl | None = None) -> LinearMixedModel:
     """Fit a linear mixed-effects model by REML (default) or ML, like lme4's ``lmer``.
 
     Parameters
@@ -478,6 +487,12 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
     weights : prior weights (an array, one per row of data, or a column name), as lme4's ``weights``:
         Var(e_i) = σ² / w_i.
     offset : a known term added to the mean (an array, one per row), as ``offset(...)`` in the formula.
+    control : the optimiser's named tolerances (:class:`~lmmteach.lmm.control.LmerControl`, lme4's
+        ``lmerControl``); what the optimiser did is in ``model.fit_log``.
+
+    Random terms may use any number of grouping factors, crossed ``(1 | plate) + (1 | sample)`` or nested
+    ``(1 | batch/cask)`` (= ``(1 | cask:batch) + (1 | batch)``); they are kept in lme4's order (most levels
+    first) and fitted by the blocked Cholesky factor (:mod:`lmmteach.lmm.blocked`).
 
     The fixed part may transform variables: ``log(weight) ~ poly(Time, 2) * Diet + scale(x) + I(Time**2)``
     (see :mod:`lmmteach.lmm.transforms`); terms are ordered as R orders them (by degree, then as written).
@@ -486,9 +501,9 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
         raise TypeError(f"reml must be True or False, not {reml!r}")
     design = lformula(formula, data, contrasts, weights=weights, offset=offset)
     devfun = mk_devfun(design, reml=reml)
-    opt = optimize_lmer(devfun, theta0=start)
+    opt = optimize_lmer(devfun, theta0=start, control=control)
     call = {"formula": design.formula.text, "data": data, "reml": reml, "contrasts": contrasts, "start": start,
-            "weights": weights, "offset": offset}
+            "weights": weights, "offset": offset, "control": control}
     model = LinearMixedModel(design, devfun, opt, call)
     if not opt.converged:
         warn_user(
