@@ -141,9 +141,11 @@ def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=No
         if len(models) != 1:
             raise ValueError("type= and ddf= ask for F tests of one model's terms: anova(m, type=3, "
                              f"ddf='Satterthwaite'); got {len(models)} models")
+        from ..lmm.model import LinearMixedModel
         from .ftest import anova_terms
 
-        _check_models(models + models)
+        if not isinstance(models[0], LinearMixedModel):
+            raise TypeError(f"F tests need a model returned by lmmteach.lmer, not {type(models[0]).__name__}")
         return anova_terms(models[0], type=3 if type is None else type,
                            ddf="Satterthwaite" if ddf is None else ddf)
     _check_models(models)
