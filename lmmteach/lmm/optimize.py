@@ -10,6 +10,7 @@ bound, only the part pointing into the parameter space counts).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,7 +39,7 @@ class OptimizerResult:
     gradient_norm: float
     message: str
     method: str = "L-BFGS-B (exact gradient)"
-    evaluation: object = field(default=None, repr=False, compare=False)  # the deviance evaluation at θ, if kept
+    evaluation: Any = field(default=None, repr=False, compare=False)  # the deviance evaluation at θ, if kept
 
 
 def projected_gradient(theta, grad, bounds) -> np.ndarray:
