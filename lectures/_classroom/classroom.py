@@ -56,7 +56,7 @@ def lecture_paths() -> list[Path]:
 def _plain(text: str) -> str:
     """Heading or title text without Markdown emphasis and maths delimiters, for alt text."""
     text = MARKDOWN_MATH.sub(lambda m: m.group(1), text)
-    text = re.sub(r"[*_`]", "", text)
+    text = re.sub(r"[*`]", "", text)  # emphasis and code marks; `_` stays (subscripts such as b_1)
     return re.sub(r"\\([a-zA-Z]+)", r"\1", text).strip()
 
 
@@ -111,7 +111,7 @@ def stage_notebook(nb: nbformat.NotebookNode, site: bool = False) -> nbformat.No
         hidden = meta.get("jupyter", {})
         if "solution" in tags:  # an exercise's solution: its output gives the answer away too
             tags += ["hide-input", "hide-output"]
-        if "hide-input" in tags or hidden.get("source_hidden"):
+        if hidden.get("source_hidden"):
             tags.append("hide-input")
         if hidden.get("outputs_hidden"):
             tags.append("hide-output")
@@ -238,8 +238,11 @@ To run the notebooks you need Python >= 3.10:
 """
 
 
-def write_bundle(out: Path) -> Path:
-    """Lectures + nbgrader's student version of every assignment (+ the library as a wheel) in ``out``."""
+def write_bundle(out: Path, wheel: bool = True) -> Path:
+    """Lectures + nbgrader's student version of every assignment (+ the library as a wheel) in ``out``.
+
+    Returns the zip archive of ``out`` written beside it.
+    """
     if out.exists():
         shutil.rmtree(out)
     (out / "lectures").mkdir(parents=True)
@@ -258,12 +261,12 @@ def write_bundle(out: Path) -> Path:
         shutil.copytree(course / "release", out / "homework")
     root = LECTURES.parent
     wheel_note, install = "", "lmmteach"
-    if (root / "pyproject.toml").exists():
+    if wheel and (root / "pyproject.toml").exists():
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                         "-w", str(out), str(root)], check=True)
-        wheel = next(out.glob("lmmteach-*.whl"))
-        wheel_note = f"{wheel.name}  the lmmteach library (datasets included)"
-        install = f"./{wheel.name}"
+        built = next(out.glob("lmmteach-*.whl"))
+        wheel_note = f"{built.name}  the lmmteach library (datasets included)"
+        install = f"./{built.name}"
     (out / "README.txt").write_text(BUNDLE_README.format(wheel=wheel_note, install=install), encoding="utf-8")
     archive = shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)
     return Path(archive)

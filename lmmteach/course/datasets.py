@@ -15,6 +15,7 @@ load_sleepstudy()      lme4's sleepstudy (180 rows)                           no
 load_dyestuff2()       lme4's Dyestuff2 (30 rows)                             no
 load_machines()        nlme's Machines (54 rows)                              no
 load_orthodont()       nlme's Orthodont (27 children x 4 ages, 108 rows)      no
+load_hsb()             High School and Beyond: 7,185 students, 160 schools    no
 load_reaction_times()  homework: 12 subjects x 4 conditions (wide)            **yes**
 load_classrooms()      homework: pupils nested in 40 classes                  **yes**
 load_chickweight()     R's ChickWeight: 50 chicks weighed over 21 days        no
@@ -45,6 +46,7 @@ __all__ = [
     "load_dyestuff2",
     "load_machines",
     "load_orthodont",
+    "load_hsb",
     "load_reaction_times",
     "load_classrooms",
     "load_chickweight",
@@ -338,6 +340,30 @@ def load_orthodont() -> pd.DataFrame:
     return df
 
 
+def load_hsb() -> pd.DataFrame:
+    """The High School and Beyond survey (1982): mathematics achievement of 7,185 students in
+    160 US high schools, as in Raudenbush & Bryk's *Hierarchical Linear Models*.
+
+    Exported from R's ``nlme::MathAchieve`` (students) and ``nlme::MathAchSchool`` (schools)
+    by ``datasets/export_nlme_data.R``.  Columns: ``School`` (Categorical, R's sorted ids),
+    ``Sector`` (Categorical ``Public, Catholic``), ``meanses`` (the school's mean SES as
+    published in ``MathAchSchool$MEANSES``), ``Minority`` (Categorical ``No, Yes``), ``Sex``
+    (Categorical ``Male, Female``), ``SES`` and ``MathAch`` (float), and the added column
+    ``cses = SES - (mean SES of the student's school)``: SES centred at the mean over the
+    school's students in this file.  (``meanses``
+    comes from the full survey and so differs from that mean by up to 0.0065.)
+    """
+    df = _read_csv("hsb.csv", dtype={c: str for c in ["School", "Sector", "Minority", "Sex"]})
+    df["School"] = _as_factor(df["School"], categories=_integer_order(_r_levels(df["School"])))
+    df["Sector"] = _as_factor(df["Sector"], categories=["Public", "Catholic"])
+    df["Minority"] = _as_factor(df["Minority"], categories=["No", "Yes"])
+    df["Sex"] = _as_factor(df["Sex"], categories=["Male", "Female"])
+    for col in ["meanses", "SES", "MathAch"]:
+        df[col] = df[col].astype(float)
+    df["cses"] = df["SES"] - df.groupby("School", observed=True)["SES"].transform("mean")
+    return df
+
+
 # --------------------------------------------------------------------------------------
 # homework data (simulated)
 # --------------------------------------------------------------------------------------
@@ -398,6 +424,7 @@ _REGISTRY = [
     ("dyestuff2", load_dyestuff2, "lme4 Dyestuff2: yield of 6 batches (zero variance)", False),
     ("machines", load_machines, "nlme Machines: 6 workers x 3 machines x 3 replicates", False),
     ("orthodont", load_orthodont, "nlme Orthodont: 27 children x 4 ages (growth curves)", False),
+    ("hsb", load_hsb, "High School and Beyond: 7,185 students in 160 schools", False),
     ("reaction_times", load_reaction_times, "homework: one-way RM design, 12 x 4 (wide)", True),
     ("classrooms", load_classrooms, "homework: pupils in 40 classes, score ~ ses", True),
     ("chickweight", load_chickweight, "R ChickWeight: 50 chicks on 4 diets, weight over 21 days", False),

@@ -34,6 +34,16 @@ def chibar_sf(x: float, weights, dfs) -> float:
     return float(total)
 
 
+def _check_keywords(named: dict) -> None:
+    """Keywords of :func:`anova` name fitted models; anything else is a misspelt option (``bounday=True``)."""
+    for key, value in named.items():
+        if not hasattr(value, "loglik") or not hasattr(value, "npar"):
+            raise TypeError(
+                f"anova() got an unexpected keyword argument {key!r} (= {value!r}): keywords label fitted "
+                "models, as in anova(amod=amod, nmod=nmod); the options are refit=, boundary=, type= and ddf="
+            )
+
+
 def _check_models(models):
     from ..lmm.model import LinearMixedModel
 
@@ -122,6 +132,7 @@ def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=No
     column ``ref`` names the reference distribution used on each row. For small samples, or boundary cases
     beyond these simple ones, use the parametric bootstrap (:func:`lmmteach.bootstrap_lrt`).
     """
+    _check_keywords(named)
     if any(_is_gls(m) for m in tuple(models) + tuple(named.values())):
         return anova_gls(*models, refit=refit, **named)
     names = [f"model{i + 1}" for i in range(len(models))] + list(named)

@@ -79,7 +79,7 @@ class Design:
         """The same design with a new response vector (rows in the fitted order): y, the model frame's
         response column and the data fingerprint all follow the new y."""
         y = np.asarray(y, float)
-        frame = self.frame.copy()
+        frame = self.frame.copy(deep=False)  # the other columns are shared; the response column is replaced
         frame[self.formula.response] = y
         return replace(self, y=y, frame=frame, data_id=_fingerprint(y))
 

@@ -47,6 +47,9 @@ class LinearMixedModel:
     # -- the evaluation at the optimum ---------------------------------------------------------------
     @cached_property
     def _eval(self) -> Evaluation:
+        kept = self.optimum.evaluation
+        if kept is not None and kept.cp is self.devfun.cp and np.array_equal(kept.theta, self.optimum.theta):
+            return kept
         return self.devfun.evaluate(self.optimum.theta)
 
     @property
