@@ -207,10 +207,13 @@ def plot_sphericity_f_tails(rho: float = 0.8, var_last: float = 1.0, n: int = 10
 
 
 def interact_if_available(function, **sliders) -> None:
-    """Show ``function``'s figure with sliders (``ipywidgets.interactive``) when ipywidgets is installed;
-    otherwise print one line saying how to get them. Each slider redraws on release (every redraw simulates).
-    A slider is given as ``(min, max, step, value)``, e.g. ``m=(2, 100, 1, 10)``; anything else is passed to
-    ``interactive`` as it is. Returns None (so a notebook cell shows only the widget)."""
+    """Show ``function``'s figure under sliders when ipywidgets is installed; otherwise print one line saying
+    how to get them. ``function`` draws for the slider values and returns (figure, axes); each slider is given as
+    ``(min, max, step, value)``, e.g. ``m=(2, 100, 1, 10)``, and redraws on release (every redraw simulates).
+
+    The figure is put into an ``Output`` widget as data (``append_display_data``), not by capturing the
+    output of a running cell, so executing the notebook non-interactively (nbconvert, nbval) is deterministic.
+    Returns None (a notebook cell then shows only the widget)."""
     try:
         import ipywidgets
         from IPython.display import display
@@ -219,18 +222,26 @@ def interact_if_available(function, **sliders) -> None:
         return None
     import matplotlib.pyplot as plt
 
-    def draw(**values):
-        function(**values)
-        plt.show()
+    controls = {name: _slider(ipywidgets, name, spec) for name, spec in sliders.items()}
+    out = ipywidgets.Output()
 
-    display(ipywidgets.interactive(draw, **{name: _slider(ipywidgets, spec) for name, spec in sliders.items()}))
+    def draw(change=None):
+        fig, _ = function(**{name: control.value for name, control in controls.items()})
+        out.outputs = ()
+        out.append_display_data(fig)
+        plt.close(fig)
+
+    for control in controls.values():
+        control.observe(draw, names="value")
+    draw()
+    display(ipywidgets.VBox([ipywidgets.HBox(list(controls.values())), out]))
     return None
 
 
-def _slider(ipywidgets, spec):
-    """A slider that redraws on release (``continuous_update=False``), from ``(min, max, step, value)``."""
-    if isinstance(spec, tuple) and len(spec) == 4:
-        low, high, step, value = spec
-        cls = ipywidgets.IntSlider if all(isinstance(v, int) for v in spec) else ipywidgets.FloatSlider
-        return cls(min=low, max=high, step=step, value=value, continuous_update=False)
-    return spec
+def _slider(ipywidgets, name: str, spec):
+    """A slider labelled ``name`` that redraws on release, from ``(min, max, step, value)``."""
+    if not (isinstance(spec, tuple) and len(spec) == 4):
+        raise TypeError(f"slider {name!r}: give (min, max, step, value), got {spec!r}")
+    low, high, step, value = spec
+    cls = ipywidgets.IntSlider if all(isinstance(v, int) for v in spec) else ipywidgets.FloatSlider
+    return cls(min=low, max=high, step=step, value=value, description=name, continuous_update=False)

@@ -182,7 +182,7 @@ def plot_f_adjusted(F: float, df1: float, df2: float, eps: dict | None = None, a
     upper = max(F * 1.6, stats.f.ppf(0.99, df1, df2))
     grid = np.linspace(1e-3, upper, 500)
     styles = ["-", "--", ":", "-."]
-    zoom = ax.inset_axes([0.67, 0.42, 0.31, 0.48])                       # the tails beyond F_a*, magnified
+    zoom = ax.inset_axes([0.74, 0.45, 0.24, 0.45])                       # the tails beyond F_a*, magnified
     for (name, e), ls in zip(refs.items(), styles * 2):
         d1, d2 = e * df1, e * df2
         label = (rf"$F_{{{d1:.3g},\,{d2:.3g}}}$ ({name}" + (rf", $\epsilon$ = {e:.4f}" if name != "sphericity" else "")

@@ -39,6 +39,15 @@ __all__ = ["sdcor", "theta_from_sdcor", "parameter_names", "confint"]
 
 ROOT_CHECK_TOL = 1e-6
 """An end point is re-searched when the robust inner minimum lies this far below the critical value."""
+ROOT_XTOL = 1e-6
+"""End points are solved to this fraction of the first step (about 1e-7 of the parameter's size)."""
+BRACKET_OVERSHOOT = 1.2
+"""A linear extrapolation of ζ aims this much beyond the end point, so that it is bracketed."""
+MAX_BRACKET_STEPS = 60
+INNER_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500}
+"""L-BFGS-B options of an inner minimisation of a profile (deviance to ~1e-10 relative)."""
+ROUGH_OPTIONS = {"ftol": 1e-9, "gtol": 1e-6, "maxiter": 100}
+"""Options of the rough inner minimisations from the other starts of a robust profile point."""
 
 
 
@@ -134,9 +143,8 @@ class _Profiler:
         bnds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
                 for (lo, hi), s in ((self.bounds[j], sc) for j, sc in zip(others, scale))]
 
-        def minimise(f, x0):
-            res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bnds,
-                                    options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
+        def minimise(f, x0, options=INNER_OPTIONS):
+            res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bnds, options=options)
             return float(res.fun), res.x
 
         def at(v, robust=False):
@@ -146,8 +154,12 @@ class _Profiler:
                 d = self.deviance(psi)
                 return d if np.isfinite(d) else 1e300
 
-            starts = [start["x"]] + (self._other_starts(others, start["x"]) if robust else [])
-            best = min((minimise(f, x0 / scale) for x0 in starts), key=lambda r: r[0])
+            best = minimise(f, start["x"] / scale)
+            if robust:  # the other starts roughly; the lowest of them polished only if it beats the warm one
+                rough = min((minimise(f, x0 / scale, ROUGH_OPTIONS) for x0 in self._other_starts(others, start["x"])),
+                            key=lambda r: r[0])
+                if rough[0] < best[0] - ROOT_CHECK_TOL:
+                    best = min(best, minimise(f, rough[1]), key=lambda r: r[0])
             if np.isfinite(best[0]) and best[0] < 1e299:
                 start["x"] = best[1] * scale
             return best[0]
@@ -203,27 +215,40 @@ class _Profiler:
         """
         out = []
         for direction, limit in ((-1, bound[0]), (1, bound[1])):
-            end = self._end_point(lambda v: profile(v) - self.dev_hat - crit, estimate, direction, step, limit)
+            end = self._end_point(profile, estimate, direction, step, limit, crit)
             if end != limit and profile(end, robust=True) - self.dev_hat - crit < -ROOT_CHECK_TOL:
-                end = self._end_point(lambda v: profile(v, robust=True) - self.dev_hat - crit, end, direction,
-                                      0.05 * step, limit)
+                end = self._end_point(lambda v: profile(v, robust=True), end, direction, 0.05 * step, limit,
+                                      crit, at_estimate=False)
             out.append(end)
         return out
 
-    @staticmethod
-    def _end_point(g, start, direction, step, limit):
-        """The root of g beyond ``start`` (g(start) < 0): bracket by doubling steps, then Brent's method;
-        ``limit`` when g stays negative up to it."""
-        lo, h = start, step
-        while True:
-            hi = start + direction * h
-            if (direction < 0 and hi <= limit) or (direction > 0 and hi >= limit):
-                hi = limit
-                if g(hi) < 0:  # the deviance never rises enough: the interval reaches the bound
-                    return limit
-            if g(hi) > 0:
-                return optimize.brentq(g, lo, hi, xtol=1e-7 * max(abs(step), 1e-8), rtol=1e-10)
-            lo, h = hi, 2 * h
+    def _end_point(self, profile, start, direction, step, limit, crit, at_estimate=True):
+        """Where the signed root ζ(v) = √(profile(v) − d̂) reaches z = √crit beyond ``start`` (ζ < z
+        there), or ``limit`` when it never does. ζ is nearly linear in v, so a linear extrapolation from
+        the points seen so far brackets the end point in a step or two, and Brent's method on ζ − z then
+        converges in a few more; each point costs one inner minimisation."""
+        z = np.sqrt(crit)
+
+        def h(v):
+            return np.sqrt(max(profile(v) - self.dev_hat, 0.0)) - z
+
+        def clip(v):
+            return max(v, limit) if direction < 0 else min(v, limit)
+
+        lo, hi = start, clip(start + direction * step)
+        h_lo = -z if at_estimate else h(start)  # at the estimate the deviance has not risen
+        for _ in range(MAX_BRACKET_STEPS):
+            h_hi = h(hi)
+            if h_hi > 0:
+                return optimize.brentq(h, min(lo, hi), max(lo, hi), xtol=ROOT_XTOL * max(abs(step), 1e-8),
+                                       rtol=1e-10)
+            if hi == limit:  # the deviance never rises enough: the interval reaches the bound
+                return limit
+            slope = (h_hi - h_lo) / (hi - lo)
+            guess = hi + BRACKET_OVERSHOOT * (-h_hi) / slope if slope * direction > 0 else hi + 2 * (hi - lo)
+            lo, h_lo = hi, h_hi
+            hi = clip(guess if (guess - hi) * direction > 0 else hi + (hi - start))
+        raise RuntimeError("could not bracket the end point of a profile interval")
 
 
 def _level_columns(level):

@@ -37,7 +37,7 @@ import pandas as pd
 import scipy.linalg
 from scipy.optimize import minimize
 
-from .covariance import Unstructured, make_structure
+from .covariance import CovarianceStructure, Unstructured, make_structure
 from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
 from .formula import Formula, parse_formula
@@ -72,16 +72,19 @@ class ResidualCovariance:
         if correlation is not None and T < 2:
             raise ValueError(f"a {correlation!r} correlation needs at least 2 time points, the data have {T}")
         self.name, self.T, self.heteroscedastic = correlation, int(T), bool(heteroscedastic)
-        self.structure = make_structure("us" if correlation == "un" else correlation, self.T) if correlation else None
-        if isinstance(self.structure, Unstructured):
-            s = self.structure
-            self._free = np.flatnonzero(s._rows != s._cols)  # Λ's strictly lower triangle
-            self._theta = (s._rows == s._cols).astype(float)  # unit diagonal
-        elif self.structure is not None:
-            self._free = np.arange(1, self.structure.n_params)  # all but the scale
-            self._theta = np.r_[1.0, np.zeros(self.structure.n_params - 1)]
-        else:
-            self._free = np.zeros(0, int)
+        self.structure: CovarianceStructure | None = None
+        self._rows = self._cols = self._free = np.zeros(0, int)  # Λ's positions of θ (un); free θ's
+        self._theta = np.zeros(0)
+        if correlation is not None:
+            s = make_structure("us" if correlation == "un" else correlation, self.T)
+            self.structure = s
+            if isinstance(s, Unstructured):
+                self._rows, self._cols = s._rows, s._cols
+                self._free = np.flatnonzero(s._rows != s._cols)  # Λ's strictly lower triangle
+                self._theta = (s._rows == s._cols).astype(float)  # unit diagonal
+            else:
+                self._free = np.arange(1, s.n_params)  # all but the scale
+                self._theta = np.r_[1.0, np.zeros(s.n_params - 1)]
 
     @property
     def n_corr(self) -> int:
@@ -105,15 +108,17 @@ class ResidualCovariance:
         """The structure's own θ (scale 1) for the correlation part of φ."""
         theta = self._theta.copy()
         x = np.asarray(phi, float)[: self.n_corr]
+        bounds = self.structure.bounds if self.structure is not None else []
         for j, k in enumerate(self._free):
-            lo, hi = self.structure.bounds[k]
+            lo, hi = bounds[k]
             theta[k] = lo + (hi - lo) / (1.0 + np.exp(-x[j])) if np.isfinite(lo) else x[j]
         return theta
 
     def _x_from_theta(self, theta) -> np.ndarray:
         x = np.empty(self.n_corr)
+        bounds = self.structure.bounds if self.structure is not None else []
         for j, k in enumerate(self._free):
-            lo, hi = self.structure.bounds[k]
+            lo, hi = bounds[k]
             x[j] = np.log((theta[k] - lo) / (hi - theta[k])) if np.isfinite(lo) else theta[k]
         return x
 
@@ -170,7 +175,7 @@ class ResidualCovariance:
             except np.linalg.LinAlgError:
                 return phi
             Lam = L / np.diag(L)[:, None]  # unit diagonal, the same correlation matrix
-            phi[: self.n_corr] = Lam[self.structure._rows, self.structure._cols][self._free]
+            phi[: self.n_corr] = Lam[self._rows, self._cols][self._free]
         return phi
 
     def parameter_names(self) -> list[str]:
@@ -182,7 +187,7 @@ class ResidualCovariance:
         elif self.name == "toep":
             names = [f"rho{k}" for k in range(1, self.T)]
         elif self.name == "un":
-            names = [f"cor({c + 1},{r + 1})" for r, c in zip(self.structure._rows, self.structure._cols) if r != c]
+            names = [f"cor({c + 1},{r + 1})" for r, c in zip(self._rows, self._cols) if r != c]
         return names
 
     def correlation_parameters(self, phi) -> np.ndarray:
@@ -194,9 +199,8 @@ class ResidualCovariance:
         if self.name == "toep":
             return R[1:, 0].copy()
         if self.name == "un":
-            s = self.structure
-            keep = s._rows != s._cols
-            return R[s._rows[keep], s._cols[keep]]
+            keep = self._rows != self._cols
+            return R[self._rows[keep], self._cols[keep]]
         return np.zeros(0)
 
 
@@ -211,6 +215,7 @@ class PatternCrossproducts:
 
     patterns: tuple[np.ndarray, ...]  # time indices of each pattern
     counts: np.ndarray  # groups per pattern
+    pattern_of_group: np.ndarray  # index of each group's pattern
     K: tuple[np.ndarray, ...]  # per pattern: (|P|, |P|, p + 1, p + 1)
     n: int
     R: np.ndarray
@@ -230,13 +235,10 @@ class PatternCrossproducts:
         keys = mask @ (1 << np.arange(T, dtype=np.int64))
         uniq, inverse = np.unique(keys, return_inverse=True)
         patterns = tuple(np.flatnonzero((u >> np.arange(T)) & 1) for u in uniq)
-        blank = cls(patterns, np.bincount(inverse, minlength=len(uniq)), (), len(y), R, None, Q, None,
+        none = np.zeros(0)
+        blank = cls(patterns, np.bincount(inverse, minlength=len(uniq)), inverse, (), len(y), R, none, Q, none,
                     group, time, n_groups, T)
-        return blank._with_groups(inverse).with_response(y)
-
-    def _with_groups(self, inverse):
-        object.__setattr__(self, "_inverse", inverse)
-        return self
+        return blank.with_response(y)
 
     def with_response(self, y) -> "PatternCrossproducts":
         """The same design with a new response: the cross-products involving y are recomputed."""
@@ -248,10 +250,9 @@ class PatternCrossproducts:
         W[self.group, self.time, p] = e
         K = []
         for k, P in enumerate(self.patterns):
-            Wp = W[self._inverse == k][:, P, :].reshape(-1, len(P) * (p + 1))
+            Wp = W[self.pattern_of_group == k][:, P, :].reshape(-1, len(P) * (p + 1))
             K.append((Wp.T @ Wp).reshape(len(P), p + 1, len(P), p + 1).transpose(0, 2, 1, 3))
-        out = replace(self, K=tuple(K), b_ols=np.linalg.solve(self.R, Qty), e=e)
-        return out._with_groups(self._inverse)
+        return replace(self, K=tuple(K), b_ols=np.linalg.solve(self.R, Qty), e=e)
 
     def pattern_moments(self) -> np.ndarray:
         """A moment estimate of Cov(y_i) (T × T) from the OLS residuals, over the groups observed at both

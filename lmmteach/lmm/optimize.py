@@ -10,6 +10,7 @@ bound, only the part pointing into the parameter space counts).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,7 +40,7 @@ class OptimizerResult:
     gradient_norm: float
     message: str
     method: str = "L-BFGS-B (exact gradient)"
-    evaluation: object = field(default=None, repr=False, compare=False)  # the deviance evaluation at θ, if kept
+    evaluation: Any = field(default=None, repr=False, compare=False)  # the deviance evaluation at θ, if kept
     log: tuple = field(default=(), repr=False, compare=False)  # the fit log: what the search did, step by step
 
 

@@ -55,3 +55,20 @@ def test_plots_draw_with_their_defaults():
     eps = lt.box_epsilon(interactive.ar1_sigma(0.8))
     f_crit = stats.f.ppf(0.95, 3, 27)
     assert f"{stats.f.sf(f_crit, 3 * eps, 27 * eps):.3f}" in axes[2].get_title()
+
+
+def test_interact_if_available_draws_the_default_into_an_output_widget(capsys, monkeypatch):
+    ipywidgets = pytest.importorskip("ipywidgets")
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda widget: shown.append(widget))
+    assert interactive.interact_if_available(interactive.plot_naive_ols_coverage, icc=(0.0, 0.9, 0.05, 0.35),
+                                             m=(2, 100, 1, 10)) is None
+    (box,) = shown
+    sliders, out = box.children
+    assert [s.description for s in sliders.children] == ["icc", "m"]
+    assert isinstance(sliders.children[1], ipywidgets.IntSlider)
+    assert len(out.outputs) == 1 and "Figure" in out.outputs[0]["data"]["text/plain"]
+    sliders.children[1].value = 20                                       # moving a slider redraws
+    assert len(out.outputs) == 1
+    with pytest.raises(TypeError, match="slider 'm'"):
+        interactive.interact_if_available(interactive.plot_naive_ols_coverage, m=(2, 100))
