@@ -268,3 +268,12 @@ def test_more_random_effects_than_observations_warns():
                        "y": rng.normal(size=n)})
     with pytest.warns(UserWarning, match=r"more random effects \(31\) than observations \(30\)"):
         lt.lformula("y ~ 1 + (1 | a) + (1 | b)", df)
+
+
+def test_bootstrap_confint_and_simulate_with_several_factors():
+    m = fit("penicillin_reml")
+    ci = lt.confint(m, method="boot", nsim=10, seed=1)
+    assert np.all(np.isfinite(ci.to_numpy()))
+    assert ci.loc["(Intercept)", "2.5 %"] < m.fixef.iloc[0] < ci.loc["(Intercept)", "97.5 %"]
+    sims = m.simulate(3, seed=4)
+    assert sims.shape == (144, 3) and not np.allclose(sims.iloc[:, 0], sims.iloc[:, 1])
