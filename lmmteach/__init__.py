@@ -17,8 +17,9 @@ import sys as _sys
 __version__ = "0.1.0"
 
 # the course's data
-from .course.datasets import (list_datasets, load_classrooms, load_dyestuff2, load_groceries, load_grocery,
-                              load_machines, load_orthodont, load_reaction_times, load_sleepstudy, load_timss)
+from .course.datasets import (list_datasets, load_chickweight, load_classrooms, load_dyestuff2, load_groceries,
+                              load_grocery, load_hsb, load_machines, load_orthodont, load_reaction_times,
+                              load_sleepstudy, load_timss)
 
 # One-Way RM-ANOVA
 from .anova.rmanova import aov1rm, box_epsilon, mauchly
@@ -33,23 +34,26 @@ from .lmm import textbook
 from .lmm.deviance import mk_devfun
 from .lmm.optimize import optimize_lmer
 from .lmm.model import LinearMixedModel, lmer
+from .lmm.gls import GLSFit, gls
 
 # inference
 from .inference.lrt import anova
 from .inference.bootstrap import BootstrapLRT, bootstrap_lrt
 from .inference.confint import confint
 from .inference.satterthwaite import satterthwaite
+from .inference.ftest import contest
+from .inference.kenward_roger import kenward_roger
 
 # the course: figures, homework feedback, data
 from .course import datasets, grading, plots
 
 __all__ = [
-    "list_datasets", "load_classrooms", "load_dyestuff2", "load_groceries", "load_grocery", "load_machines", "load_orthodont",
-    "load_reaction_times", "load_sleepstudy", "load_timss",
+    "list_datasets", "load_chickweight", "load_classrooms", "load_dyestuff2", "load_groceries", "load_grocery",
+    "load_hsb", "load_machines", "load_orthodont", "load_reaction_times", "load_sleepstudy", "load_timss",
     "aov1rm", "box_epsilon", "mauchly", "contr_sum", "contr_treatment", "anova_error_strata",
     "anova_twoway_additive", "long_to_wide", "univariate_rm_table", "pairwise_comparisons",
-    "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LinearMixedModel", "lmer",
-    "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite",
+    "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LinearMixedModel", "lmer", "GLSFit", "gls",
+    "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite", "contest", "kenward_roger",
     "datasets", "grading", "plots",
 ]
 
@@ -59,6 +63,7 @@ _FORMER_NAMES = {
     "formula": "lmm", "design": "lmm", "covariance": "lmm", "deviance": "lmm", "optimize": "lmm",
     "model": "lmm", "textbook": "lmm", "display": "lmm",
     "lrt": "inference", "bootstrap": "inference", "confint": "inference", "satterthwaite": "inference",
+    "ftest": "inference", "kenward_roger": "inference",
     "datasets": "course", "plots": "course", "grading": "course",
 }
 for _name, _wing in _FORMER_NAMES.items():

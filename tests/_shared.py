@@ -19,6 +19,9 @@ _DATA = {
     "dyestuff2": lt.load_dyestuff2,
     "machines": lt.load_machines,
     "classrooms": lt.load_classrooms,
+    "orthodont": lt.load_orthodont,
+    "hsb": lt.load_hsb,
+    "chickweight": lt.load_chickweight,
 }
 _FITS: dict = {}
 

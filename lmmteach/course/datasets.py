@@ -15,8 +15,10 @@ load_sleepstudy()      lme4's sleepstudy (180 rows)                           no
 load_dyestuff2()       lme4's Dyestuff2 (30 rows)                             no
 load_machines()        nlme's Machines (54 rows)                              no
 load_orthodont()       nlme's Orthodont (27 children x 4 ages, 108 rows)      no
+load_hsb()             High School and Beyond: 7,185 students, 160 schools    no
 load_reaction_times()  homework: 12 subjects x 4 conditions (wide)            **yes**
 load_classrooms()      homework: pupils nested in 40 classes                  **yes**
+load_chickweight()     R's ChickWeight: 50 chicks weighed over 21 days        no
 =====================  =====================================================  =========
 
 ``list_datasets()`` returns this overview as a DataFrame.  The CSV files live in the
@@ -44,8 +46,10 @@ __all__ = [
     "load_dyestuff2",
     "load_machines",
     "load_orthodont",
+    "load_hsb",
     "load_reaction_times",
     "load_classrooms",
+    "load_chickweight",
 ]
 
 _PACKAGE = "lmmteach._datasets"
@@ -58,6 +62,13 @@ TIMSS_NUMERIC = ["science", "math", "hoursTV"]
 #: whose levels are sorted by the workers' maximum score (groupedData's default), not
 #: numerically.
 MACHINES_WORKER_LEVELS = ["6", "2", "4", "1", "3", "5"]
+
+#: Level order of ``Chick`` in R's ``ChickWeight``: an ordered factor sorted by the chicks' final weight
+#: within diet (groupedData's default), not numerically.
+CHICK_LEVELS = ["18", "16", "15", "13", "9", "20", "10", "8", "17", "19", "4", "6", "11", "3", "1", "12", "2",
+                "5", "14", "7", "24", "30", "22", "23", "27", "28", "26", "25", "29", "21", "33", "37", "36",
+                "31", "39", "38", "32", "40", "34", "35", "44", "45", "43", "41", "47", "49", "46", "50", "42",
+                "48"]
 
 
 # --------------------------------------------------------------------------------------
@@ -329,6 +340,30 @@ def load_orthodont() -> pd.DataFrame:
     return df
 
 
+def load_hsb() -> pd.DataFrame:
+    """The High School and Beyond survey (1982): mathematics achievement of 7,185 students in
+    160 US high schools, as in Raudenbush & Bryk's *Hierarchical Linear Models*.
+
+    Exported from R's ``nlme::MathAchieve`` (students) and ``nlme::MathAchSchool`` (schools)
+    by ``datasets/export_nlme_data.R``.  Columns: ``School`` (Categorical, R's sorted ids),
+    ``Sector`` (Categorical ``Public, Catholic``), ``meanses`` (the school's mean SES as
+    published in ``MathAchSchool$MEANSES``), ``Minority`` (Categorical ``No, Yes``), ``Sex``
+    (Categorical ``Male, Female``), ``SES`` and ``MathAch`` (float), and the added column
+    ``cses = SES - (mean SES of the student's school)``: SES centred at the mean over the
+    school's students in this file.  (``meanses``
+    comes from the full survey and so differs from that mean by up to 0.0065.)
+    """
+    df = _read_csv("hsb.csv", dtype={c: str for c in ["School", "Sector", "Minority", "Sex"]})
+    df["School"] = _as_factor(df["School"], categories=_integer_order(_r_levels(df["School"])))
+    df["Sector"] = _as_factor(df["Sector"], categories=["Public", "Catholic"])
+    df["Minority"] = _as_factor(df["Minority"], categories=["No", "Yes"])
+    df["Sex"] = _as_factor(df["Sex"], categories=["Male", "Female"])
+    for col in ["meanses", "SES", "MathAch"]:
+        df[col] = df[col].astype(float)
+    df["cses"] = df["SES"] - df.groupby("School", observed=True)["SES"].transform("mean")
+    return df
+
+
 # --------------------------------------------------------------------------------------
 # homework data (simulated)
 # --------------------------------------------------------------------------------------
@@ -366,6 +401,21 @@ def load_classrooms() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 # overview
 # --------------------------------------------------------------------------------------
+def load_chickweight() -> pd.DataFrame:
+    """R's ``datasets::ChickWeight``: body weight (g) of 50 chicks on 4 diets, weighed every other day
+    from birth to day 21 (Crowder & Hand 1990). 578 rows; ``weight`` (float), ``Time`` (days, float),
+    ``Chick`` (Categorical with R's level order, :data:`CHICK_LEVELS`) and ``Diet`` (Categorical "1"-"4").
+    Written by ``tests/reference/language_reference.R``; the growth-curve example of the model language
+    (``log(weight) ~ poly(Time, 2) * Diet + (Time | Chick)``).
+    """
+    df = _read_csv("chickweight.csv", dtype={"Chick": str, "Diet": str})
+    df["weight"] = df["weight"].astype(float)
+    df["Time"] = df["Time"].astype(float)
+    df["Chick"] = _as_factor(df["Chick"], categories=CHICK_LEVELS)
+    df["Diet"] = _as_factor(df["Diet"])
+    return df
+
+
 _REGISTRY = [
     ("groceries", load_groceries, "grocery prices, 10 items x 4 stores (wide; King)", False),
     ("grocery", load_grocery, "grocery prices in the notes' long format", False),
@@ -374,8 +424,10 @@ _REGISTRY = [
     ("dyestuff2", load_dyestuff2, "lme4 Dyestuff2: yield of 6 batches (zero variance)", False),
     ("machines", load_machines, "nlme Machines: 6 workers x 3 machines x 3 replicates", False),
     ("orthodont", load_orthodont, "nlme Orthodont: 27 children x 4 ages (growth curves)", False),
+    ("hsb", load_hsb, "High School and Beyond: 7,185 students in 160 schools", False),
     ("reaction_times", load_reaction_times, "homework: one-way RM design, 12 x 4 (wide)", True),
     ("classrooms", load_classrooms, "homework: pupils in 40 classes, score ~ ses", True),
+    ("chickweight", load_chickweight, "R ChickWeight: 50 chicks on 4 diets, weight over 21 days", False),
 ]
 
 

@@ -8,7 +8,8 @@ can be estimated three ways (notes: "Estimating Fixed and Random Effects"):
 * partial pooling   b̂_0 + λ_i (ȳ_i − b̂_0),  λ_i = σ_v² / (σ_v² + σ²/m_i)   (the BLUP b̂_0 + v̂_i),
 
 with b̂_0 = Σ_i w_i ȳ_i / Σ_i w_i, w_i = 1 / (σ_v² + σ²/m_i), the GLS estimate at known variances.
-:func:`plot_pooling` draws them; :func:`pooling_widget` adds sliders for σ_v², σ² and the group size.
+:func:`plot_pooling` draws them; the lecture adds sliders for σ_v², σ² and the group size m with
+:func:`lmmteach.course.interactive.interact_if_available`.
 Drawing only: the data are a fixed set of standard normal draws scaled by the slider values.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["POOLING_SIZE_FACTORS", "pooling_data", "pooling_estimates", "plot_pooling", "pooling_widget"]
+__all__ = ["POOLING_SIZE_FACTORS", "pooling_data", "pooling_estimates", "plot_pooling"]
 
 # group i has m_i = max(1, round(m · factor_i)) observations: from a fifth to twice the typical size m
 POOLING_SIZE_FACTORS = (0.2, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 2.0)
@@ -63,7 +64,7 @@ def plot_pooling(sigma_v2: float = 4.0, sigma2: float = 16.0, m: int = 5, *, see
     m_i, ybar, truth = pooling_data(sigma_v2, sigma2, m, seed=seed)
     est = pooling_estimates(ybar, m_i, sigma_v2, sigma2)
     if fig is None:
-        fig = plt.figure(figsize=(12, 5))
+        fig = plt.figure(figsize=(12, 6.2))
     fig.clear()
     a1, a2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
     x = np.arange(len(m_i))
@@ -79,7 +80,7 @@ def plot_pooling(sigma_v2: float = 4.0, sigma2: float = 16.0, m: int = 5, *, see
     a1.set_xticks(x, [str(k) for k in m_i])
     a1.set_xlabel("group (labelled by its size $m_i$)")
     a1.set_ylabel("estimate of the group mean")
-    a1.legend(fontsize="small", loc="best")
+    a1.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)  # below: no data hidden
     grid = np.linspace(0.5, max(2.0 * m, 10) + 0.5, 200)
     a2.plot(grid, sigma_v2 / (sigma_v2 + sigma2 / grid), color="tab:red", lw=2,
             label=r"$\lambda = \sigma_v^2 / (\sigma_v^2 + \sigma^2/m)$")
@@ -92,24 +93,3 @@ def plot_pooling(sigma_v2: float = 4.0, sigma2: float = 16.0, m: int = 5, *, see
     fig.suptitle(rf"$\sigma_v^2 = {sigma_v2:g}$, $\sigma^2 = {sigma2:g}$, typical group size $m = {int(m)}$")
     fig.tight_layout()
     return fig, (a1, a2)
-
-
-def pooling_widget(sigma_v2: float = 4.0, sigma2: float = 16.0, m: int = 5, seed: int = 2017):
-    """:func:`plot_pooling` with ipywidgets sliders for σ_v², σ² and m. Returns the widget (display it,
-    or let Jupyter show it as a cell's value)."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    sliders = {
-        "sigma_v2": widgets.FloatSlider(value=sigma_v2, min=0.0, max=20.0, step=0.5, description="σ_v²",
-                                        continuous_update=False),
-        "sigma2": widgets.FloatSlider(value=sigma2, min=0.5, max=50.0, step=0.5, description="σ²",
-                                      continuous_update=False),
-        "m": widgets.IntSlider(value=m, min=1, max=50, step=1, description="m", continuous_update=False),
-    }
-
-    def draw(sigma_v2, sigma2, m):
-        plot_pooling(sigma_v2, sigma2, m, seed=seed)
-        plt.show()
-
-    return widgets.interactive(draw, **sliders)

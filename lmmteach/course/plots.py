@@ -170,8 +170,8 @@ def plot_difference_variances(X, ax=None, title: str | None = None):
 def plot_f_adjusted(F: float, df1: float, df2: float, eps: dict | None = None, ax=None,
                     title: str | None = None):
     """The observed F_a* against its reference distributions: F(df1, df2) under sphericity and
-    F(ε·df1, ε·df2) for each ``eps = {"GG": ε̂, "HF": ε̃}`` (Box's correction). The legend gives each tail
-    probability P(F > F_a*). Returns the Axes."""
+    F(ε·df1, ε·df2) for each ``eps = {"GG": ε̂, "HF": ε̃}`` (Box's correction). Each tail P(F > F_a*), the
+    p-value, is shaded in its curve's colour and given in the legend. Returns the Axes."""
     import matplotlib.pyplot as plt
     from scipy import stats
 
@@ -182,13 +182,24 @@ def plot_f_adjusted(F: float, df1: float, df2: float, eps: dict | None = None, a
     upper = max(F * 1.6, stats.f.ppf(0.99, df1, df2))
     grid = np.linspace(1e-3, upper, 500)
     styles = ["-", "--", ":", "-."]
+    zoom = ax.inset_axes([0.74, 0.45, 0.24, 0.45])                       # the tails beyond F_a*, magnified
     for (name, e), ls in zip(refs.items(), styles * 2):
         d1, d2 = e * df1, e * df2
         label = (rf"$F_{{{d1:.3g},\,{d2:.3g}}}$ ({name}" + (rf", $\epsilon$ = {e:.4f}" if name != "sphericity" else "")
                  + f"): p = {stats.f.sf(F, d1, d2):.4f}")
-        ax.plot(grid, stats.f.pdf(grid, d1, d2), lw=2.5, ls=ls, label=label)
+        (line,) = ax.plot(grid, stats.f.pdf(grid, d1, d2), lw=2.5, ls=ls, label=label)
+        tail = grid[grid >= F]
+        for axis in (ax, zoom):
+            axis.plot(tail, stats.f.pdf(tail, d1, d2), lw=2, ls=ls, color=line.get_color())
+            axis.fill_between(tail, stats.f.pdf(tail, d1, d2), color=line.get_color(), alpha=0.2)
+    zoom.set_xlim(F * 0.95, upper)
+    zoom.set_ylim(0, 1.15 * max(stats.f.pdf(F, e * df1, e * df2) for e in refs.values()))
+    zoom.axvline(F, color="black", lw=2)
+    zoom.set_title("shaded: the p-values", fontsize="small")
+    zoom.tick_params(labelsize="x-small")
     ax.axvline(F, color="black", lw=2)
-    ax.annotate(rf"$F_a^* = {F:.3f}$", (F, ax.get_ylim()[1] * 0.45), xytext=(8, 0), textcoords="offset points")
+    ax.annotate(rf"$F_a^* = {F:.3f}$", (F, ax.get_ylim()[1] * 0.2), xytext=(-8, 0), textcoords="offset points",
+                ha="right")
     ax.set_xlabel("$F$")
     ax.set_ylabel("density")
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18))
@@ -261,10 +272,12 @@ def plot_fitted_lines(model, x: str, ax=None, title: str | None = None, max_grou
 
 
 def plot_covariance_heatmap(S, labels=None, ax=None, title: str | None = None, annotate: bool = True,
-                            fmt: str = ".0f", vmax: float | None = None, cmap: str | None = None):
-    """A covariance matrix as a heatmap, each cell annotated with its value when ``annotate`` (up to 10 × 10).
-    Colours: white to red from 0 to ``vmax`` when every entry is ≥ 0, else blue-white-red symmetric about 0
-    (unless ``cmap`` is given). Returns the Axes (the image is ``ax.images[0]``)."""
+                            fmt: str = ".0f", vmax: float | None = None, cmap: str | None = None,
+                            colorbar: bool = True, fontsize: float | None = None):
+    """A covariance matrix as a heatmap, each cell annotated with its value when ``annotate`` (up to 10 × 10,
+    in ``fontsize`` points, default by size). Colours: white to red from 0 to ``vmax`` when every entry is
+    ≥ 0, else blue-white-red symmetric about 0 (unless ``cmap`` is given); a colour bar unless
+    ``colorbar=False`` (to share one between panels). Returns the Axes (the image is ``ax.images[0]``)."""
     import matplotlib.pyplot as plt
 
     S = np.asarray(S, float)
@@ -279,12 +292,13 @@ def plot_covariance_heatmap(S, labels=None, ax=None, title: str | None = None, a
     vmin = 0.0 if nonnegative else -vmax
     cmap = cmap or ("Reds" if nonnegative else "RdBu_r")
     im = ax.imshow(S, cmap=cmap, vmin=vmin, vmax=vmax)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     labels = [str(i + 1) for i in range(k)] if labels is None else [str(l) for l in labels]
     ax.set_xticks(range(k), labels, rotation=90 if k > 6 else 0)
     ax.set_yticks(range(k), labels)
     if annotate and k <= 10:
-        size = 13 if k <= 4 else (11 if k <= 7 else 9)
+        size = fontsize or (13 if k <= 4 else (11 if k <= 7 else 9))
         for r in range(k):
             for c in range(k):
                 dark = abs(S[r, c]) > 0.6 * vmax
@@ -298,8 +312,8 @@ def plot_covariance_heatmap(S, labels=None, ax=None, title: str | None = None, a
 def plot_structure_covariance(Sigma, Z_i, sigma2: float, effect_labels=None, obs_labels=None,
                               title: str | None = None, fmt: str = ".1f", shared_scale: bool = False):
     """Side by side: Σ (the random effects' covariance, q × q) and the covariance it implies for one
-    subject's data, Σ_i = Z_i Σ Z_i' + σ² I (m_i × m_i); each on its own colour scale unless
-    ``shared_scale``. Returns (figure, (ax_Sigma, ax_Sigma_i))."""
+    subject's data, Σ_i = Z_i Σ Z_i' + σ² I (m_i × m_i), panels sized by matrix dimension; each on its own
+    colour scale unless ``shared_scale`` (then one colour bar for both). Returns (figure, (ax_Sigma, ax_Sigma_i))."""
     import matplotlib.pyplot as plt
     from ..lmm.textbook import marginal_covariance
 
@@ -309,15 +323,19 @@ def plot_structure_covariance(Sigma, Z_i, sigma2: float, effect_labels=None, obs
         raise ValueError(f"Z_i must have {Sigma.shape[0]} columns (one per random effect), got shape {Z_i.shape}")
     Sigma_i = marginal_covariance(Z_i, Sigma, sigma2)
     vmax = float(max(np.max(np.abs(Sigma)), np.max(np.abs(Sigma_i)))) if shared_scale else None
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [1, 1.5]})
+    q, m = Sigma.shape[0], Sigma_i.shape[0]
+    left = max(q, 0.3 * m)  # Σ's panel width, in cells of Σ_i; the figure is as wide as the squares need
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(4.6 * (1 + left / m) + 3.4, 5.8), layout="constrained",
+                                 gridspec_kw={"width_ratios": [left, m]})
     plot_covariance_heatmap(Sigma, labels=effect_labels, ax=a1, title=r"$\Sigma$ = Cov$(\mathbf{v}_i)$",
-                            fmt=fmt, vmax=vmax)
+                            fmt=fmt, vmax=vmax, colorbar=not shared_scale, fontsize=13)
     plot_covariance_heatmap(Sigma_i, labels=obs_labels, ax=a2,
                             title=r"$\Sigma_i = Z_i \Sigma Z_i' + \sigma^2 I$ = Cov$(\mathbf{y}_i)$",
-                            fmt=fmt, vmax=vmax)
+                            fmt=fmt, vmax=vmax, colorbar=not shared_scale, fontsize=11)
+    if shared_scale:
+        fig.colorbar(a2.images[0], ax=[a1, a2], shrink=0.8, pad=0.02)
     if title is not None:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig, (a1, a2)
 
 
@@ -416,6 +434,15 @@ def plot_lrt_null(simulated, observed: float | None = None, df: int = 1, mixture
         dens = sum(w * stats.chi2.pdf(grid, k) for w, k in zip(weights, dfs) if k > 0)
         a1.plot(grid, dens, color="tab:red", lw=2, ls="--", label=_mixture_label(weights, dfs))
     a1.set_ylim(0, min(1.0, a1.get_ylim()[1]))
+    mass = sum(w for w, k in zip(*mixture) if k == 0) if mixture is not None else 0.0
+    if mass > 0 or zero.any():  # a point mass has no density: an arrow at 0, its probability as a label
+        top = a1.get_ylim()[1]
+        a1.annotate("", xy=(0, 0.97 * top), xytext=(0, 0), arrowprops={"arrowstyle": "-|>", "lw": 3,
+                    "color": "tab:red" if mass > 0 else "0.3", "mutation_scale": 20})
+        a1.text(0.03 * upper, 0.95 * top, (f"point mass at 0: {mass:g} (mixture), " if mass > 0 else "")
+                + f"{zero.mean():.2f} (simulated)", color="tab:red" if mass > 0 else "0.3", fontsize="small",
+                va="top", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+        a1.set_xlim(-0.02 * upper, upper)
     a1.set_xlabel("LRT statistic $D$")
     a1.set_ylabel("density")
     a1.set_title(f"share of D = 0: {zero.mean():.2f}", fontsize="medium")

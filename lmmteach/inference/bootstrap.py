@@ -18,52 +18,94 @@ seconds. The same simulate-and-refit loop gives percentile confidence intervals 
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._util import warn_user
+from ..lmm.model import simulate_response as simulate  # one response from a fitted model (lme4's simulate)
 from ..lmm.optimize import one_blas_thread
 from .lrt import _check_models, lrt_statistic
 
 __all__ = ["simulate", "parametric_bootstrap", "BootstrapLRT", "bootstrap_lrt"]
 
 
-def simulate(model, rng: np.random.Generator) -> np.ndarray:
-    """One response vector from the fitted model: y* = X b̂ + Z v* + e* with v*_i = σ̂ Λ u_i, u_i ~ N(0, I)
-    (so Cov(v*_i) = σ̂² Λ Λ' = Σ̂) and e* ~ N(0, σ̂² I). Rows in the order of the fitted data."""
-    d = model.design
-    sigma = model.sigma
-    Lam = model.devfun.factor(model.theta)
-    v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
-    e = sigma * rng.standard_normal(d.nobs)
-    return d.X @ model.fixef.to_numpy() + np.einsum("nq,nq->n", d.Z, v[d.group]) + e
+def show_progress(progress: bool) -> bool:
+    """Draw a progress bar only when asked and someone can see it: in a Jupyter kernel or on a terminal
+    (not when the output goes to a log file, a pipe or a test run)."""
+    if not progress:
+        return False
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress: bool = True,
-                         simulate_from=None, desc: str = "bootstrap") -> np.ndarray:
+                         simulate_from=None, desc: str = "bootstrap", n_jobs: int = 1) -> np.ndarray:
     """lme4's ``bootMer``: for each of ``nsim`` responses simulated from ``simulate_from`` (default
     ``model``), call ``statistic(y_star)`` and stack the results (rows = simulations). A simulation whose
-    refit fails gives a row of NaN."""
+    refit fails gives a row of NaN.
+
+    ``n_jobs`` > 1 (or −1: every core) refits in that many worker processes. The responses are always
+    drawn in this process, one after another from the one stream of ``seed``, and the rows are returned in
+    draw order, so the result is the same whatever ``n_jobs`` (and the same as a serial run).
+    """
     from tqdm.auto import tqdm
 
+    n_jobs = _check_n_jobs(n_jobs)
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
-    rows: list[np.ndarray | None] = []
-    with one_blas_thread():
-        for _ in tqdm(range(int(nsim)), disable=not progress, desc=desc, leave=False):
-            y = simulate(source, rng)
-            row: np.ndarray | None
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    row = np.atleast_1d(np.asarray(statistic(y), float))
-            except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-                row = None
-            rows.append(row)
+    draws = (simulate(source, rng) for _ in range(int(nsim)))
+    bar = dict(total=int(nsim), disable=not show_progress(progress), desc=desc, leave=False)
+    if n_jobs == 1:
+        with one_blas_thread():
+            rows = [_apply(statistic, y) for y in tqdm(draws, **bar)]
+    else:
+        global _STATISTIC
+        import multiprocessing
+
+        _STATISTIC = statistic  # inherited by the forked workers (closures cannot be pickled)
+        try:
+            with multiprocessing.get_context("fork").Pool(n_jobs, initializer=_worker_init) as pool:
+                chunk = max(1, int(nsim) // (8 * n_jobs))
+                rows = list(tqdm(pool.imap(_apply_inherited, draws, chunksize=chunk), **bar))
+        finally:
+            _STATISTIC = None
     width = max((len(r) for r in rows if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in rows])
+
+
+_STATISTIC = None
+
+
+def _check_n_jobs(n_jobs) -> int:
+    import os
+
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive number of processes or -1 (every core), not {n_jobs!r}")
+    return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
+
+
+def _apply(statistic, y):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.atleast_1d(np.asarray(statistic(y), float))
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        return None
+
+
+def _worker_init():
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # one BLAS thread per worker process
+
+
+def _apply_inherited(y):
+    return _apply(_STATISTIC, y)
 
 
 @dataclass(frozen=True)
@@ -94,6 +136,10 @@ class BootstrapLRT:
         ok = self.simulated[~np.isnan(self.simulated)]
         return float((1 + np.sum(ok >= self.statistic - 1e-10)) / (len(ok) + 1))
 
+    def __repr__(self) -> str:
+        return (f"BootstrapLRT(D={self.statistic:.4f}, df={self.df}, nsim={self.nsim}, "
+                f"p_value={self.p_value:.4g}{f', failed={self.n_failed}' if self.n_failed else ''})")
+
     def __str__(self) -> str:
         return (f"Parametric bootstrap LRT ({self.nsim} simulations from the null model"
                 f"{f', {self.n_failed} failed' if self.n_failed else ''})\n"
@@ -101,12 +147,13 @@ class BootstrapLRT:
                 f"  D = {self.statistic:.4f} on {self.df} parameter(s), bootstrap p = {self.p_value:.4g}")
 
 
-def bootstrap_lrt(m1, m0, nsim: int = 1000, seed=None, progress: bool = True) -> BootstrapLRT:
+def bootstrap_lrt(m1, m0, nsim: int = 1000, seed=None, progress: bool = True, n_jobs: int = 1) -> BootstrapLRT:
     """Parametric bootstrap of the likelihood-ratio test of M0 (null) within M1.
 
     Simulates ``nsim`` responses from the fitted M0, refits M0 and M1 to each (starting from their
     estimates), and compares the observed D with the simulated D*. REML fits are refitted by ML first,
-    as :func:`lmmteach.anova` does. ``seed`` makes the result reproducible (``numpy.random.default_rng``).
+    as :func:`lmmteach.anova` does. ``seed`` makes the result reproducible (``numpy.random.default_rng``),
+    whatever the number of worker processes ``n_jobs`` (see :func:`parametric_bootstrap`).
     """
 
     _check_models((m1, m0))
@@ -120,5 +167,5 @@ def bootstrap_lrt(m1, m0, nsim: int = 1000, seed=None, progress: bool = True) ->
     def statistic(y):
         return lrt_statistic(m1.refit(y, theta0=m1.theta), m0.refit(y, theta0=m0.theta))
 
-    sims = parametric_bootstrap(m0, statistic, nsim, seed, progress, desc="bootstrap LRT")[:, 0]
+    sims = parametric_bootstrap(m0, statistic, nsim, seed, progress, desc="bootstrap LRT", n_jobs=n_jobs)[:, 0]
     return BootstrapLRT(float(observed), sims, int(nsim), int(m1.npar - m0.npar), seed, m0.formula, m1.formula)

@@ -37,6 +37,18 @@ from .._util import LOG_2PI
 
 __all__ = ["sdcor", "theta_from_sdcor", "parameter_names", "confint"]
 
+ROOT_CHECK_TOL = 1e-6
+"""An end point is re-searched when the robust inner minimum lies this far below the critical value."""
+ROOT_XTOL = 1e-6
+"""End points are solved to this fraction of the first step (about 1e-7 of the parameter's size)."""
+BRACKET_OVERSHOOT = 1.2
+"""A linear extrapolation of ζ aims this much beyond the end point, so that it is bracketed."""
+MAX_BRACKET_STEPS = 60
+INNER_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500}
+"""L-BFGS-B options of an inner minimisation of a profile (deviance to ~1e-10 relative)."""
+ROUGH_OPTIONS = {"ftol": 1e-9, "gtol": 1e-6, "maxiter": 100}
+"""Options of the rough inner minimisations from the other starts of a robust profile point."""
+
 
 
 # -- the σ/ρ scale ---------------------------------------------------------------------------------------------
@@ -114,10 +126,14 @@ class _Profiler:
         self.theta_bounds = self.m.devfun.bounds
 
     def deviance(self, psi) -> float:
-        theta = theta_from_sdcor(self.m, psi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta = theta_from_sdcor(self.m, psi)
         if theta is None or psi[-1] <= 0:
             return np.inf
-        return -2.0 * self.m.devfun.loglik(theta, psi[-1] ** 2)
+        try:
+            return -2.0 * self.m.devfun.loglik(theta, psi[-1] ** 2)
+        except np.linalg.LinAlgError:  # numerically singular at an extreme ψ
+            return np.inf
 
     def variance_profile(self, k):
         """v ↦ min over the other variance parameters of d(ψ) with ψ_k = v (warm-started)."""
@@ -127,20 +143,43 @@ class _Profiler:
         bnds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
                 for (lo, hi), s in ((self.bounds[j], sc) for j, sc in zip(others, scale))]
 
-        def at(v):
+        def minimise(f, x0, options=INNER_OPTIONS):
+            res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bnds, options=options)
+            return float(res.fun), res.x
+
+        def at(v, robust=False):
             def f(x):
                 psi = np.empty(len(self.psi_hat))
                 psi[k], psi[others] = v, x * scale
                 d = self.deviance(psi)
                 return d if np.isfinite(d) else 1e300
 
-            res = optimize.minimize(f, start["x"] / scale, method="L-BFGS-B", bounds=bnds,
-                                    options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
-            if np.isfinite(res.fun) and res.fun < 1e299:
-                start["x"] = res.x * scale
-            return float(res.fun)
+            best = minimise(f, start["x"] / scale)
+            if robust:  # the other starts roughly; the lowest of them polished only if it beats the warm one
+                rough = min((minimise(f, x0 / scale, ROUGH_OPTIONS) for x0 in self._other_starts(others, start["x"])),
+                            key=lambda r: r[0])
+                if rough[0] < best[0] - ROOT_CHECK_TOL:
+                    best = min(best, minimise(f, rough[1]), key=lambda r: r[0])
+            if np.isfinite(best[0]) and best[0] < 1e299:
+                start["x"] = best[1] * scale
+            return best[0]
 
         return at
+
+    def _other_starts(self, others, warm) -> list[np.ndarray]:
+        """Inner starting points besides the warm start, for profiles with several branches: the
+        estimates, and the warm start with each SD at 0 (the boundary) and each correlation at ±1."""
+        out = [self.psi_hat[others].copy()]
+        sigma = len(self.psi_hat) - 1
+        for i, j in enumerate(others):
+            lo, hi = self.bounds[j]
+            if j == sigma:
+                continue
+            for value in ((0.0,) if lo == 0.0 else (lo, hi) if np.isfinite(lo) else ()):
+                x = warm.copy()
+                x[i] = value
+                out.append(x)
+        return out
 
     def fixef_profile(self, k):
         """v ↦ min over θ of the ML deviance with b_k = v and the other b's at their GLS estimates."""
@@ -155,33 +194,61 @@ class _Profiler:
             pwrss = e.pwrss + (v - e.beta[k]) ** 2 / Ainv[k, k]
             return e.logdet_V + n * (1 + LOG_2PI + np.log(pwrss / n))
 
-        def at(v):
-            res = optimize.minimize(lambda x: dev(x * scale, v), start["theta"] / scale, method="L-BFGS-B",
-                                    bounds=bnds, options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
+        def at(v, robust=False):
+            starts = [start["theta"]] + ([self.m.theta, devfun.theta0] if robust else [])
+            fits = [optimize.minimize(lambda x: dev(x * scale, v), t0 / scale, method="L-BFGS-B", bounds=bnds,
+                                      options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500}) for t0 in starts]
+            res = min(fits, key=lambda r: r.fun)
             start["theta"] = res.x * scale
             return float(res.fun)
 
         return at
 
     def interval(self, profile, estimate, step, bound, crit):
-        """The two end points where profile(v) − d̂ = crit, searched outward from the estimate."""
+        """The two end points where profile(v) − d̂ = crit, searched outward from the estimate.
+
+        Each inner minimum is warm-started from the previous one, which is fast but may stay on a higher
+        branch of a profile with several (e.g. a slope SD at 0 against a correlation at +1): the deviance
+        found is then too high and the end point too close. So the end point is checked with the robust
+        inner minimum (several starts, :meth:`_other_starts`, keep the lowest); where that is lower, the
+        true end point lies further out and the search continues from there with robust minima.
+        """
         out = []
         for direction, limit in ((-1, bound[0]), (1, bound[1])):
-            def g(v):
-                return profile(v) - self.dev_hat - crit
-            lo, h = estimate, step
-            while True:
-                hi = estimate + direction * h
-                if (direction < 0 and hi <= limit) or (direction > 0 and hi >= limit):
-                    hi = limit
-                    if g(hi) < 0:  # the deviance never rises enough: the interval reaches the bound
-                        out.append(limit)
-                        break
-                if g(hi) > 0:
-                    out.append(optimize.brentq(g, lo, hi, xtol=1e-7 * max(abs(step), 1e-8), rtol=1e-10))
-                    break
-                lo, h = hi, 2 * h
+            end = self._end_point(profile, estimate, direction, step, limit, crit)
+            if end != limit and profile(end, robust=True) - self.dev_hat - crit < -ROOT_CHECK_TOL:
+                end = self._end_point(lambda v: profile(v, robust=True), end, direction, 0.05 * step, limit,
+                                      crit, at_estimate=False)
+            out.append(end)
         return out
+
+    def _end_point(self, profile, start, direction, step, limit, crit, at_estimate=True):
+        """Where the signed root ζ(v) = √(profile(v) − d̂) reaches z = √crit beyond ``start`` (ζ < z
+        there), or ``limit`` when it never does. ζ is nearly linear in v, so a linear extrapolation from
+        the points seen so far brackets the end point in a step or two, and Brent's method on ζ − z then
+        converges in a few more; each point costs one inner minimisation."""
+        z = np.sqrt(crit)
+
+        def h(v):
+            return np.sqrt(max(profile(v) - self.dev_hat, 0.0)) - z
+
+        def clip(v):
+            return max(v, limit) if direction < 0 else min(v, limit)
+
+        lo, hi = start, clip(start + direction * step)
+        h_lo = -z if at_estimate else h(start)  # at the estimate the deviance has not risen
+        for _ in range(MAX_BRACKET_STEPS):
+            h_hi = h(hi)
+            if h_hi > 0:
+                return optimize.brentq(h, min(lo, hi), max(lo, hi), xtol=ROOT_XTOL * max(abs(step), 1e-8),
+                                       rtol=1e-10)
+            if hi == limit:  # the deviance never rises enough: the interval reaches the bound
+                return limit
+            slope = (h_hi - h_lo) / (hi - lo)
+            guess = hi + BRACKET_OVERSHOOT * (-h_hi) / slope if slope * direction > 0 else hi + 2 * (hi - lo)
+            lo, h_lo = hi, h_hi
+            hi = clip(guess if (guess - hi) * direction > 0 else hi + (hi - start))
+        raise RuntimeError("could not bracket the end point of a profile interval")
 
 
 def _level_columns(level):
@@ -190,10 +257,11 @@ def _level_columns(level):
 
 
 def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim: int = 500, seed=None,
-            progress: bool = False) -> pd.DataFrame:
+            progress: bool = False, n_jobs: int = 1) -> pd.DataFrame:
     """lme4's ``confint(m, method=...)``: a DataFrame with rows ``.sig01, ..., .sigma``, then the fixed
     effects, and columns ``2.5 %`` and ``97.5 %`` (for level 0.95). ``parm`` selects rows by name;
-    ``nsim`` and ``seed`` are for ``method="boot"``."""
+    ``nsim``, ``seed`` and ``n_jobs`` (worker processes; the result does not depend on it) are for
+    ``method="boot"``."""
     method = method.lower()
     if method not in ("wald", "profile", "boot"):
         raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
@@ -225,7 +293,7 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
             f = model.refit(y, theta0=model.theta)
             return np.r_[sdcor(f), f.fixef.to_numpy()]
 
-        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint")
+        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint", n_jobs=n_jobs)
         a = (1 - level) / 2
         q = np.nanquantile(sims, [a, 1 - a], axis=0).T
         return pd.DataFrame(q, index=names, columns=cols).loc[wanted]

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .._util import warn_user
+from ..lmm.display import AnovaTable
 
 __all__ = ["chibar_sf", "lrt_statistic", "boundary_mixture", "reference_distribution", "anova"]
 
@@ -33,11 +34,22 @@ def chibar_sf(x: float, weights, dfs) -> float:
     return float(total)
 
 
+def _check_keywords(named: dict) -> None:
+    """Keywords of :func:`anova` name fitted models; anything else is a misspelt option (``bounday=True``)."""
+    for key, value in named.items():
+        if not hasattr(value, "loglik") or not hasattr(value, "npar"):
+            raise TypeError(
+                f"anova() got an unexpected keyword argument {key!r} (= {value!r}): keywords label fitted "
+                "models, as in anova(amod=amod, nmod=nmod); the options are refit=, boundary=, type= and ddf="
+            )
+
+
 def _check_models(models):
     from ..lmm.model import LinearMixedModel
 
     if len(models) < 2:
-        raise ValueError("anova needs at least two fitted models to compare")
+        raise ValueError("anova needs at least two fitted models to compare (likelihood-ratio tests); for "
+                         "F tests of one model's terms use anova(m, type=3, ddf='Satterthwaite')")
     for m in models:
         if not isinstance(m, LinearMixedModel):
             raise TypeError(f"anova compares models returned by lmmteach.lmer, not {type(m).__name__}")
@@ -103,8 +115,22 @@ def reference_distribution(m0, m1, boundary: bool = True):
     return (1.0,), (k,), f"chisq({k})"
 
 
-def anova(*models, refit: bool = True, boundary: bool = False, **named) -> pd.DataFrame:
-    """lme4's ``anova(m1, m0, ...)``: likelihood-ratio tests of nested models.
+def _anova_terms(models, type_, ddf):
+    from ..lmm.model import LinearMixedModel
+    from .ftest import anova_terms
+
+    if len(models) != 1:
+        raise ValueError("type= and ddf= ask for F tests of one model's terms: anova(m, type=3, "
+                         f"ddf='Satterthwaite'); got {len(models)} models")
+    if not isinstance(models[0], LinearMixedModel):
+        raise TypeError(f"F tests need a model returned by lmmteach.lmer, not {models[0].__class__.__name__}")
+    return anova_terms(models[0], type=3 if type_ is None else type_, ddf="Satterthwaite" if ddf is None else ddf)
+
+
+def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=None, **named) -> pd.DataFrame:
+    """lme4's ``anova(m1, m0, ...)``: likelihood-ratio tests of nested models; with one model and ``type``
+    and/or ``ddf``, lmerTest's F tests of its terms: ``anova(m, type=3, ddf="Satterthwaite")`` (or
+    ``ddf="Kenward-Roger"``, ``type=1``; see :func:`lmmteach.inference.ftest.anova_terms`).
 
     Models given by keyword are labelled by their names, as lme4 labels rows by the objects' names:
     ``anova(rimod=rimod, ramod=ramod)``; positional ones are labelled ``model1``, ``model2``, ...
@@ -118,6 +144,14 @@ def anova(*models, refit: bool = True, boundary: bool = False, **named) -> pd.Da
     column ``ref`` names the reference distribution used on each row. For small samples, or boundary cases
     beyond these simple ones, use the parametric bootstrap (:func:`lmmteach.bootstrap_lrt`).
     """
+    _check_keywords(named)
+    if type is not None or ddf is not None:  # lmerTest's F tests of one model's terms
+        return _anova_terms(tuple(models) + tuple(named.values()), type, ddf)
+    if any(_is_gls(m) for m in tuple(models) + tuple(named.values())):
+        if boundary or type is not None or ddf is not None:
+            raise ValueError("for gls fits anova gives likelihood-ratio tests with the chisq reference only "
+                             "(no boundary=, type= or ddf=); use lmmteach.satterthwaite for t tests")
+        return anova_gls(*models, refit=refit, **named)
     names = [f"model{i + 1}" for i in range(len(models))] + list(named)
     models = tuple(models) + tuple(named.values())
     _check_models(models)
@@ -144,5 +178,71 @@ def anova(*models, refit: bool = True, boundary: bool = False, **named) -> pd.Da
     out["Df"] = out["Df"].astype("Int64")
     if not boundary:
         out = out.drop(columns="ref")
+    out = AnovaTable(out)  # prints in full in a terminal
+    out.attrs["formulas"] = {names[i]: models[i].formula for i in order}
+    return out
+
+
+# -- gls fits (nlme's anova.gls), alone or beside lmer fits ----------------------------------------------------
+def _is_gls(model) -> bool:
+    from ..lmm.gls import GLSFit
+
+    return isinstance(model, GLSFit)
+
+
+def _same_fixed_part(a, b) -> bool:
+    Xa, Xb = a.design.X, b.design.X
+    return list(a.design.fixef_names) == list(b.design.fixef_names) and Xa.shape == Xb.shape and np.allclose(Xa, Xb)
+
+
+def anova_gls(*models, refit: bool = True, **named) -> pd.DataFrame:
+    """Likelihood-ratio tests between nested fits of which at least one is a :func:`lmmteach.gls` fit (the
+    others may be ``lmer`` fits with the same fixed part: a random intercept is compound symmetry with
+    ω ≥ 0). The rules of :func:`anova`: with ``refit=True`` REML fits are refitted by ML; with
+    ``refit=False`` REML likelihoods are compared only when every fit is REML with the same fixed-effects
+    design (nlme's rule: REML likelihoods of different fixed parts are not comparable). The reference is
+    χ²_k, k the difference in the number of parameters (nlme's; a covariance parameter on the boundary of
+    the null makes it conservative). Columns as :func:`anova`."""
+    from ..lmm.gls import GLSFit
+    from ..lmm.model import LinearMixedModel
+
+    names = [f"model{i + 1}" for i in range(len(models))] + list(named)
+    models = tuple(models) + tuple(named.values())
+    if len(models) < 2:
+        raise ValueError("anova needs at least two fitted models to compare")
+    for m in models:
+        if not isinstance(m, (GLSFit, LinearMixedModel)):
+            raise TypeError(f"anova compares models returned by lmmteach.lmer or lmmteach.gls, not {type(m).__name__}")
+    n0, id0 = models[0].nobs, models[0].design.data_id
+    for m in models[1:]:
+        if m.nobs != n0 or m.design.data_id != id0:
+            raise ValueError(f"models were not all fitted to the same data: {models[0].formula!r} uses {n0} "
+                             f"observations, {m.formula!r} uses {m.nobs} (or a different response); "
+                             "a likelihood-ratio test needs the same rows and response")
+    reml = [m.reml for m in models]
+    if refit and any(reml):
+        warn_user("refitting model(s) with ML (instead of REML)")
+        models = tuple(m.refit_ml() for m in models)
+    elif any(reml):
+        if not all(reml):
+            raise ValueError("refit=False compares REML with ML likelihoods; fit every model by the same method")
+        if not all(_same_fixed_part(models[0], m) for m in models[1:]):
+            raise ValueError("REML likelihoods of models with different fixed effects are not comparable; "
+                             "use refit=True (ML) to compare them")
+    order = sorted(range(len(models)), key=lambda i: (models[i].npar, i))
+    rows, prev = [], None
+    for i in order:
+        m = models[i]
+        row = {"npar": m.npar, "AIC": m.aic, "BIC": m.bic, "logLik": m.loglik, "deviance": -2 * m.loglik,
+               "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan}
+        if prev is not None:
+            chisq, df = lrt_statistic(m, prev), m.npar - prev.npar
+            row["Chisq"], row["Df"] = chisq, df
+            if df > 0:
+                row["Pr(>Chisq)"] = float(stats.chi2.sf(chisq, df))
+        rows.append(row)
+        prev = m
+    out = pd.DataFrame(rows, index=[names[i] for i in order])
+    out["Df"] = out["Df"].astype("Int64")
     out.attrs["formulas"] = {names[i]: models[i].formula for i in order}
     return out

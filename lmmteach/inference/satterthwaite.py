@@ -67,6 +67,12 @@ def varpar_covariance(model) -> np.ndarray:
     return 2.0 * np.linalg.pinv(H)
 
 
+def vcov_jacobian(model) -> np.ndarray:
+    """∂C(φ)/∂φ_k at φ̂ (lmerTest's ``Jac_list``), shape (p, p, n_φ)."""
+    phi = np.r_[model.theta, model.sigma]
+    return jacobian(lambda p: _vcov_beta(model, p), phi, _steps(phi))
+
+
 def satterthwaite(model, L=None) -> pd.DataFrame:
     """lmerTest's Satterthwaite t tests: columns ``Estimate, Std. Error, df, t value, Pr(>|t|)``.
 
@@ -80,12 +86,9 @@ def satterthwaite(model, L=None) -> pd.DataFrame:
     Lm = np.atleast_2d(np.asarray(L, float))
     if Lm.shape[1] != len(names):
         raise ValueError(f"each contrast needs {len(names)} coefficients (one per fixed effect), got {Lm.shape[1]}")
-    phi = np.r_[model.theta, model.sigma]
     A = varpar_covariance(model)
-    def var(p):
-        return np.einsum("kp,pq,kq->k", Lm, _vcov_beta(model, p), Lm)  # l'C(φ)l for every contrast
-    v = var(phi)
-    G = jacobian(var, phi, _steps(phi))  # (contrasts, n_phi)
+    v = np.einsum("kp,pq,kq->k", Lm, model.vcov.to_numpy(), Lm)  # l'C(φ̂)l for every contrast
+    G = np.einsum("kp,pqi,kq->ki", Lm, vcov_jacobian(model), Lm)  # ∂(l'C(φ)l)/∂φ, (contrasts, n_phi)
     df = 2 * v**2 / np.einsum("ki,ij,kj->k", G, A, G)
     est = Lm @ model.fixef.to_numpy()
     se = np.sqrt(v)

@@ -17,6 +17,7 @@ import pandas as pd
 from ..anova.contrasts import contr_sum, contr_treatment
 from .covariance import CovarianceStructure, make_structure
 from .formula import Formula, RandomTerm, Term, parse_formula
+from .transforms import evaluate
 from .._util import factor_levels, warn_user
 
 __all__ = ["RandomBlock", "Design", "model_frame", "coding_matrix", "model_matrix", "lformula"]
@@ -55,12 +56,30 @@ class Design:
     data_id: str = ""
     xlevels: dict = field(default_factory=dict)  # factor -> levels (None for numeric variables)
     contrasts: dict = field(default_factory=dict)
+    weights: np.ndarray | None = None  # prior weights w_i: Var(e_i) = σ² / w_i (lme4's weights)
+    offset: np.ndarray | None = None  # known part of the mean: y = offset + X b + Z v + e
+    transform_state: dict = field(default_factory=dict)  # fitted parameters of poly/scale/center
+    assign: tuple[int, ...] = field(default=())  # term number of each column of X (0 = intercept), as R's
+
+    def fitting_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """X, Z and y − offset with row i multiplied by √w_i: the weighted model then has Var(e_i) = σ²,
+        so the unweighted likelihood code applies (its log-likelihood gains ½ Σ log w_i)."""
+        y = self.y if self.offset is None else self.y - self.offset
+        if self.weights is None:
+            return self.X, self.Z, y
+        sw = np.sqrt(self.weights)
+        return self.X * sw[:, None], self.Z * sw[:, None], y * sw
+
+    @property
+    def log_weights(self) -> float:
+        """Σ log w_i (0 without weights): lme4's logLik adds half of it."""
+        return 0.0 if self.weights is None else float(np.log(self.weights).sum())
 
     def with_response(self, y: np.ndarray) -> "Design":
         """The same design with a new response vector (rows in the fitted order): y, the model frame's
         response column and the data fingerprint all follow the new y."""
         y = np.asarray(y, float)
-        frame = self.frame.copy()
+        frame = self.frame.copy(deep=False)  # the other columns are shared; the response column is replaced
         frame[self.formula.response] = y
         return replace(self, y=y, frame=frame, data_id=_fingerprint(y))
 
@@ -161,8 +180,7 @@ def _response(frame: pd.DataFrame, name: str) -> np.ndarray:
             pd.api.types.is_complex_dtype(col):
         raise ValueError(f"the response {name!r} must be real numbers, but its type is {col.dtype}")
     y = col.to_numpy(dtype=float)
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"the response {name!r} has {int((~np.isfinite(y)).sum())} infinite value(s)")
+    _check_finite(y, name, "the response")
     if np.ptp(y) == 0:
         raise ValueError(f"the response {name!r} is constant (every value is {y[0]:g}): there is no variation "
                          "to model")
@@ -188,18 +206,45 @@ def coding_matrix(levels: list, spec, var: str) -> pd.DataFrame:
     raise TypeError(f"contrasts for {var!r} must be 'treatment', 'sum' or a DataFrame, not {type(spec).__name__}")
 
 
-def _variable_columns(frame, var, factor_vars, contrasts, full, xlevels) -> tuple[list[str], np.ndarray]:
-    """Columns for one variable inside a term: numeric -> itself; factor -> contrasts or indicators.
+def _check_finite(x: np.ndarray, var: str, role: str = "variable") -> None:
+    """A clear error for infinite values or NaN (an expression such as log(0) or sqrt(-1) on a complete row)."""
+    bad_nan, bad_inf = int(np.isnan(x).sum()), int(np.isinf(x).sum())
+    if bad_inf:
+        raise ValueError(f"{role} {var!r} has {bad_inf} infinite value(s)")
+    if bad_nan:
+        raise ValueError(f"{role} {var!r} is not a number (NaN) on {bad_nan} complete row(s) of the data "
+                         "(e.g. the log or square root of a negative number)")
+
+
+def variable_values(frame: pd.DataFrame, var: str, state: dict | None = None):
+    """The values of a term's variable: the column ``var``, or the expression ``var`` (``log(x)``,
+    ``poly(x, 2)``) evaluated on the frame with the stateful transforms' parameters in ``state``
+    (a Series for one column, a DataFrame for several)."""
+    if var in frame.columns:
+        return frame[var]
+    value = evaluate(var, frame, {} if state is None else state)
+    if isinstance(value, pd.DataFrame):
+        return value.set_axis(frame.index, axis=0)
+    return pd.Series(value, index=frame.index, name=var)
+
+
+def _variable_columns(frame, var, factor_vars, contrasts, full, xlevels, state=None) -> tuple[list[str], np.ndarray]:
+    """Columns for one variable inside a term: numeric -> itself; factor -> contrasts or indicators;
+    a matrix-valued expression (``poly(x, 2)``) -> its columns, named as R names them (``poly(x, 2)1``).
     ``xlevels`` records each factor's levels (when building a model) or supplies them (when predicting);
     a numeric variable is recorded as ``None``."""
-    col = frame[var]
+    col = variable_values(frame, var, state)
+    if isinstance(col, pd.DataFrame):
+        x = col.to_numpy(dtype=float)
+        _check_finite(x, var)
+        xlevels[var] = None
+        return [f"{var}{c}" for c in col.columns], x
     numeric = xlevels[var] is None if var in xlevels else not _is_factor(col, var in factor_vars)
     if numeric:
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             raise ValueError(f"variable {var!r} must be numeric, but its type is {col.dtype}")
         x = col.to_numpy(dtype=float)
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"variable {var!r} has {int((~np.isfinite(x)).sum())} infinite value(s)")
+        _check_finite(x, var)
         xlevels[var] = None
         return [var], x[:, None]
     if var in xlevels:
@@ -225,29 +270,37 @@ def _variable_columns(frame, var, factor_vars, contrasts, full, xlevels) -> tupl
 
 
 def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, contrasts,
-                 xlevels: dict | None = None) -> tuple[list, np.ndarray]:
+                 xlevels: dict | None = None, state: dict | None = None,
+                 assign: list | None = None) -> tuple[list, np.ndarray]:
     """R's ``model.matrix``: intercept, then each term's columns; a factor in a term is coded by contrasts
     when the term without it is also in the model (always true for main effects with an intercept),
-    else by one indicator per level."""
+    else by one indicator per level. ``state`` holds the parameters of stateful transforms (filled when
+    fitting, reused when predicting); ``assign``, when given, receives each column's term number (R's
+    ``attr(X, "assign")``: 0 for the intercept, k for the k-th term)."""
     n = len(frame)
     xlevels = {} if xlevels is None else xlevels
     names, cols = [], []
+    assign = [] if assign is None else assign
     if intercept:
         names.append("(Intercept)")
         cols.append(np.ones((n, 1)))
+        assign.append(0)
     present: set[tuple[str, ...]] = {()} if intercept else set()
     present |= {t.variables for t in terms}
-    for term in terms:
+    for k, term in enumerate(terms, start=1):
         term_names, term_cols = [""], np.ones((n, 1))
         for var in term.variables:
             rest = tuple(v for v in term.variables if v != var)
-            is_fac = _is_factor(frame[var], var in factor_vars)
+            values = variable_values(frame, var, state)
+            is_fac = not isinstance(values, pd.DataFrame) and _is_factor(values, var in factor_vars)
             full = is_fac and rest not in present
-            vnames, vcols = _variable_columns(frame, var, factor_vars, contrasts, full, xlevels)
-            term_names = [f"{a}:{b}" if a else b for a in term_names for b in vnames]
-            term_cols = (term_cols[:, :, None] * vcols[:, None, :]).reshape(n, -1)
+            vnames, vcols = _variable_columns(frame, var, factor_vars, contrasts, full, xlevels, state)
+            # R's order: the first variable's columns vary fastest (A2:B2, A3:B2, A2:B3, ...)
+            term_names = [f"{a}:{b}" if a else b for b in vnames for a in term_names]
+            term_cols = (vcols[:, :, None] * term_cols[:, None, :]).reshape(n, -1)
         names += term_names
         cols.append(term_cols)
+        assign += [k] * len(term_names)
     X = np.hstack(cols) if cols else np.zeros((n, 0))
     return names, X
 
@@ -276,11 +329,72 @@ def _grouping(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, tuple]:
     return codes, tuple(levels)
 
 
-def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None = None) -> Design:
+def _prior_weights(weights, data: pd.DataFrame, rows: pd.Index) -> np.ndarray | None:
+    """lme4's ``weights``: an array (one per row of data) or a column name; each used row's weight must be
+    present and > 0. Returns the weights of ``rows``."""
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise ValueError(f"weights={weights!r} names no column of data (columns are: "
+                             f"{', '.join(map(str, data.columns))})")
+        w = data[weights]
+    else:
+        w = pd.Series(np.asarray(weights).ravel() if not isinstance(weights, pd.Series) else weights)
+        if len(w) != len(data):
+            raise ValueError(f"weights has {len(w)} value(s) but data has {len(data)} rows")
+        w = pd.Series(w.to_numpy(), index=data.index)
+    if not pd.api.types.is_numeric_dtype(w) or pd.api.types.is_bool_dtype(w):
+        raise ValueError(f"weights must be numbers, but their type is {w.dtype}")
+    w = w.astype(float).loc[rows]
+    if w.isna().any():
+        raise ValueError(f"weights has {int(w.isna().sum())} missing value(s); give every row a weight "
+                         "(or drop those rows from data first)")
+    if (~np.isfinite(w)).any() or (w <= 0).any():
+        bad = w[(~np.isfinite(w)) | (w <= 0)]
+        raise ValueError(f"weights must be positive and finite; {len(bad)} are not (e.g. row {bad.index[0]!r}: "
+                         f"{bad.iloc[0]:g})")
+    return w.to_numpy()
+
+
+def response_values(frame: pd.DataFrame, response: str, state: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """The response vector y; an expression such as ``log(weight)`` is evaluated and added to the frame."""
+    if response not in frame.columns:
+        value = variable_values(frame, response, state)
+        if isinstance(value, pd.DataFrame):
+            raise ValueError(f"the response {response!r} must be one column, not {value.shape[1]}")
+        frame = frame.assign(**{response: value})
+    return frame, _response(frame, response)
+
+
+def _offset(f: Formula, frame: pd.DataFrame, offset, data: pd.DataFrame, state: dict) -> np.ndarray | None:
+    """The sum of the formula's ``offset(...)`` terms and the ``offset`` argument (one value per row of
+    data), on the rows used."""
+    parts = []
+    for expr in f.offsets:
+        x = np.asarray(variable_values(frame, expr, state), dtype=float)
+        if x.ndim != 1:
+            raise ValueError(f"{expr} must give one value per row, not {x.shape[1]} columns")
+        _check_finite(x, expr, "offset")
+        parts.append(x)
+    if offset is not None:
+        o = np.asarray(offset, dtype=float).ravel()
+        if len(o) != len(data):
+            raise ValueError(f"offset has {len(o)} value(s) but data has {len(data)} rows")
+        o = pd.Series(o, index=data.index).loc[frame.index].to_numpy()
+        _check_finite(o, "offset", "the")
+        parts.append(o)
+    return np.sum(parts, axis=0) if parts else None
+
+
+def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None = None, weights=None,
+             offset=None) -> Design:
     """Parse ``formula`` and build the design (lme4's ``lFormula``).
 
     ``contrasts`` maps factor names to ``"treatment"`` (default, R's ``contr.treatment``), ``"sum"``
     (R's ``contr.sum``, as in the grocery example) or a DataFrame (levels × columns).
+    ``weights`` (an array or a column name) are prior weights, Var(e_i) = σ²/w_i; ``offset`` (an array)
+    is added to the formula's ``offset(...)`` terms.
     """
     f = formula if isinstance(formula, Formula) else parse_formula(formula)
     if not f.random:
@@ -293,10 +407,15 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
         if v not in f.variables():
             raise ValueError(f"contrasts given for {v!r}, which is not a variable of the formula")
     frame, n_dropped = model_frame(f, data)
-    y = _response(frame, f.response)
+    w = _prior_weights(weights, data, frame.index)
+    state: dict = {}
+    frame, y = response_values(frame, f.response, state)
     xlevels: dict = {}
-    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels)
+    assign: list = []
+    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels, state, assign)
+    all_names = names
     X, names, dropped = _drop_rank_deficient(X, names)
+    assign = [a for name, a in zip(all_names, assign) if name not in dropped]
 
     groups = list(dict.fromkeys(r.group for r in f.random))
     if len(groups) > 1:
@@ -320,15 +439,19 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
     for r in f.random:
         znames, Z = model_matrix(frame, r.intercept, r.terms, f.factor_vars, contrasts, xlevels)
         q = Z.shape[1]
-        if q * len(levels) >= n:
+        if q * len(levels) >= n and r.structure not in PER_OBSERVATION_IDENTIFIABLE:
             raise ValueError(
                 f"number of observations (={n}) <= number of random effects (={q * len(levels)}) for term "
-                f"{r.text}; the random-effects parameters and the residual variance are probably "
-                "unidentifiable"
+                f"{r.text}: the random-effects parameters and the residual variance are unidentifiable, because "
+                f"with one effect per observation a {r.structure}() covariance "
+                f"{_CONFOUNDED_WITH_RESIDUAL.get(r.structure, 'cannot be told apart from the residual')}; "
+                "use ar1(), which stays identifiable (its lag-0 variance decays geometrically, a residual's "
+                "does not), or lmmteach.gls to model the covariance of the errors directly"
             )
         blocks.append(RandomBlock(r, tuple(znames), Z, make_structure(r.structure, q)))
     q_total = sum(b.Z.shape[1] for b in blocks)
-    if len(blocks) > 1 and q_total * len(levels) >= n:
+    if len(blocks) > 1 and q_total * len(levels) >= n and not all(
+            b.structure.name in PER_OBSERVATION_IDENTIFIABLE for b in blocks):
         raise ValueError(
             f"number of observations (={n}) <= number of random effects (={q_total * len(levels)}) of the "
             f"terms on {group_name!r} together ({q_total} per group); the random-effects parameters and the "
@@ -338,7 +461,21 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
         formula=f, y=y, X=X, fixef_names=tuple(names), blocks=tuple(blocks), group_name=group_name,
         group=group, levels=levels, frame=frame, index=frame.index, n_dropped=n_dropped,
         dropped_columns=dropped, data_id=_fingerprint(y), xlevels=xlevels, contrasts=contrasts,
+        weights=w, offset=_offset(f, frame, offset, data, state),
+        transform_state=state, assign=tuple(assign),
     )
+
+
+PER_OBSERVATION_IDENTIFIABLE = ("ar1",)
+"""Structures that stay identifiable beside a residual when each observation has its own random effect
+(AR(1) plus a nugget, which glmmTMB fits); every other structure has a diagonal that absorbs σ²."""
+
+_CONFOUNDED_WITH_RESIDUAL = {
+    "us": "has a free variance per effect, and each of them adds to σ² on the same diagonal",
+    "diag": "has a free variance per effect, and each of them adds to σ² on the same diagonal",
+    "cs": "adds its within-group variance σ_d² to σ² on the diagonal (only the sum is identified)",
+    "toep": "has a lag-0 variance that adds to σ² on the diagonal (only the sum is identified)",
+}
 
 
 def _fingerprint(y: np.ndarray) -> str:

@@ -64,6 +64,7 @@ class Crossproducts:
     Q: np.ndarray
     group: np.ndarray
     B: np.ndarray | None = None  # [Z'X | Z'y | Z'Z] side by side, (G, q, p + 1 + q)
+    log_weights: float = 0.0  # Σ log w_i of prior weights (rows arrive scaled by √w_i); −2ℓ loses it
 
     @classmethod
     def from_arrays(cls, X, Z, y, group, n_groups) -> "Crossproducts":
@@ -196,6 +197,8 @@ class ProfiledDeviance:
 
     def factor(self, theta) -> np.ndarray:
         """Λ(θ) with Λ Λ' = C(θ)."""
+        if len(self.structures) == 1:  # one term: no block diagonal to assemble (the refit loops' case)
+            return self.structures[0].factor(np.atleast_1d(np.asarray(theta, float)))
         return block_diag(*[s.factor(t) for s, t in zip(self.structures, self.split(theta))])
 
     def relcov_grad(self, theta) -> np.ndarray:
@@ -236,6 +239,7 @@ class ProfiledDeviance:
         dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
         if self.reml:  # log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
             dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
+        dev -= cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
         grad = G = None
         if gradient:
             G = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
@@ -275,7 +279,7 @@ class ProfiledDeviance:
         out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
         if self.reml:
             out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * out)
+        return float(-0.5 * (out - self.cp.log_weights))
 
 
 def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -295,5 +299,10 @@ def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def mk_devfun(design: Design, reml: bool = True) -> ProfiledDeviance:
     """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``)."""
-    cp = Crossproducts.from_arrays(design.X, design.Z, design.y, design.group, design.n_groups)
+    from dataclasses import replace
+
+    X, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
+    cp = Crossproducts.from_arrays(X, Z, y, design.group, design.n_groups)
+    if design.weights is not None:
+        cp = replace(cp, log_weights=design.log_weights)
     return ProfiledDeviance(cp, design.structures(), reml=reml)

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import html
+import shutil
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["varcorr_lines", "format_model", "fixef_correlation_lines", "Summary", "model_html"]
+from .._util import fmt
+
+__all__ = ["varcorr_lines", "format_model", "fixef_correlation_lines", "scaled_residual_lines", "abbreviate",
+           "Summary", "model_html", "gls_covariance_lines", "format_gls", "GLSSummary", "AnovaTable"]
 
 
 
@@ -64,8 +68,44 @@ def _obs_line(model) -> str:
     return f"Number of obs: {model.nobs}, groups:  {model.design.group_name}, {model.design.n_groups}"
 
 
+def _abbreviate_one(name: str, minlength: int) -> str:
+    """R's ``abbreviate``: drop lower-case vowels from the right (word ends first), then lower-case letters
+    (word ends first), then any character but a word's first, until ``minlength`` characters are left."""
+    s = list(name.strip())
+    if len(s) <= minlength:
+        return "".join(s)
+    first = lambda i: s[i - 1].isspace()  # noqa: E731
+    last = lambda i: not s[i - 1].isspace() and (i + 1 == len(s) or s[i + 1].isspace())  # noqa: E731
+    rules = [lambda i: s[i] in "aeiou" and last(i), lambda i: s[i] in "aeiou" and not first(i),
+             lambda i: s[i].islower() and last(i), lambda i: s[i].islower() and not first(i),
+             lambda i: not first(i) and not s[i].isspace()]
+    for rule in rules:
+        for i in range(len(s) - 1, 0, -1):
+            if i < len(s) and rule(i):
+                del s[i]
+            if len([c for c in s if not c.isspace()]) <= minlength:
+                return "".join(c for c in s if not c.isspace())
+    return "".join(c for c in s if not c.isspace())
+
+
+def abbreviate(names, minlength: int) -> list[str]:
+    """R's ``abbreviate(names, minlength)`` ("(Intercept)" -> "(Intr)"): while abbreviations repeat, every
+    name sharing a repeated one is abbreviated again with ``minlength`` one larger, as R does."""
+    given = list(names)
+    names = list(dict.fromkeys(given))  # a repeated name has one abbreviation
+    out = [_abbreviate_one(n, minlength) for n in names]
+    longest = max(map(len, names), default=0)
+    while len(set(out)) < len(out) and minlength < longest:
+        minlength += 1
+        repeated = {a for a in out if out.count(a) > 1}
+        out = [_abbreviate_one(n, minlength) if a in repeated else a for n, a in zip(names, out)]
+    short = dict(zip(names, out))
+    return [short[n] for n in given]
+
+
 def fixef_correlation_lines(model, max_p: int = 12) -> list[str]:
-    """lme4's "Correlation of Fixed Effects": the lower triangle of corr(b̂), from Cov(b̂) = σ̂²(X'V⁻¹X)⁻¹."""
+    """lme4's "Correlation of Fixed Effects": the lower triangle of corr(b̂), from Cov(b̂) = σ̂²(X'V⁻¹X)⁻¹;
+    rows named by ``abbreviate(names, 11)``, columns by ``abbreviate(names, 6)``, as lme4 prints them."""
     p = len(model.fixef)
     if p < 2 or p > max_p:
         return []
@@ -73,12 +113,22 @@ def fixef_correlation_lines(model, max_p: int = 12) -> list[str]:
     sd = np.sqrt(np.diag(V))
     R = V / np.outer(sd, sd)
     names = list(model.fixef.index)
-    short = [n[:6] for n in names]
-    width = max(len(n) for n in names)
-    lines = ["", "Correlation of Fixed Effects:", " " * (width + 1) + " ".join(f"{s:>6}" for s in short[:-1])]
+    rows, cols = abbreviate(names, 11), abbreviate(names, 6)
+    width = max(len(r) for r in rows[1:])
+    cw = max(6, *(len(c) for c in cols[:-1]))
+    lines = ["", "Correlation of Fixed Effects:", " " * (width + 1) + " ".join(f"{c:>{cw}}" for c in cols[:-1])]
     for i in range(1, p):
-        lines.append(f"{names[i]:<{width}} " + " ".join(f"{R[i, j]:6.3f}" for j in range(i)))
+        lines.append(f"{rows[i]:<{width}} " + " ".join(f"{R[i, j]:{cw}.3f}" for j in range(i)))
     return lines
+
+
+def scaled_residual_lines(model) -> list[str]:
+    """lme4's "Scaled residuals": quantiles of (y − ŷ)/σ̂, each header right-aligned over its value."""
+    q = np.quantile(model.residuals / model.sigma, [0, 0.25, 0.5, 0.75, 1])
+    values = [f"{v:.4f}" for v in q]
+    heads = ["Min", "1Q", "Median", "3Q", "Max"]
+    w = max(len(t) for t in values + heads)
+    return ["Scaled residuals:", " ".join(h.rjust(w) for h in heads), " ".join(v.rjust(w) for v in values)]
 
 
 class Summary:
@@ -93,11 +143,8 @@ class Summary:
 
     def __str__(self) -> str:
         m = self.model
-        q = np.quantile(m.residuals / m.sigma, [0, 0.25, 0.5, 0.75, 1])
-        res = pd.DataFrame([q], columns=["Min", "1Q", "Median", "3Q", "Max"]).to_string(
-            index=False, float_format=lambda v: f"{v:.4f}")
         coefs = m.coef_table().to_string(float_format=lambda v: f"{v:.5g}")
-        return "\n".join(_header(m) + ["", "Scaled residuals:", res, "", "Random effects:"] + varcorr_lines(m)
+        return "\n".join(_header(m) + [""] + scaled_residual_lines(m) + ["", "Random effects:"] + varcorr_lines(m)
                          + [_obs_line(m), "", "Fixed effects:", coefs] + fixef_correlation_lines(m))
 
     __repr__ = __str__
@@ -108,3 +155,103 @@ class Summary:
 
 def model_html(model) -> str:
     return "<pre>" + html.escape(format_model(model)) + "</pre>"
+
+
+# -- gls fits (nlme's print.summary.gls) ---------------------------------------------------------------------
+_GLS_STRUCTURES = {"cs": "Compound symmetry", "ar1": "AR(1)", "toep": "Toeplitz", "un": "General"}
+
+
+def gls_covariance_lines(fit) -> list[str]:
+    """nlme's "Correlation Structure" and "Variance function" blocks of a gls fit."""
+    d, out = fit.design, []
+    if fit.correlation is not None:
+        out += [f"Correlation Structure: {_GLS_STRUCTURES[fit.correlation]}",
+                f" Formula: ~ {d.time_name} | {d.group_name}", " Parameter estimate(s):"]
+        if fit.correlation == "un":
+            R = fit.cor_matrix().to_numpy()
+            labels = [fmt(v) for v in d.time_levels]
+            w = max(6, max(len(s) for s in labels))
+            out.append(" Correlation:")
+            out.append(" " * (w + 1) + " ".join(f"{s:>6}" for s in labels[:-1]))
+            for i in range(1, len(labels)):
+                out.append(f" {labels[i]:<{w}}" + " ".join(f"{R[i, j]:6.3f}" for j in range(i)))
+        else:
+            cp = fit.correlation_parameters
+            out.append(" " + "  ".join(f"{n:>8}" for n in cp.index))
+            out.append(" " + "  ".join(f"{v:8.4f}" for v in cp))
+    if fit.heteroscedastic:
+        delta = fit.variance_parameters
+        out += ["Variance function:", " Structure: Different standard deviations per stratum",
+                f" Formula: ~1 | {d.time_name}", " Parameter estimates:",
+                " " + "  ".join(f"{fmt(n):>8}" for n in delta.index),
+                " " + "  ".join(f"{v:8.4f}" for v in delta)]
+    return out
+
+
+def _gls_header(fit) -> list[str]:
+    kind = "REML" if fit.reml else "maximum likelihood"
+    stats = pd.DataFrame([[fit.aic, fit.bic, fit.loglik]], columns=["AIC", "BIC", "logLik"])
+    out = [f"Generalized least squares fit by {kind}", f"  Model: {fit.formula}",
+           "  " + stats.to_string(index=False, float_format=lambda v: f"{v:.4g}").replace("\n", "\n  ")]
+    if not fit.converged:
+        out.append("Warning: the optimiser did not converge")
+    return out
+
+
+def _gls_footer(fit) -> list[str]:
+    return [f"Residual standard error: {fit.sigma:.4g}",
+            f"Degrees of freedom: {fit.nobs} total; {fit.nobs - fit.design.p} residual"]
+
+
+def format_gls(fit) -> str:
+    """A short print like nlme's ``print(gls_fit)``."""
+    coefs = fit.fixef.to_frame().T.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return "\n".join(_gls_header(fit) + [""] + gls_covariance_lines(fit) + ["", "Coefficients:", coefs, ""]
+                     + _gls_footer(fit))
+
+
+class GLSSummary:
+    """``summary(gls_fit)``: header, covariance structure, coefficient table with t tests, σ̂."""
+
+    def __init__(self, fit):
+        self.fit = fit
+
+    @property
+    def coefficients(self) -> pd.DataFrame:
+        return self.fit.coef_table()
+
+    def __str__(self) -> str:
+        f = self.fit
+        table = f.coef_table()
+        text = table.to_string(formatters={"Value": "{:.5g}".format, "Std.Error": "{:.5g}".format,
+                                           "t-value": "{:.4g}".format, "p-value": "{:.4f}".format})
+        return "\n".join(_gls_header(f) + [""] + gls_covariance_lines(f) + ["", "Coefficients:", text, ""]
+                         + fixef_correlation_lines(f)[1:] + [""] + _gls_footer(f))
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
+class AnovaTable(pd.DataFrame):
+    """A test table (``lt.anova``) that prints in full: where pandas would cut columns to ``...`` (a plain
+    terminal), the whole table is printed, wrapped to the terminal's width; ``attrs["heading"]`` (the F
+    tables' "Type III Analysis of Variance Table with Satterthwaite's method") is printed above it.
+    Anything computed from the table is a plain DataFrame again."""
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def __repr__(self) -> str:
+        heading = self.attrs.get("heading")
+        text = super().__repr__()
+        if heading or "..." in text:
+            text = self.to_string(line_width=shutil.get_terminal_size((100, 20)).columns)
+        return f"{heading}\n{text}" if heading else text
+
+    def _repr_html_(self) -> str:
+        heading = self.attrs.get("heading")
+        table = super()._repr_html_()
+        return f"<p>{html.escape(heading)}</p>{table}" if heading else table

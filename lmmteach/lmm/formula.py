@@ -4,7 +4,11 @@ A formula such as ``science ~ 1 + grpCmath + grade + (grpCmath + grpChoursTV | i
 
 * a **response** (left of ``~``);
 * **fixed-effects terms** -- ``1``/``0``/``-1``, variables ``x``, interactions ``x:f`` and crossings
-  ``x*f`` (``= x + f + x:f``); ``C(x)`` or ``factor(x)`` treats a numeric column as a factor;
+  ``x*f`` (``= x + f + x:f``), ``(a + b)^2``; ``C(x)`` or ``factor(x)`` treats a numeric column as a factor;
+  expressions such as ``log(x)``, ``I(x**2)``, ``poly(x, 2)``, ``scale(x)``, ``center(x)`` (see
+  :mod:`lmmteach.lmm.transforms`) and ``offset(expr)``. The fixed part is read by formulaic, a maintained
+  implementation of Wilkinson formulas, which orders terms as R does (by degree, then as written: ``Time:Diet
+  + Diet + Time`` gives ``Diet, Time, Time:Diet``);
 * **random-effects terms** ``(expr | g)``; ``(expr || g)`` expands, as in lme4, into independent terms
   ``(1 | g) + (0 + x | g) + ...``; a covariance structure may wrap the bar, glmmTMB style:
   ``us(expr | g)``, ``diag(expr | g)``, ``cs(expr | g)``, ``ar1(expr | g)``, ``toep(expr | g)``.
@@ -18,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from .covariance import STRUCTURES
+from .transforms import FACTOR_FUNCTIONS, check_expression, expression_variables
 
 __all__ = ["Term", "RandomTerm", "Formula", "FormulaError", "parse_formula"]
 
@@ -28,7 +33,8 @@ _FACTOR_CALL = re.compile(r"^(C|factor)\(\s*([A-Za-z_.][A-Za-z0-9_.]*)\s*\)$")
 
 @dataclass(frozen=True)
 class Term:
-    """One fixed-effects term: a tuple of variable names multiplied together (``()`` is the intercept)."""
+    """One fixed-effects term: a tuple of variables (column names or expressions such as ``poly(x, 2)``)
+    multiplied together (``()`` is the intercept)."""
 
     variables: tuple[str, ...]
 
@@ -62,17 +68,22 @@ class Formula:
     terms: tuple[Term, ...]
     random: tuple[RandomTerm, ...] = field(default=())
     factor_vars: frozenset = field(default=frozenset())  # variables wrapped in C()/factor()
+    offsets: tuple[str, ...] = field(default=())  # offset(...) expressions of the fixed part
 
     @property
     def fixed_text(self) -> str:
-        parts = ["1" if self.intercept else "0"] + [t.label for t in self.terms]
+        parts = ["1" if self.intercept else "0"] + [t.label for t in self.terms] + list(self.offsets)
         return f"{self.response} ~ " + " + ".join(parts)
 
     def variables(self) -> list[str]:
-        """Every data column the formula uses (response, fixed, random, grouping), in order of appearance."""
-        out: list[str] = [self.response]
+        """Every data column the formula uses (response, fixed, offsets, random, grouping), in order of
+        appearance; an expression contributes the columns it reads (``log(weight)`` -> ``weight``)."""
+        out: list[str] = expression_variables(self.response)
         for t in self.terms:
-            out += t.variables
+            for v in t.variables:
+                out += expression_variables(v)
+        for o in self.offsets:
+            out += expression_variables(o)
         for r in self.random:
             for t in r.terms:
                 out += t.variables
@@ -193,6 +204,62 @@ def _parse_linear(rhs: str, factor_vars: set[str], where: str) -> tuple[bool, li
     return intercept, terms
 
 
+_FORMULAIC_OPERATOR = re.compile(r"Operator `([^`]+)`")
+
+
+def _parse_fixed(rhs: str, factor_vars: set[str], where: str) -> tuple[bool, list[Term], list[str]]:
+    """Read the fixed part with formulaic: (intercept, terms in R's order, offset expressions)."""
+    from formulaic import Formula as _Formulaic
+    from formulaic.errors import FormulaicError
+
+    try:
+        parsed = _Formulaic(rhs)
+    except FormulaicError as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        m = _FORMULAIC_OPERATOR.search(message)
+        if m and m.group(1) == ":":
+            raise FormulaError(f"':' needs a variable on both sides in {where!r}") from None
+        if m:
+            raise FormulaError(f"'{m.group(1)}' needs a term on both sides in {where!r}") from None
+        raise FormulaError(f"cannot read the fixed part {rhs!r} of {where!r}: {message}") from None
+    intercept, terms, offsets = False, [], []
+    for term in parsed:
+        exprs = [f.expr for f in term.factors]
+        if exprs == ["1"]:
+            intercept = True
+            continue
+        if exprs == ["0"]:
+            continue
+        if any(e.startswith("offset(") for e in exprs):
+            if len(exprs) > 1:
+                raise FormulaError(f"an offset cannot be part of an interaction: {term!s} in {where!r}")
+            offsets.append(exprs[0])
+            check_expression(exprs[0])
+            continue
+        terms.append(Term(tuple(_fixed_variable(e, f.eval_method.value, factor_vars, where)
+                                for e, f in zip(exprs, term.factors))))
+    return intercept, terms, offsets
+
+
+def _fixed_variable(expr: str, method: str, factor_vars: set[str], where: str) -> str:
+    """A factor of a fixed term: a column name, ``C(x)``/``factor(x)`` (x as a factor) or an expression."""
+    m = _FACTOR_CALL.match(expr)
+    if m:
+        factor_vars.add(m.group(2))
+        return m.group(2)
+    if method == "lookup":
+        if _NAME.match(expr) or f"`{expr}`" in where:
+            return expr
+        raise FormulaError(f"cannot read {expr!r} as a variable name in {where!r}")
+    if expr.split("(")[0].strip() in FACTOR_FUNCTIONS:
+        raise FormulaError(f"{expr!r} in {where!r}: C()/factor() take one column name, e.g. C(k)")
+    try:
+        check_expression(expr)
+    except ValueError as err:
+        raise FormulaError(f"{err} (in {where!r})") from None
+    return expr
+
+
 def _parse_random(inner: str, structure: str, text: str, factor_vars: set[str]) -> list[RandomTerm]:
     double = "||" in inner
     parts = _split_top(inner, "||" if double else "|")
@@ -234,9 +301,15 @@ def parse_formula(text: str) -> Formula:
     if not response:
         raise FormulaError(f"no response left of '~' in {text!r}")
     factor_vars: set[str] = set()
-    response = _variable(response, factor_vars, text)
-    if factor_vars:
+    if _FACTOR_CALL.match(response):
         raise FormulaError(f"the response cannot be a factor: {text!r}")
+    if response.startswith("`") and response.endswith("`") and len(response) > 2:
+        response = response[1:-1]
+    elif not _NAME.match(response):
+        try:
+            check_expression(response)
+        except ValueError as err:
+            raise FormulaError(f"{err} (the response of {text!r})") from None
     rhs = sides[1].strip()
     if not rhs:
         raise FormulaError(f"no terms right of '~' in {text!r}")
@@ -260,5 +333,6 @@ def parse_formula(text: str) -> Formula:
     fixed_rhs = " ".join(fixed_parts).strip() or "1"
     if fixed_rhs.startswith("+"):
         fixed_rhs = fixed_rhs[1:]
-    intercept, terms = _parse_linear(fixed_rhs, factor_vars, text)
-    return Formula(text, response, intercept, tuple(terms), tuple(random_terms), frozenset(factor_vars))
+    intercept, terms, offsets = _parse_fixed(fixed_rhs, factor_vars, text)
+    return Formula(text, response, intercept, tuple(terms), tuple(random_terms), frozenset(factor_vars),
+                   tuple(offsets))

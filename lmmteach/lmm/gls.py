@@ -27,16 +27,19 @@ One evaluation costs O(patterns · T² p²), whatever the number of groups; no n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 from scipy.optimize import minimize
 
-from .covariance import Unstructured, make_structure
-from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, _response, model_frame, model_matrix
+from .covariance import CovarianceStructure, Unstructured, make_structure
+from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
+from .transforms import expression_variables
 from .formula import Formula, parse_formula
 from .optimize import newton_polish, one_blas_thread
 from .._util import LOG_2PI, factor_levels, warn_user
@@ -69,16 +72,19 @@ class ResidualCovariance:
         if correlation is not None and T < 2:
             raise ValueError(f"a {correlation!r} correlation needs at least 2 time points, the data have {T}")
         self.name, self.T, self.heteroscedastic = correlation, int(T), bool(heteroscedastic)
-        self.structure = make_structure("us" if correlation == "un" else correlation, self.T) if correlation else None
-        if isinstance(self.structure, Unstructured):
-            s = self.structure
-            self._free = np.flatnonzero(s._rows != s._cols)  # Λ's strictly lower triangle
-            self._theta = (s._rows == s._cols).astype(float)  # unit diagonal
-        elif self.structure is not None:
-            self._free = np.arange(1, self.structure.n_params)  # all but the scale
-            self._theta = np.r_[1.0, np.zeros(self.structure.n_params - 1)]
-        else:
-            self._free = np.zeros(0, int)
+        self.structure: CovarianceStructure | None = None
+        self._rows = self._cols = self._free = np.zeros(0, int)  # Λ's positions of θ (un); free θ's
+        self._theta = np.zeros(0)
+        if correlation is not None:
+            s = make_structure("us" if correlation == "un" else correlation, self.T)
+            self.structure = s
+            if isinstance(s, Unstructured):
+                self._rows, self._cols = s._rows, s._cols
+                self._free = np.flatnonzero(s._rows != s._cols)  # Λ's strictly lower triangle
+                self._theta = (s._rows == s._cols).astype(float)  # unit diagonal
+            else:
+                self._free = np.arange(1, s.n_params)  # all but the scale
+                self._theta = np.r_[1.0, np.zeros(s.n_params - 1)]
 
     @property
     def n_corr(self) -> int:
@@ -102,15 +108,17 @@ class ResidualCovariance:
         """The structure's own θ (scale 1) for the correlation part of φ."""
         theta = self._theta.copy()
         x = np.asarray(phi, float)[: self.n_corr]
+        bounds = self.structure.bounds if self.structure is not None else []
         for j, k in enumerate(self._free):
-            lo, hi = self.structure.bounds[k]
+            lo, hi = bounds[k]
             theta[k] = lo + (hi - lo) / (1.0 + np.exp(-x[j])) if np.isfinite(lo) else x[j]
         return theta
 
     def _x_from_theta(self, theta) -> np.ndarray:
         x = np.empty(self.n_corr)
+        bounds = self.structure.bounds if self.structure is not None else []
         for j, k in enumerate(self._free):
-            lo, hi = self.structure.bounds[k]
+            lo, hi = bounds[k]
             x[j] = np.log((theta[k] - lo) / (hi - theta[k])) if np.isfinite(lo) else theta[k]
         return x
 
@@ -167,7 +175,7 @@ class ResidualCovariance:
             except np.linalg.LinAlgError:
                 return phi
             Lam = L / np.diag(L)[:, None]  # unit diagonal, the same correlation matrix
-            phi[: self.n_corr] = Lam[self.structure._rows, self.structure._cols][self._free]
+            phi[: self.n_corr] = Lam[self._rows, self._cols][self._free]
         return phi
 
     def parameter_names(self) -> list[str]:
@@ -179,7 +187,7 @@ class ResidualCovariance:
         elif self.name == "toep":
             names = [f"rho{k}" for k in range(1, self.T)]
         elif self.name == "un":
-            names = [f"cor({c + 1},{r + 1})" for r, c in zip(self.structure._rows, self.structure._cols) if r != c]
+            names = [f"cor({c + 1},{r + 1})" for r, c in zip(self._rows, self._cols) if r != c]
         return names
 
     def correlation_parameters(self, phi) -> np.ndarray:
@@ -191,9 +199,8 @@ class ResidualCovariance:
         if self.name == "toep":
             return R[1:, 0].copy()
         if self.name == "un":
-            s = self.structure
-            keep = s._rows != s._cols
-            return R[s._rows[keep], s._cols[keep]]
+            keep = self._rows != self._cols
+            return R[self._rows[keep], self._cols[keep]]
         return np.zeros(0)
 
 
@@ -208,6 +215,7 @@ class PatternCrossproducts:
 
     patterns: tuple[np.ndarray, ...]  # time indices of each pattern
     counts: np.ndarray  # groups per pattern
+    pattern_of_group: np.ndarray  # index of each group's pattern
     K: tuple[np.ndarray, ...]  # per pattern: (|P|, |P|, p + 1, p + 1)
     n: int
     R: np.ndarray
@@ -221,19 +229,16 @@ class PatternCrossproducts:
 
     @classmethod
     def from_arrays(cls, X, y, group, time, n_groups, T) -> "PatternCrossproducts":
-        Q, R = np.linalg.qr(X)
+        Q, R = scipy.linalg.qr(X, mode="economic", check_finite=False)
         mask = np.zeros((n_groups, T), bool)
         mask[group, time] = True
         keys = mask @ (1 << np.arange(T, dtype=np.int64))
         uniq, inverse = np.unique(keys, return_inverse=True)
         patterns = tuple(np.flatnonzero((u >> np.arange(T)) & 1) for u in uniq)
-        blank = cls(patterns, np.bincount(inverse, minlength=len(uniq)), (), len(y), R, None, Q, None,
+        none = np.zeros(0)
+        blank = cls(patterns, np.bincount(inverse, minlength=len(uniq)), inverse, (), len(y), R, none, Q, none,
                     group, time, n_groups, T)
-        return blank._with_groups(inverse).with_response(y)
-
-    def _with_groups(self, inverse):
-        object.__setattr__(self, "_inverse", inverse)
-        return self
+        return blank.with_response(y)
 
     def with_response(self, y) -> "PatternCrossproducts":
         """The same design with a new response: the cross-products involving y are recomputed."""
@@ -245,10 +250,9 @@ class PatternCrossproducts:
         W[self.group, self.time, p] = e
         K = []
         for k, P in enumerate(self.patterns):
-            Wp = W[self._inverse == k][:, P, :].reshape(-1, len(P) * (p + 1))
+            Wp = W[self.pattern_of_group == k][:, P, :].reshape(-1, len(P) * (p + 1))
             K.append((Wp.T @ Wp).reshape(len(P), p + 1, len(P), p + 1).transpose(0, 2, 1, 3))
-        out = replace(self, K=tuple(K), b_ols=np.linalg.solve(self.R, Qty), e=e)
-        return out._with_groups(self._inverse)
+        return replace(self, K=tuple(K), b_ols=np.linalg.solve(self.R, Qty), e=e)
 
     def pattern_moments(self) -> np.ndarray:
         """A moment estimate of Cov(y_i) (T × T) from the OLS residuals, over the groups observed at both
@@ -418,6 +422,7 @@ class GLSDesign:
     xlevels: dict
     contrasts: dict
     n_dropped: int = 0
+    transform_state: dict = field(default_factory=dict)  # fitted parameters of poly/scale/center
 
     @property
     def nobs(self) -> int:
@@ -451,11 +456,14 @@ def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
         if data[col].isna().any():
             raise ValueError(f"the {role} column {col!r} has {int(data[col].isna().sum())} missing value(s); "
                              "every row needs its group and time point")
+    if f.offsets:
+        raise ValueError(f"gls does not take offsets ({', '.join(f.offsets)}); subtract the offset from the response")
     contrasts = dict(contrasts or {})
     frame, n_dropped = model_frame(f, data)
-    y = _response(frame, f.response)
+    state: dict = {}  # poly/scale/center parameters of the fitted data, reused by predict
+    frame, y = response_values(frame, f.response, state)
     xlevels: dict = {}
-    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels)
+    names, X = model_matrix(frame, f.intercept, f.terms, f.factor_vars, contrasts, xlevels, state)
     X, names, _ = _drop_rank_deficient(X, names)
     rows = data.loc[frame.index]
     levels = tuple(factor_levels(rows[group]))
@@ -469,7 +477,7 @@ def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
         raise ValueError(f"{group}={levels[g[k]]!r} has more than one row at {time}={time_levels[t[k]]!r}; "
                          "each group may have at most one observation per time point")
     return GLSDesign(f, y, X, tuple(names), group, g, levels, time, t, time_levels, frame.index,
-                     _fingerprint(y), xlevels, contrasts, n_dropped)
+                     _fingerprint(y), xlevels, contrasts, n_dropped, state)
 
 
 # -- the fitted model ---------------------------------------------------------------------------------
@@ -605,14 +613,14 @@ class GLSFit:
             return self.fitted.rename("predicted")
         newdata = _check_data(newdata)
         f, d = self.design.formula, self.design
-        needed = list(dict.fromkeys(v for t in f.terms for v in t.variables))
+        needed = list(dict.fromkeys(c for t in f.terms for v in t.variables for c in expression_variables(v)))
         missing = [v for v in needed if v not in newdata.columns]
         if missing:
             raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
         complete = newdata[needed].notna().all(axis=1).to_numpy() if needed else np.ones(len(newdata), bool)
         out = pd.Series(np.nan, index=newdata.index, name="predicted")
         names, X = model_matrix(newdata.loc[complete], f.intercept, f.terms, f.factor_vars, d.contrasts,
-                                dict(d.xlevels))
+                                dict(d.xlevels), copy.deepcopy(d.transform_state))
         X = X[:, [names.index(n) for n in d.fixef_names]]
         out[complete] = X @ self._eval.beta
         return out
@@ -626,7 +634,8 @@ class GLSFit:
     def refit(self, y, theta0=None) -> "GLSFit":
         """The same design fitted to a new response (rows in the fitted order), started at this fit's φ."""
         design = self.design.with_response(y)
-        cp = self.devfun.cp.with_response(design.y)
+        with one_blas_thread():
+            cp = self.devfun.cp.with_response(design.y)
         devfun = GLSDeviance(cp, self.devfun.covariance, reml=self.reml)
         return GLSFit(design, devfun, optimize_gls(devfun, theta0=self.theta if theta0 is None else theta0))
 
@@ -670,11 +679,12 @@ def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: st
             raise TypeError(f"{name} must be True or False, not {flag!r}")
     if correlation not in CORRELATIONS:
         raise ValueError(f"unknown correlation {correlation!r}; choose one of {list(CORRELATIONS)}")
-    design = gls_design(formula, data, group, time, contrasts)
-    T = len(design.time_levels)
-    cp = PatternCrossproducts.from_arrays(design.X, design.y, design.group, design.time, design.n_groups, T)
-    devfun = GLSDeviance(cp, ResidualCovariance(correlation, T, heteroscedastic), reml=reml)
-    opt = optimize_gls(devfun)
+    with one_blas_thread():  # small matrices and tall products: one BLAS thread is fastest
+        design = gls_design(formula, data, group, time, contrasts)
+        T = len(design.time_levels)
+        cp = PatternCrossproducts.from_arrays(design.X, design.y, design.group, design.time, design.n_groups, T)
+        devfun = GLSDeviance(cp, ResidualCovariance(correlation, T, heteroscedastic), reml=reml)
+        opt = optimize_gls(devfun)
     fit = GLSFit(design, devfun, opt)
     if not opt.converged:
         warn_user(f"the gls optimiser did not converge ({opt.message}); check the estimates")

@@ -13,7 +13,9 @@ changes. Printing lives in :mod:`lmmteach.lmm.display`, plots in :mod:`lmmteach.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import re
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -21,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from .covariance import sd_correlation
-from .design import Design, lformula, model_matrix, _check_data
+from .design import Design, lformula, model_matrix, variable_values, _check_data
+from .transforms import expression_variables
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
-from .optimize import OptimizerResult, optimize_lmer
+from .optimize import OptimizerResult, optimize_lmer, optimize_warm
 from .._util import warn_user
 
 if TYPE_CHECKING:
@@ -39,10 +42,14 @@ class LinearMixedModel:
     design: Design
     devfun: ProfiledDeviance
     optimum: OptimizerResult
+    call: dict = field(default_factory=dict, repr=False)  # lmer's arguments, for update()
 
     # -- the evaluation at the optimum ---------------------------------------------------------------
     @cached_property
     def _eval(self) -> Evaluation:
+        kept = self.optimum.evaluation
+        if kept is not None and kept.cp is self.devfun.cp and np.array_equal(kept.theta, self.optimum.theta):
+            return kept
         return self.devfun.evaluate(self.optimum.theta)
 
     @property
@@ -216,9 +223,11 @@ class LinearMixedModel:
     # -- fitted values -------------------------------------------------------------------------------------
     @property
     def fitted(self) -> pd.Series:
-        """ŷ = X b̂ + Z v̂ (conditional fitted values)."""
+        """ŷ = offset + X b̂ + Z v̂ (conditional fitted values)."""
         v = self._eval.blups[self.design.group]
         yhat = self.design.X @ self._eval.beta + np.einsum("nq,nq->n", self.design.Z, v)
+        if self.design.offset is not None:
+            yhat = yhat + self.design.offset
         return pd.Series(yhat, index=self.design.index, name="fitted")
 
     @property
@@ -236,10 +245,14 @@ class LinearMixedModel:
         if newdata is None:
             if re:
                 return self.fitted.rename("predicted")
-            return pd.Series(self.design.X @ self._eval.beta, index=self.design.index, name="predicted")
+            fixed = self.design.X @ self._eval.beta
+            if self.design.offset is not None:
+                fixed = fixed + self.design.offset
+            return pd.Series(fixed, index=self.design.index, name="predicted")
         newdata = _check_data(newdata)
         f, d = self.design.formula, self.design
-        needed = [v for t in f.terms for v in t.variables]
+        needed = [c for t in f.terms for v in t.variables for c in expression_variables(v)]
+        needed += [c for o in f.offsets for c in expression_variables(o)]
         if re:
             needed += [v for r in f.random for t in r.terms for v in t.variables] + [d.group_name]
         missing = [v for v in dict.fromkeys(needed) if v not in newdata.columns]
@@ -249,9 +262,12 @@ class LinearMixedModel:
         out = pd.Series(np.nan, index=newdata.index, name="predicted")
         newdata = newdata.loc[complete]
         xl = dict(d.xlevels)
-        names, X = model_matrix(newdata, f.intercept, f.terms, f.factor_vars, d.contrasts, xl)
+        state = copy.deepcopy(d.transform_state)  # the fitted data's poly/scale/center parameters
+        names, X = model_matrix(newdata, f.intercept, f.terms, f.factor_vars, d.contrasts, xl, state)
         X = X[:, [names.index(n) for n in d.fixef_names]]
         pred = X @ self._eval.beta
+        for expr in f.offsets:
+            pred = pred + np.asarray(variable_values(newdata, expr, state), dtype=float)
         if re:
             Z = np.hstack([model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
                            for b in d.blocks])
@@ -266,22 +282,76 @@ class LinearMixedModel:
         out[complete] = pred
         return out
 
+    # -- simulating and updating ---------------------------------------------------------------------------
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """lme4's ``simulate(m, nsim, seed)``: ``nsim`` responses drawn from the fitted model,
+        y* = offset + X b̂ + Z v* + e*, new random effects v* ~ N(0, Σ̂) and errors e* ~ N(0, σ̂²/w) each
+        time; columns ``sim_1, ..., sim_nsim``, rows the fitted observations."""
+        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
+            raise ValueError(f"nsim must be a whole number >= 1, not {nsim!r}")
+        rng = np.random.default_rng(seed)
+        sims = {f"sim_{k + 1}": simulate_response(self, rng) for k in range(int(nsim))}
+        return pd.DataFrame(sims, index=self.design.index)
+
+    def update(self, formula: str | None = None, data: pd.DataFrame | None = None, reml: bool | None = None,
+               **changes) -> "LinearMixedModel":
+        """lme4's ``update``: the same call to :func:`lmer` with some arguments changed, e.g.
+        ``m.update(". ~ . - Time:Diet")``, ``m.update(reml=False)``, ``m.update(data=other)``
+        (also ``contrasts``, ``weights``, ``offset``). In ``formula`` a ``.`` stands for the old side."""
+        if not self.call:
+            raise ValueError("this model was not made by lmer(), so there is no call to update")
+        call = dict(self.call)
+        unknown = set(changes) - {"contrasts", "weights", "offset", "start"}
+        if unknown:
+            raise TypeError(f"update() got unexpected argument(s) {sorted(unknown)}; it takes formula, data, "
+                            "reml, contrasts, weights, offset, start")
+        if formula is not None:
+            call["formula"] = _update_formula(call["formula"], formula)
+        if data is not None:
+            call["data"] = data
+        if reml is not None:
+            call["reml"] = reml
+        call.update(changes)
+        return lmer(**call)
+
     # -- refitting -------------------------------------------------------------------------------------------
     def refit_ml(self) -> "LinearMixedModel":
         """The same model fitted by ML (what ``anova`` does with a REML fit, as lme4 does)."""
         if not self.reml:
             return self
         devfun = ProfiledDeviance(self.devfun.cp, self.devfun.structures, reml=False)
-        return LinearMixedModel(self.design, devfun, optimize_lmer(devfun, theta0=self.theta))
+        call = {**self.call, "reml": False} if self.call else {}
+        return LinearMixedModel(self.design, devfun, optimize_lmer(devfun, theta0=self.theta), call)
 
     def refit(self, y: np.ndarray, theta0=None) -> "LinearMixedModel":
-        """The same design fitted to a new response vector ``y`` (rows in the fitted order);
-        starts from this fit's θ (used by the parametric bootstrap)."""
+        """The same design fitted to a new response vector ``y`` (rows in the fitted order), as
+        ``lmer`` would fit it; used by the parametric bootstrap and simulations.
+
+        What does not involve y is reused: the design, the checks, and every cross-product of X and Z
+        (only X'y, Z'y and y'y are recomputed, :meth:`Crossproducts.with_response`). The search starts
+        from ``theta0`` (default: this fit's θ, the generating one) with Newton steps on this fit's
+        Hessian (:func:`~lmmteach.lmm.optimize.optimize_warm`), and falls back to the full optimiser
+        when those do not apply (e.g. an optimum on the boundary)."""
         design = self.design.with_response(y)
-        cp = self.devfun.cp.with_response(design.Z, design.y)
+        _, Z, y_fit = design.fitting_arrays()
+        cp = self.devfun.cp.with_response(Z, y_fit)
         devfun = ProfiledDeviance(cp, self.devfun.structures, reml=self.reml)
-        opt = optimize_lmer(devfun, theta0=self.theta if theta0 is None else theta0)
+        start = self.theta if theta0 is None else np.asarray(theta0, float)
+        opt = optimize_warm(devfun, start, self._refit_hessian) if self._refit_hessian is not None else None
+        if opt is None:
+            opt = optimize_lmer(devfun, theta0=start)
         return LinearMixedModel(design, devfun, opt)
+
+    @cached_property
+    def _refit_hessian(self) -> np.ndarray | None:
+        """The Hessian of the deviance over θ at this fit (None on the boundary), reused by every refit."""
+        from .optimize import hessian
+
+        theta = self.optimum.theta
+        if self.is_singular or not self.converged:
+            return None
+        H = hessian(self.devfun, theta, list(range(len(theta))))
+        return H if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0 else None
 
     # -- display (implemented in lmmteach.lmm.display) --------------------------------------------------------
     def summary(self) -> "Summary":
@@ -300,8 +370,38 @@ class LinearMixedModel:
         return model_html(self)
 
 
+def simulate_response(model, rng: np.random.Generator) -> np.ndarray:
+    """One response vector from the fitted model: y* = offset + X b̂ + Z v* + e* with v*_i = σ̂ Λ u_i,
+    u_i ~ N(0, I) (so Cov(v*_i) = σ̂² Λ Λ' = Σ̂) and e*_i ~ N(0, σ̂² / w_i) (w_i = 1 without prior weights).
+    Rows in the order of the fitted data."""
+    d = model.design
+    sigma = model.sigma
+    Lam = model.devfun.factor(model.theta)
+    v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
+    e = sigma * rng.standard_normal(d.nobs)
+    if d.weights is not None:
+        e = e / np.sqrt(d.weights)
+    y = d.X @ model.fixef.to_numpy() + np.einsum("nq,nq->n", d.Z, v[d.group]) + e
+    return y if d.offset is None else y + d.offset
+
+
+
+def _update_formula(old: str, new: str) -> str:
+    """R's ``update.formula``: a ``.`` left of ``~`` is the old response, right of ``~`` the old terms
+    (``". ~ . - Diet"``, ``". ~ . + (1 | g)"``); a formula without ``.`` replaces the old one."""
+    if not isinstance(new, str) or "~" not in new:
+        raise TypeError(f"formula must be a string such as '. ~ . - x', not {new!r}")
+    old_lhs, old_rhs = (side.strip() for side in old.split("~", 1))
+    lhs, rhs = (side.strip() for side in new.split("~", 1))
+    lhs = old_lhs if lhs == "." else lhs
+    if re.fullmatch(r"\.\s*([+-].*)?", rhs, flags=re.S):  # ". + x", ". - x": the old terms, then the change
+        rhs = old_rhs + rhs[1:]
+    rhs = re.sub(r"(?<![\w.])\.(?![\w.])", lambda _: f"({old_rhs})", rhs)
+    return f"{lhs} ~ {rhs}"
+
+
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | None = None,
-         start=None) -> LinearMixedModel:
+         start=None, weights=None, offset=None) -> LinearMixedModel:
     """Fit a linear mixed-effects model by REML (default) or ML, like lme4's ``lmer``.
 
     Parameters
@@ -313,13 +413,21 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
     reml : REML (True) or ML (False). Use ML for likelihood-ratio tests of fixed effects.
     contrasts : e.g. ``{"store": "sum"}`` for sum-to-zero coding (default: treatment coding).
     start : optional starting θ.
+    weights : prior weights (an array, one per row of data, or a column name), as lme4's ``weights``:
+        Var(e_i) = σ² / w_i.
+    offset : a known term added to the mean (an array, one per row), as ``offset(...)`` in the formula.
+
+    The fixed part may transform variables: ``log(weight) ~ poly(Time, 2) * Diet + scale(x) + I(Time**2)``
+    (see :mod:`lmmteach.lmm.transforms`); terms are ordered as R orders them (by degree, then as written).
     """
     if not isinstance(reml, (bool, np.bool_)):
         raise TypeError(f"reml must be True or False, not {reml!r}")
-    design = lformula(formula, data, contrasts)
+    design = lformula(formula, data, contrasts, weights=weights, offset=offset)
     devfun = mk_devfun(design, reml=reml)
     opt = optimize_lmer(devfun, theta0=start)
-    model = LinearMixedModel(design, devfun, opt)
+    call = {"formula": design.formula.text, "data": data, "reml": reml, "contrasts": contrasts, "start": start,
+            "weights": weights, "offset": offset}
+    model = LinearMixedModel(design, devfun, opt, call)
     if not opt.converged:
         warn_user(
             f"the optimiser did not converge: max |gradient| = {opt.gradient_norm:.3g} after {opt.n_iter} "

@@ -135,3 +135,12 @@ def design_matrices(design, Sigma: np.ndarray, sigma2: float):
     Z = stacked_Z(Zs)
     Sigma_b = bdiag(Sigma, design.n_groups)
     return y, X, Z, Sigma_b, marginal_covariance(Z, Sigma_b, sigma2)
+
+
+def gls_covariance(group, time, V: np.ndarray, sigma2: float) -> np.ndarray:
+    """Σ* = bdiag(σ² V[P_1, P_1], ..., σ² V[P_G, P_G]) (n × n, rows in the order given): the covariance of
+    the stacked y of a GLS model, where row k belongs to group ``group[k]`` at time point ``time[k]``.
+    Rows of different groups are independent: Σ*_kl = σ² V[t_k, t_l] when g_k = g_l, else 0."""
+    group, time = np.asarray(group), np.asarray(time)
+    same = group[:, None] == group[None, :]
+    return np.where(same, sigma2 * np.asarray(V, float)[np.ix_(time, time)], 0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from lmmteach import datasets as ds
 
+REF = json.loads((Path(__file__).resolve().parents[1] / "reference" / "datasets_reference.json").read_text())
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO / "datasets"
 
@@ -70,11 +72,15 @@ def test_grocery_long_types_and_levels():
     assert list(df["store"].cat.categories) == ["A", "B", "C", "D"]
     assert (df["store"].value_counts() == 10).all()
     assert list(df["item"].astype(str)) == NOTES_ITEMS * 4
-    # the stacked prices are the wide columns in order
-    wide = ds.load_groceries()
-    stores = ["storeA", "storeB", "storeC", "storeD"]
-    expected = np.concatenate([wide[c].to_numpy() for c in stores])
-    np.testing.assert_array_equal(df["price"].to_numpy(), expected)
+
+
+def test_grocery_long_is_what_the_notes_r_code_builds():
+    """R: data.frame(price = as.numeric(unlist(groceries[,2:5])), item = rep(...), store = rep(...))."""
+    df, r = ds.load_grocery(), REF["grocery"]
+    assert df["price"].tolist() == r["price"]
+    assert df["item"].astype(str).tolist() == r["item"]
+    assert df["store"].astype(str).tolist() == r["store"]
+    assert list(df["item"].cat.categories) == r["item_levels"]
 
 
 def test_grocery_sums_of_squares_match_notes():
@@ -171,7 +177,9 @@ def test_timss_generator_reproduces_committed_file():
 
 
 def test_timss_science_follows_notes_fixed_effects(timss):
-    # an OLS fit with the notes' predictors recovers the generating slopes roughly
+    # an OLS fit with the notes' predictors recovers the generating slopes roughly: the data are one sample, and
+    # OLS ignores the school effects, so each slope is off by its sampling error (the mixed-model SEs are 0.014,
+    # 0.033 and 0.17; the bounds allow 2-3 SEs)
     df = ds.load_timss(center=True)
     X = np.column_stack(
         [
@@ -190,18 +198,20 @@ def test_timss_science_follows_notes_fixed_effects(timss):
     assert beta[4] == pytest.approx(-1.1839, abs=0.5)
 
 
-def test_timss_center_matches_groupby_means(timss):
-    df = ds.load_timss(center=True)
+def test_timss_center_matches_the_notes_r_code():
+    """R (the notes): tapply school means, merge, cbind(grpCmath = math - grpMmath, ...)."""
+    df, r = ds.load_timss(center=True), REF["timss"]
     added = ["grpMmath", "grpMhoursTV", "grpCmath", "grpChoursTV"]
     assert list(df.columns) == TIMSS_COLUMNS + added
-    g = timss.groupby("idschool", observed=True)
-    np.testing.assert_allclose(df["grpMmath"], g["math"].transform("mean"))
-    np.testing.assert_allclose(df["grpMhoursTV"], g["hoursTV"].transform("mean"))
-    np.testing.assert_allclose(df["grpCmath"], df["math"] - df["grpMmath"])
-    np.testing.assert_allclose(df["grpChoursTV"], df["hoursTV"] - df["grpMhoursTV"])
-    # group-centred values average to zero within each school
-    centred = df.groupby("idschool", observed=True)[["grpCmath", "grpChoursTV"]].mean()
-    np.testing.assert_allclose(centred.to_numpy(), 0.0, atol=1e-9)
+    assert len(df) == r["nrow"]
+    school = df.groupby("idschool", observed=True)[["grpMmath", "grpMhoursTV"]].first()
+    school.index = school.index.astype(str)
+    for col in ["grpMmath", "grpMhoursTV"]:
+        np.testing.assert_allclose(school.loc[r["school"]["idschool"], col], r["school"][col], rtol=1e-12)
+    students = df.set_index(df["idstudent"].astype(str)).loc[r["students"]["idstudent"]]
+    for col in ["grpCmath", "grpChoursTV"]:
+        np.testing.assert_allclose(students[col], r["students"][col], rtol=1e-9, atol=1e-11)
+        assert (df[col] ** 2).sum() == pytest.approx(r["sum_sq"][col], rel=1e-10)
     assert df.attrs["simulated"] is True
 
 
@@ -298,6 +308,34 @@ def test_machines():
     # groupedData() orders the workers by their maximum score
     top = df.groupby("Worker", observed=True)["score"].max()
     assert list(top.sort_values().index.astype(str)) == ds.MACHINES_WORKER_LEVELS
+
+
+def test_orthodont_is_nlmes():
+    df, r = ds.load_orthodont(), REF["orthodont"]
+    assert r["nlme_equal"]  # the shipped CSV is nlme::Orthodont
+    assert list(df.columns) == ["distance", "age", "Subject", "Sex"]
+    assert len(df) == r["nrow"]
+    assert list(df["Subject"].cat.categories) == r["subject_levels"]
+    assert list(df["Sex"].cat.categories) == r["sex_levels"]
+    means = df.groupby("Sex", observed=True)["distance"].mean()
+    assert means.to_dict() == pytest.approx(r["mean_by_sex"], rel=1e-12)
+
+
+def test_hsb_is_nlmes_high_school_and_beyond():
+    df, r = ds.load_hsb(), REF["hsb"]
+    assert r["nlme_equal"]  # the shipped CSV is nlme::MathAchieve (+ MathAchSchool's Sector, MEANSES)
+    assert list(df.columns) == ["School", "Sector", "meanses", "Minority", "Sex", "SES", "MathAch", "cses"]
+    assert len(df) == r["nrow"] and df["School"].nunique() == r["n_school"]
+    assert list(df["School"].cat.categories) == r["school_levels"]
+    assert list(df["Sector"].cat.categories) == r["sector_levels"]
+    assert list(df["Minority"].cat.categories) == ["No", "Yes"]
+    assert df.groupby("School", observed=True)["Sector"].first().eq("Catholic").sum() == r["catholic_schools"]
+    assert df["MathAch"].mean() == pytest.approx(r["mean_mathach"], rel=1e-12)
+    # cses = SES - school mean, as R's ave() computes it
+    np.testing.assert_allclose(df["cses"].iloc[:20], r["cses_head"], rtol=1e-9, atol=1e-12)
+    assert (df["cses"] ** 2).sum() == pytest.approx(r["sum_sq_cses"], rel=1e-10)
+    gap = (df["meanses"] - (df["SES"] - df["cses"])).abs().max()
+    assert gap == pytest.approx(r["max_meanses_gap"], rel=1e-6)
 
 
 # --------------------------------------------------------------------------------------

@@ -51,9 +51,3 @@ def test_bad_input_is_named():
         il.pooling_data(4.0, 0.0, 5)
     with pytest.raises(ValueError, match="group size"):
         il.pooling_data(4.0, 1.0, 0)
-
-
-def test_widget_has_the_three_sliders():
-    pytest.importorskip("ipywidgets")
-    w = il.pooling_widget()
-    assert [c.description for c in w.children[:3]] == ["σ_v²", "σ²", "m"]

@@ -97,3 +97,21 @@ def test_lrt_null_tail_probabilities():
     np.testing.assert_allclose(mixture.get_ydata(), 0.5 * stats.chi2.sf(mixture.get_xdata(), 1) + 0.5 * (mixture.get_xdata() <= 0))
     assert a2.lines[3].get_xdata()[0] == 3.0
     assert a2.get_yscale() == "log"
+
+
+def test_lrt_null_draws_the_point_mass_at_zero():
+    D = np.r_[np.zeros(6), [0.5, 1.0, 2.0, 3.0]]
+    fig, (a1, _) = plots.plot_lrt_null(D, df=1, mixture=((0.5, 0.5), (0, 1)))
+    arrows = [t for t in a1.texts if getattr(t, "arrow_patch", None) is not None]
+    assert len(arrows) == 1 and arrows[0].xy[0] == 0.0                    # an arrow standing on D = 0
+    assert any("point mass at 0: 0.5 (mixture), 0.60 (simulated)" in t.get_text() for t in a1.texts)
+    fig, (a1, _) = plots.plot_lrt_null(np.array([0.5, 1.0]), df=2, mixture=((0.5, 0.5), (1, 2)))
+    assert not a1.texts                                                    # no point mass, no arrow
+
+
+def test_structure_covariance_shared_scale_has_one_colour_bar(sleep_ris):
+    Z_i = np.column_stack([np.ones(10), np.arange(10.0)])
+    fig, (a1, a2) = plots.plot_structure_covariance(sleep_ris.Sigma, Z_i, sleep_ris.sigma**2, shared_scale=True)
+    assert len(fig.axes) == 3                                              # two panels and one colour bar
+    fig, _ = plots.plot_structure_covariance(sleep_ris.Sigma, Z_i, sleep_ris.sigma**2)
+    assert len(fig.axes) == 4

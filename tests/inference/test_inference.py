@@ -101,6 +101,7 @@ def test_simulate_has_the_fitted_mean_and_covariance():
     m = fit("grocery_amod")
     rng = np.random.default_rng(0)
     Y = np.array([simulate(m, rng) for _ in range(3000)])
+    # Monte Carlo: with 3000 draws the means are within ~0.05 and the (co)variances within a few per cent
     d = m.design
     assert np.allclose(Y.mean(0), d.X @ m.fixef.to_numpy(), atol=0.1)
     S = np.cov(Y.T)
@@ -116,9 +117,31 @@ def test_bootstrap_lrt_grocery():
     assert isinstance(res, BootstrapLRT)
     assert res.statistic == pytest.approx(11.8157, abs=1e-3)  # the notes' Chisq
     assert res.nsim == 100 and res.simulated.shape == (100,) and res.df == 3
-    assert res.p_value == pytest.approx((1 + np.sum(res.simulated >= res.statistic)) / 101)
     assert res.p_value < 0.05
     assert "bootstrap p" in str(res)
+    assert f"p_value={res.p_value:.4g}" in repr(res)  # the repr a notebook shows names the p-value
+
+
+def test_progress_bar_only_where_someone_sees_it(monkeypatch):
+    import sys
+
+    from lmmteach.inference.bootstrap import show_progress
+
+    assert not show_progress(False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert not show_progress(True)  # a log file, a pipe, a test run
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert show_progress(True)  # a terminal
+
+
+def test_bootstrap_p_value_counts_the_simulations_at_least_as_large():
+    """A worked example: D = 2 and D* = 0.5, 2, 3, 1, (failed) → 4 successful refits, 2 of them ≥ D,
+    so p = (1 + 2)/(4 + 1) = 0.6 (Davison & Hinkley's (1 + #)/(n + 1); a failed refit does not count)."""
+    res = BootstrapLRT(statistic=2.0, simulated=np.array([0.5, 2.0, 3.0, 1.0, np.nan]), nsim=5, df=1)
+    assert res.n_failed == 1
+    assert res.p_value == 0.6
+    none_larger = BootstrapLRT(statistic=9.0, simulated=np.array([0.5, 2.0, 3.0]), nsim=3, df=1)
+    assert none_larger.p_value == 0.25  # never 0: the observed D counts as one of the draws
 
 
 def test_bootstrap_is_reproducible_and_immutable():
@@ -151,6 +174,8 @@ def test_satterthwaite_matches_lmertest(key):
     np.testing.assert_allclose(tab["df"], ref["df"], rtol=1e-3)
     p_ref = np.array(ref["p"], float)
     ok = p_ref > 1e-250  # lmerTest's p underflows to 0 for the TIMSS intercept
+    # lmerTest differentiates numerically (numDeriv), so its df agree to ~1e-4; in the far tail (sleepstudy's
+    # p ~ 1e-17) that moves p by up to 4e-3 relative
     np.testing.assert_allclose(tab["Pr(>|t|)"].to_numpy()[ok], p_ref[ok], rtol=1e-2)
 
 
@@ -245,3 +270,76 @@ def test_confint_rejects_bad_arguments():
         lt.confint(ar)
     wald = lt.confint(ar, method="wald")
     assert list(wald.index) == ["(Intercept)", "MachineB", "MachineC"]
+
+
+def test_profile_interval_on_a_two_branch_profile_reaches_the_true_end_point():
+    """Issue 10, item 6: Orthodont ``distance ~ age*Sex + (age|Subject)`` (REML, profiled by ML as lme4
+    does). The profile of σ has two branches (slope SD at 0; correlation +1 with a small slope SD); a
+    warm-started inner minimum stays on the higher one and stopped at σ = 1.579251. The end point is
+    checked against a brute-force inner minimum: many starts over the grid of the other parameters."""
+    from scipy import optimize as opt
+
+    from lmmteach.confint import _Profiler
+
+    m = lt.lmer("distance ~ age * Sex + (age | Subject)", lt.load_orthodont())
+    upper = lt.confint(m, parm=[".sigma"]).iloc[0, 1]
+    assert upper == pytest.approx(1.5884, abs=1e-4)  # lme4 prints 1.588495 (it interpolates a spline)
+    prof = _Profiler(m)
+    crit = stats.chi2.isf(0.05, 1)
+
+    def brute_force_rise(sigma):
+        def f(x):
+            return prof.deviance(np.r_[x, sigma])
+        best = np.inf
+        for sd0 in (0.5, 2.0, 4.0):
+            for cor in (-1.0, -0.5, 0.0, 0.5, 1.0):
+                for sd1 in (0.0, 0.05, 0.3):
+                    res = opt.minimize(f, [sd0, cor, sd1], method="L-BFGS-B",
+                                       bounds=[(0, None), (-1, 1), (0, None)], options={"ftol": 1e-14, "gtol": 1e-9})
+                    best = min(best, res.fun)
+        return best - prof.dev_hat
+
+    assert brute_force_rise(upper) == pytest.approx(crit, abs=1e-4)
+    assert brute_force_rise(1.579251) < crit - 0.2  # where the warm-started search used to stop
+
+
+@pytest.mark.parametrize("name,formula", [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
+    ("grocery", "price ~ store + (1 | item)"),
+    ("dyestuff2", "Yield ~ 1 + (1 | Batch)"),  # a singular fit: no warm Hessian, the full optimiser
+])
+def test_refit_on_a_new_response_equals_a_fresh_lmer(name, formula):
+    """Issue 17: a refit reuses the design and the cross-products of X and Z, starts at the generating θ
+    with this fit's Hessian, and reaches what lmer reaches from scratch on the same simulated data."""
+    from lmmteach.inference.bootstrap import simulate
+
+    data = shared.data(name)
+    m = lt.lmer(formula, data)
+    rng = np.random.default_rng(17)
+    methods = set()
+    for _ in range(8):
+        y = simulate(m, rng)
+        r = m.refit(y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = lt.lmer(formula, data.assign(**{m.design.formula.response: y}))
+        methods.add(r.optimum.method)
+        assert r.loglik == pytest.approx(f.loglik, rel=1e-9, abs=1e-7)
+        assert r.fixef.to_numpy() == pytest.approx(f.fixef.to_numpy(), rel=1e-6, abs=1e-8)
+        assert r.sigma == pytest.approx(f.sigma, rel=1e-5)
+        assert r.design.data_id == f.design.data_id
+    if name != "dyestuff2":
+        assert any("warm start" in x for x in methods)
+
+
+def test_parallel_bootstrap_gives_the_serial_result():
+    """Issue 17: with a seed, the bootstrap does not depend on the number of worker processes."""
+    m1, m0 = fit("grocery_amod"), fit("grocery_nmod")
+    serial = bootstrap_lrt(m1, m0, nsim=24, seed=99, progress=False)
+    parallel = bootstrap_lrt(m1, m0, nsim=24, seed=99, progress=False, n_jobs=2)
+    np.testing.assert_array_equal(serial.simulated, parallel.simulated)
+    m = fit("grocery_amod")
+    pd.testing.assert_frame_equal(lt.confint(m, method="boot", nsim=12, seed=4),
+                                  lt.confint(m, method="boot", nsim=12, seed=4, n_jobs=2))
+    with pytest.raises(ValueError, match="n_jobs must be"):
+        bootstrap_lrt(m1, m0, nsim=2, seed=1, progress=False, n_jobs=0)

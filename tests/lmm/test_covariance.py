@@ -65,12 +65,18 @@ def test_toeplitz_matrix_is_the_notes_definition_and_always_valid():
 
 
 @pytest.mark.parametrize("name", ["us", "diag", "cs", "ar1", "toep"])
-def test_relcov_gradient_and_factor(name):
+def test_factor_is_a_square_root(name):
     s = make_structure(name, 3)
-    rng = np.random.default_rng(1)
-    theta = s.theta0 + 0.2 * rng.uniform(size=s.n_params)
+    theta = s.theta0 + 0.2 * np.random.default_rng(1).uniform(size=s.n_params)
     L = s.factor(theta)
     assert np.allclose(L @ L.T, s.relcov(theta))
+
+
+@pytest.mark.parametrize("name", ["us", "diag"])
+def test_analytic_relcov_gradient_equals_central_differences(name):
+    """us and diag differentiate C = ΛΛ' analytically; central differences of C are the reference."""
+    s = make_structure(name, 3)
+    theta = s.theta0 + 0.2 * np.random.default_rng(1).uniform(size=s.n_params)
     g = s.relcov_grad(theta)
     for k in range(s.n_params):
         h = 1e-6
@@ -78,6 +84,43 @@ def test_relcov_gradient_and_factor(name):
         tp[k] += h
         tm[k] -= h
         assert np.allclose(g[k], (s.relcov(tp) - s.relcov(tm)) / (2 * h), atol=1e-6)
+
+
+LAG3 = np.abs(np.subtract.outer(np.arange(3), np.arange(3)))
+I3, J3 = np.eye(3), np.ones((3, 3))
+
+
+def analytic_relcov_grad(name, theta):
+    """dC/dθ_k by hand for q = 3 (the library differentiates these structures numerically).
+    cs:   C = s²[(1 − ω)I + ωJ]        → 2s[(1 − ω)I + ωJ],  s²(J − I)
+    ar1:  C = s² ρ^|k−l|               → 2s ρ^|k−l|,        s² |k−l| ρ^(|k−l|−1)
+    toep: C = s² ρ_|k−l|, with Durbin-Levinson ρ_1 = φ_1, ρ_2 = φ_1² + φ_2(1 − φ_1²)
+          → 2s T(ρ),  s² T(dρ/dφ_1) with dρ/dφ_1 = (0, 1, 2φ_1(1 − φ_2)),  s² T(dρ/dφ_2), dρ/dφ_2 = (0, 0, 1 − φ_1²)."""
+    s = theta[0]
+    if name == "cs":
+        w = theta[1]
+        return np.array([2 * s * ((1 - w) * I3 + w * J3), s * s * (J3 - I3)])
+    if name == "ar1":
+        rho = theta[1]
+        return np.array([2 * s * rho**LAG3, s * s * LAG3 * rho ** np.maximum(LAG3 - 1, 0)])
+    phi1, phi2 = theta[1], theta[2]
+    rho = np.array([1.0, phi1, phi1**2 + phi2 * (1 - phi1**2)])
+    d1 = np.array([0.0, 1.0, 2 * phi1 * (1 - phi2)])
+    d2 = np.array([0.0, 0.0, 1 - phi1**2])
+    return np.array([2 * s * rho[LAG3], s * s * d1[LAG3], s * s * d2[LAG3]])
+
+
+@pytest.mark.parametrize("name", ["cs", "ar1", "toep"])
+@pytest.mark.parametrize("seed", range(5))
+def test_relcov_gradient_matches_analytic_derivatives(name, seed):
+    s = make_structure(name, 3)
+    rng = np.random.default_rng(seed)
+    lo = max(s.bounds[1][0], -0.9)
+    theta = np.r_[rng.uniform(0.2, 3.0), rng.uniform(lo, 0.9, s.n_params - 1)]
+    if name == "toep":  # the closed form of ρ_2 is the library's recursion only if C is what we think it is
+        assert np.allclose(s.rhos(theta), [1.0, theta[1], theta[1] ** 2 + theta[2] * (1 - theta[1] ** 2)])
+    # the numerical derivative is good to about 1e-9 relative on these smooth maps
+    np.testing.assert_allclose(s.relcov_grad(theta), analytic_relcov_grad(name, theta), rtol=1e-6, atol=1e-8)
 
 
 def test_structures_need_two_random_effects():
@@ -166,11 +209,24 @@ def test_varcorr_of_ar1_has_the_implied_correlations():
 
 
 # -- identifiability --------------------------------------------------------------------------------------------
-def test_as_many_random_effects_as_observations_per_group_is_an_error():
-    """sleepstudy: 10 days per subject; ar1(0 + factor(Days) | Subject) has 10 random effects per subject,
-    so Z_i Σ Z_i' + σ²I cannot tell Σ's diagonal from σ²."""
-    with pytest.raises(ValueError, match="unidentifiable"):
-        lt.lmer("Reaction ~ Days + ar1(0 + factor(Days) | Subject)", lt.load_sleepstudy())
+@pytest.mark.parametrize("term", ["cs(0 + factor(Days) | Subject)", "toep(0 + factor(Days) | Subject)",
+                                  "diag(0 + factor(Days) | Subject)", "(0 + factor(Days) | Subject)"])
+def test_as_many_random_effects_as_observations_per_group_is_an_error(term):
+    """sleepstudy: 10 days per subject, so 10 random effects per subject: Σ's diagonal (us, diag), its
+    within-subject variance (cs) or its lag-0 variance (toep) cannot be told from σ² (issue 13, item 4)."""
+    with pytest.raises(ValueError, match="unidentifiable, because with one effect per observation a"):
+        lt.lmer(f"Reaction ~ Days + {term}", lt.load_sleepstudy())
+
+
+def test_ar1_with_one_effect_per_observation_and_a_residual_is_fitted_as_glmmtmb_does():
+    """AR(1) plus a nugget is identifiable (the lag-0 variance decays geometrically, σ² does not):
+    glmmTMB's ar1() fit of the grocery prices (ML), tests/reference/gls_reference.R."""
+    ref = shared.reference("gls_reference")["grocery_ar1_nugget"]
+    m = lt.lmer(ref["formula"], lt.load_grocery(), reml=False)
+    assert m.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    assert m.fixef.to_numpy() == pytest.approx(list(ref["fixef"].values()), abs=1e-4)
+    assert m.sigma == pytest.approx(ref["sigma"], rel=1e-3)  # σ and ρ sit on a flat ridge (ρ ≈ 0.997)
+    assert np.sqrt(m.Sigma[0, 0]) == pytest.approx(ref["sd"], rel=1e-3)
 
 
 def test_unidentifiable_across_several_terms_is_an_error():

@@ -110,3 +110,30 @@ def test_malformed_formulas_say_where(text, match):
 def test_one_level_factor_is_refused(df):
     with pytest.raises(ValueError, match="factor 's' has only one level"):
         lt.lformula("y ~ x + s + (1 | g)", df.assign(s="Male"))
+
+
+@pytest.mark.parametrize("rhs,names", [
+    ("(x + z)^2", ["(Intercept)", "x", "z", "x:z"]),
+    ("x:z + z + x", ["(Intercept)", "z", "x", "x:z"]),        # R's order: by degree, then as written
+    ("0 + f:s", ["fa:sFemale", "fb:sFemale", "fc:sFemale", "fa:sMale", "fb:sMale", "fc:sMale"]),  # f fastest
+    ("log(k) + I(x**2)", ["(Intercept)", "log(k)", "I(x ** 2)"]),
+    ("poly(x, 2) + scale(z)", ["(Intercept)", "poly(x, 2)1", "poly(x, 2)2", "scale(z)"]),
+])
+def test_fixed_part_read_by_formulaic_names_columns_as_r(df, rhs, names):
+    assert list(lt.lformula(f"y ~ {rhs} + (1 | g)", df).fixef_names) == names
+
+
+@pytest.mark.parametrize("text,match", [
+    ("foo(y) ~ x + (1 | g)", "unknown function 'foo'"),
+    ("y ~ C(k, sum) + (1 | g)", r"C\(\)/factor\(\) take one column name"),
+    ("y ~ x + (x + | g)", "no terms|empty|ends with"),
+])
+def test_more_malformed_formulas(text, match):
+    with pytest.raises(FormulaError, match=match):
+        parse_formula(text)
+
+
+def test_variables_of_expressions_are_their_columns():
+    f = parse_formula("log(y) ~ poly(x, 2) * f + offset(np.log(z)) + (1 | g)")
+    assert f.variables() == ["y", "x", "f", "z", "g"]
+    assert f.offsets == ("offset(np.log(z))",)

@@ -4,7 +4,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import _shared as shared
@@ -88,21 +88,32 @@ def test_textbook_path_equals_fast_path(data, theta, sigma2, reml):
     np.testing.assert_allclose(e.beta, tb.gls_stacked(X, y, S), rtol=1e-7, atol=1e-9)
 
 
+def anova_mean_squares(Y):
+    """Closed forms of the one-way RM layout (n subjects x a levels), straight from the data:
+    MSS = a Σ_i (ȳ_i. − ȳ..)² / (n − 1) and MSE = Σ_ij (y_ij − ȳ_i. − ȳ_.j + ȳ..)² / ((n − 1)(a − 1))."""
+    n, a = Y.shape
+    grand, subj, level = Y.mean(), Y.mean(axis=1, keepdims=True), Y.mean(axis=0, keepdims=True)
+    mss = a * ((subj - grand) ** 2).sum() / (n - 1)
+    mse = ((Y - subj - level + grand) ** 2).sum() / ((n - 1) * (a - 1))
+    return mss, mse
+
+
 @SETTINGS
 @given(st.integers(3, 12), st.integers(2, 6), st.integers(0, 2**32 - 1))
 def test_balanced_oneway_reml_equals_anova_estimators(n, a, seed):
     """In a balanced one-way RM layout the REML variance components are the ANOVA estimators
-    σ̂²_e = MSE and σ̂²_ρ = (MSS − MSE)/a, when MSS > MSE (the grocery data show it too)."""
+    σ̂²_e = MSE and σ̂²_ρ = (MSS − MSE)/a, when MSS > MSE (the grocery data show it too); aov1rm reports
+    the same two estimators."""
     rng = np.random.default_rng(seed)
     Y = rng.normal(size=(n, 1)) * 2 + rng.normal(size=(n, a)) + np.arange(a)
-    res = lt.aov1rm(Y)
-    mss = res.table.loc["Subjects", "MS"]
-    mse = res.table.loc["Error", "MS"]
-    if not mss > 1.001 * mse:
-        return  # then REML puts σ_ρ² on the boundary (0) while the ANOVA estimator is negative
+    mss, mse = anova_mean_squares(Y)
+    # otherwise REML puts σ_ρ² on the boundary (0) while the ANOVA estimator is negative
+    assume(mss > 1.001 * mse)
     long = pd.DataFrame({"y": Y.ravel(), "subject": np.repeat(np.arange(n), a).astype(str),
                          "level": np.tile([f"L{j}" for j in range(a)], n)})
     m = fit("y ~ level + (1 | subject)", long)
     assert m.sigma**2 == pytest.approx(mse, rel=1e-5)
     assert m.varcorr.vcov.iloc[0] == pytest.approx((mss - mse) / a, rel=1e-5)
-    assert res.sigma2_e == pytest.approx(mse) and res.sigma2_rho == pytest.approx((mss - mse) / a)
+    res = lt.aov1rm(Y)
+    assert res.sigma2_e == pytest.approx(mse, rel=1e-12)
+    assert res.sigma2_rho == pytest.approx((mss - mse) / a, rel=1e-12)

@@ -100,5 +100,20 @@ un_reml <- update(un, method = "REML")
 a2 <- anova(ri_reml, un_reml)
 out$orthodont_anova_reml <- list(L.Ratio = a2$L.Ratio[2], p = a2$`p-value`[2],
                                  lme_logLik = as.numeric(logLik(ri_reml)))
+# AR(1) random effects, one per observation, beside a residual (identifiable: glmmTMB fits it), ML
+suppressPackageStartupMessages(library(glmmTMB))
+tmb <- glmmTMB(price ~ store + ar1(0 + store | item), data = grocery, REML = FALSE)
+stopifnot(tmb$sdr$pdHess)
+vc <- VarCorr(tmb)$cond$item
+out$grocery_ar1_nugget <- list(formula = "price ~ store + ar1(0 + store | item)",
+                               logLik = as.numeric(logLik(tmb)), fixef = as.list(fixef(tmb)$cond),
+                               sd = as.numeric(attr(vc, "stddev")[1]), rho = attr(vc, "correlation")[2, 1],
+                               sigma = sigma(tmb))
+# Satterthwaite df of the fixed effects (lmerTest) for the random-intercept model, which is the gls
+# compound-symmetry model when omega >= 0 (mmrm, which gives them for gls directly, is not installed)
+suppressPackageStartupMessages(library(lmerTest))
+lt_ri <- lmerTest::lmer(distance ~ age * Sex + (1 | Subject), data = orthodont, REML = TRUE)
+out$orthodont_satterthwaite <- list(rows = rownames(coef(summary(lt_ri))),
+                                    df = unname(coef(summary(lt_ri))[, "df"]))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, null = "null", pretty = TRUE), out_path)
 cat("wrote", out_path, "\n")

@@ -1,0 +1,368 @@
+"""The course's browser-facing pages, as a student or instructor sees them, with no network.
+
+* `course.py slides`: a reveal.js deck opened from disk in headless Chromium with every non-local request
+  aborted: reveal.js runs, slides exist, all maths is typeset by MathJax 3 (no raw `$`), figures load and
+  have alt text, solutions are collapsed.
+* `course.py site`: a lecture page and the index, the same checks plus navigation to every lecture.
+* `course.py grade`: the instructor's JupyterLab server in a copy of lectures/homework: the formgrader lists
+  every assignment, Manage Students answers 200, the gradebook is written inside the course directory.
+* `course.py lab`: the students' server has no formgrader, its page config disables nbgrader's instructor
+  plugins, and the homework's `source/` is not listed; jupyterlab-rise shows a lecture as live slides offline.
+
+Chromium is Debian's (`LMMTEACH_CHROMIUM`, set by `course.py test`, or `chromium` on PATH), driven by
+Playwright's Python API; Playwright's own browser downloads are never used. Without a Chromium the browser
+tests skip with a reason (`course.py test` says so too); the server tests run anyway. Screenshots are
+written to build/screenshots/ for a person to look at.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "build" / "screenshots"
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "lectures" / "homework" / "source").iterdir() if p.is_dir())
+LECTURES = sorted(p.stem for p in (ROOT / "lectures").glob("[0-9]*.ipynb"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+LOCAL = ("file:", "data:", "blob:", "about:", "http://127.0.0.1", "http://localhost")
+SERVER_START_TIMEOUT = 180  # seconds: JupyterLab starts in ~10 s, slower on a loaded 2-core machine
+MATHJAX_TIMEOUT = 60_000  # ms, for typesetting a whole lecture on a loaded machine
+TOKEN = "lmmteach-test-token"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+course = _load("course_cli", ROOT / "course.py")
+classroom = _load("classroom", ROOT / "lectures" / "_classroom" / "classroom.py")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Browser
+# ---------------------------------------------------------------------------------------------------------
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("LMMTEACH_CHROMIUM"), shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("no Chromium found (install Debian's chromium or set LMMTEACH_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class OfflinePage:
+    """A page whose non-local requests are aborted (recorded in ``blocked``); failed loads in ``failed``."""
+
+    def __init__(self, browser, width=1280, height=800):
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.blocked: list[str] = []
+        self.failed: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
+
+    def _route(self, route):
+        url = route.request.url
+        if url.startswith(LOCAL):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def offline(browser):
+    page = OfflinePage(browser)
+    yield page
+    page.close()
+
+
+# Text nodes with a `$` outside code: maths MathJax left raw. (Code, outputs in <pre> and MathJax's own
+# assistive markup are skipped.)
+RAW_DOLLARS = """() => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const raw = [];
+  let node;
+  while ((node = walker.nextNode())) {
+    const el = node.parentElement;
+    if (!el || el.closest('pre, code, script, style, textarea, mjx-container, .highlight')) continue;
+    if (node.textContent.includes('$')) raw.push(node.textContent.trim().slice(0, 80));
+  }
+  return raw;
+}"""
+IMAGES = "els => els.map(e => ({alt: e.getAttribute('alt'), width: e.naturalWidth, src: e.src.slice(0, 40)}))"
+
+
+def _wait_for_mathjax(page):
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                           timeout=MATHJAX_TIMEOUT)
+    page.evaluate("() => MathJax.startup.promise")
+
+
+def _assert_typeset(page, min_formulas: int):
+    assert page.locator("mjx-container").count() >= min_formulas
+    assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
+    raw = page.evaluate(RAW_DOLLARS)
+    assert raw == [], f"{len(raw)} raw formulas, e.g. {raw[:3]}"
+
+
+def _assert_figures(page, selector: str, minimum: int):
+    images = page.locator(selector).evaluate_all(IMAGES)
+    assert len(images) >= minimum
+    for image in images:
+        assert image["width"] > 0, f"figure did not load: {image['src']}"
+        assert image["alt"] and len(image["alt"]) >= len("Figure: x"), f"figure without alt text: {image}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Slides and site (built once, into a temporary directory)
+# ---------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def slides(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("slides")
+    decks = classroom.build_slides(out)
+    assert [d.name for d in decks] == [f"{name}.slides.html" for name in LECTURES]
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("site")
+    classroom.build_site(tmp / "html", tmp / "src")
+    return tmp / "html"
+
+
+def test_deck_offline(offline, slides):
+    page = offline.page
+    page.goto((slides / "02_rm_anova.slides.html").as_uri())
+    page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=MATHJAX_TIMEOUT)
+    _wait_for_mathjax(page)
+    assert page.evaluate("() => Reveal.getTotalSlides()") >= 20
+    assert page.locator(".reveal .slides > section").count() >= 10
+    _assert_typeset(page, min_formulas=100)
+    _assert_figures(page, ".reveal img", minimum=1)
+    # exercise solutions are collapsed
+    hidden = page.locator("details.lmm-hidden")
+    assert hidden.count() >= 1 and page.locator("details.lmm-hidden[open]").count() == 0
+    assert offline.failed == [], f"local files missing: {offline.failed}"
+    assert offline.blocked == [], f"the deck asks the network for {offline.blocked}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => Reveal.slide(3)")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / "deck_maths.png"))
+    # the slide with the first figure
+    page.evaluate("""() => { const s = document.querySelector('.reveal img').closest('section');
+                             const i = Reveal.getIndices(s); Reveal.slide(i.h, i.v); }""")
+    page.wait_for_timeout(1000)
+    assert page.locator("section.present img").first.is_visible()
+    page.screenshot(path=str(SHOTS / "deck_figure.png"))
+
+
+def test_slides_index_lists_every_deck(offline, slides):
+    page = offline.page
+    page.goto((slides / "index.html").as_uri())
+    links = page.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert links == [f"{name}.slides.html" for name in LECTURES]
+
+
+def test_site_lecture_page_offline(offline, site):
+    page = offline.page
+    page.goto((site / "02_rm_anova.html").as_uri())
+    _wait_for_mathjax(page)
+    assert page.locator("article h1").count() == 1
+    assert page.locator("article section").count() >= 10
+    _assert_typeset(page, min_formulas=100)
+    _assert_figures(page, "article img", minimum=1)
+    # navigation: every lecture in the sidebar
+    nav = page.locator("nav.bd-links a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    for name in LECTURES:
+        assert f"{name}.html" in nav or name == "02_rm_anova", nav
+    assert page.locator("nav.bd-links a.current").inner_text().startswith("One-Way Repeated Measures")
+    # solutions collapsed: code of every solution cell sits in a closed toggle
+    toggles = page.locator("details.hide")
+    assert toggles.count() >= 2
+    assert page.locator("details.hide[open]").count() == 0
+    assert offline.failed == [], f"local files missing: {offline.failed}"
+    assert offline.blocked == [], f"the page asks the network for {offline.blocked}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "site_lecture.png"))
+    page.locator("details.hide").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "site_solution.png"))
+
+
+def test_site_index(offline, site):
+    page = offline.page
+    page.goto((site / "index.html").as_uri())  # no maths here, so Sphinx loads no MathJax
+    toc = page.locator("article a.reference.internal").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    for name in LECTURES:
+        assert any(href.startswith(f"{name}.html") for href in toc), toc
+    assert offline.blocked == [] and offline.failed == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The instructor's and the students' JupyterLab servers
+# ---------------------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {TOKEN}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+
+
+@contextmanager
+def _server(cmd: list[str], env: dict[str, str], cwd: Path, port: int, log: Path):
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            assert proc.poll() is None, f"server exited:\n{log.read_text()}"
+            try:
+                if _get(f"{base}/api/status")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"server did not start:\n{log.read_text()}"
+            time.sleep(1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _server_args(port: int) -> list[str]:
+    return [f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}"]
+
+
+@pytest.fixture(scope="module")
+def grade_server(tmp_path_factory):
+    """`course.py grade`'s server, run in a copy of lectures/homework (the repository stays clean)."""
+    tmp = tmp_path_factory.mktemp("grade")
+    homework = tmp / "homework"
+    shutil.copytree(ROOT / "lectures" / "homework" / "source", homework / "source")
+    shutil.copy(ROOT / "lectures" / "homework" / "nbgrader_config.py", homework)
+    port = _free_port()
+    cmd, env = course.grade_command(homework, _server_args(port))
+    env["LMMTEACH_EXCHANGE"] = str(tmp / "exchange")
+    exchange = course.ensure_exchange(env)
+    assert exchange.is_dir() and os.access(exchange, os.W_OK)
+    with _server(cmd, env, homework, port, tmp / "grade.log") as base:
+        yield base, homework, tmp / "grade.log"
+
+
+def test_formgrader_lists_every_assignment(grade_server):
+    base, homework, log = grade_server
+    status, body = _get(f"{base}/formgrader/api/assignments")
+    assert status == 200, body
+    assert sorted(a["name"] for a in json.loads(body)) == ASSIGNMENTS
+    assert (homework / "gradebook.db").exists(), "the gradebook belongs inside the course directory"
+
+
+def test_formgrader_manage_students(grade_server):
+    base, _, log = grade_server
+    for page in ("formgrader/manage_students", "formgrader/api/students"):
+        status, body = _get(f"{base}/{page}")
+        assert status == 200, f"{page}: {status}\n{body[-2000:]}\n{log.read_text()[-3000:]}"
+    assert "Traceback" not in log.read_text()
+
+
+def test_formgrader_page_in_browser(offline, grade_server):
+    base, _, _ = grade_server
+    page = offline.page
+    page.goto(f"{base}/formgrader/manage_assignments?token={TOKEN}")
+    for name in ASSIGNMENTS:
+        page.wait_for_selector(f"text={name}", timeout=MATHJAX_TIMEOUT)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "formgrader.png"))
+    page.goto(f"{base}/formgrader/manage_students?token={TOKEN}")
+    page.wait_for_selector("text=Manage Students", timeout=MATHJAX_TIMEOUT)
+    page.screenshot(path=str(SHOTS / "formgrader_students.png"))
+    assert offline.blocked == [], f"the formgrader asks the network for {offline.blocked}"
+
+
+@pytest.fixture(scope="module")
+def student_lab(tmp_path_factory):
+    """`course.py lab`'s server (students' view of lectures/)."""
+    port = _free_port()
+    cmd, env = course.lab_command(ROOT / "lectures", _server_args(port))
+    with _server(cmd, env, ROOT, port, tmp_path_factory.mktemp("lab") / "lab.log") as base:
+        yield base
+
+
+def test_student_lab_has_no_instructor_tools(student_lab):
+    base = student_lab
+    assert _get(f"{base}/formgrader/manage_assignments")[0] == 404
+    status, body = _get(f"{base}/lab")
+    assert status == 200
+    disabled = body.split('"disabledExtensions"', 1)[1].split("]", 1)[0]
+    for plugin in course.INSTRUCTOR_PLUGINS:
+        assert plugin in disabled, plugin
+    status, body = _get(f"{base}/api/contents/homework")
+    assert status == 200
+    listed = {item["name"] for item in json.loads(body)["content"]}
+    assert "source" not in listed and "nbgrader_config.py" not in listed, listed
+    status, body = _get(f"{base}/api/contents")
+    assert "_classroom" not in {item["name"] for item in json.loads(body)["content"]}
+
+
+def test_live_slides_offline(offline, student_lab):
+    """jupyterlab-rise presents a lecture as live slides (kernel attached) with no network."""
+    page = offline.page
+    page.goto(f"{student_lab}/rise/02_rm_anova.ipynb?token={TOKEN}")
+    page.wait_for_selector(".reveal .slides section", state="attached", timeout=SERVER_START_TIMEOUT * 1000)
+    page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 50",
+                           timeout=MATHJAX_TIMEOUT)
+    assert page.locator(".reveal .slides section").count() >= 20
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(1500)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "live_slides.png"))
+    assert offline.blocked == [], f"live slides ask the network for {offline.blocked}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
