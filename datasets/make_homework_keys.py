@@ -396,19 +396,19 @@ def hw3_hidden(k: dict) -> dict:
         "test_make_Sigma_i": """check_close("make_Sigma_i(0.5, 1, 1)", make_Sigma_i(0.5, 1.0, 1), [[1.5]])
 check_shape("make_Sigma_i(1, 1, 7)", make_Sigma_i(1.0, 1.0, 7), (7, 7))
 """,
-        "test_gls_b": f"""with no_library_shortcuts():
+        "test_gls_b": f"""with no_library_shortcuts():  # hidden checks
     check_close("gls_b(20, 40, ...)", gls_b(20.0, 40.0, y_list, X_list), {arr(k["gls_20_40"])}, rtol=1e-7)
     check_close("gls_b(5, 30, ...)", gls_b(5.0, 30.0, y_list, X_list), {arr(k["gls_5_30"])}, rtol=1e-7)
 """,
         "test_loglik_ml": f"""small = ([np.array([1.0, 2.0]), np.array([4.0, 3.0, 5.0])], [np.ones((2, 1)), np.ones((3, 1))])
-with no_library_shortcuts():
+with no_library_shortcuts():  # hidden checks
     check_close("loglik_ml(5, 30, ...)", loglik_ml(5.0, 30.0, y_list, X_list), {num(k["ml_5_30"])}, rtol=1e-9)
     check_close("loglik_ml(0, 37, ...)", loglik_ml(0.0, 37.0, y_list, X_list), {num(k["ml_0_37"])}, rtol=1e-9)
     check_close("loglik_ml(1, 2, ...) on a 2-group toy data set", loglik_ml(1.0, 2.0, *small), {num(k["ml_toy"])},
                 rtol=1e-9)
 """,
         "test_loglik_reml": f"""small = ([np.array([1.0, 2.0]), np.array([4.0, 3.0, 5.0])], [np.ones((2, 1)), np.ones((3, 1))])
-with no_library_shortcuts():
+with no_library_shortcuts():  # hidden checks
     check_close("loglik_reml(5, 30, ...)", loglik_reml(5.0, 30.0, y_list, X_list), {num(k["reml_5_30"])}, rtol=1e-9)
     check_close("loglik_reml(9, 33, ...)", loglik_reml(9.0, 33.0, y_list, X_list), {num(k["reml_9_33"])}, rtol=1e-9)
     check_close("loglik_reml(1, 2, ...) on a 2-group toy data set", loglik_reml(1.0, 2.0, *small),

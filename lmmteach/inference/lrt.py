@@ -148,9 +148,9 @@ def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=No
     if type is not None or ddf is not None:  # lmerTest's F tests of one model's terms
         return _anova_terms(tuple(models) + tuple(named.values()), type, ddf)
     if any(_is_gls(m) for m in tuple(models) + tuple(named.values())):
-        if boundary or type is not None or ddf is not None:
+        if boundary:
             raise ValueError("for gls fits anova gives likelihood-ratio tests with the chisq reference only "
-                             "(no boundary=, type= or ddf=); use lmmteach.satterthwaite for t tests")
+                             "(no boundary=); use lmmteach.satterthwaite for t tests")
         return anova_gls(*models, refit=refit, **named)
     names = [f"model{i + 1}" for i in range(len(models))] + list(named)
     models = tuple(models) + tuple(named.values())

@@ -226,5 +226,5 @@ def test_anova_options_that_gls_lacks_are_refused():
     cs = fit("grocery", "cs", False, True)
     with pytest.raises(ValueError, match="chisq reference only"):
         lt.anova(cs, fit("grocery", "un", True, True), boundary=True)
-    with pytest.raises(ValueError, match="chisq reference only"):
+    with pytest.raises(TypeError, match="F tests need a model returned by lmmteach.lmer, not GLSFit"):
         lt.anova(cs, type=3)
