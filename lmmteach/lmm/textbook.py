@@ -33,6 +33,9 @@ def stacked_Z(Z_blocks: list[np.ndarray]) -> np.ndarray:
 
 def split_by_group(design) -> tuple[list, list, list]:
     """(y_i, X_i, Z_i) for every level of the grouping factor of a :class:`~lmmteach.lmm.design.Design`."""
+    if not design.single_factor:
+        raise ValueError("this design has several grouping factors (crossed or nested), so y does not split into "
+                         "independent groups; use textbook.general_design_matrices for its dense Z and Σ*")
     Z = design.Z
     ys, Xs, Zs = [], [], []
     for g in range(design.n_groups):

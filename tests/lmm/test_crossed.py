@@ -277,3 +277,8 @@ def test_bootstrap_confint_and_simulate_with_several_factors():
     assert ci.loc["(Intercept)", "2.5 %"] < m.fixef.iloc[0] < ci.loc["(Intercept)", "97.5 %"]
     sims = m.simulate(3, seed=4)
     assert sims.shape == (144, 3) and not np.allclose(sims.iloc[:, 0], sims.iloc[:, 1])
+
+
+def test_textbook_per_group_split_refuses_several_factors():
+    with pytest.raises(ValueError, match="general_design_matrices"):
+        textbook.split_by_group(fit("penicillin_reml").design)
