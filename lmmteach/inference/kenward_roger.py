@@ -72,6 +72,9 @@ def kenward_roger(model) -> KenwardRoger:
     d = model.design
     if d.weights is not None:
         raise ValueError("Kenward-Roger with prior weights is not available; use ddf='Satterthwaite'")
+    if not d.single_factor:  # the sums below run over independent groups, which crossed factors do not have
+        raise ValueError("Kenward-Roger is available for one grouping factor only; this model has "
+                         f"{', '.join(d.factors)}: use ddf='Satterthwaite'")
     E, _ = _parameter_matrices(model)
     n_gamma = len(E) + 1  # + σ²
     Phi = model.vcov.to_numpy()

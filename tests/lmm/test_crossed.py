@@ -282,3 +282,8 @@ def test_bootstrap_confint_and_simulate_with_several_factors():
 def test_textbook_per_group_split_refuses_several_factors():
     with pytest.raises(ValueError, match="general_design_matrices"):
         textbook.split_by_group(fit("penicillin_reml").design)
+
+
+def test_kenward_roger_refuses_several_factors():
+    with pytest.raises(ValueError, match="one grouping factor only.*plate, sample.*Satterthwaite"):
+        lt.kenward_roger(fit("penicillin_reml"))
