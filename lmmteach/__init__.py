@@ -18,8 +18,8 @@ __version__ = "0.1.0"
 
 # the course's data
 from .course.datasets import (list_datasets, load_chickweight, load_classrooms, load_dyestuff2, load_groceries,
-                              load_grocery, load_hsb, load_machines, load_orthodont, load_reaction_times,
-                              load_sleepstudy, load_timss)
+                              load_grocery, load_hsb, load_insteval_like, load_machines, load_orthodont, load_pastes,
+                              load_penicillin, load_reaction_times, load_sleepstudy, load_timss)
 
 # One-Way RM-ANOVA
 from .anova.rmanova import aov1rm, box_epsilon, mauchly
@@ -33,6 +33,7 @@ from .lmm.design import lformula
 from .lmm import textbook
 from .lmm.deviance import mk_devfun
 from .lmm.optimize import optimize_lmer
+from .lmm.control import LmerControl
 from .lmm.model import LinearMixedModel, lmer
 from .lmm.gls import GLSFit, gls
 
@@ -49,10 +50,11 @@ from .course import datasets, grading, plots
 
 __all__ = [
     "list_datasets", "load_chickweight", "load_classrooms", "load_dyestuff2", "load_groceries", "load_grocery",
-    "load_hsb", "load_machines", "load_orthodont", "load_reaction_times", "load_sleepstudy", "load_timss",
+    "load_hsb", "load_machines", "load_orthodont", "load_penicillin", "load_pastes", "load_insteval_like",
+    "load_reaction_times", "load_sleepstudy", "load_timss",
     "aov1rm", "box_epsilon", "mauchly", "contr_sum", "contr_treatment", "anova_error_strata",
     "anova_twoway_additive", "long_to_wide", "univariate_rm_table", "pairwise_comparisons",
-    "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LinearMixedModel", "lmer", "GLSFit", "gls",
+    "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LmerControl", "LinearMixedModel", "lmer", "GLSFit", "gls",
     "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite", "contest", "kenward_roger",
     "datasets", "grading", "plots",
 ]

@@ -19,11 +19,25 @@ _DATA = {
     "dyestuff2": lt.load_dyestuff2,
     "machines": lt.load_machines,
     "classrooms": lt.load_classrooms,
+    "penicillin": lt.load_penicillin,
+    "pastes": lt.load_pastes,
+    "crossed_slope": lambda: _read_reference_csv("crossed_slope_data.csv"),
     "orthodont": lt.load_orthodont,
     "hsb": lt.load_hsb,
     "chickweight": lt.load_chickweight,
 }
 _FITS: dict = {}
+
+
+def _read_reference_csv(filename: str):
+    """A data set an R script in tests/reference/ wrote (text columns as pandas Categoricals)."""
+    import pandas as pd
+
+    df = pd.read_csv(REFERENCE / filename)
+    for col in df.columns:
+        if df[col].dtype == object:
+            df[col] = df[col].astype("category")
+    return df
 
 
 def reference(name: str) -> dict:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["lecture_paths", "stage_notebook", "figure_alt", "myst_anchor", "copy_mathjax", "copy_reveal",
+__all__ = ["lecture_paths", "stage_notebook", "figure_alt", "myst_anchor", "join_inline_math", "copy_mathjax", "copy_reveal",
            "build_slides", "build_site", "write_bundle"]
 
 HERE = Path(__file__).resolve().parent
@@ -46,6 +46,21 @@ HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 TITLE_ARG = re.compile(r"""\btitle\s*=\s*[rfbu]*(["'])(.+?)\1""")
 MARKDOWN_MATH = re.compile(r"\$+([^$]*)\$+")
 JUPYTER_ANCHOR = re.compile(r"\]\(#([^)\s]+)\)")
+INLINE_MATH = re.compile(r"(?<![\\$])\$([^$]+?)\$")
+WIDGET = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = "[interactive widget: open this lecture in JupyterLab and run it to use the widget]"
+
+
+def join_inline_math(source: str) -> str:
+    """Markdown with every inline ``$...$`` on one line.
+
+    JupyterLab protects maths before it parses Markdown; nbconvert and MyST do not, so an inline formula
+    broken before ``+`` or ``-`` becomes a list item and its ``$`` stay raw. Display maths (``$$``) is kept.
+    """
+    parts = source.split("$$")
+    for i in range(0, len(parts), 2):  # even parts lie outside display maths
+        parts[i] = INLINE_MATH.sub(lambda m: "$" + " ".join(m.group(1).split("\n")) + "$", parts[i])
+    return "$$".join(parts)
 
 
 def lecture_paths() -> list[Path]:
@@ -90,14 +105,17 @@ def stage_notebook(nb: nbformat.NotebookNode, site: bool = False) -> nbformat.No
     The copy gets (1) ``hide-input``/``hide-output`` tags from the course's solution conventions, which both
     the slide template and myst-nb understand; (2) alt text on every PNG output, in the output's metadata
     (read by the slide template) and in the cell's ``mystnb.image.alt`` (read by myst-nb); (3) the first
-    heading as the notebook's title. With ``site=True`` links to a heading (``[..](#Heading-Text)``) are
+    heading as the notebook's title; (4) inline maths joined onto one line (see ``join_inline_math``);
+    (5) widget outputs replaced by a note, and no widget state. With ``site=True`` links to a heading (``[..](#Heading-Text)``) are
     rewritten to MyST's anchors.
     """
     nb = copy.deepcopy(nb)
+    nb.metadata.pop("widgets", None)  # saved widget state makes nbconvert and myst-nb load widget JS from a CDN
     heading = ""
     for cell in nb.cells:
         meta = cell.setdefault("metadata", {})
         if cell.cell_type == "markdown":
+            cell.source = join_inline_math(cell.source)
             if site:
                 cell.source = JUPYTER_ANCHOR.sub(lambda m: f"](#{myst_anchor(m.group(1))})", cell.source)
             found = HEADING.findall(cell.source)
@@ -120,6 +138,8 @@ def stage_notebook(nb: nbformat.NotebookNode, site: bool = False) -> nbformat.No
         if tags:
             meta["tags"] = list(dict.fromkeys(tags))
         for output in cell.get("outputs", []):
+            if WIDGET in output.get("data", {}):  # a widget needs a kernel: say so instead of loading its JS
+                output["data"] = {"text/plain": WIDGET_NOTE}
             if "image/png" in output.get("data", {}):
                 alt = figure_alt(cell, heading, output)
                 output.setdefault("metadata", {}).setdefault("image/png", {})["alt"] = alt

@@ -64,7 +64,7 @@ def plot_pooling(sigma_v2: float = 4.0, sigma2: float = 16.0, m: int = 5, *, see
     m_i, ybar, truth = pooling_data(sigma_v2, sigma2, m, seed=seed)
     est = pooling_estimates(ybar, m_i, sigma_v2, sigma2)
     if fig is None:
-        fig = plt.figure(figsize=(12, 5))
+        fig = plt.figure(figsize=(12, 6.2))
     fig.clear()
     a1, a2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
     x = np.arange(len(m_i))
@@ -80,7 +80,7 @@ def plot_pooling(sigma_v2: float = 4.0, sigma2: float = 16.0, m: int = 5, *, see
     a1.set_xticks(x, [str(k) for k in m_i])
     a1.set_xlabel("group (labelled by its size $m_i$)")
     a1.set_ylabel("estimate of the group mean")
-    a1.legend(fontsize="small", loc="best")
+    a1.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)  # below: no data hidden
     grid = np.linspace(0.5, max(2.0 * m, 10) + 0.5, 200)
     a2.plot(grid, sigma_v2 / (sigma_v2 + sigma2 / grid), color="tab:red", lw=2,
             label=r"$\lambda = \sigma_v^2 / (\sigma_v^2 + \sigma^2/m)$")

@@ -44,6 +44,10 @@ ROOT_XTOL = 1e-6
 BRACKET_OVERSHOOT = 1.2
 """A linear extrapolation of ζ aims this much beyond the end point, so that it is bracketed."""
 MAX_BRACKET_STEPS = 60
+INNER_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500}
+"""L-BFGS-B options of an inner minimisation of a profile (deviance to ~1e-10 relative)."""
+ROUGH_OPTIONS = {"ftol": 1e-9, "gtol": 1e-6, "maxiter": 100}
+"""Options of the rough inner minimisations from the other starts of a robust profile point."""
 
 
 
@@ -135,13 +139,13 @@ class _Profiler:
         """v ↦ min over the other variance parameters of d(ψ) with ψ_k = v (warm-started)."""
         others = [j for j in range(len(self.psi_hat)) if j != k]
         start = {"x": self.psi_hat[others]}
+        history = [(self.psi_hat[k], self.psi_hat[others])]  # (v, inner minimiser) of the points so far
         scale = np.where(self.psi_hat[others] != 0, np.abs(self.psi_hat[others]), 1.0)
         bnds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
                 for (lo, hi), s in ((self.bounds[j], sc) for j, sc in zip(others, scale))]
 
-        def minimise(f, x0):
-            res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bnds,
-                                    options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
+        def minimise(f, x0, options=INNER_OPTIONS):
+            res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bnds, options=options)
             return float(res.fun), res.x
 
         def at(v, robust=False):
@@ -151,13 +155,31 @@ class _Profiler:
                 d = self.deviance(psi)
                 return d if np.isfinite(d) else 1e300
 
-            starts = [start["x"]] + (self._other_starts(others, start["x"]) if robust else [])
-            best = min((minimise(f, x0 / scale) for x0 in starts), key=lambda r: r[0])
+            best = minimise(f, self._predicted_start(history, v, start["x"], others) / scale)
+            if robust:  # the other starts roughly; the lowest of them polished only if it beats the warm one
+                rough = min((minimise(f, x0 / scale, ROUGH_OPTIONS) for x0 in self._other_starts(others, start["x"])),
+                            key=lambda r: r[0])
+                if rough[0] < best[0] - ROOT_CHECK_TOL:
+                    best = min(best, minimise(f, rough[1]), key=lambda r: r[0])
             if np.isfinite(best[0]) and best[0] < 1e299:
                 start["x"] = best[1] * scale
+                history.append((v, start["x"]))
             return best[0]
 
         return at
+
+    def _predicted_start(self, history, v, warm, others) -> np.ndarray:
+        """The inner minimiser at v predicted from the two profile points nearest to v (linear inter- or
+        extrapolation along the profile's path, kept inside the bounds); the last one when there is one."""
+        if len(history) < 2:
+            return warm
+        (v1, x1), (v2, x2) = sorted(history, key=lambda h: abs(h[0] - v))[:2]
+        if v1 == v2:
+            return x1
+        x = x1 + (x2 - x1) * (v - v1) / (v2 - v1)
+        lo = np.array([self.bounds[j][0] for j in others])
+        hi = np.array([self.bounds[j][1] for j in others])
+        return np.clip(x, lo, hi)
 
     def _other_starts(self, others, warm) -> list[np.ndarray]:
         """Inner starting points besides the warm start, for profiles with several branches: the

@@ -27,6 +27,9 @@ __all__ = ["KenwardRoger", "kenward_roger", "kr_test"]
 
 #: below this smallest |eigenvalue| of the information matrix, pbkrtest inverts it by a pseudo-inverse
 INFORMATION_CONDITION = 1e-10
+#: pbkrtest's snapping: a moment term V0 below this is 0; with m within this of 2 the F scale λ is 1
+KR_ZERO = 1e-10
+KR_DF_NEAR_2 = 1e-2
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ def kenward_roger(model) -> KenwardRoger:
     d = model.design
     if d.weights is not None:
         raise ValueError("Kenward-Roger with prior weights is not available; use ddf='Satterthwaite'")
+    if not d.single_factor:  # the sums below run over independent groups, which crossed factors do not have
+        raise ValueError("Kenward-Roger is available for one grouping factor only; this model has "
+                         f"{', '.join(d.factors)}: use ddf='Satterthwaite'")
     E, _ = _parameter_matrices(model)
     n_gamma = len(E) + 1  # + σ²
     Phi = model.vcov.to_numpy()
@@ -120,10 +126,10 @@ def kr_test(model, L, kr: KenwardRoger | None = None) -> dict:
     c1, c2, c3 = (g / (3 * q + 2 * (1 - g)), (q - g) / (3 * q + 2 * (1 - g)),
                   (q + 2 - g) / (3 * q + 2 * (1 - g)))
     V0, V1, V2 = 1 + c1 * B, 1 - c2 * B, 1 - c3 * B
-    V0 = 0.0 if abs(V0) < 1e-10 else V0
+    V0 = 0.0 if abs(V0) < KR_ZERO else V0
     rho = (((1 - A2 / q) / V1) if V1 != 0 else 0.0) ** 2 * V0 / (q * V2)
     ddf = 4 + (q + 2) / (q * rho - 1)
-    scaling = 1.0 if abs(ddf - 2) < 1e-2 else ddf * (1 - A2 / q) / (ddf - 2)
+    scaling = 1.0 if abs(ddf - 2) < KR_DF_NEAR_2 else ddf * (1 - A2 / q) / (ddf - 2)
     Lb = L @ model.fixef.to_numpy()
     F_unscaled = float(Lb @ np.linalg.solve(L @ PhiA @ L.T, Lb)) / q
     return {"F_unscaled": F_unscaled, "scaling": float(scaling), "F": float(scaling * F_unscaled),

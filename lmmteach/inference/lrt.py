@@ -71,7 +71,7 @@ def lrt_statistic(m1, m0) -> float:
 
 def _variance_structures(model) -> dict:
     """{(grouping factor, term name): structure name} for every random effect of a model."""
-    return {(model.design.group_name, name): block.structure.name
+    return {(block.group_name, name): block.structure.name
             for block in model.design.blocks for name in block.names}
 
 
@@ -115,6 +115,18 @@ def reference_distribution(m0, m1, boundary: bool = True):
     return (1.0,), (k,), f"chisq({k})"
 
 
+def _anova_terms(models, type_, ddf):
+    from ..lmm.model import LinearMixedModel
+    from .ftest import anova_terms
+
+    if len(models) != 1:
+        raise ValueError("type= and ddf= ask for F tests of one model's terms: anova(m, type=3, "
+                         f"ddf='Satterthwaite'); got {len(models)} models")
+    if not isinstance(models[0], LinearMixedModel):
+        raise TypeError(f"F tests need a model returned by lmmteach.lmer, not {models[0].__class__.__name__}")
+    return anova_terms(models[0], type=3 if type_ is None else type_, ddf="Satterthwaite" if ddf is None else ddf)
+
+
 def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=None, **named) -> pd.DataFrame:
     """lme4's ``anova(m1, m0, ...)``: likelihood-ratio tests of nested models; with one model and ``type``
     and/or ``ddf``, lmerTest's F tests of its terms: ``anova(m, type=3, ddf="Satterthwaite")`` (or
@@ -133,19 +145,15 @@ def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=No
     beyond these simple ones, use the parametric bootstrap (:func:`lmmteach.bootstrap_lrt`).
     """
     _check_keywords(named)
+    if type is not None or ddf is not None:  # lmerTest's F tests of one model's terms
+        return _anova_terms(tuple(models) + tuple(named.values()), type, ddf)
     if any(_is_gls(m) for m in tuple(models) + tuple(named.values())):
+        if boundary:
+            raise ValueError("for gls fits anova gives likelihood-ratio tests with the chisq reference only "
+                             "(no boundary=); use lmmteach.satterthwaite for t tests")
         return anova_gls(*models, refit=refit, **named)
     names = [f"model{i + 1}" for i in range(len(models))] + list(named)
     models = tuple(models) + tuple(named.values())
-    if type is not None or ddf is not None:
-        if len(models) != 1:
-            raise ValueError("type= and ddf= ask for F tests of one model's terms: anova(m, type=3, "
-                             f"ddf='Satterthwaite'); got {len(models)} models")
-        from .ftest import anova_terms
-
-        _check_models(models + models)
-        return anova_terms(models[0], type=3 if type is None else type,
-                           ddf="Satterthwaite" if ddf is None else ddf)
     _check_models(models)
     if refit and any(m.reml for m in models):
         warn_user("refitting model(s) with ML (instead of REML)")

@@ -29,16 +29,29 @@ class RandomBlock:
 
     term: RandomTerm
     names: tuple[str, ...]  # column names, lme4 style: "(Intercept)", "x", "fB"
-    Z: np.ndarray  # n × q_k
+    Z: np.ndarray  # n × q_k: the term's columns (row t multiplies the random effects of its level)
     structure: CovarianceStructure
+    group_name: str = ""  # the grouping factor, named as lme4 names it ("plate", "cask:batch")
+    group: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))  # level (0..ℓ-1) of every row
+    levels: tuple = ()  # the factor's level labels
+
+    @property
+    def q(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
 
 
 @dataclass(frozen=True)
 class Design:
     """Everything the likelihood needs, and what a fitted model reports back.
 
-    ``X`` is n × p, ``y`` has n entries, ``blocks`` hold the columns of Z term by term, ``group`` gives the
-    index (0..G-1) of each row's level of the grouping factor ``group_name`` whose labels are ``levels``.
+    ``X`` is n × p, ``y`` has n entries, ``blocks`` hold the columns of Z term by term (in lme4's order:
+    by number of levels, decreasing), each with its grouping factor. ``group``, ``group_name`` and ``levels``
+    describe the first term's grouping factor -- with one grouping factor (the notes' case) the only one;
+    ``factors`` lists them all.
     """
 
     formula: Formula
@@ -91,6 +104,19 @@ class Design:
     def n_groups(self) -> int:
         return len(self.levels)
 
+    @property
+    def factors(self) -> dict[str, tuple[np.ndarray, tuple]]:
+        """{grouping factor: (level index of each row, level labels)}, in the order of the terms."""
+        out: dict = {}
+        for b in self.blocks:
+            out.setdefault(b.group_name, (b.group, b.levels))
+        return out
+
+    @property
+    def single_factor(self) -> bool:
+        """True when every random term has the same grouping factor (the notes' block-diagonal case)."""
+        return len(self.factors) == 1
+
     @cached_property
     def Z(self) -> np.ndarray:
         """All random-effects columns for one group, side by side (n × q)."""
@@ -106,8 +132,14 @@ class Design:
 
     @property
     def block_names(self) -> list[str]:
-        """lme4's names for the terms on one grouping factor: g, g.1, g.2, ..."""
-        return [self.group_name if k == 0 else f"{self.group_name}.{k}" for k in range(len(self.blocks))]
+        """lme4's names for the terms (R's ``make.unique`` of their grouping factors): g, g.1, g.2, ..., h"""
+        seen: dict[str, int] = {}
+        out = []
+        for b in self.blocks:
+            k = seen.get(b.group_name, 0)
+            out.append(b.group_name if k == 0 else f"{b.group_name}.{k}")
+            seen[b.group_name] = k + 1
+        return out
 
     def structures(self) -> list[CovarianceStructure]:
         return [b.structure for b in self.blocks]
@@ -147,7 +179,7 @@ def model_frame(formula: Formula, data: pd.DataFrame) -> tuple[pd.DataFrame, int
         kind = []
         for v in missing:
             role = "response" if v == formula.response else (
-                "grouping factor" if any(r.group == v for r in formula.random) else "variable")
+                "grouping factor" if any(v in r.grouping_variables for r in formula.random) else "variable")
             kind.append(f"{role} {v!r}")
         raise ValueError(
             f"the formula names {', '.join(kind)} but data has no such column "
@@ -322,11 +354,53 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
     return X[:, keep], [n for n, k in zip(names, keep) if k], dropped
 
 
-def _grouping(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, tuple]:
-    col = frame[name]
-    levels = factor_levels(col)
-    codes = _codes(col, levels).astype(np.intp)
-    return codes, tuple(levels)
+def _grouping(frame: pd.DataFrame, variables) -> tuple[np.ndarray, tuple]:
+    """Level index of every row, and the level labels, of the grouping factor formed by ``variables``.
+    One variable: its levels (R's order). Several (``a:b``): the combinations that occur, labelled
+    "a_level:b_level" and ordered as R's ``factor(a:b)`` orders them (a's levels slowest)."""
+    if isinstance(variables, str):
+        variables = (variables,)
+    if len(variables) == 1:
+        col = frame[variables[0]]
+        levels = factor_levels(col)
+        return _codes(col, levels).astype(np.intp), tuple(levels)
+    combined = np.zeros(len(frame), dtype=np.int64)
+    all_levels = []
+    for v in variables:
+        levels = factor_levels(frame[v])
+        combined = combined * len(levels) + _codes(frame[v], levels)
+        all_levels.append(levels)
+    present, codes = np.unique(combined, return_inverse=True)
+    labels = []
+    for c in present:
+        parts = []
+        for levels in reversed(all_levels):
+            c, k = divmod(int(c), len(levels))
+            parts.append(str(levels[k]))
+        labels.append(":".join(reversed(parts)))
+    return codes.astype(np.intp), tuple(labels)
+
+
+def grouping_labels(frame: pd.DataFrame, variables) -> pd.Series:
+    """The grouping-factor label of every row of ``frame`` (for prediction): the value itself for one
+    variable, "a_value:b_value" for several."""
+    if len(variables) == 1:
+        return frame[variables[0]]
+    parts = [frame[v].astype(str) for v in variables]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + ":" + p
+    return out
+
+
+def lme4_term_order(n_levels: list[int]) -> list[int]:
+    """The order in which lme4 keeps random terms: if some term has more levels than the one before it, all
+    are sorted by number of levels, decreasing (R: ``rev(order(nl))``, so that ties end up reversed);
+    otherwise the formula's order."""
+    if not any(b > a for a, b in zip(n_levels, n_levels[1:])):
+        return list(range(len(n_levels)))
+    ascending = sorted(range(len(n_levels)), key=lambda k: n_levels[k])  # stable, like R's order()
+    return ascending[::-1]
 
 
 def _prior_weights(weights, data: pd.DataFrame, rows: pd.Index) -> np.ndarray | None:
@@ -417,28 +491,28 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
     X, names, dropped = _drop_rank_deficient(X, names)
     assign = [a for name, a in zip(all_names, assign) if name not in dropped]
 
-    groups = list(dict.fromkeys(r.group for r in f.random))
-    if len(groups) > 1:
-        raise ValueError(
-            f"random terms use several grouping factors ({', '.join(groups)}); lmmteach fits models with "
-            "one grouping factor (any number of terms on it), as in the notes"
-        )
-    group_name = groups[0]
-    group, levels = _grouping(frame, group_name)
     n = len(y)
-    if len(levels) < 2:
-        raise ValueError(f"grouping factor {group_name!r} has {len(levels)} level in the rows used; "
-                         "it must have at least 2 (grouping factors must have > 1 sampled level)")
-    if len(levels) >= n:
-        raise ValueError(
-            f"number of levels of grouping factor {group_name!r} ({len(levels)}) must be < number of "
-            f"observations ({n}): each level has one observation, so the random effect and the residual "
-            "cannot be told apart"
-        )
+    factors: dict[str, tuple[np.ndarray, tuple]] = {}
+    for r in f.random:
+        if r.group in factors:
+            continue
+        codes, levels = _grouping(frame, r.grouping_variables)
+        if len(levels) < 2:
+            raise ValueError(f"grouping factor {r.group!r} has {len(levels)} level in the rows used; "
+                             "it must have at least 2 (grouping factors must have > 1 sampled level)")
+        if len(levels) >= n:
+            raise ValueError(
+                f"number of levels of grouping factor {r.group!r} ({len(levels)}) must be < number of "
+                f"observations ({n}): each level has one observation, so the random effect and the residual "
+                "cannot be told apart"
+            )
+        factors[r.group] = (codes, levels)
+    _check_factors(f, factors)
     blocks = []
     for r in f.random:
         znames, Z = model_matrix(frame, r.intercept, r.terms, f.factor_vars, contrasts, xlevels)
         q = Z.shape[1]
+        codes, levels = factors[r.group]
         if q * len(levels) >= n and r.structure not in PER_OBSERVATION_IDENTIFIABLE:
             raise ValueError(
                 f"number of observations (={n}) <= number of random effects (={q * len(levels)}) for term "
@@ -448,15 +522,21 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
                 "use ar1(), which stays identifiable (its lag-0 variance decays geometrically, a residual's "
                 "does not), or lmmteach.gls to model the covariance of the errors directly"
             )
-        blocks.append(RandomBlock(r, tuple(znames), Z, make_structure(r.structure, q)))
-    q_total = sum(b.Z.shape[1] for b in blocks)
-    if len(blocks) > 1 and q_total * len(levels) >= n and not all(
+        blocks.append(RandomBlock(r, tuple(znames), Z, make_structure(r.structure, q), r.group, codes, levels))
+    blocks = [blocks[k] for k in lme4_term_order([b.n_levels for b in blocks])]
+    q_total = sum(b.q * b.n_levels for b in blocks)
+    if len(factors) == 1 and len(blocks) > 1 and q_total >= n and not all(
             b.structure.name in PER_OBSERVATION_IDENTIFIABLE for b in blocks):
         raise ValueError(
-            f"number of observations (={n}) <= number of random effects (={q_total * len(levels)}) of the "
-            f"terms on {group_name!r} together ({q_total} per group); the random-effects parameters and the "
-            "residual variance are probably unidentifiable"
+            f"number of observations (={n}) <= number of random effects (={q_total}) of the "
+            f"terms on {blocks[0].group_name!r} together ({q_total // blocks[0].n_levels} per group); the "
+            "random-effects parameters and the residual variance are probably unidentifiable"
         )
+    if len(factors) > 1 and q_total >= n:
+        warn_user(f"there are more random effects ({q_total}) than observations ({n}); the variance "
+                  "components may be poorly determined")
+    first = blocks[0]
+    group_name, group, levels = first.group_name, first.group, first.levels
     return Design(
         formula=f, y=y, X=X, fixef_names=tuple(names), blocks=tuple(blocks), group_name=group_name,
         group=group, levels=levels, frame=frame, index=frame.index, n_dropped=n_dropped,
@@ -464,6 +544,47 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
         weights=w, offset=_offset(f, frame, offset, data, state),
         transform_state=state, assign=tuple(assign),
     )
+
+
+REPLICATE_CELLS = 1.5
+"""Mean rows per occupied (a, b) cell above which reused labels of b within a look like nesting."""
+
+
+def _check_factors(f: Formula, factors: dict) -> None:
+    """Two grouping factors that split the rows into the same groups cannot have separate variances: an
+    error. Labels of one factor that repeat inside the levels of another, with replicate rows per cell, look
+    like a nested factor written as crossed (``(1|batch) + (1|cask)`` for casks 'a', 'b', 'c' in every
+    batch): a warning, as lme4's documentation warns."""
+    names = list(factors)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ca, la = factors[a]
+            cb, lb = factors[b]
+            if len(la) != len(lb):
+                continue
+            pairs = np.unique(ca.astype(np.int64) * len(lb) + cb)
+            if len(pairs) == len(la):
+                raise ValueError(
+                    f"grouping factors {a!r} and {b!r} split the rows into the same {len(la)} groups, so their "
+                    f"variances cannot be told apart; use one name for both (e.g. (... | {a}) in every term)")
+    written = {r.group for r in f.random if len(r.grouping_variables) == 1}
+    for a in names:
+        for b in names:
+            if a == b or a not in written or b not in written:
+                continue
+            ca, la = factors[a]
+            cb, lb = factors[b]
+            if len(lb) >= len(la):
+                continue
+            cells = np.unique(ca.astype(np.int64) * len(lb) + cb)
+            per_parent = np.bincount(cells // len(lb), minlength=len(la))
+            parents_per_label = np.bincount(cells % len(lb), minlength=len(lb))
+            if per_parent.min() > 1 and parents_per_label.max() > 1 and len(ca) / len(cells) >= REPLICATE_CELLS:
+                warn_user(
+                    f"the labels of {b!r} repeat within the levels of {a!r} (e.g. {b} {lb[0]!r} occurs in "
+                    f"{parents_per_label[0]} levels of {a}); (1 | {a}) + (1 | {b}) treats them as crossed. If "
+                    f"each {b} belongs to one {a} (nested), write (1 | {a}/{b}) or give {b} unique labels")
+                return
 
 
 PER_OBSERVATION_IDENTIFIABLE = ("ar1",)

@@ -146,6 +146,8 @@ class ProfiledDeviance:
     Σ / σ² is block diagonal with one block per term.
     """
 
+    has_gradient = True
+
     def __init__(self, crossproducts: Crossproducts, structures, reml: bool = True):
         self.cp = crossproducts
         self.structures = list(structures)
@@ -156,6 +158,15 @@ class ProfiledDeviance:
         self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
         if self.reml and self.cp.n <= self.p:
             raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
+
+    def with_reml(self, reml: bool) -> "ProfiledDeviance":
+        """The same model's ML (``reml=False``) or REML deviance."""
+        return ProfiledDeviance(self.cp, self.structures, reml=reml)
+
+    def with_response(self, design) -> "ProfiledDeviance":
+        """The same model for ``design`` with a new response (:meth:`Design.with_response`)."""
+        _, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
+        return ProfiledDeviance(self.cp.with_response(Z, y), self.structures, reml=self.reml)
 
     # -- the parameter vector θ ----------------------------------------------------------------------
     @property
@@ -297,10 +308,16 @@ def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cho_solve((R, True), b, check_finite=False)
 
 
-def mk_devfun(design: Design, reml: bool = True) -> ProfiledDeviance:
-    """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``)."""
+def mk_devfun(design: Design, reml: bool = True):
+    """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``): with one
+    grouping factor the per-group fast path here; with several the blocked Cholesky factor
+    (:class:`lmmteach.lmm.blocked.BlockedDeviance`)."""
     from dataclasses import replace
 
+    if not design.single_factor:
+        from .blocked import mk_blocked_devfun
+
+        return mk_blocked_devfun(design, reml=reml)
     X, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
     cp = Crossproducts.from_arrays(X, Z, y, design.group, design.n_groups)
     if design.weights is not None:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._util import fmt
 
-__all__ = ["varcorr_lines", "format_model", "fixef_correlation_lines", "scaled_residual_lines", "abbreviate",
+__all__ = ["varcorr_lines", "format_model", "fit_log_lines", "fixef_correlation_lines", "scaled_residual_lines", "abbreviate",
            "Summary", "model_html", "gls_covariance_lines", "format_gls", "GLSSummary", "AnovaTable"]
 
 
@@ -42,6 +42,15 @@ def varcorr_lines(model) -> list[str]:
     return [line(header)] + [line(r) for r in rows]
 
 
+def fit_log_lines(model) -> list[str]:
+    """The optimiser's log of a fitted model: method, evaluations, each step it took, the final gradient."""
+    o = model.optimum
+    lines = [f"optimizer: {o.method}; {o.n_iter} iterations, {o.n_eval} deviance evaluations",
+             f"converged: {o.converged}; max |projected gradient| {o.gradient_norm:.3g}; deviance {o.deviance:.10g}"]
+    lines += [f"  {k + 1}. {step}" for k, step in enumerate(o.log)]
+    return lines
+
+
 def format_model(model) -> str:
     """A short print like lme4's ``print(m)``."""
     return "\n".join(_header(model) + ["Random effects:"] + varcorr_lines(model) + [
@@ -65,7 +74,8 @@ def _header(model) -> list[str]:
 
 
 def _obs_line(model) -> str:
-    return f"Number of obs: {model.nobs}, groups:  {model.design.group_name}, {model.design.n_groups}"
+    groups = "; ".join(f"{name}, {n}" for name, n in model.ngroups.items())
+    return f"Number of obs: {model.nobs}, groups:  {groups}"
 
 
 def _abbreviate_one(name: str, minlength: int) -> str:

@@ -10,7 +10,9 @@ A formula such as ``science ~ 1 + grpCmath + grade + (grpCmath + grpChoursTV | i
   implementation of Wilkinson formulas, which orders terms as R does (by degree, then as written: ``Time:Diet
   + Diet + Time`` gives ``Diet, Time, Time:Diet``);
 * **random-effects terms** ``(expr | g)``; ``(expr || g)`` expands, as in lme4, into independent terms
-  ``(1 | g) + (0 + x | g) + ...``; a covariance structure may wrap the bar, glmmTMB style:
+  ``(1 | g) + (0 + x | g) + ...``; the grouping factor may be built on the fly: ``(1 | a:b)`` groups by
+  the combinations of a and b, and ``(1 | a/b)`` (b nested in a) expands as lme4 does into
+  ``(1 | b:a) + (1 | a)``; a covariance structure may wrap the bar, glmmTMB style:
   ``us(expr | g)``, ``diag(expr | g)``, ``cs(expr | g)``, ``ar1(expr | g)``, ``toep(expr | g)``.
 
 This module only reads the text. Turning variables into columns is :mod:`lmmteach.lmm.design`.
@@ -49,13 +51,18 @@ class RandomTerm:
 
     intercept: bool
     terms: tuple[Term, ...]  # non-intercept terms, in order
-    group: str
+    group: str  # the grouping factor's name as lme4 writes it: "g", "cask:batch", "c:(b:a)"
     structure: str = "us"
     text: str = ""
+    group_vars: tuple[str, ...] = ()  # the data columns whose combinations form the groups ((group,) if empty)
 
     @property
     def n_terms(self) -> int:
         return int(self.intercept) + len(self.terms)
+
+    @property
+    def grouping_variables(self) -> tuple[str, ...]:
+        return self.group_vars or (self.group,)
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ class Formula:
         for r in self.random:
             for t in r.terms:
                 out += t.variables
-            out.append(r.group)
+            out += r.grouping_variables
         seen: dict[str, None] = {}
         for v in out:
             seen.setdefault(v, None)
@@ -270,24 +277,52 @@ def _parse_random(inner: str, structure: str, text: str, factor_vars: set[str]) 
         raise FormulaError(f"nothing left of '|' in {text!r}; write (1 | {group or 'g'})")
     if not group:
         raise FormulaError(f"no grouping factor right of '|' in {text!r}")
-    if not _NAME.match(group):
-        raise FormulaError(
-            f"grouping factor {group!r} in {text!r} must be a single column name "
-            "(nested or crossed grouping such as a/b or a:b is not supported)"
-        )
+    factors = _grouping_factors(group, text)
     intercept, terms = _parse_linear(lhs, factor_vars, text)
     if not double:
         if not intercept and not terms:
             raise FormulaError(f"random term {text!r} has no terms")
-        return [RandomTerm(intercept, tuple(terms), group, structure, text)]
+        if len(factors) == 1:
+            return [RandomTerm(intercept, tuple(terms), factors[0][0], structure, text, factors[0][1])]
+        return [RandomTerm(intercept, tuple(terms), name, structure, f"({lhs} | {name})", vars_)
+                for name, vars_ in factors]
     if structure != "us":
         raise FormulaError(f"'||' cannot be combined with {structure}(): {text!r}")
     out = []
     if intercept:
-        out.append(RandomTerm(True, (), group, "us", f"(1 | {group})"))
+        out += [RandomTerm(True, (), name, "us", f"(1 | {name})", vars_) for name, vars_ in factors]
     for t in terms:
-        out.append(RandomTerm(False, (t,), group, "us", f"(0 + {t.label} | {group})"))
+        out += [RandomTerm(False, (t,), name, "us", f"(0 + {t.label} | {name})", vars_) for name, vars_ in factors]
     return out
+
+
+def _grouping_factors(group: str, text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The grouping factors right of the bar, as (lme4 name, data columns): ``g`` -> [("g", (g,))];
+    ``a:b`` -> [("a:b", (a, b))]; ``a/b`` -> [("b:a", (b, a)), ("a", (a,))] (lme4's ``expandSlash``: the
+    inner factor is the interaction with its parent, listed first); ``a/b/c`` adds ``c:(b:a)``."""
+    nested = _split_top(group, "/")
+    levels: list[tuple[str, tuple[str, ...]]] = []
+    for part in nested:
+        pieces = [p.strip() for p in _split_top(part, ":")]
+        if any(not p for p in pieces):
+            raise FormulaError(f"grouping factor {group!r} in {text!r} has an empty name around ':' or '/'")
+        vars_ = []
+        for p in pieces:
+            name = p[1:-1] if p.startswith("`") and p.endswith("`") and len(p) > 2 else p
+            if not (_NAME.match(name) or p.startswith("`")):
+                raise FormulaError(f"grouping factor {group!r} in {text!r}: {p!r} is not a column name "
+                                   "(use a, a:b or a/b)")
+            vars_.append(name)
+        if len(set(vars_)) < len(vars_):
+            raise FormulaError(f"grouping factor {group!r} in {text!r} repeats a variable")
+        if not levels:
+            levels.append((":".join(vars_), tuple(vars_)))
+        else:
+            parent_name, parent_vars = levels[-1]
+            inner = ":".join(vars_)
+            name = f"{inner}:({parent_name})" if ":" in parent_name else f"{inner}:{parent_name}"
+            levels.append((name, tuple(vars_) + parent_vars))
+    return levels[::-1]
 
 
 def parse_formula(text: str) -> Formula:

@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from .covariance import sd_correlation
-from .design import Design, lformula, model_matrix, variable_values, _check_data
+from .design import Design, grouping_labels, lformula, model_matrix, variable_values, _check_data
 from .transforms import expression_variables
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
+from .control import LmerControl
 from .optimize import OptimizerResult, optimize_lmer, optimize_warm
 from .._util import warn_user
 
@@ -133,19 +134,42 @@ class LinearMixedModel:
         return pd.DataFrame(rows, columns=["grp", "structure", "parameter", "estimate"])
 
     # -- random effects -----------------------------------------------------------------------------------
+    @cached_property
+    def _term_blups(self) -> list[np.ndarray]:
+        """The BLUPs term by term: an (ℓ_j × q_j) array for every random term j."""
+        blups = self._eval.blups
+        if isinstance(blups, list):  # several grouping factors (the blocked engine)
+            return blups
+        return np.split(blups, np.cumsum([b.q for b in self.design.blocks])[:-1], axis=1)
+
+    def _factor_terms(self) -> dict[str, list[int]]:
+        """{grouping factor: indices of its terms}, in lme4's order of the factors."""
+        out: dict[str, list[int]] = {}
+        for k, b in enumerate(self.design.blocks):
+            out.setdefault(b.group_name, []).append(k)
+        return out
+
     @property
     def ranef(self) -> dict[str, pd.DataFrame]:
-        """BLUPs v̂_i = Σ̂ Z_i' Σ̂_i⁻¹ (y_i − X_i b̂): {grouping factor: DataFrame (levels × terms)}."""
-        names = [n for b in self.design.blocks for n in b.names]
-        index = pd.Index(self.design.levels, name=self.design.group_name)
-        return {self.design.group_name: pd.DataFrame(self._eval.blups, index=index, columns=names)}
+        """BLUPs v̂ = Σ_b Z' Σ*⁻¹ (y − X b̂): {grouping factor: DataFrame (levels × the factor's terms)},
+        one entry per grouping factor as lme4's ``ranef``."""
+        out = {}
+        blups = self._term_blups
+        for name, ks in self._factor_terms().items():
+            b0 = self.design.blocks[ks[0]]
+            names = [n for k in ks for n in self.design.blocks[k].names]
+            index = pd.Index(b0.levels, name=name)
+            out[name] = pd.DataFrame(np.hstack([blups[k] for k in ks]), index=index, columns=names)
+        return out
 
     @property
     def ranef_condvar(self) -> dict[str, np.ndarray]:
-        """Conditional covariance of each group's random effects given the data, Var(v_i | y) =
-        σ̂² Λ M_i⁻¹ Λ' (M_i = Λ'Z_i'Z_iΛ + I), as lme4's ``ranef(m, condVar = TRUE)``: an array
-        (groups × q × q). Its diagonal gives the intervals of a caterpillar plot."""
+        """Conditional covariance of each level's random effects given the data, Var(v | y) =
+        σ̂² Λ M⁻¹ Λ' (M = Λ'Z'ZΛ + I; its diagonal blocks), as lme4's ``ranef(m, condVar = TRUE)``:
+        {grouping factor: array (levels × q × q)}. Its diagonal gives the intervals of a caterpillar plot."""
         e = self._eval
+        if hasattr(e, "condvar"):  # several grouping factors (the blocked engine)
+            return {name: e.sigma2 * v for name, v in e.condvar(self._factor_terms()).items()}
         Linv = np.linalg.inv(e.L)  # (G, q, q)
         Minv = np.swapaxes(Linv, 1, 2) @ Linv
         return {self.design.group_name: e.sigma2 * (e.Lambda @ Minv @ e.Lambda.T)}
@@ -153,22 +177,28 @@ class LinearMixedModel:
     @property
     def ranef_se(self) -> dict[str, pd.DataFrame]:
         """Conditional standard deviations of the BLUPs (square roots of the diagonal of ``ranef_condvar``)."""
-        re = self.ranef[self.design.group_name]
-        var = np.diagonal(self.ranef_condvar[self.design.group_name], axis1=1, axis2=2)
-        return {self.design.group_name: pd.DataFrame(np.sqrt(np.clip(var, 0, None)), index=re.index, columns=re.columns)}
+        out = {}
+        condvar = self.ranef_condvar
+        for name, blups in self.ranef.items():
+            var = np.diagonal(condvar[name], axis1=1, axis2=2)
+            out[name] = pd.DataFrame(np.sqrt(np.clip(var, 0, None)), index=blups.index, columns=blups.columns)
+        return out
 
     @property
     def coef(self) -> dict[str, pd.DataFrame]:
-        """Per-group coefficients b̂ + v̂_i (lme4's ``coef``): fixed effects with each group's BLUP added."""
-        re = self.ranef[self.design.group_name]
-        out = pd.DataFrame(np.repeat(self.fixef.to_numpy()[None, :], len(re), axis=0),
-                           index=re.index, columns=self.fixef.index)
-        for col in re.columns:
-            if col in out.columns:
-                out[col] = out[col] + re[col]
-            else:
-                out[col] = re[col]
-        return {self.design.group_name: out}
+        """Per-level coefficients b̂ + v̂ (lme4's ``coef``): fixed effects with each level's BLUPs added,
+        one DataFrame per grouping factor."""
+        out = {}
+        for name, blups in self.ranef.items():
+            c = pd.DataFrame(np.repeat(self.fixef.to_numpy()[None, :], len(blups), axis=0),
+                             index=blups.index, columns=self.fixef.index)
+            for col in blups.columns:
+                if col in c.columns:
+                    c[col] = c[col] + blups[col]
+                else:
+                    c[col] = blups[col]
+            out[name] = c
+        return out
 
     # -- fit statistics -------------------------------------------------------------------------------------
     @property
@@ -205,7 +235,8 @@ class LinearMixedModel:
 
     @property
     def ngroups(self) -> dict[str, int]:
-        return {self.design.group_name: self.design.n_groups}
+        """Number of levels of each grouping factor (lme4's ``ngrps``)."""
+        return {name: len(levels) for name, (_, levels) in self.design.factors.items()}
 
     @property
     def df_resid(self) -> int:
@@ -220,12 +251,21 @@ class LinearMixedModel:
     def converged(self) -> bool:
         return self.optimum.converged
 
+    @property
+    def fit_log(self) -> str:
+        """What the optimiser did, step by step: start, searches, boundary handling, polish, the final
+        convergence check (lme4's ``optinfo``, MixedModels.jl's ``OptSummary``); print it."""
+        from .display import fit_log_lines
+
+        return "\n".join(fit_log_lines(self))
+
     # -- fitted values -------------------------------------------------------------------------------------
     @property
     def fitted(self) -> pd.Series:
         """ŷ = offset + X b̂ + Z v̂ (conditional fitted values)."""
-        v = self._eval.blups[self.design.group]
-        yhat = self.design.X @ self._eval.beta + np.einsum("nq,nq->n", self.design.Z, v)
+        yhat = self.design.X @ self._eval.beta
+        for b, v in zip(self.design.blocks, self._term_blups):
+            yhat = yhat + np.einsum("nq,nq->n", b.Z, v[b.group])
         if self.design.offset is not None:
             yhat = yhat + self.design.offset
         return pd.Series(yhat, index=self.design.index, name="fitted")
@@ -235,11 +275,12 @@ class LinearMixedModel:
         """ê = y − ŷ."""
         return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.index, name="residuals")
 
-    def predict(self, newdata: pd.DataFrame | None = None, re: bool = True, allow_new_levels: bool = False) -> pd.Series:
+    def predict(self, newdata: pd.DataFrame | None = None, re: bool = True, allow_new_levels=False) -> pd.Series:
         """Predictions X b̂ (+ Z v̂ with ``re=True``) for ``newdata`` (default: the data fitted).
 
         A group level that was not in the fitted data has no BLUP; with ``allow_new_levels=True`` it gets
-        v̂ = 0 (the population-level prediction), otherwise this is an error. A row with a missing value in a
+        v̂ = 0 (the population-level prediction), otherwise this is an error. With several grouping factors
+        ``allow_new_levels`` may name the factors for which new levels are allowed, e.g. ``{"item"}``. A row with a missing value in a
         variable the prediction needs is predicted as NaN (as lme4's ``predict``, with ``na.action = na.pass``).
         """
         if newdata is None:
@@ -254,7 +295,8 @@ class LinearMixedModel:
         needed = [c for t in f.terms for v in t.variables for c in expression_variables(v)]
         needed += [c for o in f.offsets for c in expression_variables(o)]
         if re:
-            needed += [v for r in f.random for t in r.terms for v in t.variables] + [d.group_name]
+            needed += [v for r in f.random for t in r.terms for v in t.variables]
+            needed += [v for r in f.random for v in r.grouping_variables]
         missing = [v for v in dict.fromkeys(needed) if v not in newdata.columns]
         if missing:
             raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
@@ -269,16 +311,22 @@ class LinearMixedModel:
         for expr in f.offsets:
             pred = pred + np.asarray(variable_values(newdata, expr, state), dtype=float)
         if re:
-            Z = np.hstack([model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
-                           for b in d.blocks])
-            lookup = {lev: i for i, lev in enumerate(d.levels)}
-            codes = np.array([lookup.get(v, -1) for v in newdata[d.group_name]])
-            if (codes < 0).any() and not allow_new_levels:
-                new = sorted({str(v) for v, c in zip(newdata[d.group_name], codes) if c < 0})
-                raise ValueError(f"new level(s) of {d.group_name!r} not in the fitted data: {new[:5]}; "
-                                 "use allow_new_levels=True to predict them at the population level")
-            V = np.where((codes >= 0)[:, None], self._eval.blups[np.maximum(codes, 0)], 0.0)
-            pred = pred + np.einsum("nq,nq->n", Z, V)
+            new_ok = _allowed_new_levels(allow_new_levels, list(d.factors))
+            for b, v in zip(d.blocks, self._term_blups):
+                Z = model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
+                labels = grouping_labels(newdata, b.term.grouping_variables)
+                if len(b.term.grouping_variables) > 1:
+                    lookup = {str(lev): i for i, lev in enumerate(b.levels)}
+                else:
+                    lookup = {lev: i for i, lev in enumerate(b.levels)}
+                codes = np.array([lookup.get(x, -1) for x in labels], dtype=np.intp)
+                if (codes < 0).any() and not new_ok[b.group_name]:
+                    new = sorted({str(x) for x, c in zip(labels, codes) if c < 0})
+                    raise ValueError(f"new level(s) of {b.group_name!r} not in the fitted data: {new[:5]}; "
+                                     "use allow_new_levels=True (or a set of factor names) to predict them at "
+                                     "the population level")
+                V = np.where((codes >= 0)[:, None], v[np.maximum(codes, 0)], 0.0)
+                pred = pred + np.einsum("nq,nq->n", Z, V)
         out[complete] = pred
         return out
 
@@ -301,10 +349,10 @@ class LinearMixedModel:
         if not self.call:
             raise ValueError("this model was not made by lmer(), so there is no call to update")
         call = dict(self.call)
-        unknown = set(changes) - {"contrasts", "weights", "offset", "start"}
+        unknown = set(changes) - {"contrasts", "weights", "offset", "start", "control"}
         if unknown:
             raise TypeError(f"update() got unexpected argument(s) {sorted(unknown)}; it takes formula, data, "
-                            "reml, contrasts, weights, offset, start")
+                            "reml, contrasts, weights, offset, start, control")
         if formula is not None:
             call["formula"] = _update_formula(call["formula"], formula)
         if data is not None:
@@ -319,7 +367,7 @@ class LinearMixedModel:
         """The same model fitted by ML (what ``anova`` does with a REML fit, as lme4 does)."""
         if not self.reml:
             return self
-        devfun = ProfiledDeviance(self.devfun.cp, self.devfun.structures, reml=False)
+        devfun = self.devfun.with_reml(False)
         call = {**self.call, "reml": False} if self.call else {}
         return LinearMixedModel(self.design, devfun, optimize_lmer(devfun, theta0=self.theta), call)
 
@@ -333,9 +381,7 @@ class LinearMixedModel:
         Hessian (:func:`~lmmteach.lmm.optimize.optimize_warm`), and falls back to the full optimiser
         when those do not apply (e.g. an optimum on the boundary)."""
         design = self.design.with_response(y)
-        _, Z, y_fit = design.fitting_arrays()
-        cp = self.devfun.cp.with_response(Z, y_fit)
-        devfun = ProfiledDeviance(cp, self.devfun.structures, reml=self.reml)
+        devfun = self.devfun.with_response(design)
         start = self.theta if theta0 is None else np.asarray(theta0, float)
         opt = optimize_warm(devfun, start, self._refit_hessian) if self._refit_hessian is not None else None
         if opt is None:
@@ -348,7 +394,7 @@ class LinearMixedModel:
         from .optimize import hessian
 
         theta = self.optimum.theta
-        if self.is_singular or not self.converged:
+        if self.is_singular or not self.converged or not self.devfun.has_gradient:
             return None
         H = hessian(self.devfun, theta, list(range(len(theta))))
         return H if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0 else None
@@ -370,18 +416,43 @@ class LinearMixedModel:
         return model_html(self)
 
 
+def _allowed_new_levels(allow, factors: list[str]) -> dict[str, bool]:
+    """``allow_new_levels`` as {factor: allowed}: True/False for all factors, or a collection of names."""
+    if isinstance(allow, (bool, np.bool_)):
+        return {f: bool(allow) for f in factors}
+    if isinstance(allow, str):
+        allow = [allow]
+    try:
+        names = set(allow)
+    except TypeError:
+        raise TypeError(f"allow_new_levels must be True, False or grouping-factor names, not {allow!r}") from None
+    unknown = names - set(factors)
+    if unknown:
+        raise ValueError(f"allow_new_levels names {sorted(unknown)}, which are not grouping factors of the model "
+                         f"({', '.join(factors)})")
+    return {f: f in names for f in factors}
+
+
 def simulate_response(model, rng: np.random.Generator) -> np.ndarray:
     """One response vector from the fitted model: y* = offset + X b̂ + Z v* + e* with v*_i = σ̂ Λ u_i,
     u_i ~ N(0, I) (so Cov(v*_i) = σ̂² Λ Λ' = Σ̂) and e*_i ~ N(0, σ̂² / w_i) (w_i = 1 without prior weights).
     Rows in the order of the fitted data."""
     d = model.design
     sigma = model.sigma
-    Lam = model.devfun.factor(model.theta)
-    v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
-    e = sigma * rng.standard_normal(d.nobs)
+    if d.single_factor:
+        Lam = model.devfun.factor(model.theta)
+        v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
+        e = sigma * rng.standard_normal(d.nobs)
+        random = np.einsum("nq,nq->n", d.Z, v[d.group])
+    else:  # several grouping factors: v*_l = σ̂ λ_j u_l for every level l of every term j
+        random = np.zeros(d.nobs)
+        for b, theta in zip(d.blocks, model.devfun.split(model.theta)):
+            v = sigma * rng.standard_normal((b.n_levels, b.q)) @ b.structure.factor(theta).T
+            random += np.einsum("nq,nq->n", b.Z, v[b.group])
+        e = sigma * rng.standard_normal(d.nobs)
     if d.weights is not None:
         e = e / np.sqrt(d.weights)
-    y = d.X @ model.fixef.to_numpy() + np.einsum("nq,nq->n", d.Z, v[d.group]) + e
+    y = d.X @ model.fixef.to_numpy() + random + e
     return y if d.offset is None else y + d.offset
 
 
@@ -401,7 +472,7 @@ def _update_formula(old: str, new: str) -> str:
 
 
 def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | None = None,
-         start=None, weights=None, offset=None) -> LinearMixedModel:
+         start=None, weights=None, offset=None, control: LmerControl | None = None) -> LinearMixedModel:
     """Fit a linear mixed-effects model by REML (default) or ML, like lme4's ``lmer``.
 
     Parameters
@@ -416,6 +487,12 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
     weights : prior weights (an array, one per row of data, or a column name), as lme4's ``weights``:
         Var(e_i) = σ² / w_i.
     offset : a known term added to the mean (an array, one per row), as ``offset(...)`` in the formula.
+    control : the optimiser's named tolerances (:class:`~lmmteach.lmm.control.LmerControl`, lme4's
+        ``lmerControl``); what the optimiser did is in ``model.fit_log``.
+
+    Random terms may use any number of grouping factors, crossed ``(1 | plate) + (1 | sample)`` or nested
+    ``(1 | batch/cask)`` (= ``(1 | cask:batch) + (1 | batch)``); they are kept in lme4's order (most levels
+    first) and fitted by the blocked Cholesky factor (:mod:`lmmteach.lmm.blocked`).
 
     The fixed part may transform variables: ``log(weight) ~ poly(Time, 2) * Diet + scale(x) + I(Time**2)``
     (see :mod:`lmmteach.lmm.transforms`); terms are ordered as R orders them (by degree, then as written).
@@ -424,9 +501,9 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
         raise TypeError(f"reml must be True or False, not {reml!r}")
     design = lformula(formula, data, contrasts, weights=weights, offset=offset)
     devfun = mk_devfun(design, reml=reml)
-    opt = optimize_lmer(devfun, theta0=start)
+    opt = optimize_lmer(devfun, theta0=start, control=control)
     call = {"formula": design.formula.text, "data": data, "reml": reml, "contrasts": contrasts, "start": start,
-            "weights": weights, "offset": offset}
+            "weights": weights, "offset": offset, "control": control}
     model = LinearMixedModel(design, devfun, opt, call)
     if not opt.converged:
         warn_user(

@@ -9,14 +9,15 @@ bound, only the part pointing into the parameter space counts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import Bounds, minimize
 
 from .._util import fd_hessian
+from .control import DEFAULT_CONTROL, LmerControl
 
 if TYPE_CHECKING:
     from .deviance import ProfiledDeviance
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["OptimizerResult", "projected_gradient", "boundary_escape", "staged_start", "hessian", "newton_polish",
            "one_blas_thread", "optimize_lmer"]
 
-FD_STEP = 1e-6
+FD_STEP = DEFAULT_CONTROL.fd_step
 """Relative step (times θ's typical scale) of the finite-difference Hessian in the Newton polish."""
 
 
@@ -40,6 +41,7 @@ class OptimizerResult:
     message: str
     method: str = "L-BFGS-B (exact gradient)"
     evaluation: Any = field(default=None, repr=False, compare=False)  # the deviance evaluation at θ, if kept
+    log: tuple = field(default=(), repr=False, compare=False)  # the fit log: what the search did, step by step
 
 
 def projected_gradient(theta, grad, bounds) -> np.ndarray:
@@ -53,7 +55,8 @@ def projected_gradient(theta, grad, bounds) -> np.ndarray:
     return g
 
 
-def boundary_escape(devfun, theta, rel: float = 1e-3):
+def boundary_escape(devfun, theta, rel: float = DEFAULT_CONTROL.boundary_probe,
+                    restart_at: float = DEFAULT_CONTROL.boundary_restart_at):
     """If θ sits at a zero lower bound where the deviance still decreases into the parameter space, return
     a point just inside; else None.
 
@@ -78,7 +81,7 @@ def boundary_escape(devfun, theta, rel: float = 1e-3):
     if best_k is None:
         return None
     out = np.array(theta, float)
-    out[best_k] = 0.1 * abs(scale[best_k])  # restart well inside, at a tenth of the starting size
+    out[best_k] = restart_at * abs(scale[best_k])  # restart well inside, at a tenth of the starting size
     return out
 
 
@@ -106,12 +109,12 @@ def staged_start(devfun) -> np.ndarray:
     return np.concatenate(out)
 
 
-def hessian(devfun, theta, free) -> np.ndarray:
+def hessian(devfun, theta, free, step: float = FD_STEP) -> np.ndarray:
     """Second derivatives of the deviance over the free θ's: forward differences of the exact gradient
     (:func:`lmmteach._util.fd_hessian`), stepping backwards next to an upper bound."""
     scale = devfun.theta_scale[free]
     hi = np.array([devfun.bounds[i][1] for i in free])
-    h = FD_STEP * scale * np.where(theta[free] + FD_STEP * scale <= hi, 1.0, -1.0)
+    h = step * scale * np.where(theta[free] + step * scale <= hi, 1.0, -1.0)
 
     def gradient(x):
         tp = theta.copy()
@@ -126,7 +129,8 @@ def _free(theta, bounds) -> list[int]:
             if not (np.isfinite(lo) and theta[k] <= lo + 1e-12) and not (np.isfinite(hi) and theta[k] >= hi - 1e-12)]
 
 
-def newton_polish(devfun, theta, max_steps: int = 8):
+def newton_polish(devfun, theta, max_steps: int = DEFAULT_CONTROL.newton_steps,
+                  decrement_tol: float = DEFAULT_CONTROL.decrement_tol, fd_step: float = FD_STEP):
     """Newton steps on the parameters that are not at a bound, from where the quasi-Newton search stopped,
     with one Hessian reused for every step; returns (θ, Newton decrement).
 
@@ -138,11 +142,11 @@ def newton_polish(devfun, theta, max_steps: int = 8):
     free = _free(theta, bounds)
     if not free:
         return theta, 0.0
-    H = hessian(devfun, theta, free)
+    H = hessian(devfun, theta, free, fd_step)
     if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
         # flat or curved-down directions (e.g. a correlation whose variances are ~0): judge by the gradient
         gmax = float(np.max(np.abs(e.gradient[free])))
-        return theta, (0.0 if gmax < 1e-6 else gmax)
+        return theta, (0.0 if gmax < decrement_tol else gmax)
     decrement = np.inf
     for _ in range(max_steps):
         g = e.gradient[free]
@@ -179,22 +183,116 @@ def one_blas_thread():
 _CONTROLLER = None
 
 
-def optimize_lmer(devfun: ProfiledDeviance, theta0: np.ndarray | None = None, gtol: float = 1e-6, maxiter: int = 2000,
-                  polish: bool = True) -> OptimizerResult:
+def optimize_lmer(devfun: ProfiledDeviance, theta0: np.ndarray | None = None, gtol: float | None = None,
+                  maxiter: int | None = None, polish: bool = True, control: LmerControl | None = None) -> OptimizerResult:
     """Minimise ``devfun`` (a :class:`~lmmteach.lmm.deviance.ProfiledDeviance`) from ``theta0`` (see
-    :func:`_optimize`), with BLAS on one thread."""
+    :func:`_optimize`), with BLAS on one thread. ``control`` holds the named tolerances
+    (:class:`~lmmteach.lmm.control.LmerControl`); ``gtol`` and ``maxiter`` override its fields."""
+    control = DEFAULT_CONTROL if control is None else control
+    if not isinstance(control, LmerControl):
+        raise TypeError(f"control must be an LmerControl, not {type(control).__name__}")
+    if gtol is not None:
+        control = replace(control, gtol=gtol)
+    if maxiter is not None:
+        control = replace(control, maxiter=maxiter)
     with one_blas_thread():
-        return _optimize(devfun, theta0, gtol, maxiter, polish)
+        return _optimize(devfun, theta0, control, polish)
 
 
-def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
+def fd_gradient(devfun, theta, dev=None, step: float = DEFAULT_CONTROL.df_gradient_step
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """∂deviance/∂θ_k and ∂²deviance/∂θ_k² by central differences (one-sided next to a bound, curvature
+    then NaN), for engines without a gradient: 2 evaluations per θ_k."""
+    scale = devfun.theta_scale
+    dev = devfun(theta) if dev is None else dev
+    g, h2 = np.zeros(theta.size), np.full(theta.size, np.nan)
+    for k, (lo, hi) in enumerate(devfun.bounds):
+        h = step * max(abs(scale[k]), 1e-8)
+        up, down = theta.copy(), theta.copy()
+        up[k], down[k] = min(theta[k] + h, hi), max(theta[k] - h, lo)
+        f_up, f_down = devfun(up), devfun(down)
+        g[k] = (f_up - f_down) / (up[k] - down[k])
+        if up[k] - theta[k] == theta[k] - down[k]:
+            h2[k] = (f_up - 2 * dev + f_down) / h**2
+    return g, h2
+
+
+def _optimize_derivative_free(devfun, theta0, control: LmerControl) -> OptimizerResult:
+    """Minimise a deviance without a gradient (the blocked engine for several grouping factors) by COBYQA,
+    Powell's successor to the BOBYQA that lme4 and MixedModels.jl use: a trust region of quadratic models,
+    with the bounds kept exactly, θ searched in units of its typical scale, from one-factor fits (lme4's
+    BOBYQA starts at θ = 1 with radius 0.2; ours is nearer, so its first radius is smaller). Converged: the
+    search reached its last radius and the deviance still to gain, ½ Σ g_k²/H_kk by central differences,
+    is below ``control.decrement_tol`` (the one-factor path's Newton-decrement test)."""
+    log = []
+    bounds = devfun.bounds
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    if theta0 is None:
+        theta0 = devfun.factorwise_start()
+        log.append(f"start: one-factor fits, theta = {_short(theta0)}")
+    else:
+        log.append(f"start: given, theta = {_short(theta0)}")
+    theta0 = np.clip(np.asarray(theta0, float), lo, hi)
+    scale = devfun.theta_scale
+    n_eval = 0
+
+    def fun(x):
+        nonlocal n_eval
+        n_eval += 1
+        try:
+            return devfun(x * scale)
+        except np.linalg.LinAlgError:  # numerically singular at an extreme θ: tell the search to back off
+            return 1e300
+
+    res = minimize(fun, theta0 / scale, method="COBYQA", bounds=Bounds(lo / scale, hi / scale),
+                   options={"maxfev": max(control.maxiter, 500 * theta0.size),
+                            "initial_tr_radius": control.df_initial_radius,
+                            "final_tr_radius": control.df_final_radius})
+    log.append(f"COBYQA (derivative-free): {int(res.nit)} iterations, {n_eval} evaluations ({res.message})")
+    theta = np.clip(np.asarray(res.x, float) * scale, lo, hi)
+    dev = devfun(theta)
+    for k, (lo_k, _) in enumerate(bounds):  # snap SDs that are ~0 onto the boundary
+        if lo_k == 0.0 and 0 < theta[k] <= 1e-4 * abs(scale[k]):
+            trial = theta.copy()
+            trial[k] = 0.0
+            dev_trial = devfun(trial)
+            if dev_trial <= dev + control.snap_tol:
+                theta, dev = trial, dev_trial
+                log.append(f"snap: theta[{k}] set to 0 (the boundary)")
+    grad, curvature = fd_gradient(devfun, theta, dev, control.df_gradient_step)
+    g = projected_gradient(theta, grad, bounds)
+    gnorm = float(np.max(np.abs(g))) if g.size else 0.0
+    inside = np.isfinite(curvature) & (curvature > 0)
+    decrement = 0.5 * float(np.sum(g[inside] ** 2 / curvature[inside]))  # at a bound: g = 0 there or NaN
+    ok = bool(np.isfinite(dev)) and bool(res.success) and decrement < control.decrement_tol and \
+        bool(np.all(inside | (g == 0)))
+    log.append(f"check: central differences, max |projected gradient| = {gnorm:.3g}, deviance still to gain "
+               f"{decrement:.3g} ({'converged' if ok else 'NOT converged'})")
+    return OptimizerResult(theta, float(dev), ok, int(res.nit), n_eval + 2 * theta.size, grad, gnorm,
+                           str(res.message), method="COBYQA (derivative-free)", log=tuple(log))
+
+
+def _short(theta) -> str:
+    return np.array2string(np.asarray(theta, float), precision=4, separator=", ")
+
+
+def _optimize(devfun, theta0, control: LmerControl, polish: bool) -> OptimizerResult:
     """Minimise ``devfun`` (a :class:`~lmmteach.lmm.deviance.ProfiledDeviance`) from ``theta0``.
 
     Converged means: after the quasi-Newton search and a Newton polish, the Newton decrement (the deviance
-    still to be gained, estimated from the gradient and Hessian) is below 1e-6.
+    still to be gained, estimated from the gradient and Hessian) is below ``control.decrement_tol``. An engine
+    without a gradient (several grouping factors) is minimised derivative-free instead.
     """
+    if not getattr(devfun, "has_gradient", True):
+        return _optimize_derivative_free(devfun, theta0, control)
+    log = []
     if theta0 is None:
         theta0 = staged_start(devfun)
+        log.append(f"start: {'staged (variance components first)' if _has_correlations(devfun) else 'lme4'}"
+                   f", theta = {_short(theta0)}")
+    else:
+        log.append(f"start: given, theta = {_short(theta0)}")
     theta0 = np.asarray(theta0, float)
     bounds = devfun.bounds
     theta0 = np.clip(theta0, [b[0] for b in bounds], [b[1] for b in bounds])
@@ -203,7 +301,7 @@ def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
     # (C is quadratic in them) and a gradient method would stall there; the boundary is tried at the end.
     # They are also capped at 10⁴ times their typical size: far beyond any optimum, and it keeps the line
     # search away from θ's so large that X'V⁻¹X is numerically singular.
-    floor, cap = 1e-6, 1e4
+    floor, cap = control.sd_floor, control.sd_cap
     xbounds = [((lo / s) + floor, min(hi / s, cap)) if lo == 0.0 else (lo / s, hi / s)
                for (lo, hi), s in zip(bounds, scale)]
     n_eval = 0
@@ -219,13 +317,18 @@ def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
 
     n_iter, res = 0, None
     start = np.clip(theta0 / scale, [b[0] for b in xbounds], [b[1] for b in xbounds])
-    for _ in range(10):
+    for _ in range(int(control.boundary_restarts)):
         res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=xbounds,
-                       options={"maxiter": maxiter, "ftol": 1e-15, "gtol": gtol, "maxcor": 10})
+                       options={"maxiter": control.maxiter, "ftol": control.ftol, "gtol": control.gtol,
+                                "maxcor": control.maxcor})
         n_iter += int(res.nit)
-        escape = boundary_escape(devfun, res.x * scale)
+        log.append(f"L-BFGS-B (exact gradient): {int(res.nit)} iterations, deviance {res.fun:.10g} ({res.message})")
+        escape = boundary_escape(devfun, res.x * scale, control.boundary_probe, control.boundary_restart_at)
         if escape is None:
             break
+        k = int(np.flatnonzero(escape != res.x * scale)[0])
+        log.append(f"boundary escape: the deviance falls into the parameter space at theta[{k}] = 0; "
+                   f"restart at {escape[k]:.4g}")
         start = escape / scale
     assert res is not None  # the loop runs at least once
     theta = np.asarray(res.x * scale, dtype=float)
@@ -235,18 +338,28 @@ def _optimize(devfun, theta0, gtol, maxiter, polish) -> OptimizerResult:
             trial = theta.copy()
             trial[k] = 0.0
             dev_trial = devfun(trial)
-            if dev_trial <= dev + 1e-10:
+            if dev_trial <= dev + control.snap_tol:
                 theta, dev = trial, dev_trial
+                log.append(f"snap: theta[{k}] set to 0 (the boundary)")
     if polish:
-        theta, decrement = newton_polish(devfun, theta)
+        theta, decrement = newton_polish(devfun, theta, int(control.newton_steps), control.decrement_tol,
+                                         control.fd_step)
+        log.append(f"Newton polish: deviance still to gain {decrement:.3g}")
     else:
         decrement = 0.0 if res.success else np.inf
     e = devfun.evaluate(theta, gradient=True)
     g = projected_gradient(theta, e.gradient, bounds)
     gnorm = float(np.max(np.abs(g))) if g.size else 0.0
-    ok = bool(np.isfinite(e.deviance)) and decrement < 1e-6
+    ok = bool(np.isfinite(e.deviance)) and decrement < control.decrement_tol
+    log.append(f"check: max |projected gradient| = {gnorm:.3g} ({'converged' if ok else 'NOT converged'})")
     msg = str(res.message)
-    return OptimizerResult(theta, e.deviance, ok, n_iter, n_eval, e.gradient, gnorm, msg)
+    return OptimizerResult(theta, e.deviance, ok, n_iter, n_eval, e.gradient, gnorm, msg, log=tuple(log))
+
+
+def _has_correlations(devfun) -> bool:
+    from .covariance import Unstructured
+
+    return any(isinstance(s, Unstructured) and s.q > 1 for s in devfun.structures)
 
 
 WARM_BACKTRACKS = 6

@@ -33,6 +33,9 @@ def stacked_Z(Z_blocks: list[np.ndarray]) -> np.ndarray:
 
 def split_by_group(design) -> tuple[list, list, list]:
     """(y_i, X_i, Z_i) for every level of the grouping factor of a :class:`~lmmteach.lmm.design.Design`."""
+    if not design.single_factor:
+        raise ValueError("this design has several grouping factors (crossed or nested), so y does not split into "
+                         "independent groups; use textbook.general_design_matrices for its dense Z and Σ*")
     Z = design.Z
     ys, Xs, Zs = [], [], []
     for g in range(design.n_groups):
@@ -125,6 +128,30 @@ def mixed_model_equations(X: np.ndarray, Z: np.ndarray, y: np.ndarray, sigma2: f
 def blup(X, Z, y, b, Sigma_b, Sigma_star) -> np.ndarray:
     """v̂ = Σ_b Z' Σ*⁻¹ (y − X b̂), the BLUP written with the marginal covariance."""
     return Sigma_b @ Z.T @ np.linalg.solve(Sigma_star, y - X @ b)
+
+
+def term_matrix(Z_rows: np.ndarray, group: np.ndarray, n_levels: int) -> np.ndarray:
+    """One random term's columns of Z for all levels (n_T × ℓ q): row t holds its q values in the columns of
+    its level, zeros elsewhere -- Z_j = [indicator of level] ⊗ [the term's variables], written out densely."""
+    n, q = Z_rows.shape
+    out = np.zeros((n, n_levels * q))
+    for c in range(q):
+        out[np.arange(n), group * q + c] = Z_rows[:, c]
+    return out
+
+
+def general_design_matrices(design, Sigmas, sigma2: float):
+    """Dense (y, X, Z, Σ_b, Σ*) for any number of grouping factors (crossed or nested), rows as fitted:
+
+        Z = [Z_1 | Z_2 | ... | Z_k],   Σ_b = bdiag(I_ℓ1 ⊗ Σ_1, ..., I_ℓk ⊗ Σ_k),   Σ* = Z Σ_b Z' + σ² I,
+
+    with Σ_j the q_j × q_j covariance of term j's random effects (``Sigmas``, in the design's term order).
+    With one grouping factor this is :func:`design_matrices` with the rows and columns reordered."""
+    if len(Sigmas) != len(design.blocks):
+        raise ValueError(f"give one covariance matrix per random term ({len(design.blocks)}), not {len(Sigmas)}")
+    Z = np.hstack([term_matrix(b.Z, b.group, b.n_levels) for b in design.blocks])
+    Sigma_b = block_diag(*[bdiag(S, b.n_levels) for S, b in zip(Sigmas, design.blocks)])
+    return design.y, design.X, Z, Sigma_b, marginal_covariance(Z, Sigma_b, sigma2)
 
 
 def design_matrices(design, Sigma: np.ndarray, sigma2: float):

@@ -188,6 +188,21 @@ def test_deck_offline(offline, slides):
     page.screenshot(path=str(SHOTS / "deck_figure.png"))
 
 
+@pytest.mark.parametrize("kind", ["deck", "site"])
+@pytest.mark.parametrize("name", LECTURES)
+def test_every_lecture_offline(offline, slides, site, kind, name):
+    """Every deck and every site page: all maths typeset, figures loaded with alt text, nothing from the network
+    (a saved widget state, for one, would make nbconvert and myst-nb load widget scripts from a CDN)."""
+    path = slides / f"{name}.slides.html" if kind == "deck" else site / f"{name}.html"
+    page = offline.page
+    page.goto(path.as_uri())
+    _wait_for_mathjax(page)
+    _assert_typeset(page, min_formulas=10)
+    _assert_figures(page, "img", minimum=1)
+    assert offline.failed == [], f"local files missing: {offline.failed}"
+    assert offline.blocked == [], f"{path.name} asks the network for {offline.blocked}"
+
+
 def test_slides_index_lists_every_deck(offline, slides):
     page = offline.page
     page.goto((slides / "index.html").as_uri())

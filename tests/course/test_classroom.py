@@ -69,3 +69,20 @@ def test_every_lecture_figure_gets_alt_text():
                 if "image/png" in output.get("data", {}):
                     alt = output.metadata["image/png"]["alt"]
                     assert alt.strip() not in ("", "Figure", "Figure:"), f"{path.name}: {cell.source[:60]}"
+
+
+def test_inline_math_is_joined_onto_one_line():
+    source = "identity $a\n+ b = c$ and $$x\n+ y$$ and $d\n- e$."
+    assert classroom.join_inline_math(source) == "identity $a + b = c$ and $$x\n+ y$$ and $d - e$."
+
+
+def test_widget_outputs_become_a_note_and_widget_state_goes():
+    cell = nbformat.v4.new_code_cell("interact(f)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2, "version_minor": 0},
+        "text/plain": "interactive(children=(...))"})]
+    nb = _notebook(cell)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    staged = classroom.stage_notebook(nb)
+    assert "widgets" not in staged.metadata
+    assert staged.cells[0].outputs[0]["data"] == {"text/plain": classroom.WIDGET_NOTE}

@@ -386,6 +386,6 @@ def test_list_datasets():
     assert bool(info.loc["timss", "simulated"]) is True
     assert info.loc["grocery", "rows"] == 40
     assert bool(info.loc["groceries", "simulated"]) is False
-    assert set(info.index[info["simulated"]]) == {"timss", "reaction_times", "classrooms"}
+    assert set(info.index[info["simulated"]]) == {"timss", "reaction_times", "classrooms", "insteval_like"}
     for name in info.index:
         assert hasattr(ds, f"load_{name}")

@@ -132,3 +132,17 @@ def test_two_crossed_factors_match_lmertest(timss40, type_, ddf):
     m = shared.fit("science ~ grpCmath + grade * gender + (grpCmath | idschool)", timss40)
     assert m.loglik == pytest.approx(REF["models"]["timss"]["logLik"], rel=1e-6)
     assert_table(lt.anova(m, type=type_, ddf=ddf), REF["anova"][f"timss_{type_}_{ddf}"])
+
+
+def test_f_tests_refuse_what_is_not_an_lmer_fit(grocery):
+    g = lt.gls("price ~ store", grocery, group="item", time="store", correlation="cs")
+    with pytest.raises(TypeError, match="F tests need a model returned by lmmteach.lmer, not GLSFit"):
+        lt.anova(g, type=3)
+
+
+def test_f_tests_of_a_weighted_fit_match_lmertest():
+    cw = lt.load_chickweight()
+    m = shared.fit("log(weight) ~ Time * Diet + (Time | Chick)", cw, weights=(1 / (1 + cw.Time / 7)).to_numpy())
+    assert_table(lt.anova(m, type=3), REF["anova"]["weighted_3_Satterthwaite"])
+    with pytest.raises(ValueError, match="Kenward-Roger with prior weights is not available"):
+        lt.anova(m, ddf="Kenward-Roger")

@@ -220,3 +220,11 @@ def test_duplicate_time_point_and_random_terms_are_refused():
         lt.gls("price ~ store + (1 | item)", g, group="item", time="store")
     with pytest.raises(ValueError, match="missing value"):
         lt.gls("price ~ store", g.assign(item=g.item.astype(object).where(g.index > 0)), group="item", time="store")
+
+
+def test_anova_options_that_gls_lacks_are_refused():
+    cs = fit("grocery", "cs", False, True)
+    with pytest.raises(ValueError, match="chisq reference only"):
+        lt.anova(cs, fit("grocery", "un", True, True), boundary=True)
+    with pytest.raises(TypeError, match="F tests need a model returned by lmmteach.lmer, not GLSFit"):
+        lt.anova(cs, type=3)

@@ -33,9 +33,10 @@ fit_quiet = shared.fit
     ("Reaction ~ Days + ( | Subject)", "nothing left of '\\|'"),
     ("Reaction ~ Days + (1 | )", "no grouping factor right of"),
     ("~ Days + (1 | Subject)", "no response left of '~'"),
-    ("Reaction ~ Days + (1 | Subject/Days)", "must be a single column name"),
+    ("Reaction ~ Days + (1 | Subject/Days)", r"grouping factor 'Days:Subject' \(180\) must be < number of obs"),
+    ("Reaction ~ Days + (1 | Subject + Days)", r"'Subject \+ Days' is not a column name"),
     ("Reaction ~ Days", "no random-effects term"),
-    ("Reaction ~ Days + (1 | Subject) + (1 | Days)", "several grouping factors"),
+    ("Reaction ~ Days + (1 | Subject) + (1 | Days:Subject)", r"grouping factor 'Days:Subject' \(180\)"),
     ("Reaction ~ Da-ys + (1 | Subject)", "variable 'Da'"),
 ])
 def test_bad_formulas_are_named(sleep, formula, match):

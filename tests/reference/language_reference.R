@@ -75,6 +75,7 @@ for (nm in names(models)) {
 for (reml in c(TRUE, FALSE)) {
   m <- fit_best(log(weight) ~ Time * Diet + (Time | Chick), reml = reml, w = cw$wt)
   out$weighted[[if (reml) "REML" else "ML"]] <- describe(m)
+  if (reml) weighted_fit <- m
 }
 
 # predictions at new data use the training data's poly/scale parameters
@@ -110,6 +111,9 @@ out$models$timss <- describe(m_timss)
 for (type in c(1, 3)) for (ddf in c("Satterthwaite", "Kenward-Roger")) {
   out$anova[[paste("timss", type, ddf, sep = "_")]] <- table_json(anova(m_timss, type = type, ddf = ddf))
 }
+
+# prior weights in the F tests (Satterthwaite; Kenward-Roger is not offered with weights in lmmteach)
+out$anova$weighted_3_Satterthwaite <- table_json(anova(weighted_fit, type = 3))
 
 # a joint test of several contrasts, and Kenward-Roger's adjusted covariance
 m <- fits$interaction

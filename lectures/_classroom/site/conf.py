@@ -22,6 +22,7 @@ nb_code_prompt_hide = "Hide the {type}"
 # restrict typesetting to the math nodes it made, which would leave the maths inside raw HTML (<details>
 # solutions) untyped; so Sphinx's defaults stay, with $...$ added for that raw HTML.
 myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_dmath_double_inline = True  # $$...$$ right after a line of text (as JupyterLab allows) is display maths too
 myst_update_mathjax = False
 myst_heading_anchors = 4  # links to a section inside a lecture (classroom.py turns Jupyter's anchors into these)
 mathjax_path = "mathjax/tex-chtml-full.js"

@@ -1,0 +1,436 @@
+"""The profiled deviance for any number of grouping factors: the mixed-model equations solved by blocks.
+
+With several grouping factors (crossed such as plates × samples, or nested such as casks in batches) the
+covariance of y is no longer block diagonal by groups, but the mixed-model equations, rescaled by Λ,
+
+    [ Λ'Z'ZΛ + I   Λ'Z'X ] [ ũ ]   [ Λ'Z'y ]
+    [ X'ZΛ         X'X   ] [ b̂ ] = [ X'y   ]
+
+still have a structure to exploit (Bates et al. 2015, §3; MixedModels.jl's blocked Cholesky factor). Put
+the random terms in lme4's order (most levels first), call the terms of the first grouping factor block 1
+and all the others block r ("the rest"):
+
+* M₁₁ = Λ₁'Z₁'Z₁Λ₁ + I is **block diagonal**, one q₁ × q₁ block per level (each row has one level of
+  factor 1): its Cholesky factor L₁₁ costs what the one-factor path costs;
+* L_r1 = Λ_r'Z_r'Z₁Λ₁ L₁₁⁻ᵀ is **sparse** (only level pairs that occur together are non-zero);
+* the rest is a **dense** Schur complement, M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1' = L_rr L_rr', of the size
+  of the smaller factors' random effects only (for InstEval-shaped data 1,142 × 1,142, not 4,114 × 4,114);
+* then X and y: R_ZX = L⁻¹Λ'Z'[X y] by the two blocks, and the (p+1) × (p+1) Schur complement
+  [X y]'[X y] − R_ZX'R_ZX, whose Cholesky factor holds X'V⁻¹X and the penalised residual sum of squares.
+
+    profiled ML deviance   d(θ)   = log|L|² + n [1 + log(2π r²/n)]
+    profiled REML          d_R(θ) = log|L|² + log|R_X|² + (n − p) [1 + log(2π r²/(n − p))]
+
+The cross-products never change with θ and are formed once, in one pass over the data; an evaluation then
+never touches the n rows. This module has no gradient: the optimiser works derivative-free, as lme4's
+BOBYQA does (:func:`lmmteach.lmm.optimize.optimize_lmer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import block_diag, cho_solve, cholesky, solve_triangular
+
+from .._util import LOG_2PI
+from .deviance import forward_solve
+
+__all__ = ["BlockedCrossproducts", "BlockedEvaluation", "BlockedDeviance", "mk_blocked_devfun"]
+
+
+def _term_matrix(Z: np.ndarray, group: np.ndarray, n_levels: int) -> sp.csc_matrix:
+    """Z_j as a sparse n × (ℓ_j q_j) matrix, columns level-major (level l, column c at l q_j + c)."""
+    n, q = Z.shape
+    rows = np.repeat(np.arange(n), q)
+    cols = (group[:, None] * q + np.arange(q)[None, :]).ravel()
+    return sp.csc_matrix((Z.ravel(), (rows, cols)), shape=(n, n_levels * q))
+
+
+def _per_level(A: np.ndarray, B: np.ndarray, group: np.ndarray, n_levels: int) -> np.ndarray:
+    """Σ over the rows t of level l of a_t b_t' for every level: (ℓ, columns of A, columns of B)."""
+    out = np.empty((n_levels, A.shape[1], B.shape[1]))
+    for i in range(A.shape[1]):
+        for j in range(B.shape[1]):
+            out[:, i, j] = np.bincount(group, weights=A[:, i] * B[:, j], minlength=n_levels)
+    return out
+
+
+def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For scalar terms, L_r1 L_r1' = D_r (Z_r'Z₁ W Z₁'Z_r) D_r with diagonal D_r and W = diag(w_l) that change
+    with θ. Its lower triangle is a sum over the levels l of factor 1 of w_l a_il a_jl: we list every
+    (i ≥ j, l) once, level by level -- the flat position i·R + j, the product a_il a_jl, the order of the
+    levels and the number of pairs of each -- so that an evaluation is one weighted ``bincount``."""
+    C = A_r1.tocsc()
+    C.sort_indices()
+    R = C.shape[0]
+    counts = np.diff(C.indptr)
+    pos, prod, level_lists = [], [], []
+    for k in np.unique(counts[counts > 0]):  # the levels with k non-zeros, all at once
+        cols = np.flatnonzero(counts == k)
+        take = C.indptr[cols][:, None] + np.arange(k)[None, :]
+        rows, vals = C.indices[take].astype(np.int64), C.data[take]
+        i, j = np.tril_indices(k)
+        pos.append((rows[:, i] * R + rows[:, j]).ravel())
+        prod.append((vals[:, i] * vals[:, j]).ravel())
+        level_lists.append(cols)
+    levels = np.concatenate(level_lists)  # the pairs come level by level, in this order of the levels
+    per_level = counts[levels] * (counts[levels] + 1) // 2
+    return np.concatenate(pos), np.concatenate(prod), levels, per_level
+
+
+@dataclass(frozen=True)
+class BlockedCrossproducts:
+    """The cross-products of [Z X y], formed once (X in the orthonormal basis X = QR, y replaced by its OLS
+    residual e, as in :class:`~lmmteach.lmm.deviance.Crossproducts`; this changes no estimate).
+
+    Block 1 holds the terms of the first grouping factor (ℓ₁ levels, q₁ columns per level together), block r
+    the other terms' columns side by side (R columns in all)."""
+
+    first: tuple[int, ...]  # indices of the terms in block 1
+    rest: tuple[int, ...]  # indices of the other terms, in order
+    q_terms: tuple[int, ...]  # q_j of every term
+    l_terms: tuple[int, ...]  # ℓ_j of every term
+    A11: np.ndarray  # (ℓ₁, q₁, q₁)  Z₁'Z₁ per level
+    A_r1: sp.csr_matrix  # (R, ℓ₁q₁)  Z_r'Z₁
+    Arr: np.ndarray  # (R, R)  Z_r'Z_r
+    Z1Xy: np.ndarray  # (ℓ₁, q₁, p + 1)  Z₁'[Q e] per level
+    ZrXy: np.ndarray  # (R, p + 1)  Z_r'[Q e]
+    yty: float  # e'e
+    n: int
+    R: np.ndarray  # X = Q R
+    b_ols: np.ndarray | None  # None only while the cross-products are being built
+    Q: np.ndarray
+    Z1: sp.csc_matrix  # n × ℓ₁q₁ (kept to redo Z'e for a new response)
+    Zr: sp.csc_matrix  # n × R
+    col_rms: np.ndarray  # root mean square of each term's columns (for starting values)
+    pairs: tuple | None = None  # scalar terms only: see :func:`_column_pairs`
+    terms: tuple = ()  # (grouping factor, Z rows (n × q_j), level index, ℓ_j) of every term, for starting values
+    X: np.ndarray | None = None
+    y: np.ndarray | None = None
+    log_weights: float = 0.0  # Σ log w_i of prior weights; −2ℓ loses it (as in Crossproducts)
+
+    @classmethod
+    def from_design(cls, design) -> "BlockedCrossproducts":
+        """The cross-products of a design; with prior weights every row of X, Z and y is scaled by √w_i and
+        an offset is subtracted from y first (:meth:`Design.fitting_arrays`)."""
+        X, Zrows, y = design.fitting_arrays()
+        Zs = np.split(Zrows, np.cumsum([b.q for b in design.blocks])[:-1], axis=1)
+        blocks = [replace(b, Z=Z) for b, Z in zip(design.blocks, Zs)]
+        first_name = blocks[0].group_name
+        first = tuple(k for k, b in enumerate(blocks) if b.group_name == first_name)
+        rest = tuple(k for k, b in enumerate(blocks) if b.group_name != first_name)
+        l1 = blocks[0].n_levels
+        # block 1: the first factor's terms side by side, one row of Z₁ per observation (level-major)
+        Z1_rows = np.hstack([blocks[k].Z for k in first])
+        group1 = blocks[0].group
+        Z1 = _term_matrix(Z1_rows, group1, l1)
+        Zr = sp.hstack([_term_matrix(blocks[k].Z, blocks[k].group, blocks[k].n_levels) for k in rest]).tocsc()
+        Q, R = np.linalg.qr(X)
+        A11 = _per_level(Z1_rows, Z1_rows, group1, l1)
+        A_r1 = (Zr.T @ Z1).tocsr()
+        Arr = (Zr.T @ Zr).toarray()
+        ZQ1 = _per_level(Z1_rows, Q, group1, l1)
+        col_rms = np.sqrt(np.concatenate([np.mean(b.Z ** 2, axis=0) for b in blocks]))
+        scalar = all(b.q == 1 for b in blocks) and len(first) == 1
+        blank = cls(first, rest, tuple(b.q for b in blocks), tuple(b.n_levels for b in blocks), A11, A_r1, Arr,
+                    ZQ1, np.asarray(Zr.T @ Q), 0.0, len(design.y), R, None, Q, Z1, Zr, col_rms,
+                    _column_pairs(A_r1) if scalar else None,
+                    tuple((b.group_name, b.Z, b.group, b.n_levels) for b in blocks), X, y,
+                    design.log_weights)
+        out = blank.with_response(y)
+        if out.yty <= 1e-20 * float(y @ y):
+            raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
+                             "there is no variation left for random effects or residuals")
+        return out
+
+    def with_response(self, y) -> "BlockedCrossproducts":
+        """The same design with a new response: only the products with y change."""
+        y = np.asarray(y, float)
+        Qty = self.Q.T @ y
+        e = y - self.Q @ Qty
+        l1, q1 = self.A11.shape[:2]
+        Z1e = np.asarray(self.Z1.T @ e).reshape(l1, q1)
+        Z1Xy = np.concatenate([self.Z1Xy[:, :, :-1] if self.b_ols is not None else self.Z1Xy,
+                               Z1e[:, :, None]], axis=2)
+        Zre = np.asarray(self.Zr.T @ e)
+        ZrXy = np.concatenate([self.ZrXy[:, :-1] if self.b_ols is not None else self.ZrXy, Zre[:, None]], axis=1)
+        return replace(self, Z1Xy=Z1Xy, ZrXy=ZrXy, yty=float(e @ e), b_ols=np.linalg.solve(self.R, Qty), y=y)
+
+    @property
+    def p(self) -> int:
+        return self.R.shape[0]
+
+
+@dataclass(frozen=True)
+class BlockedEvaluation:
+    """One evaluation of the blocked profiled deviance (the pieces of the blocked Cholesky factor)."""
+
+    theta: np.ndarray
+    deviance: float
+    cp: BlockedCrossproducts
+    A_Q: np.ndarray  # Q'V⁻¹Q
+    beta_Q: np.ndarray
+    pwrss: float
+    sigma2: float
+    lambdas: list  # λ_j of every term (q_j × q_j)
+    L11: np.ndarray  # (ℓ₁, q₁, q₁)
+    Lr1: sp.csr_matrix  # (R, ℓ₁q₁)
+    Lrr: np.ndarray  # (R, R)
+    RZX1: np.ndarray  # (ℓ₁, q₁, p + 1)
+    RZXr: np.ndarray  # (R, p + 1)
+    logdet_V: float
+    gradient: None = None
+
+    @cached_property
+    def beta(self) -> np.ndarray:
+        return np.linalg.solve(self.cp.R, self.beta_Q) + self.cp.b_ols
+
+    @cached_property
+    def A(self) -> np.ndarray:
+        return self.cp.R.T @ self.A_Q @ self.cp.R
+
+    @cached_property
+    def u(self) -> tuple[np.ndarray, np.ndarray]:
+        """Spherical random effects by back substitution through the blocks: (block 1 (ℓ₁, q₁), block r (R,))."""
+        p = self.beta_Q.size
+        rhs_r = self.RZXr[:, p] - self.RZXr[:, :p] @ self.beta_Q
+        ur = solve_triangular(self.Lrr, rhs_r, lower=True, trans="T", check_finite=False)
+        l1, q1 = self.L11.shape[:2]
+        rhs_1 = self.RZX1[:, :, p] - self.RZX1[:, :, :p] @ self.beta_Q - np.asarray(self.Lr1.T @ ur).reshape(l1, q1)
+        u1 = np.linalg.solve(np.swapaxes(self.L11, 1, 2), rhs_1[:, :, None])[:, :, 0]
+        return u1, ur
+
+    @cached_property
+    def blups(self) -> list[np.ndarray]:
+        """b̂_j = λ_j u_j for every term j: (ℓ_j × q_j) arrays, the conditional modes."""
+        cp = self.cp
+        u1, ur = self.u
+        out: list = [None] * len(cp.q_terms)
+        offset = 0
+        for k in cp.first:
+            q = cp.q_terms[k]
+            out[k] = u1[:, offset : offset + q] @ self.lambdas[k].T
+            offset += q
+        offset = 0
+        for k in cp.rest:
+            size = cp.q_terms[k] * cp.l_terms[k]
+            out[k] = ur[offset : offset + size].reshape(cp.l_terms[k], cp.q_terms[k]) @ self.lambdas[k].T
+            offset += size
+        return out
+
+    def condvar(self, factor_terms: dict[str, list[int]]) -> dict[str, np.ndarray]:
+        """Var(b | y)/σ² = Λ [M⁻¹]_ll Λ' for every level l of every grouping factor, (ℓ, q, q) with q the
+        factor's random effects (all its terms): the diagonal blocks of M⁻¹ = L⁻ᵀL⁻¹, from the blocks of
+        L⁻¹ = [[L₁₁⁻¹, 0], [−L_rr⁻¹ L_r1 L₁₁⁻¹, L_rr⁻¹]] -- never all of M⁻¹ (computed once, for the BLUPs'
+        intervals)."""
+        cp = self.cp
+        l1, q1 = self.L11.shape[:2]
+        L11inv = np.linalg.inv(self.L11)
+        Rdim = self.Lrr.shape[0]
+        Lrr_inv = solve_triangular(self.Lrr, np.eye(Rdim), lower=True, check_finite=False)
+        W = Lrr_inv @ (self.Lr1 @ sp.block_diag(list(L11inv), format="csr")).toarray()  # R × ℓ₁q₁
+        Wl = W.reshape(Rdim, l1, q1)
+        M11 = L11inv.transpose(0, 2, 1) @ L11inv + np.einsum("rli,rlj->lij", Wl, Wl)
+        Mrr = Lrr_inv.T @ Lrr_inv
+        offsets, offset = {}, 0
+        for k in cp.rest:
+            offsets[k] = offset
+            offset += cp.q_terms[k] * cp.l_terms[k]
+        out = {}
+        for name, ks in factor_terms.items():
+            lam = block_diag(*[self.lambdas[k] for k in ks])
+            if ks[0] in cp.first:
+                out[name] = lam @ M11 @ lam.T
+                continue
+            idx = np.hstack([offsets[k] + np.arange(cp.l_terms[k] * cp.q_terms[k]).reshape(cp.l_terms[k], -1)
+                             for k in ks])  # (ℓ, q): the factor's columns of level l
+            out[name] = lam @ Mrr[idx[:, :, None], idx[:, None, :]] @ lam.T
+        return out
+
+
+class BlockedDeviance:
+    """θ ↦ −2 × profiled (restricted when ``reml``) log-likelihood for any number of grouping factors; the
+    same interface as :class:`~lmmteach.lmm.deviance.ProfiledDeviance` (``split``, ``bounds``, ``evaluate``,
+    ``loglik``), without a gradient."""
+
+    has_gradient = False
+
+    def __init__(self, crossproducts: BlockedCrossproducts, structures, reml: bool = True):
+        self.cp = crossproducts
+        self.structures = list(structures)
+        self.reml = bool(reml)
+        self.p = crossproducts.p
+        sizes = [s.n_params for s in self.structures]
+        self._slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
+        self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
+        if self.reml and self.cp.n <= self.p:
+            raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
+
+    @property
+    def n_theta(self) -> int:
+        return sum(s.n_params for s in self.structures)
+
+    def _by_column_size(self, method: str) -> np.ndarray:
+        rms = np.where(self.cp.col_rms > 0, self.cp.col_rms, 1.0)
+        out, offset = [], 0
+        for s in self.structures:
+            out.append(getattr(s, method)(rms[offset : offset + s.q]))
+            offset += s.q
+        return np.concatenate(out)
+
+    @property
+    def theta0(self) -> np.ndarray:
+        return self._by_column_size("start")
+
+    @property
+    def theta_scale(self) -> np.ndarray:
+        return self._by_column_size("typical")
+
+    @property
+    def bounds(self) -> list[tuple[float, float]]:
+        return [b for s in self.structures for b in s.bounds]
+
+    def split(self, theta) -> list[np.ndarray]:
+        theta = np.atleast_1d(np.asarray(theta, float))
+        return [theta[idx] for idx in self._slices]
+
+    def relcov(self, theta) -> np.ndarray:
+        """The terms' relative covariances C_j(θ) = Σ_j/σ², side by side on a block diagonal."""
+        return block_diag(*[s.relcov(t) for s, t in zip(self.structures, self.split(theta))])
+
+    def factor(self, theta) -> np.ndarray:
+        return block_diag(*[s.factor(t) for s, t in zip(self.structures, self.split(theta))])
+
+    def with_reml(self, reml: bool) -> "BlockedDeviance":
+        return BlockedDeviance(self.cp, self.structures, reml=reml)
+
+    def with_response(self, design) -> "BlockedDeviance":
+        """The same model for ``design`` with a new response (:meth:`Design.with_response`)."""
+        return BlockedDeviance(self.cp.with_response(design.fitting_arrays()[2]), self.structures, reml=self.reml)
+
+    def factorwise_start(self) -> np.ndarray:
+        """Starting θ from one-factor fits: for each grouping factor, the model with only that factor's terms,
+        fitted by the fast one-factor path (cheap: exact gradient, per-group cross-products). Each one
+        overstates its factor's variance a little (it also carries what the other factors explain), but it
+        starts the derivative-free search near the optimum instead of at θ = 1."""
+        from .deviance import Crossproducts, ProfiledDeviance
+        from .optimize import optimize_lmer
+
+        cp = self.cp
+        names = list(dict.fromkeys(t[0] for t in cp.terms))
+        parts = self.split(self.theta0)
+        for name in names:
+            ks = [k for k, t in enumerate(cp.terms) if t[0] == name]
+            _, _, group, n_levels = cp.terms[ks[0]]
+            Z = np.hstack([cp.terms[k][1] for k in ks])
+            try:
+                one = ProfiledDeviance(Crossproducts.from_arrays(cp.X, Z, cp.y, group, n_levels),
+                                       [self.structures[k] for k in ks], reml=self.reml)
+                theta = optimize_lmer(one, polish=False).theta
+            except (ValueError, np.linalg.LinAlgError):  # keep lme4's start for this factor
+                continue
+            for k, t in zip(ks, one.split(theta)):
+                parts[k] = t
+        return np.concatenate(parts)
+
+    def _lambda_rest(self, lambdas) -> sp.csr_matrix:
+        cp = self.cp
+        return sp.block_diag([sp.kron(sp.identity(cp.l_terms[k], format="csr"), sp.csr_matrix(lambdas[k]))
+                              for k in cp.rest], format="csr")
+
+    def evaluate(self, theta, gradient: bool = False) -> BlockedEvaluation:
+        cp = self.cp
+        theta = np.atleast_1d(np.asarray(theta, float))
+        if theta.shape != (self.n_theta,):
+            raise ValueError(f"theta must have {self.n_theta} value(s) for this model, got {theta.size}")
+        lambdas = [s.factor(t) for s, t in zip(self.structures, self.split(theta))]  # 1. set θ
+        if cp.pairs is not None:
+            return self._evaluate_scalar(theta, lambdas)
+        lam1 = block_diag(*[lambdas[k] for k in cp.first])
+        l1, q1 = cp.A11.shape[:2]
+        # 2. block 1: M₁₁ = Λ₁'Z₁'Z₁Λ₁ + I, one q₁ × q₁ block per level
+        L11 = np.linalg.cholesky(lam1.T @ cp.A11 @ lam1 + np.eye(q1))
+        logdet = 2.0 * np.log(np.diagonal(L11, axis1=1, axis2=2)).sum()
+        RZX1 = forward_solve(L11, lam1.T @ cp.Z1Xy)  # L₁₁⁻¹Λ₁'Z₁'[X y]
+        # 3. block r1: L_r1 = Λ_r'(Z_r'Z₁)Λ₁L₁₁⁻ᵀ, sparse with the pattern of Z_r'Z₁
+        Lam_r = self._lambda_rest(lambdas)
+        right = np.linalg.inv(L11) @ lam1.T  # (L₁₁⁻¹Λ₁')_l; its transpose per level multiplies from the right
+        right_bd = sp.block_diag(list(np.swapaxes(right, 1, 2)), format="csr") if q1 > 1 else \
+            sp.diags(right[:, 0, 0], format="csr")
+        Lr1 = (Lam_r.T @ cp.A_r1 @ right_bd).tocsr()
+        # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
+        Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
+        Mrr -= (Lr1 @ Lr1.T).toarray()
+        Mrr[np.diag_indices_from(Mrr)] += 1.0
+        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ cp.ZrXy))
+
+    def _evaluate_scalar(self, theta, lambdas) -> BlockedEvaluation:
+        """The same steps when every term is a scalar random effect (1 | g): Λ is diagonal, so the blocks are
+        rescaled cross-products and L_r1 L_r1' is one weighted sum over level pairs (:func:`_column_pairs`)."""
+        cp = self.cp
+        t1 = lambdas[cp.first[0]][0, 0]
+        dr = np.concatenate([np.full(cp.l_terms[k], lambdas[k][0, 0]) for k in cp.rest])
+        a = cp.A11[:, 0, 0]
+        L11 = np.sqrt(t1 * t1 * a + 1.0)  # M₁₁ = t₁² Z₁'Z₁ + I is diagonal
+        logdet = 2.0 * np.log(L11).sum()
+        d1 = t1 / L11
+        RZX1 = (t1 / L11)[:, None] * cp.Z1Xy[:, 0, :]
+        A = cp.A_r1
+        Lr1 = sp.csr_matrix((A.data * dr[np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))] * d1[A.indices],
+                             A.indices, A.indptr), shape=A.shape)
+        assert cp.pairs is not None
+        pos, prod, levels, per_level = cp.pairs
+        Rdim = cp.Arr.shape[0]
+        G = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
+        Mrr = np.asarray(cp.Arr - G.reshape(Rdim, Rdim), dtype=float)  # lower triangle of Λ_r'Z_r'Z_rΛ_r − L_r1L_r1', in place:
+        Mrr *= dr[:, None]
+        Mrr *= dr[None, :]
+        Mrr[np.diag_indices_from(Mrr)] += 1.0
+        return self._finish(theta, lambdas, L11[:, None, None], logdet, RZX1[:, None, :], Lr1, Mrr,
+                            dr[:, None] * cp.ZrXy)
+
+    def _finish(self, theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, LamZrXy) -> BlockedEvaluation:
+        """Blocks rr, then X and y, then the profiled deviance."""
+        cp, n, p = self.cp, self.cp.n, self.p
+        l1, q1 = L11.shape[:2]
+        Lrr = cholesky(Mrr, lower=True, check_finite=False, overwrite_a=True)
+        logdet += 2.0 * np.log(np.diag(Lrr)).sum()
+        rhs = LamZrXy - Lr1 @ RZX1.reshape(l1 * q1, -1)
+        RZXr = solve_triangular(Lrr, rhs, lower=True, check_finite=False)
+        # 5. X and y: the (p+1) × (p+1) Schur complement  [X y]'[X y] − R_ZX'R_ZX
+        R1 = RZX1.reshape(l1 * q1, -1)
+        S = -(R1.T @ R1) - RZXr.T @ RZXr
+        S[:p, :p] += np.eye(p)
+        S[p, p] += cp.yty
+        A = S[:p, :p]
+        Xty = S[:p, p]
+        RX = np.linalg.cholesky(A)
+        beta = cho_solve((RX, True), Xty, check_finite=False)
+        pwrss = max(float(S[p, p] - Xty @ beta), 1e-300)
+        dof = n - p if self.reml else n
+        dev = logdet + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
+        if self.reml:
+            dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
+        dev -= cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
+        return BlockedEvaluation(theta, float(dev), cp, A, beta, pwrss, pwrss / dof, lambdas, L11, Lr1, Lrr,
+                                 RZX1, RZXr, float(logdet))
+
+    def __call__(self, theta) -> float:
+        return self.evaluate(theta).deviance
+
+    def loglik(self, theta, sigma2: float) -> float:
+        """Log-likelihood at (θ, σ²) with b̂ profiled out (see :meth:`ProfiledDeviance.loglik`)."""
+        e = self.evaluate(theta)
+        dof = self.cp.n - self.p if self.reml else self.cp.n
+        out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
+        if self.reml:
+            out += np.linalg.slogdet(e.A)[1]
+        return float(-0.5 * (out - self.cp.log_weights))
+
+
+def mk_blocked_devfun(design, reml: bool = True) -> BlockedDeviance:
+    """The blocked profiled deviance of a :class:`~lmmteach.lmm.design.Design` with several grouping factors."""
+    return BlockedDeviance(BlockedCrossproducts.from_design(design), design.structures(), reml=reml)

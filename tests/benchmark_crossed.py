@@ -1,0 +1,108 @@
+"""Benchmark: crossed random effects on InstEval-shaped data, lmmteach beside lme4 in the same run.
+
+    .venv/bin/python tests/benchmark_crossed.py [--repeat 3] [--no-r]
+
+The data are simulated with InstEval's shape (73,421 ratings; 2,972 students s × 1,128 lecturers d × 14
+departments, crossed; a two-level ``service``; :func:`lmmteach.load_insteval_like`), and the model is
+
+    y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept)      by ML.
+
+Prints the median wall time over ``--repeat`` fits (the whole call: formula, design, optimisation), the
+log-likelihood each package reaches, and peak memory (lmmteach: the Python heap's peak during one fit, from
+tracemalloc; lme4: the R process's maximum resident set size). lme4 runs when ``Rscript`` with lme4 is on the
+PATH, with its default optimiser; its time is measured inside R. Not a test: timings vary between machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import lmmteach as lt
+
+FORMULA = "y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept)"
+
+R_SCRIPT = r"""
+suppressPackageStartupMessages({library(lme4); library(jsonlite)})
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1], colClasses = c("factor", "factor", "factor", "factor", "numeric"))
+rep <- as.integer(args[2]); times <- numeric(rep); warns <- character(0)
+for (i in seq_len(rep)) {
+  t0 <- proc.time()[["elapsed"]]
+  m <- withCallingHandlers(lmer(y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept), data = d, REML = FALSE),
+    warning = function(w) {warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning")},
+    message = function(w) {warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleMessage")})
+  times[i] <- proc.time()[["elapsed"]] - t0
+}
+cat(toJSON(list(time = median(times), logLik = as.numeric(logLik(m)), theta = unname(getME(m, "theta")),
+                evals = m@optinfo$feval, warned = length(warns) > 0), auto_unbox = TRUE, digits = I(15)))
+"""
+
+
+def time_lmmteach(data, repeat):
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            m = lt.lmer(FORMULA, data, reml=False)
+            times.append(time.perf_counter() - t0)
+        tracemalloc.start()
+        lt.lmer(FORMULA, data, reml=False)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return float(np.median(times)), m, peak / 2**20
+
+
+def run_lme4(data, repeat):
+    if not shutil.which("Rscript"):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        csv, script = Path(tmp) / "insteval_like.csv", Path(tmp) / "bench.R"
+        data.to_csv(csv, index=False)
+        script.write_text(R_SCRIPT)
+        cmd = ["Rscript", str(script), str(csv), str(repeat)]
+        timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+        if timer:
+            cmd = [timer, "-f", "MAXRSS_KB %M"] + cmd
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            print("lme4 failed:", res.stderr[-500:])
+            return None
+        out = json.loads(res.stdout)
+        rss = [line for line in res.stderr.splitlines() if line.startswith("MAXRSS_KB")]
+        out["peak_mb"] = int(rss[-1].split()[1]) / 1024 if rss else float("nan")
+        return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-r", action="store_true", help="skip lme4")
+    args = parser.parse_args()
+    data = lt.load_insteval_like()
+    print(f"data: {len(data):,} rows; {data.s.nunique():,} students x {data.d.nunique():,} lecturers x "
+          f"{data.dept.nunique()} departments; model {FORMULA} (ML)")
+    t, m, peak = time_lmmteach(data, args.repeat)
+    r = None if args.no_r else run_lme4(data, args.repeat)
+    print(f"{'':10} {'time (s)':>9} {'logLik':>16} {'evaluations':>12} {'peak MB':>8}  theta")
+    print(f"{'lmmteach':10} {t:9.2f} {m.loglik:16.6f} {m.optimum.n_eval:12d} {peak:8.0f}  "
+          f"{np.array2string(m.theta, precision=6)}  converged={m.converged}")
+    if r is not None:
+        print(f"{'lme4':10} {r['time']:9.2f} {r['logLik']:16.6f} {r['evals']:12d} {r['peak_mb']:8.0f}  "
+              f"{np.array2string(np.asarray(r['theta']), precision=6)}  warned={r['warned']}")
+        print(f"lme4 time / lmmteach time = {r['time'] / t:.1f};  logLik(lmmteach) - logLik(lme4) = "
+              f"{m.loglik - r['logLik']:.3g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The homework answer keys (the numbers in the hidden tests) are the ones datasets/make_homework_keys.py
+computes from the committed data: regenerating the data and rerunning the script regenerates them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _keys_script():
+    spec = importlib.util.spec_from_file_location(
+        "_lmmteach_make_homework_keys", ROOT / "datasets" / "make_homework_keys.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+KEYS = _keys_script()
+
+
+def _hidden_blocks(path: Path) -> dict:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    out = {}
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        found = re.findall(re.escape(KEYS.BEGIN) + r"(.*?)" + re.escape(KEYS.END), text, flags=re.S)
+        if found:
+            out[cell["metadata"]["nbgrader"]["grade_id"]] = found[0]
+    return out
+
+
+@pytest.mark.parametrize("name", list(KEYS.NOTEBOOKS))
+def test_hidden_tests_hold_the_keys_computed_from_the_data(name):
+    committed = _hidden_blocks(KEYS.NOTEBOOKS[name])
+    expected = KEYS.rendered(name)
+    # every hidden block of the notebook is written by the script, and holds what it computes now
+    assert set(committed) == set(expected), name
+    for grade_id, block in expected.items():
+        assert committed[grade_id] == block, f"{name} {grade_id}: run python datasets/make_homework_keys.py"
+
+
+def test_reml_key_is_the_error_contrast_likelihood_minus_half_log_det_xtx():
+    # the REML key follows the notes' definition w = K'y; check it against a hand computation on a tiny case
+    import numpy as np
+
+    y_list = [np.array([1.0, 2.0]), np.array([4.0, 3.0, 5.0])]
+    X_list = [np.ones((2, 1)), np.ones((3, 1))]
+    # Sigma_* = bdiag(J_2 + 2 I, J_3 + 2 I); K'y for the all-ones X: any orthonormal contrasts of the 5 values
+    S = np.zeros((5, 5))
+    S[:2, :2] = np.ones((2, 2)) + 2 * np.eye(2)
+    S[2:, 2:] = np.ones((3, 3)) + 2 * np.eye(3)
+    y = np.concatenate(y_list)
+    Si = np.linalg.inv(S)
+    one = np.ones(5)
+    b = (one @ Si @ y) / (one @ Si @ one)
+    r = y - b
+    # the notes' REML formula with n_T - p - 1 = 4
+    by_formula = (-4 / 2 * np.log(2 * np.pi) - 0.5 * np.linalg.slogdet(S)[1] - 0.5 * np.log(one @ Si @ one)
+                  - 0.5 * r @ Si @ r)  # fmt: skip
+    assert KEYS.reml_contrasts(1.0, 2.0, y_list, X_list) == pytest.approx(by_formula, rel=1e-12)
