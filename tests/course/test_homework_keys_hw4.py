@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,3 +40,29 @@ def test_hw4_keys_are_the_gls_fits_nlme_gives():
     for got, ref in zip(k["loglik"], nlme):
         assert abs(got - ref) <= 5e-5, (got, ref)  # R printed 7 significant digits: at most 5e-5 off
     assert k["npar"] == [26, 26, 30, 45]
+
+
+def _failing_tests():
+    spec = importlib.util.spec_from_file_location("_lmmteach_homework_independence",
+                                                  ROOT / "tests" / "course" / "test_homework_independence.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.failing_tests
+
+
+@pytest.mark.parametrize(
+    ("after", "mistake", "charged"),
+    [
+        (None, "", []),  # the instructor's solution passes every test, hidden ones included
+        # a wrong log-likelihood in the table: the LRT built on it is still right for the student's numbers
+        ("structures", "aic_table.loc['Toeplitz', 'logLik'] += 2.0; "
+                       "aic_table['AIC'] = -2 * aic_table['logLik'] + 2 * aic_table['npar']", ["test_structures"]),
+        ("lrt", "D = 1.2 * D; p_lrt = stats.chi2.sf(D, df_lrt)", ["test_lrt"]),
+        # a wrong centring: the slopes fitted on the student's own columns are accepted
+        ("centring", "hsb['ses_mean'] = 1.1 * hsb['ses_mean']; hsb['ses_within'] = hsb['SES'] - hsb['ses_mean']",
+         ["test_centring"]),
+        ("within_between", "b_within = 1.1 * b_within; contextual = b_between - b_within", ["test_within_between"]),
+    ],
+)
+def test_hw4_a_wrong_number_costs_once(after, mistake, charged):
+    assert _failing_tests()(KEYS.NOTEBOOK, after, mistake) == charged
