@@ -13,6 +13,9 @@ tests/course/test_homework_keys_hw4.py runs the check. Where the keys come from:
       tests/lmm/test_gls.py; the LRT from scipy's chi-square.
     * Part 2 (centring): numpy group means of the High School and Beyond data (``load_hsb``) and
       ``lmmteach.lmer`` REML fits (what a student reading ``lmer``'s output must find).
+    * Part 3 (nested random effects): ``lmmteach.lmer`` fits of nlme's ``Machines`` with ``(1 | Worker/Machine)``
+      (REML variances; ML fits for the LRT). lme4 1.1 gives the same: REML variances 13.9094569, 22.8584444,
+      0.9246296; ML LRT Chisq 68.434 (tests/course/test_homework_keys_hw4.py).
 
 "A wrong number costs once": a hidden test that builds on an earlier answer accepts either the key or the value
 the student's own earlier numbers imply (``_right_or_consistent``), as in the other homework.
@@ -90,6 +93,14 @@ def keys() -> dict:
     k["b_within"] = cent.fixef["ses_within"]
     k["b_between"] = cent.fixef["ses_mean"]
     k["contextual"] = k["b_between"] - k["b_within"]
+
+    machines = lmmteach.load_machines()
+    nested = "score ~ Machine + (1 | Worker/Machine)"
+    k["vc_nested"] = lmmteach.lmer(nested, machines).varcorr["vcov"].to_numpy(dtype=float)
+    full = lmmteach.lmer(nested, machines, reml=False)
+    worker = lmmteach.lmer("score ~ Machine + (1 | Worker)", machines, reml=False)
+    k["D_nested"] = 2 * (full.loglik - worker.loglik)
+    k["p_nested"] = 0.5 * stats.chi2.sf(k["D_nested"], 1)
     return k
 
 
@@ -121,6 +132,12 @@ _own = lmmteach.lmer("MathAch ~ ses_within + ses_mean + (1 | School)", hsb).fixe
 _right_or_consistent("b_within", b_within, {num(k["b_within"])}, _own["ses_within"], rtol=1e-4)
 _right_or_consistent("b_between", b_between, {num(k["b_between"])}, _own["ses_mean"], rtol=1e-4)
 _right_or_consistent("contextual", contextual, {num(k["contextual"])}, b_between - b_within, rtol=1e-4)
+""",
+        "test_nested": f"""check_close("vc_nested", vc_nested, {arr(k["vc_nested"])}, rtol=1e-4)
+""",
+        "test_lrt_nested": HELPER + f"""check_close("D_nested", D_nested, {num(k["D_nested"])}, rtol=1e-5)
+_right_or_consistent("p_nested", p_nested, {num(k["p_nested"])}, 0.5 * stats.chi2.sf(D_nested, 1), rtol=1e-5,
+                     atol=1e-300)
 """,
     }
 

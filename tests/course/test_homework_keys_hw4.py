@@ -62,7 +62,16 @@ def _failing_tests():
         ("centring", "hsb['ses_mean'] = 1.1 * hsb['ses_mean']; hsb['ses_within'] = hsb['SES'] - hsb['ses_mean']",
          ["test_centring"]),
         ("within_between", "b_within = 1.1 * b_within; contextual = b_between - b_within", ["test_within_between"]),
+        ("nested", "D_nested = 1.1 * D_nested; p_nested = 0.5 * stats.chi2.sf(D_nested, 1)", ["test_lrt_nested"]),
     ],
 )
 def test_hw4_a_wrong_number_costs_once(after, mistake, charged):
     assert _failing_tests()(KEYS.NOTEBOOK, after, mistake) == charged
+
+
+def test_hw4_nested_keys_are_lme4s():
+    # lme4 1.1: lmer(score ~ Machine + (1 | Worker/Machine), nlme::Machines) -- as.data.frame(VarCorr(m))$vcov (REML),
+    # and anova(ML fits without / with Machine:Worker)$Chisq
+    k = KEYS.keys()
+    assert k["vc_nested"] == pytest.approx([13.9094569, 22.8584444, 0.9246296], rel=1e-6)
+    assert k["D_nested"] == pytest.approx(68.434, abs=5e-4)  # R printed 3 decimals
