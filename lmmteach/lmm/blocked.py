@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from scipy.linalg import block_diag, cho_solve, cholesky, solve_triangular
 
 from .._util import LOG_2PI
-from .deviance import forward_solve
+from .deviance import FixedEffectsInQRBasis, forward_solve
 
 __all__ = ["BlockedCrossproducts", "BlockedEvaluation", "BlockedDeviance", "mk_blocked_devfun"]
 
@@ -165,7 +165,7 @@ class BlockedCrossproducts:
 
 
 @dataclass(frozen=True)
-class BlockedEvaluation:
+class BlockedEvaluation(FixedEffectsInQRBasis):
     """One evaluation of the blocked profiled deviance (the pieces of the blocked Cholesky factor)."""
 
     theta: np.ndarray
@@ -183,14 +183,6 @@ class BlockedEvaluation:
     RZXr: np.ndarray  # (R, p + 1)
     logdet_V: float
     gradient: None = None
-
-    @cached_property
-    def beta(self) -> np.ndarray:
-        return np.linalg.solve(self.cp.R, self.beta_Q) + self.cp.b_ols
-
-    @cached_property
-    def A(self) -> np.ndarray:
-        return self.cp.R.T @ self.A_Q @ self.cp.R
 
     @cached_property
     def u(self) -> tuple[np.ndarray, np.ndarray]:

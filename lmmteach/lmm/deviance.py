@@ -27,7 +27,7 @@ P_i = X_i'V_i⁻¹Z_i):  ∂(−2ℓ)/∂θ_k = tr[(Σ W_i − (n/r'V⁻¹r) Σ 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from functools import cached_property
 
 import numpy as np
@@ -38,7 +38,7 @@ from .._util import LOG_2PI
 if TYPE_CHECKING:
     from .design import Design
 
-__all__ = ["Crossproducts", "Evaluation", "ProfiledDeviance", "forward_solve", "mk_devfun"]
+__all__ = ["Crossproducts", "FixedEffectsInQRBasis", "Evaluation", "ProfiledDeviance", "forward_solve", "mk_devfun"]
 
 
 
@@ -98,8 +98,28 @@ class Crossproducts:
         return replace(self, Zty=Zty, Xty=self.Q.T @ e, yty=float(e @ e), b_ols=b_ols, B=B)
 
 
+class FixedEffectsInQRBasis:
+    """b̂ and X'V⁻¹X read back from the QR basis X = QR in which every deviance evaluation solves for them
+    (one definition for the one-factor, the blocked and the GLS evaluations). Needs ``cp`` (with ``R`` and
+    ``b_ols``), ``A_Q`` and ``beta_Q``."""
+
+    cp: Any
+    A_Q: np.ndarray
+    beta_Q: np.ndarray
+
+    @cached_property
+    def beta(self) -> np.ndarray:
+        """b̂, the GLS estimate (BLUE) of the fixed effects:  b̂ = R⁻¹ b̂_Q + b_ols."""
+        return np.linalg.solve(self.cp.R, self.beta_Q) + self.cp.b_ols
+
+    @cached_property
+    def A(self) -> np.ndarray:
+        """X'V⁻¹X = R'(Q'V⁻¹Q)R, so that Cov(b̂) = σ² A⁻¹."""
+        return self.cp.R.T @ self.A_Q @ self.cp.R
+
+
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(FixedEffectsInQRBasis):
     """Everything one evaluation of the profiled deviance computes."""
 
     theta: np.ndarray
@@ -116,16 +136,6 @@ class Evaluation:
     logdet_V: float
     gradient: np.ndarray | None = None
     dC: np.ndarray | None = None  # ∂(deviance)/∂C (q × q), the gradient with respect to C = Σ/σ²
-
-    @cached_property
-    def beta(self) -> np.ndarray:
-        """b̂, the GLS estimate (BLUE) of the fixed effects:  b̂ = R⁻¹ b̂_Q + b_ols."""
-        return np.linalg.solve(self.cp.R, self.beta_Q) + self.cp.b_ols
-
-    @cached_property
-    def A(self) -> np.ndarray:
-        """X'V⁻¹X = R'(Q'V⁻¹Q)R, so that Cov(b̂) = σ² A⁻¹."""
-        return self.cp.R.T @ self.A_Q @ self.cp.R
 
     @cached_property
     def u(self) -> np.ndarray:

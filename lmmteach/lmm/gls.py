@@ -38,6 +38,7 @@ import scipy.linalg
 from scipy.optimize import minimize
 
 from .covariance import CovarianceStructure, Unstructured, make_structure
+from .deviance import FixedEffectsInQRBasis
 from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
 from .formula import Formula, parse_formula
@@ -267,7 +268,7 @@ class PatternCrossproducts:
 
 
 @dataclass(frozen=True)
-class GLSEvaluation:
+class GLSEvaluation(FixedEffectsInQRBasis):
     """One evaluation of the GLS profiled deviance (φ the covariance parameters)."""
 
     theta: np.ndarray
@@ -279,15 +280,6 @@ class GLSEvaluation:
     sigma2: float
     logdet_V: float
     gradient: np.ndarray | None = None
-
-    @cached_property
-    def beta(self) -> np.ndarray:
-        return np.linalg.solve(self.cp.R, self.beta_Q) + self.cp.b_ols
-
-    @cached_property
-    def A(self) -> np.ndarray:
-        """X'V⁻¹X = R'(Q'V⁻¹Q)R, so that Cov(b̂) = σ² A⁻¹."""
-        return self.cp.R.T @ self.A_Q @ self.cp.R
 
 
 class GLSDeviance:
