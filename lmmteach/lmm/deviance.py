@@ -136,6 +136,8 @@ class Evaluation(FixedEffectsInQRBasis):
     logdet_V: float
     gradient: np.ndarray | None = None
     dC: np.ndarray | None = None  # ∂(deviance)/∂C (q × q), the gradient with respect to C = Σ/σ²
+    dlogdetV_dC: np.ndarray | None = None  # ∂log|V|/∂C = Σ Z_i'V_i⁻¹Z_i
+    dpwrss_dC: np.ndarray | None = None  # ∂(r'V⁻¹r)/∂C = −Σ s_i s_i'  (s_i = Z_i'V_i⁻¹r_i)
 
     @cached_property
     def u(self) -> np.ndarray:
@@ -261,28 +263,30 @@ class ProfiledDeviance:
         if self.reml:  # log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
             dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
         dev -= cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
-        grad = G = None
+        grad = G = W = S = None
         if gradient:
-            G = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
+            G, W, S = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
             grad = np.einsum("ij,kij->k", G, self.relcov_grad(theta))
         return Evaluation(theta, float(dev), cp, A, beta, float(pwrss), float(pwrss / dof), Lam, L, c, RZX,
-                          float(logdet_V), grad, G)
+                          float(logdet_V), grad, G, W, S)
 
     def _gradient_C(self, T, RZX, c, beta, RX, pwrss, dof):
         """∂(deviance)/∂C = Σ W_i − (dof/pwrss) Σ s_i s_i' − [REML] Σ P_i'A⁻¹P_i; the gradient with respect
-        to θ_k is then tr[(∂deviance/∂C) ∂C/∂θ_k]."""
+        to θ_k is then tr[(∂deviance/∂C) ∂C/∂θ_k]. Returned with its two parts ∂log|V|/∂C = Σ W_i and
+        ∂(r'V⁻¹r)/∂C = −Σ s_i s_i' (what a deviance at a given σ² needs: ∂/∂C [log|V| + r'V⁻¹r/σ²])."""
         cp = self.cp
         q, p = T.shape[2], RZX.shape[2]
         Tt = np.swapaxes(T, 1, 2)
         Wsum = cp.ZtZ.sum(axis=0) - T.reshape(-1, q).T @ T.reshape(-1, q)  # Σ Z_i'V_i⁻¹Z_i
         Pt = cp.ZtX - Tt @ RZX  # Z_i'V_i⁻¹X_i
         s = cp.Zty - (Tt @ c[:, :, None])[:, :, 0] - Pt @ beta  # Z_i'V_i⁻¹r_i
-        G = Wsum - (dof / pwrss) * (s.T @ s)
+        ss = s.T @ s
+        G = Wsum - (dof / pwrss) * ss
         if self.reml:
             S = solve_triangular(RX, np.swapaxes(Pt, 0, 2).reshape(p, -1), lower=True, check_finite=False)
             S = S.reshape(p, q, -1)
             G -= np.einsum("kig,kjg->ij", S, S)
-        return G
+        return G, Wsum, -ss
 
     def __call__(self, theta) -> float:
         return self.evaluate(theta).deviance
