@@ -12,43 +12,62 @@ correlations (term by term, within a term in the order of the lower triangle of 
       d_k(v) = min { d(ψ) : ψ_k = v },
 
   and the interval is { v : d_k(v) − d(ψ̂) ≤ χ²_{1, level} } — where the LRT of H0: ψ_k = v is not
-  rejected. The end points are found by root finding (lme4 interpolates a spline through a grid, so the
-  two agree to about 1e-4). For a fixed effect the inner minimum has a closed part: with β_k fixed at v,
+  rejected. In lme4's terms the end points are where the signed root
 
-      min over the other b of r'V⁻¹r = r̂'V⁻¹r̂ + (v − b̂_k)² / [(X'V⁻¹X)⁻¹]_kk,
+      ζ(v) = sign(v − ψ̂_k) √(d_k(v) − d(ψ̂))
 
-  so only θ is searched. A standard deviation's interval stops at 0, a correlation's at ±1.
+  reaches ±z_{1−α/2}. lme4 interpolates a spline through a grid of ζ; we solve ζ(v) = ±z directly by
+  Newton's method: ζ is nearly linear in v, and its slope comes free with each profile point, because at
+  the inner minimum ∂d_k/∂v = ∂d/∂ψ_k (the other coordinates are at their optimum, so moving them gains
+  nothing to first order), hence ζ'(v) = (∂d/∂ψ_k) / (2ζ). The first guess is the Wald end point
+  ψ̂_k ± z √(2 [H⁻¹]_kk) on this scale (H = ∂²d/∂ψ²), and each end point costs a few profile points
+  (lme4's spline and our roots agree to about 1e-4).
+  For a fixed effect, holding β_k = v leaves the ML fit of y − v x_k on the other columns of X (lme4
+  uses an offset), so only θ is searched, with the engine's exact gradient; its value has a closed form,
+
+      min over the other b of r'V⁻¹r = r̂'V⁻¹r̂ + (v − b̂_k)² / [(X'V⁻¹X)⁻¹]_kk.
+
+  A standard deviation's interval stops at 0, a correlation's at ±1.
 * ``"boot"``: percentile intervals of the estimates refitted to ``nsim`` data sets simulated from the fit
   (the parametric bootstrap of :mod:`lmmteach.inference.bootstrap`, lme4's ``bootMer``).
 
 Only unstructured (``us``) and variance-components (``diag``) blocks have lme4's σ/ρ scale; other
-structures get Wald intervals for their fixed effects only.
+structures get Wald intervals for their fixed effects only. Models with several grouping factors (whose
+deviance has no gradient) are profiled the same way with derivative-free inner minimisations.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
 from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
-from ..lmm.optimize import one_blas_thread
-from .._util import LOG_2PI
+from ..lmm.deviance import Crossproducts, ProfiledDeviance
+from ..lmm.optimize import _free, hessian, one_blas_thread, optimize_lmer, optimize_warm
+from .._util import LOG_2PI, fd_hessian
 
-__all__ = ["sdcor", "theta_from_sdcor", "parameter_names", "confint"]
+__all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "confint"]
 
 ROOT_CHECK_TOL = 1e-6
 """An end point is re-searched when the robust inner minimum lies this far below the critical value."""
-ROOT_XTOL = 1e-6
-"""End points are solved to this fraction of the first step (about 1e-7 of the parameter's size)."""
+ZETA_TOL = 1e-6
+"""An end point is accepted when |ζ(v)| is within this of z (the deviance within ~4e-6 of χ²)."""
+ROOT_XTOL = 1e-7
+"""... or when the bracket around it is narrower than this fraction of the first step."""
 BRACKET_OVERSHOOT = 1.2
-"""A linear extrapolation of ζ aims this much beyond the end point, so that it is bracketed."""
-MAX_BRACKET_STEPS = 60
+"""Without a slope, a linear extrapolation of ζ aims this much beyond the end point, so that it is bracketed."""
+MAX_ROOT_STEPS = 60
+FIRST_STEP = 0.2
+"""Without curvature, the first step from an SD's estimate (as a fraction of it) or from a correlation's."""
+FD_STEP_PSI = 1e-5
+"""Relative step of the finite-difference Hessian over ψ (differences of the exact gradient)."""
 INNER_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500}
 """L-BFGS-B options of an inner minimisation of a profile (deviance to ~1e-10 relative)."""
 ROUGH_OPTIONS = {"ftol": 1e-9, "gtol": 1e-6, "maxiter": 100}
 """Options of the rough inner minimisations from the other starts of a robust profile point."""
-
 
 
 # -- the σ/ρ scale ---------------------------------------------------------------------------------------------
@@ -85,27 +104,43 @@ def _bounds(model) -> list[tuple[float, float]]:
     return out + [(0.0, np.inf)]
 
 
-def theta_from_sdcor(model, psi) -> np.ndarray | None:
-    """θ for given SDs/correlations ψ (σ last): C = Σ/σ², θ from its Cholesky factor; None when the
-    correlations do not make a valid covariance matrix."""
-    sigma = psi[-1]
-    thetas, k = [], 0
+def _sd_cor_blocks(model, psi):
+    """ψ (σ last) cut into its random-effect blocks: (structure, SDs, correlation matrix R, the positions
+    in ψ of the SDs, of the correlations as (position, row, column)) per block, in lme4's order."""
+    out, k = [], 0
     for b in model.design.blocks:
         q = b.structure.q
         if isinstance(b.structure, VarianceComponents):
-            thetas.append(np.asarray(psi[k : k + q]) / sigma)
+            out.append((b.structure, np.asarray(psi[k : k + q], float), np.eye(q), list(range(k, k + q)), []))
             k += q
             continue
-        sd, R = np.zeros(q), np.eye(q)
+        sd, R, sd_at, cor_at = np.zeros(q), np.eye(q), [], []
         for c in range(q):
             sd[c] = psi[k]
+            sd_at.append(k)
             k += 1
             for r in range(c + 1, q):
                 R[r, c] = R[c, r] = psi[k]
+                cor_at.append((k, r, c))
                 k += 1
-        if q > 1 and np.linalg.eigvalsh(R).min() < -1e-12:
+        out.append((b.structure, sd, R, sd_at, cor_at))
+    return out
+
+
+def theta_from_sdcor(model, psi) -> np.ndarray | None:
+    """θ for given SDs/correlations ψ (σ last): C = Σ/σ² with Σ = D R D per block (D the SDs, R the
+    correlations), θ from its Cholesky factor; None when the correlations do not make a valid
+    covariance matrix."""
+    sigma = psi[-1]
+    thetas = []
+    for structure, sd, R, _, _ in _sd_cor_blocks(model, psi):
+        if isinstance(structure, VarianceComponents):
+            thetas.append(sd / sigma)
+            continue
+        q = len(sd)
+        if q == 2 and abs(R[1, 0]) > 1 + 1e-12 or q > 2 and np.linalg.eigvalsh(R).min() < -1e-12:
             return None
-        thetas.append(b.structure.theta_from_relcov(np.outer(sd, sd) * R / sigma**2))
+        thetas.append(structure.theta_from_relcov(np.outer(sd, sd) * R / sigma**2))
     return np.concatenate(thetas)
 
 
@@ -114,80 +149,222 @@ def parameter_names(model) -> list[str]:
     return [f".sig{k + 1:02d}" for k in range(n_var)] + [".sigma"] + list(model.fixef.index)
 
 
-# -- the profiles ----------------------------------------------------------------------------------------------------
-class _Profiler:
-    """The ML deviance on the σ/ρ scale, and its profiles."""
+def sdcor_deviance(model, psi, gradient: bool = False):
+    """The ML deviance at ψ = (SDs and correlations, σ) with b̂ profiled out, for an ML fit ``model``:
 
-    def __init__(self, model):
-        self.m = model.refit_ml() if model.reml else model
-        self.psi_hat = sdcor(self.m)
-        self.bounds = _bounds(self.m)
-        self.dev_hat = self.m.deviance
-        self.theta_bounds = self.m.devfun.bounds
+        d(ψ) = n log(2πσ²) + log|V| + r'V⁻¹r / σ²  (− Σ log w_i),     V = I + Z C Z',  C = Σ(ψ)/σ²;
 
-    def deviance(self, psi) -> float:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            theta = theta_from_sdcor(self.m, psi)
-        if theta is None or psi[-1] <= 0:
-            return np.inf
+    with ``gradient`` (one grouping factor only) also ∂d/∂ψ, by the chain rule from the two parts of the
+    gradient over C that the engine computes (G_C = ∂d/∂C at fixed σ² = ∂log|V|/∂C + ∂(r'V⁻¹r)/∂C / σ²):
+
+        ∂d/∂Σ = G_C / σ² =: G          (σ held, C = Σ/σ²)
+        ∂d/∂σ = 2n/σ − 2 r'V⁻¹r/σ³ − (2/σ) tr(G_C C)       (Σ held: ∂C/∂σ = −2C/σ)
+        ∂d/∂σ_c = 2 Σ_j G_cj σ_j R_cj,    ∂d/∂ρ_rc = 2 G_rc σ_r σ_c     (Σ = D R D per block).
+
+    d is inf (the gradient NaN) where ψ is not a valid covariance or the evaluation is singular.
+    """
+    psi = np.asarray(psi, float)
+    sigma = psi[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        theta = None if not sigma > 0 else theta_from_sdcor(model, psi)
+    devfun = model.devfun
+    if not gradient:
         try:
-            return -2.0 * self.m.devfun.loglik(theta, psi[-1] ** 2)
+            return np.inf if theta is None else -2.0 * devfun.loglik(theta, sigma**2)
         except np.linalg.LinAlgError:  # numerically singular at an extreme ψ
             return np.inf
+    if theta is None:
+        return np.inf, np.full(len(psi), np.nan)
+    try:
+        e = devfun.evaluate(theta, gradient=True)
+    except np.linalg.LinAlgError:
+        return np.inf, np.full(len(psi), np.nan)
+    s2, n = sigma**2, devfun.cp.n
+    d = n * (LOG_2PI + np.log(s2)) + e.logdet_V + e.pwrss / s2 - devfun.cp.log_weights
+    G_C = e.dlogdetV_dC + e.dpwrss_dC / s2
+    G = G_C / s2
+    g = np.empty(len(psi))
+    g[-1] = 2 * n / sigma - 2 * e.pwrss / sigma**3 - 2 / sigma * float(np.sum(G_C * (e.Lambda @ e.Lambda.T)))
+    offset = 0
+    for _, sd, R, sd_at, cor_at in _sd_cor_blocks(model, psi):
+        q = len(sd)
+        Gb = G[offset : offset + q, offset : offset + q]
+        g[sd_at] = 2 * (Gb * R) @ sd
+        for at, r, c in cor_at:
+            g[at] = 2 * Gb[r, c] * sd[r] * sd[c]
+        offset += q
+    return float(d), g
 
-    def variance_profile(self, k):
-        """v ↦ min over the other variance parameters of d(ψ) with ψ_k = v (warm-started)."""
-        others = [j for j in range(len(self.psi_hat)) if j != k]
-        start = {"x": self.psi_hat[others]}
-        history = [(self.psi_hat[k], self.psi_hat[others])]  # (v, inner minimiser) of the points so far
-        scale = np.where(self.psi_hat[others] != 0, np.abs(self.psi_hat[others]), 1.0)
-        bnds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
-                for (lo, hi), s in ((self.bounds[j], sc) for j, sc in zip(others, scale))]
 
-        def minimise(f, x0, options=INNER_OPTIONS):
-            res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=bnds, options=options)
-            return float(res.fun), res.x
+# -- the profiles ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Point:
+    """One point of a profile: the parameter held at v, the inner minimiser x (all of ψ for a variance
+    parameter, θ for a fixed effect), d_k(v), its slope ∂d_k/∂v (NaN when unknown), and for the Newton
+    path the gradient over ψ at x and the Hessian carried along the profile."""
 
-        def at(v, robust=False):
-            def f(x):
-                psi = np.empty(len(self.psi_hat))
-                psi[k], psi[others] = v, x * scale
-                d = self.deviance(psi)
-                return d if np.isfinite(d) else 1e300
+    v: float
+    x: np.ndarray
+    deviance: float
+    slope: float = np.nan
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
 
-            best = minimise(f, self._predicted_start(history, v, start["x"], others) / scale)
-            if robust:  # the other starts roughly; the lowest of them polished only if it beats the warm one
-                rough = min((minimise(f, x0 / scale, ROUGH_OPTIONS) for x0 in self._other_starts(others, start["x"])),
-                            key=lambda r: r[0])
-                if rough[0] < best[0] - ROOT_CHECK_TOL:
-                    best = min(best, minimise(f, rough[1]), key=lambda r: r[0])
-            if np.isfinite(best[0]) and best[0] < 1e299:
-                start["x"] = best[1] * scale
-                history.append((v, start["x"]))
-            return best[0]
 
-        return at
+def _bfgs_update(H, s, y):
+    """The BFGS update of a Hessian H from a step s and the change y of the gradient along it (skipped
+    when y's curvature along s is not positive, so that H stays positive definite)."""
+    sy, Hs = float(s @ y), H @ s
+    if sy <= 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)) or float(s @ Hs) <= 0:
+        return H
+    return H - np.outer(Hs, Hs) / float(s @ Hs) + np.outer(y, y) / sy
 
-    def _predicted_start(self, history, v, warm, others) -> np.ndarray:
+
+class _Slice:
+    """d(ψ) with ψ_k = v held, as a function of the other coordinates x, in the interface of a deviance
+    function (``bounds``, ``evaluate(x, gradient=True)``) so that :func:`optimize_warm` can minimise it."""
+
+    @dataclass(frozen=True)
+    class Evaluation:
+        deviance: float
+        gradient: np.ndarray  # over x
+        full_gradient: np.ndarray  # over all of ψ
+
+    def __init__(self, model, k, v, others, bounds):
+        self.model, self.k, self.v, self.others, self.bounds = model, k, v, others, bounds
+
+    def psi(self, x) -> np.ndarray:
+        out = np.empty(len(self.others) + 1)
+        out[self.k], out[self.others] = self.v, x
+        return out
+
+    def evaluate(self, x, gradient: bool = True) -> "_Slice.Evaluation":
+        d, g = sdcor_deviance(self.model, self.psi(x), gradient=True)
+        if not np.isfinite(d):
+            raise np.linalg.LinAlgError("not a valid covariance matrix")
+        return _Slice.Evaluation(d, g[self.others], g)
+
+
+class _Profile:
+    """v ↦ d_k(v), the profiled deviance with one parameter held at v. It keeps the points found so far,
+    so that each inner minimisation starts from a prediction along the profile's path."""
+
+    def __init__(self, profiler, k, start: _Point):
+        self.prof, self.k, self.points = profiler, k, [start]
+
+    def __call__(self, v, robust: bool = False) -> float:
+        return self.point(v, robust).deviance
+
+    def point(self, v, robust: bool = False) -> _Point:
+        raise NotImplementedError
+
+    def nearest(self, v) -> _Point:
+        return min(self.points, key=lambda p: abs(p.v - v))
+
+    def _linear_start(self, v) -> np.ndarray:
         """The inner minimiser at v predicted from the two profile points nearest to v (linear inter- or
-        extrapolation along the profile's path, kept inside the bounds); the last one when there is one."""
-        if len(history) < 2:
-            return warm
-        (v1, x1), (v2, x2) = sorted(history, key=lambda h: abs(h[0] - v))[:2]
-        if v1 == v2:
-            return x1
-        x = x1 + (x2 - x1) * (v - v1) / (v2 - v1)
-        lo = np.array([self.bounds[j][0] for j in others])
-        hi = np.array([self.bounds[j][1] for j in others])
-        return np.clip(x, lo, hi)
+        extrapolation along the path; the caller keeps it inside the bounds); the only one when there is one."""
+        if len(self.points) < 2:
+            return self.points[0].x
+        p1, p2 = sorted(self.points, key=lambda p: abs(p.v - v))[:2]
+        if p1.v == p2.v:
+            return p1.x
+        return p1.x + (p2.x - p1.x) * (v - p1.v) / (p2.v - p1.v)
 
-    def _other_starts(self, others, warm) -> list[np.ndarray]:
+    def _keep(self, p: _Point) -> _Point:
+        if np.isfinite(p.deviance):
+            self.points.append(p)
+        return p
+
+
+class _VarianceProfile(_Profile):
+    """The profile of a variance parameter ψ_k: the inner minimisation is over the other ψ's.
+
+    Newton path (one grouping factor): from the nearest point found so far (x_j, H_j), the start is the
+    tangent of the path, x = x_j − H_oo⁻¹ H_ok (v − v_j) (o: the other coordinates); quasi-Newton steps with
+    H_oo (:func:`optimize_warm`) then converge in two or three gradients, and the pair of gradients at the
+    two optima BFGS-updates H for the next point. Where a step would leave the parameter space (an SD at 0,
+    a correlation at ±1), L-BFGS-B with the exact gradient takes over. Without a gradient (several grouping
+    factors) every inner minimisation is L-BFGS-B on finite differences.
+    """
+
+    def __init__(self, profiler, k):
+        pr = profiler
+        super().__init__(pr, k, _Point(pr.psi_hat[k], pr.psi_hat, pr.dev_hat, 0.0, pr.grad_hat, pr.H_hat))
+        self.others = [j for j in range(len(pr.psi_hat)) if j != k]
+        self.lo = np.array([pr.bounds[j][0] for j in self.others])
+        self.hi = np.array([pr.bounds[j][1] for j in self.others])
+        psi_o = pr.psi_hat[self.others]
+        self.scale = np.where(psi_o != 0, np.abs(psi_o), 1.0)  # L-BFGS-B searches x / scale
+        self.xbounds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
+                        for lo, hi, s in zip(self.lo, self.hi, self.scale)]
+
+    def point(self, v, robust=False) -> _Point:
+        near = self.nearest(v)
+        if self.prof.fast:
+            d, x, g = self._newton(v, near)
+        else:
+            d, x, g = self._minimise(v, self._linear_start(v)[self.others])
+        if robust:  # the other starts roughly; the lowest of them polished only if it beats the warm one
+            rough = min((self._minimise(v, x0, ROUGH_OPTIONS) for x0 in self._other_starts(x)),
+                        key=lambda r: r[0])
+            if rough[0] < d - ROOT_CHECK_TOL:
+                d, x, g = min((d, x, g), self._minimise(v, rough[1]), key=lambda r: r[0])
+                near = None  # another branch: the curvature carried so far does not apply
+        psi = self._psi(v, x)
+        H = None
+        if g is not None and near is not None and near.hessian is not None and near.gradient is not None:
+            H = _bfgs_update(near.hessian, psi - near.x, g - near.gradient)
+        slope = float(g[self.k]) if g is not None else np.nan
+        return self._keep(_Point(v, psi, d, slope, g, H))
+
+    def _psi(self, v, x) -> np.ndarray:
+        out = np.empty(len(self.others) + 1)
+        out[self.k], out[self.others] = v, x
+        return out
+
+    def _newton(self, v, near):
+        """The inner minimum by quasi-Newton steps from the path's tangent (see the class docstring)."""
+        o, k = self.others, self.k
+        x0 = near.x[o]
+        if near.hessian is not None:
+            H_oo = near.hessian[np.ix_(o, o)]
+            try:
+                x0 = x0 - np.linalg.solve(H_oo, near.hessian[o, k] * (v - near.v))
+            except np.linalg.LinAlgError:
+                pass
+            x0 = np.clip(x0, self.lo, self.hi)
+            res = optimize_warm(_Slice(self.prof.m, k, v, o, self.prof.bounds_of(o)), x0, H_oo)
+            if res is not None:
+                return res.deviance, np.asarray(res.theta, float), res.evaluation.full_gradient
+        return self._minimise(v, x0)
+
+    def _minimise(self, v, x0, options=INNER_OPTIONS):
+        """L-BFGS-B over the other coordinates from x0 (with the exact gradient when there is one);
+        returns (d, x, gradient over ψ or None)."""
+        if self.prof.fast:
+            def f(x):
+                d, g = sdcor_deviance(self.prof.m, self._psi(v, x * self.scale), gradient=True)
+                return (d, g[self.others] * self.scale) if np.isfinite(d) else (1e300, np.zeros_like(x))
+        else:
+            def f(x):
+                d = sdcor_deviance(self.prof.m, self._psi(v, x * self.scale))
+                return d if np.isfinite(d) else 1e300
+        x0 = np.clip(x0, self.lo, self.hi) / self.scale
+        res = optimize.minimize(f, x0, jac=self.prof.fast, method="L-BFGS-B", bounds=self.xbounds, options=options)
+        x = res.x * self.scale
+        if not self.prof.fast:
+            return float(res.fun) if res.fun < 1e299 else np.inf, x, None
+        d, g = sdcor_deviance(self.prof.m, self._psi(v, x), gradient=True)
+        return d, x, (g if np.isfinite(d) else None)
+
+    def _other_starts(self, warm) -> list[np.ndarray]:
         """Inner starting points besides the warm start, for profiles with several branches: the
         estimates, and the warm start with each SD at 0 (the boundary) and each correlation at ±1."""
-        out = [self.psi_hat[others].copy()]
-        sigma = len(self.psi_hat) - 1
-        for i, j in enumerate(others):
-            lo, hi = self.bounds[j]
+        out = [self.prof.psi_hat[self.others].copy()]
+        sigma = len(self.prof.psi_hat) - 1
+        for i, j in enumerate(self.others):
+            lo, hi = self.prof.bounds[j]
             if j == sigma:
                 continue
             for value in ((0.0,) if lo == 0.0 else (lo, hi) if np.isfinite(lo) else ()):
@@ -196,74 +373,220 @@ class _Profiler:
                 out.append(x)
         return out
 
-    def fixef_profile(self, k):
-        """v ↦ min over θ of the ML deviance with b_k = v and the other b's at their GLS estimates."""
-        devfun, n = self.m.devfun, self.m.nobs
-        start = {"theta": self.m.theta}
+
+class _FixefProfile(_Profile):
+    """The profile of a fixed effect β_k: with β_k = v, the ML fit over θ of y − v x_k on the other
+    columns of X (a deviance function of its own, with the engine's exact gradient), minimised by
+    quasi-Newton steps from a start extrapolated along the path with the Hessian over θ at the estimate
+    (:func:`optimize_warm`), or by the full optimiser where those fail. Its slope is
+    ∂d_k/∂v = n/(r'V⁻¹r)_v · 2 (v − b̂_k) / [(X'V⁻¹X)⁻¹]_kk at the inner θ. Without a gradient (several
+    grouping factors) the closed form of the class docstring above is minimised derivative-free."""
+
+    def __init__(self, profiler, k):
+        m = profiler.m
+        super().__init__(profiler, k, _Point(m.fixef.iloc[k], np.asarray(m.theta, float), profiler.dev_hat, 0.0))
+        devfun = m.devfun
+        self.lo = np.array([b[0] for b in devfun.bounds])
+        self.hi = np.array([b[1] for b in devfun.bounds])
+        self.H = None
+        if profiler.fast:
+            X, self.Z, self.y = m.design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
+            self.x_k = X[:, k]
+            cp = Crossproducts.from_arrays(np.delete(X, k, axis=1), self.Z, self.y, m.design.group, m.design.n_groups)
+            self.cp = replace(cp, log_weights=devfun.cp.log_weights)
+            theta = np.asarray(m.theta, float)
+            if len(_free(theta, devfun.bounds)) == len(theta):
+                H = hessian(self._devfun(m.fixef.iloc[k]), theta, list(range(len(theta))))
+                if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0:
+                    self.H = H
+
+    def _devfun(self, v) -> ProfiledDeviance:
+        """The ML deviance over θ of the model with β_k = v: response y − v x_k, X without column k."""
+        return ProfiledDeviance(self.cp.with_response(self.Z, self.y - v * self.x_k), self.prof.m.devfun.structures,
+                                reml=False)
+
+    def _closed_form(self, theta, v):
+        """(d, ∂d/∂v) at θ with β_k = v, from the full model's evaluation (the module docstring)."""
+        m = self.prof.m
+        e = m.devfun.evaluate(theta)
+        Ainv_kk = np.linalg.inv(e.A)[self.k, self.k]
+        pwrss = e.pwrss + (v - e.beta[self.k]) ** 2 / Ainv_kk
+        n = m.nobs
+        d = e.logdet_V + n * (1 + LOG_2PI + np.log(pwrss / n)) - m.devfun.cp.log_weights
+        return float(d), float(n / pwrss * 2 * (v - e.beta[self.k]) / Ainv_kk)
+
+    def point(self, v, robust=False) -> _Point:
+        start = np.clip(self._linear_start(v), self.lo, self.hi)
+        if self.prof.fast:
+            f = self._devfun(v)
+            res = optimize_warm(f, start, self.H) if self.H is not None else None
+            if res is None:
+                res = optimize_lmer(f, theta0=start)
+            theta, d = np.asarray(res.theta, float), res.deviance
+            if robust:  # rough searches from the estimate and the default start; polished if lower
+                rough = min((self._rough(f, t0) for t0 in (self.prof.m.theta, f.theta0)), key=lambda r: r.fun)
+                if rough.fun < d - ROOT_CHECK_TOL:
+                    polished = optimize_lmer(f, theta0=rough.x * f.theta_scale)
+                    if polished.deviance < d:
+                        theta, d = np.asarray(polished.theta, float), polished.deviance
+            return self._keep(_Point(v, theta, float(d), self._closed_form(theta, v)[1]))
+        theta, d = self._derivative_free(v, [start] + ([self.prof.m.theta, self.prof.m.devfun.theta0] if robust else []))
+        return self._keep(_Point(v, theta, d))
+
+    def _rough(self, f, theta0):
+        scale = f.theta_scale
+        bnds = [(lo / s + (1e-12 if lo == 0 else 0), hi / s) for (lo, hi), s in zip(f.bounds, scale)]
+
+        def fun(x):
+            try:
+                e = f.evaluate(x * scale, gradient=True)
+            except np.linalg.LinAlgError:
+                return 1e300, np.zeros_like(x)
+            return e.deviance, e.gradient * scale
+        x0 = np.clip(np.asarray(theta0, float) / scale, [b[0] for b in bnds], [b[1] for b in bnds])
+        return optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bnds, options=ROUGH_OPTIONS)
+
+    def _derivative_free(self, v, starts):
+        """min over θ of the closed form, L-BFGS-B on finite differences from each start; the lowest."""
+        devfun = self.prof.m.devfun
         scale = devfun.theta_scale
-        bnds = [(lo / s + (1e-12 if lo == 0 else 0), hi / s) for (lo, hi), s in zip(self.theta_bounds, scale)]
+        bnds = [(lo / s + (1e-12 if lo == 0 else 0), hi / s) for (lo, hi), s in zip(devfun.bounds, scale)]
+        fits = [optimize.minimize(lambda x: self._closed_form(x * scale, v)[0], t0 / scale, method="L-BFGS-B",
+                                  bounds=bnds, options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
+                for t0 in starts]
+        res = min(fits, key=lambda r: r.fun)
+        return res.x * scale, float(res.fun)
 
-        def dev(theta, v):
-            e = devfun.evaluate(theta)
-            Ainv = np.linalg.inv(e.A)
-            pwrss = e.pwrss + (v - e.beta[k]) ** 2 / Ainv[k, k]
-            return e.logdet_V + n * (1 + LOG_2PI + np.log(pwrss / n))
 
-        def at(v, robust=False):
-            starts = [start["theta"]] + ([self.m.theta, devfun.theta0] if robust else [])
-            fits = [optimize.minimize(lambda x: dev(x * scale, v), t0 / scale, method="L-BFGS-B", bounds=bnds,
-                                      options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500}) for t0 in starts]
-            res = min(fits, key=lambda r: r.fun)
-            start["theta"] = res.x * scale
-            return float(res.fun)
+class _Profiler:
+    """The ML deviance on the σ/ρ scale, its profiles, and the intervals where they reach χ²_1.
 
-        return at
+    ``use_gradient=False`` forces the derivative-free inner minimisations that models with several grouping
+    factors get (a check of the Newton path in the tests)."""
 
-    def interval(self, profile, estimate, step, bound, crit):
+    def __init__(self, model, use_gradient: bool | None = None):
+        self.m = model.refit_ml() if model.reml else model
+        self.psi_hat = sdcor(self.m)
+        self.bounds = _bounds(self.m)
+        self.dev_hat = self.m.deviance
+        has_gradient = bool(getattr(self.m.devfun, "has_gradient", False))
+        self.fast = has_gradient if use_gradient is None else bool(use_gradient) and has_gradient
+        self.grad_hat = self.H_hat = None
+        if self.fast:
+            self.grad_hat = sdcor_deviance(self.m, self.psi_hat, gradient=True)[1]
+            self.H_hat = self._hessian(self.psi_hat)
+
+    def bounds_of(self, idx) -> list[tuple[float, float]]:
+        return [self.bounds[j] for j in idx]
+
+    def deviance(self, psi) -> float:
+        return sdcor_deviance(self.m, psi)
+
+    def _hessian(self, psi):
+        """∂²d/∂ψ² by forward differences of the exact gradient (backwards next to an upper bound); None
+        when it is not positive definite (e.g. an SD at 0, where a correlation has no curvature)."""
+        typical = np.where(psi != 0, np.abs(psi), psi[-1])
+        typical = np.where([lo == -1.0 for lo, _ in self.bounds], 1.0, typical)  # correlations
+        h = FD_STEP_PSI * typical
+        h = np.where(psi + h > np.array([hi for _, hi in self.bounds]), -h, h)
+        H = fd_hessian(None, psi, h, gradient=lambda p: sdcor_deviance(self.m, p, gradient=True)[1])
+        if not np.all(np.isfinite(H)) or np.linalg.eigvalsh(H).min() <= 0:
+            return None
+        return H
+
+    def variance_profile(self, k) -> _VarianceProfile:
+        """v ↦ min over the other variance parameters of d(ψ) with ψ_k = v (warm-started)."""
+        return _VarianceProfile(self, k)
+
+    def fixef_profile(self, k) -> _FixefProfile:
+        """v ↦ min over θ of the ML deviance with b_k = v and the other b's at their GLS estimates."""
+        return _FixefProfile(self, k)
+
+    def interval(self, profile: _Profile, step, bound, crit):
         """The two end points where profile(v) − d̂ = crit, searched outward from the estimate.
 
-        Each inner minimum is warm-started from the previous one, which is fast but may stay on a higher
-        branch of a profile with several (e.g. a slope SD at 0 against a correlation at +1): the deviance
-        found is then too high and the end point too close. So the end point is checked with the robust
-        inner minimum (several starts, :meth:`_other_starts`, keep the lowest); where that is lower, the
-        true end point lies further out and the search continues from there with robust minima.
+        Each inner minimum is warm-started along the path, which is fast but may stay on a higher branch of
+        a profile with several (e.g. a slope SD at 0 against a correlation at +1): the deviance found is
+        then too high and the end point too close. So the end point is checked with the robust inner
+        minimum (several starts, keep the lowest); where that is lower, the true end point lies further out
+        and the search continues from there with robust minima.
         """
         out = []
+        estimate = profile.points[0]
         for direction, limit in ((-1, bound[0]), (1, bound[1])):
-            end = self._end_point(profile, estimate, direction, step, limit, crit)
-            if end != limit and profile(end, robust=True) - self.dev_hat - crit < -ROOT_CHECK_TOL:
-                end = self._end_point(lambda v: profile(v, robust=True), end, direction, 0.05 * step, limit,
-                                      crit, at_estimate=False)
+            end = self._end_point(profile.point, estimate, direction, step, limit, crit)
+            if end != limit:
+                p = profile.point(end, robust=True)
+                if p.deviance - self.dev_hat - crit < -ROOT_CHECK_TOL:
+                    end = self._end_point(lambda v: profile.point(v, robust=True), p, direction,
+                                          0.05 * step, limit, crit)
             out.append(end)
         return out
 
-    def _end_point(self, profile, start, direction, step, limit, crit, at_estimate=True):
-        """Where the signed root ζ(v) = √(profile(v) − d̂) reaches z = √crit beyond ``start`` (ζ < z
-        there), or ``limit`` when it never does. ζ is nearly linear in v, so a linear extrapolation from
-        the points seen so far brackets the end point in a step or two, and Brent's method on ζ − z then
-        converges in a few more; each point costs one inner minimisation."""
+    def _end_point(self, point, start: _Point, direction, step, limit, crit):
+        """Where |ζ(v)| = √(d_k(v) − d̂) reaches z = √crit beyond ``start`` (|ζ| < z there), or ``limit`` when
+        it never does. Newton's method on h(v) = |ζ(v)| − z, with h'(v) = (∂d_k/∂v) / (2|ζ|) from the point's
+        slope (a secant through the last two points when there is none), kept inside the bracket once
+        there is one (bisection when a step would leave it). Each step costs one inner minimisation."""
         z = np.sqrt(crit)
 
-        def h(v):
-            return np.sqrt(max(profile(v) - self.dev_hat, 0.0)) - z
+        def h_and_slope(p):
+            rise = p.deviance - self.dev_hat
+            if not np.isfinite(rise):
+                return np.inf, np.nan
+            root = np.sqrt(max(rise, 0.0))
+            return root - z, (p.slope / (2 * root) if root > 0 else np.nan)
 
         def clip(v):
             return max(v, limit) if direction < 0 else min(v, limit)
 
-        lo, hi = start, clip(start + direction * step)
-        h_lo = -z if at_estimate else h(start)  # at the estimate the deviance has not risen
-        for _ in range(MAX_BRACKET_STEPS):
-            h_hi = h(hi)
-            if h_hi > 0:
-                return optimize.brentq(h, min(lo, hi), max(lo, hi), xtol=ROOT_XTOL * max(abs(step), 1e-8),
-                                       rtol=1e-10)
-            if hi == limit:  # the deviance never rises enough: the interval reaches the bound
-                return limit
-            slope = (h_hi - h_lo) / (hi - lo)
-            guess = hi + BRACKET_OVERSHOOT * (-h_hi) / slope if slope * direction > 0 else hi + 2 * (hi - lo)
-            lo, h_lo = hi, h_hi
-            hi = clip(guess if (guess - hi) * direction > 0 else hi + (hi - start))
-        raise RuntimeError("could not bracket the end point of a profile interval")
+        def next_guess(v, h, dh, previous, overshoot):
+            """Newton from (v, h) with slope dh, else the secant through the previous point; None when
+            neither points outward from the inside (or inward from the outside)."""
+            if np.isfinite(h) and np.isfinite(dh) and dh * direction > 0:
+                return v - h / dh
+            if previous is not None and np.isfinite(h) and np.isfinite(previous[1]) and previous[0] != v:
+                slope = (h - previous[1]) / (v - previous[0])
+                if slope * direction > 0:
+                    return v - overshoot * h / slope
+            return None
+
+        h, dh = h_and_slope(start)
+        inner, outer, latest = (start.v, h), None, (start.v, h)
+        v = next_guess(start.v, h, dh, None, 1.0)
+        if v is None or (v - start.v) * direction <= 0:
+            v = start.v + direction * abs(step)
+        v = clip(v)
+        sizes = []
+        for _ in range(MAX_ROOT_STEPS):
+            h, dh = h_and_slope(point(v))
+            if abs(h) < ZETA_TOL:
+                return v
+            sizes.append(abs(h))
+            previous, latest = latest, (v, h)
+            if h < 0:
+                if v == limit:  # the deviance never rises enough: the interval reaches the bound
+                    return limit
+                inner = (v, h)
+            else:
+                outer = (v, h)
+            falsi = None if outer is None or not np.isfinite(outer[1]) else \
+                inner[0] + (outer[0] - inner[0]) * (-inner[1]) / (outer[1] - inner[1])
+            if outer is not None and abs(outer[0] - inner[0]) < ROOT_XTOL * abs(step):
+                return falsi if falsi is not None else 0.5 * (inner[0] + outer[0])
+            cand = next_guess(v, h, dh, previous, BRACKET_OVERSHOOT if outer is None else 1.0)
+            if outer is None:  # not bracketed yet: go further out
+                if cand is None or (cand - v) * direction <= 0:
+                    cand = v + (v - start.v)  # double the distance from the start
+                v = clip(cand)
+                continue
+            a, b = sorted((inner[0], outer[0]))
+            if cand is None or not a < cand < b:
+                cand = falsi if falsi is not None else 0.5 * (a + b)
+            if len(sizes) >= 3 and sizes[-1] > 0.5 * sizes[-3]:  # not converging: bisect
+                cand = 0.5 * (a + b)
+            v = cand
+        raise RuntimeError("could not find the end point of a profile interval")
 
 
 def _level_columns(level):
@@ -320,18 +643,22 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
 def _profile_intervals(model, names, wanted, level, cols) -> pd.DataFrame:
     prof = _Profiler(model)
     crit = stats.chi2.isf(1 - level, 1)
+    z = np.sqrt(crit)
     n_var = len(prof.psi_hat)
     se = prof.m.se.to_numpy()
+    cov = None if prof.H_hat is None else 2.0 * np.linalg.inv(prof.H_hat)  # Cov(ψ̂) ≈ 2 H⁻¹ (d = −2ℓ)
     rows = []
     for name in wanted:
         k = names.index(name)
         if k < n_var:
             est, bound = prof.psi_hat[k], prof.bounds[k]
-            step = 0.2 * abs(est) if bound[0] == 0.0 else 0.2
-            step = step if step > 0 else 0.1 * prof.psi_hat[-1]
-            rows.append(prof.interval(prof.variance_profile(k), est, step, bound, crit))
+            if cov is not None and cov[k, k] > 0:
+                step = z * np.sqrt(cov[k, k])  # the Wald end point on the ψ scale
+            else:
+                step = FIRST_STEP * abs(est) if bound[0] == 0.0 else FIRST_STEP
+                step = step if step > 0 else 0.5 * FIRST_STEP * prof.psi_hat[-1]
+            rows.append(prof.interval(prof.variance_profile(k), step, bound, crit))
         else:
             j = k - n_var
-            est = prof.m.fixef.iloc[j]
-            rows.append(prof.interval(prof.fixef_profile(j), est, se[j], (-np.inf, np.inf), crit))
+            rows.append(prof.interval(prof.fixef_profile(j), z * se[j], (-np.inf, np.inf), crit))
     return pd.DataFrame(rows, index=wanted, columns=cols)

@@ -251,7 +251,7 @@ class ProfiledDeviance:
         logdet_V = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()
         sol = forward_solve(L, LtB)  # 3. solve  L⁻¹Λ'Z'X | L⁻¹Λ'Z'y | L⁻¹Λ'Z'Z
         RZX, c, T = sol[:, :, :p_], sol[:, :, p_], sol[:, :, p_ + 1 :]
-        RZX2 = RZX.reshape(-1, p_)
+        RZX2 = RZX.reshape(RZX.shape[0] * q, p_)  # (also with no fixed effects, p = 0)
         A = cp.XtX - RZX2.T @ RZX2  # Σ_i R_ZX,i' R_ZX,i
         Xty = cp.Xty - RZX2.T @ c.ravel()
         RX = np.linalg.cholesky(A)
