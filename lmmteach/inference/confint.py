@@ -68,6 +68,10 @@ INNER_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500}
 """L-BFGS-B options of an inner minimisation of a profile (deviance to ~1e-10 relative)."""
 ROUGH_OPTIONS = {"ftol": 1e-9, "gtol": 1e-6, "maxiter": 100}
 """Options of the rough inner minimisations from the other starts of a robust profile point."""
+BASIN_RISE = 4.0
+"""A rough run is in the warm minimum's basin once it is within this much deviance of it ..."""
+BASIN_RTOL = 0.01
+"""... and a Newton step from it lands on the warm minimum to this fraction of its rise (in ½ δ'Hδ)."""
 
 
 # -- the σ/ρ scale ---------------------------------------------------------------------------------------------
@@ -296,6 +300,8 @@ class _VarianceProfile(_Profile):
         self.hi = np.array([pr.bounds[j][1] for j in self.others])
         psi_o = pr.psi_hat[self.others]
         self.scale = np.where(psi_o != 0, np.abs(psi_o), 1.0)  # L-BFGS-B searches x / scale
+        if pr.H_hat is not None:  # with the curvature at the estimate: each coordinate's standard error
+            self.scale = 1.0 / np.sqrt(np.diag(pr.H_hat)[self.others])
         self.xbounds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
                         for lo, hi, s in zip(self.lo, self.hi, self.scale)]
 
@@ -305,16 +311,15 @@ class _VarianceProfile(_Profile):
             d, x, g = self._newton(v, near)
         else:
             d, x, g = self._minimise(v, self._linear_start(v)[self.others])
-        if robust:  # the other starts roughly; the lowest of them polished only if it beats the warm one
-            rough = min((self._minimise(v, x0, ROUGH_OPTIONS) for x0 in self._other_starts(x)),
-                        key=lambda r: r[0])
-            if rough[0] < d - ROOT_CHECK_TOL:
-                d, x, g = min((d, x, g), self._minimise(v, rough[1]), key=lambda r: r[0])
-                near = None  # another branch: the curvature carried so far does not apply
         psi = self._psi(v, x)
         H = None
-        if g is not None and near is not None and near.hessian is not None and near.gradient is not None:
+        if g is not None and near.hessian is not None and near.gradient is not None:
             H = _bfgs_update(near.hessian, psi - near.x, g - near.gradient)
+        if robust:
+            lower = self._other_branches(v, d, x, H)
+            if lower is not None:  # another branch: the curvature carried so far does not apply
+                (d, x, g), H = lower, None
+                psi = self._psi(v, x)
         slope = float(g[self.k]) if g is not None else np.nan
         return self._keep(_Point(v, psi, d, slope, g, H))
 
@@ -339,19 +344,61 @@ class _VarianceProfile(_Profile):
                 return res.deviance, np.asarray(res.theta, float), res.evaluation.full_gradient
         return self._minimise(v, x0)
 
-    def _minimise(self, v, x0, options=INNER_OPTIONS):
+    def _other_branches(self, v, d, x, H):
+        """The robust check of a profile point (d, x): rough minimisations from the other starts
+        (:meth:`_other_starts`); the lowest polished, and returned as (d, x, gradient) when it lies below d,
+        else None. A rough run stops as soon as it is below d (polishing finishes it), or once it is in the
+        basin of x, where it would only converge to x again: within ``BASIN_RISE`` of d, and a Newton step
+        with the warm minimum's Hessian H (over the free coordinates o) lands on x, x_s − H⁻¹g(x_s) ≈ x."""
+        o = self.others
+        H_oo = None if H is None else H[np.ix_(o, o)]
+
+        def stop(xs, ds, gs):
+            if ds < d - ROOT_CHECK_TOL:
+                return True
+            if H_oo is None or gs is None or not ds - d < BASIN_RISE:
+                return False
+            miss = xs - np.linalg.solve(H_oo, gs) - x  # where Newton lands, from the warm minimum
+            return 0.5 * float(miss @ H_oo @ miss) <= BASIN_RTOL * (ds - d) + ROOT_CHECK_TOL
+
+        rough = min((self._minimise(v, x0, ROUGH_OPTIONS, stop) for x0 in self._other_starts(x)),
+                    key=lambda r: r[0])
+        if rough[0] < d - ROOT_CHECK_TOL:
+            polished = self._minimise(v, rough[1])
+            if polished[0] < d:
+                return polished
+        return None
+
+    def _minimise(self, v, x0, options=INNER_OPTIONS, stop=None):
         """L-BFGS-B over the other coordinates from x0 (with the exact gradient when there is one);
-        returns (d, x, gradient over ψ or None)."""
+        returns (d, x, gradient over ψ or None). ``stop(x, d, gradient over x or None)`` may end the search
+        early (it is asked at the start and after each iteration)."""
+        last = {}
         if self.prof.fast:
             def f(x):
                 d, g = sdcor_deviance(self.prof.m, self._psi(v, x * self.scale), gradient=True)
+                last.update(x=x.copy(), g=g[self.others])
                 return (d, g[self.others] * self.scale) if np.isfinite(d) else (1e300, np.zeros_like(x))
         else:
             def f(x):
                 d = sdcor_deviance(self.prof.m, self._psi(v, x * self.scale))
                 return d if np.isfinite(d) else 1e300
+
+        def asked(x, d):
+            g = last["g"] if "x" in last and np.array_equal(x, last["x"]) else None
+            return stop(x * self.scale, d, g)
+
+        def callback(intermediate_result):
+            if asked(intermediate_result.x, intermediate_result.fun):
+                raise StopIteration
+
         x0 = np.clip(x0, self.lo, self.hi) / self.scale
-        res = optimize.minimize(f, x0, jac=self.prof.fast, method="L-BFGS-B", bounds=self.xbounds, options=options)
+        if stop is not None:
+            d0 = f(x0)
+            if asked(x0, d0[0] if self.prof.fast else d0):
+                return (d0[0] if self.prof.fast else d0), x0 * self.scale, None
+        res = optimize.minimize(f, x0, jac=self.prof.fast, method="L-BFGS-B", bounds=self.xbounds, options=options,
+                                callback=None if stop is None else callback)
         x = res.x * self.scale
         if not self.prof.fast:
             return float(res.fun) if res.fun < 1e299 else np.inf, x, None
