@@ -70,8 +70,11 @@ ROUGH_OPTIONS = {"ftol": 1e-9, "gtol": 1e-6, "maxiter": 100}
 """Options of the rough inner minimisations from the other starts of a robust profile point."""
 BASIN_RISE = 4.0
 """A rough run is in the warm minimum's basin once it is within this much deviance of it ..."""
-BASIN_RTOL = 0.01
+BASIN_RTOL = 0.1
 """... and a Newton step from it lands on the warm minimum to this fraction of its rise (in ½ δ'Hδ)."""
+HIGHER_SAFETY = 10.0
+"""A rough run stops when this many times its Newton decrement (with the warm minimum's curvature) would
+not bring it down to the warm minimum."""
 
 
 # -- the σ/ρ scale ---------------------------------------------------------------------------------------------
@@ -135,9 +138,12 @@ def theta_from_sdcor(model, psi) -> np.ndarray | None:
     """θ for given SDs/correlations ψ (σ last): C = Σ/σ² with Σ = D R D per block (D the SDs, R the
     correlations), θ from its Cholesky factor; None when the correlations do not make a valid
     covariance matrix."""
-    sigma = psi[-1]
+    return _theta_from_blocks(_sd_cor_blocks(model, psi), psi[-1])
+
+
+def _theta_from_blocks(blocks, sigma) -> np.ndarray | None:
     thetas = []
-    for structure, sd, R, _, _ in _sd_cor_blocks(model, psi):
+    for structure, sd, R, _, _ in blocks:
         if isinstance(structure, VarianceComponents):
             thetas.append(sd / sigma)
             continue
@@ -169,8 +175,9 @@ def sdcor_deviance(model, psi, gradient: bool = False):
     """
     psi = np.asarray(psi, float)
     sigma = psi[-1]
+    blocks = _sd_cor_blocks(model, psi)
     with np.errstate(divide="ignore", invalid="ignore"):
-        theta = None if not sigma > 0 else theta_from_sdcor(model, psi)
+        theta = None if not sigma > 0 else _theta_from_blocks(blocks, sigma)
     devfun = model.devfun
     if not gradient:
         try:
@@ -190,7 +197,7 @@ def sdcor_deviance(model, psi, gradient: bool = False):
     g = np.empty(len(psi))
     g[-1] = 2 * n / sigma - 2 * e.pwrss / sigma**3 - 2 / sigma * float(np.sum(G_C * (e.Lambda @ e.Lambda.T)))
     offset = 0
-    for _, sd, R, sd_at, cor_at in _sd_cor_blocks(model, psi):
+    for _, sd, R, sd_at, cor_at in blocks:
         q = len(sd)
         Gb = G[offset : offset + q, offset : offset + q]
         g[sd_at] = 2 * (Gb * R) @ sd
@@ -347,19 +354,32 @@ class _VarianceProfile(_Profile):
     def _other_branches(self, v, d, x, H):
         """The robust check of a profile point (d, x): rough minimisations from the other starts
         (:meth:`_other_starts`); the lowest polished, and returned as (d, x, gradient) when it lies below d,
-        else None. A rough run stops as soon as it is below d (polishing finishes it), or once it is in the
+        else None. A rough run stops as soon as it is below d (polishing finishes it); once it is in the
         basin of x, where it would only converge to x again: within ``BASIN_RISE`` of d, and a Newton step
-        with the warm minimum's Hessian H (over the free coordinates o) lands on x, x_s − H⁻¹g(x_s) ≈ x."""
+        with the warm minimum's Hessian H (over the free coordinates o) lands on x, x_s − H⁻¹g(x_s) ≈ x; or
+        once it is so far above d that ``HIGHER_SAFETY`` times its Newton decrement ½ g'H⁻¹g (over the
+        coordinates not held by a bound) could not bring it below d (it is on a higher branch)."""
         o = self.others
         H_oo = None if H is None else H[np.ix_(o, o)]
 
         def stop(xs, ds, gs):
             if ds < d - ROOT_CHECK_TOL:
                 return True
-            if H_oo is None or gs is None or not ds - d < BASIN_RISE:
+            if H_oo is None or gs is None:
                 return False
-            miss = xs - np.linalg.solve(H_oo, gs) - x  # where Newton lands, from the warm minimum
-            return 0.5 * float(miss @ H_oo @ miss) <= BASIN_RTOL * (ds - d) + ROOT_CHECK_TOL
+            # a minimum above d: even HIGHER_SAFETY times the Newton decrement would not bring it below d
+            free = ~(((xs <= self.lo) & (gs > 0)) | ((xs >= self.hi) & (gs < 0)))  # not pushing on a bound
+            try:
+                gf = gs[free]
+                decrement = 0.5 * float(gf @ np.linalg.solve(H_oo[np.ix_(free, free)], gf)) if free.any() else 0.0
+            except np.linalg.LinAlgError:
+                return False
+            if ds - HIGHER_SAFETY * decrement > d + ROOT_CHECK_TOL:
+                return True
+            if ds - d < BASIN_RISE:  # the basin of x: Newton lands on x
+                miss = xs - np.linalg.solve(H_oo, gs) - x
+                return 0.5 * float(miss @ H_oo @ miss) <= BASIN_RTOL * (ds - d) + ROOT_CHECK_TOL
+            return False
 
         rough = min((self._minimise(v, x0, ROUGH_OPTIONS, stop) for x0 in self._other_starts(x)),
                     key=lambda r: r[0])
