@@ -68,6 +68,8 @@ INNER_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500}
 """L-BFGS-B options of an inner minimisation of a profile (deviance to ~1e-10 relative)."""
 ROUGH_OPTIONS = {"ftol": 1e-9, "gtol": 1e-6, "maxiter": 100}
 """Options of the rough inner minimisations from the other starts of a robust profile point."""
+THETA_FLOOR = 1e-12
+"""SD-type θ's (relative to their typical size) are searched from this far above 0."""
 BASIN_RISE = 4.0
 """A rough run is in the warm minimum's basin once it is within this much deviance of it ..."""
 BASIN_RTOL = 0.1
@@ -256,6 +258,69 @@ class _Slice:
         return _Slice.Evaluation(d, g[self.others], g)
 
 
+def _lbfgsb(fun, x0, lo, hi, scale, jac: bool, options=INNER_OPTIONS, stop=None):
+    """L-BFGS-B from x0 within [lo, hi], searching x / scale (each coordinate of size ~1); ``fun(x)`` is the
+    deviance (with ``jac``: and its gradient), inf where undefined. ``stop(x, d, gradient or None)``, asked
+    at the start and after each iteration, may end the search early. Returns (d, x)."""
+    last = {}
+
+    def f(u):
+        x = u * scale
+        if not jac:
+            d = fun(x)
+            return d if np.isfinite(d) else 1e300
+        d, g = fun(x)
+        last.update(u=u.copy(), g=g)
+        return (d, g * scale) if np.isfinite(d) else (1e300, np.zeros_like(u))
+
+    def asked(u, d):
+        return stop(u * scale, d, last["g"] if "u" in last and np.array_equal(u, last["u"]) else None)
+
+    def callback(intermediate_result):
+        if asked(intermediate_result.x, intermediate_result.fun):
+            raise StopIteration
+
+    u0 = np.clip(x0, lo, hi) / scale
+    if stop is not None:
+        d0 = f(u0)
+        d0 = d0[0] if jac else d0
+        if asked(u0, d0):
+            return (d0 if d0 < 1e299 else np.inf), u0 * scale
+    bounds = [(a / s if np.isfinite(a) else None, b / s if np.isfinite(b) else None) for a, b, s in zip(lo, hi, scale)]
+    res = optimize.minimize(f, u0, jac=jac, method="L-BFGS-B", bounds=bounds, options=options,
+                            callback=None if stop is None else callback)
+    return (float(res.fun) if res.fun < 1e299 else np.inf), res.x * scale
+
+
+def _rough_minimum(fun, starts, warm_d, warm_x, H, lo, hi, scale, jac: bool):
+    """The robust check of a warm inner minimum (warm_d at warm_x): rough L-BFGS-B runs from ``starts``;
+    the lowest (d, x) they reach. A run stops as soon as it is below warm_d (the caller polishes it); and,
+    with the Hessian H at the warm minimum, once it is in that minimum's basin, where it would only converge
+    to warm_x again (within ``BASIN_RISE`` of it, and a Newton step x − H⁻¹g lands on warm_x), or once it is
+    so far above that ``HIGHER_SAFETY`` times its Newton decrement ½ g'H⁻¹g (over the coordinates not held
+    by a bound) could not bring it below warm_d (it converges to a higher branch)."""
+
+    def stop(x, d, g):
+        if d < warm_d - ROOT_CHECK_TOL:
+            return True
+        if H is None or g is None:
+            return False
+        free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))  # not pushing against a bound
+        try:
+            gf = g[free]
+            decrement = 0.5 * float(gf @ np.linalg.solve(H[np.ix_(free, free)], gf)) if free.any() else 0.0
+            if d - HIGHER_SAFETY * decrement > warm_d + ROOT_CHECK_TOL:
+                return True
+            if d - warm_d < BASIN_RISE:
+                miss = x - np.linalg.solve(H, g) - warm_x
+                return 0.5 * float(miss @ H @ miss) <= BASIN_RTOL * (d - warm_d) + ROOT_CHECK_TOL
+        except np.linalg.LinAlgError:
+            pass
+        return False
+
+    return min((_lbfgsb(fun, x0, lo, hi, scale, jac, ROUGH_OPTIONS, stop) for x0 in starts), key=lambda r: r[0])
+
+
 class _Profile:
     """v ↦ d_k(v), the profiled deviance with one parameter held at v. It keeps the points found so far,
     so that each inner minimisation starts from a prediction along the profile's path."""
@@ -267,6 +332,7 @@ class _Profile:
         return self.point(v, robust).deviance
 
     def point(self, v, robust: bool = False) -> _Point:
+        """The profile at v: warm-started, and with ``robust`` checked from other starts (:func:`_rough_minimum`)."""
         raise NotImplementedError
 
     def nearest(self, v) -> _Point:
@@ -309,31 +375,46 @@ class _VarianceProfile(_Profile):
         self.scale = np.where(psi_o != 0, np.abs(psi_o), 1.0)  # L-BFGS-B searches x / scale
         if pr.H_hat is not None:  # with the curvature at the estimate: each coordinate's standard error
             self.scale = 1.0 / np.sqrt(np.diag(pr.H_hat)[self.others])
-        self.xbounds = [(lo / s if np.isfinite(lo) else None, hi / s if np.isfinite(hi) else None)
-                        for lo, hi, s in zip(self.lo, self.hi, self.scale)]
 
     def point(self, v, robust=False) -> _Point:
         near = self.nearest(v)
-        if self.prof.fast:
-            d, x, g = self._newton(v, near)
+        if near.v == v and near is not self.points[0]:  # already solved (the end point, now checked)
+            d, x, g, H = near.deviance, near.x[self.others], near.gradient, near.hessian
         else:
-            d, x, g = self._minimise(v, self._linear_start(v)[self.others])
-        psi = self._psi(v, x)
-        H = None
-        if g is not None and near.hessian is not None and near.gradient is not None:
-            H = _bfgs_update(near.hessian, psi - near.x, g - near.gradient)
+            if self.prof.fast:
+                d, x, g = self._newton(v, near)
+            else:
+                d, x, g = self._minimise(v, self._linear_start(v)[self.others])
+            H = None
+            if g is not None and near.hessian is not None and near.gradient is not None:
+                H = _bfgs_update(near.hessian, self._psi(v, x) - near.x, g - near.gradient)
         if robust:
-            lower = self._other_branches(v, d, x, H)
-            if lower is not None:  # another branch: the curvature carried so far does not apply
-                (d, x, g), H = lower, None
-                psi = self._psi(v, x)
+            o = self.others
+            fun = self._fun(v)
+            rough = _rough_minimum(fun, self._other_starts(x), d, x, None if H is None else H[np.ix_(o, o)],
+                                   self.lo, self.hi, self.scale, self.prof.fast)
+            if rough[0] < d - ROOT_CHECK_TOL:
+                polished = self._minimise(v, rough[1])
+                if polished[0] < d:  # another branch: the curvature carried so far does not apply
+                    (d, x, g), H = polished, None
         slope = float(g[self.k]) if g is not None else np.nan
-        return self._keep(_Point(v, psi, d, slope, g, H))
+        return self._keep(_Point(v, self._psi(v, x), d, slope, g, H))
 
     def _psi(self, v, x) -> np.ndarray:
         out = np.empty(len(self.others) + 1)
         out[self.k], out[self.others] = v, x
         return out
+
+    def _fun(self, v):
+        """x ↦ d (and ∂d/∂x on the Newton path) with ψ_k = v and the other coordinates x."""
+        m, o = self.prof.m, self.others
+        if not self.prof.fast:
+            return lambda x: sdcor_deviance(m, self._psi(v, x))
+
+        def fun(x):
+            d, g = sdcor_deviance(m, self._psi(v, x), gradient=True)
+            return d, g[o]
+        return fun
 
     def _newton(self, v, near):
         """The inner minimum by quasi-Newton steps from the path's tangent (see the class docstring)."""
@@ -351,77 +432,12 @@ class _VarianceProfile(_Profile):
                 return res.deviance, np.asarray(res.theta, float), res.evaluation.full_gradient
         return self._minimise(v, x0)
 
-    def _other_branches(self, v, d, x, H):
-        """The robust check of a profile point (d, x): rough minimisations from the other starts
-        (:meth:`_other_starts`); the lowest polished, and returned as (d, x, gradient) when it lies below d,
-        else None. A rough run stops as soon as it is below d (polishing finishes it); once it is in the
-        basin of x, where it would only converge to x again: within ``BASIN_RISE`` of d, and a Newton step
-        with the warm minimum's Hessian H (over the free coordinates o) lands on x, x_s − H⁻¹g(x_s) ≈ x; or
-        once it is so far above d that ``HIGHER_SAFETY`` times its Newton decrement ½ g'H⁻¹g (over the
-        coordinates not held by a bound) could not bring it below d (it is on a higher branch)."""
-        o = self.others
-        H_oo = None if H is None else H[np.ix_(o, o)]
-
-        def stop(xs, ds, gs):
-            if ds < d - ROOT_CHECK_TOL:
-                return True
-            if H_oo is None or gs is None:
-                return False
-            # a minimum above d: even HIGHER_SAFETY times the Newton decrement would not bring it below d
-            free = ~(((xs <= self.lo) & (gs > 0)) | ((xs >= self.hi) & (gs < 0)))  # not pushing on a bound
-            try:
-                gf = gs[free]
-                decrement = 0.5 * float(gf @ np.linalg.solve(H_oo[np.ix_(free, free)], gf)) if free.any() else 0.0
-            except np.linalg.LinAlgError:
-                return False
-            if ds - HIGHER_SAFETY * decrement > d + ROOT_CHECK_TOL:
-                return True
-            if ds - d < BASIN_RISE:  # the basin of x: Newton lands on x
-                miss = xs - np.linalg.solve(H_oo, gs) - x
-                return 0.5 * float(miss @ H_oo @ miss) <= BASIN_RTOL * (ds - d) + ROOT_CHECK_TOL
-            return False
-
-        rough = min((self._minimise(v, x0, ROUGH_OPTIONS, stop) for x0 in self._other_starts(x)),
-                    key=lambda r: r[0])
-        if rough[0] < d - ROOT_CHECK_TOL:
-            polished = self._minimise(v, rough[1])
-            if polished[0] < d:
-                return polished
-        return None
-
-    def _minimise(self, v, x0, options=INNER_OPTIONS, stop=None):
+    def _minimise(self, v, x0):
         """L-BFGS-B over the other coordinates from x0 (with the exact gradient when there is one);
-        returns (d, x, gradient over ψ or None). ``stop(x, d, gradient over x or None)`` may end the search
-        early (it is asked at the start and after each iteration)."""
-        last = {}
-        if self.prof.fast:
-            def f(x):
-                d, g = sdcor_deviance(self.prof.m, self._psi(v, x * self.scale), gradient=True)
-                last.update(x=x.copy(), g=g[self.others])
-                return (d, g[self.others] * self.scale) if np.isfinite(d) else (1e300, np.zeros_like(x))
-        else:
-            def f(x):
-                d = sdcor_deviance(self.prof.m, self._psi(v, x * self.scale))
-                return d if np.isfinite(d) else 1e300
-
-        def asked(x, d):
-            g = last["g"] if "x" in last and np.array_equal(x, last["x"]) else None
-            return stop(x * self.scale, d, g)
-
-        def callback(intermediate_result):
-            if asked(intermediate_result.x, intermediate_result.fun):
-                raise StopIteration
-
-        x0 = np.clip(x0, self.lo, self.hi) / self.scale
-        if stop is not None:
-            d0 = f(x0)
-            if asked(x0, d0[0] if self.prof.fast else d0):
-                return (d0[0] if self.prof.fast else d0), x0 * self.scale, None
-        res = optimize.minimize(f, x0, jac=self.prof.fast, method="L-BFGS-B", bounds=self.xbounds, options=options,
-                                callback=None if stop is None else callback)
-        x = res.x * self.scale
+        returns (d, x, gradient over ψ or None)."""
+        d, x = _lbfgsb(self._fun(v), x0, self.lo, self.hi, self.scale, self.prof.fast)
         if not self.prof.fast:
-            return float(res.fun) if res.fun < 1e299 else np.inf, x, None
+            return d, x, None
         d, g = sdcor_deviance(self.prof.m, self._psi(v, x), gradient=True)
         return d, x, (g if np.isfinite(d) else None)
 
@@ -447,7 +463,8 @@ class _FixefProfile(_Profile):
     quasi-Newton steps from a start extrapolated along the path with the Hessian over θ at the estimate
     (:func:`optimize_warm`), or by the full optimiser where those fail. Its slope is
     ∂d_k/∂v = n/(r'V⁻¹r)_v · 2 (v − b̂_k) / [(X'V⁻¹X)⁻¹]_kk at the inner θ. Without a gradient (several
-    grouping factors) the closed form of the class docstring above is minimised derivative-free."""
+    grouping factors) that closed form is minimised over θ derivative-free. The robust check starts from
+    the estimate θ̂ and the default start θ₀."""
 
     def __init__(self, profiler, k):
         m = profiler.m
@@ -455,6 +472,9 @@ class _FixefProfile(_Profile):
         devfun = m.devfun
         self.lo = np.array([b[0] for b in devfun.bounds])
         self.hi = np.array([b[1] for b in devfun.bounds])
+        self.scale = devfun.theta_scale
+        # SD-type θ's are searched a hair above 0, where their gradient does not vanish (see optimize_lmer)
+        self.lo_search = np.where(self.lo == 0.0, THETA_FLOOR * self.scale, self.lo)
         self.H = None
         if profiler.fast:
             X, self.Z, self.y = m.design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
@@ -475,7 +495,10 @@ class _FixefProfile(_Profile):
     def _closed_form(self, theta, v):
         """(d, ∂d/∂v) at θ with β_k = v, from the full model's evaluation (the module docstring)."""
         m = self.prof.m
-        e = m.devfun.evaluate(theta)
+        try:
+            e = m.devfun.evaluate(theta)
+        except np.linalg.LinAlgError:
+            return np.inf, np.nan
         Ainv_kk = np.linalg.inv(e.A)[self.k, self.k]
         pwrss = e.pwrss + (v - e.beta[self.k]) ** 2 / Ainv_kk
         n = m.nobs
@@ -483,46 +506,36 @@ class _FixefProfile(_Profile):
         return float(d), float(n / pwrss * 2 * (v - e.beta[self.k]) / Ainv_kk)
 
     def point(self, v, robust=False) -> _Point:
-        start = np.clip(self._linear_start(v), self.lo, self.hi)
-        if self.prof.fast:
-            f = self._devfun(v)
+        near = self.nearest(v)
+        starts = [self.prof.m.theta, self.prof.m.devfun.theta0]
+        if not self.prof.fast:
+            fun = lambda theta: self._closed_form(theta, v)[0]  # noqa: E731
+            d, theta = min((_lbfgsb(fun, t0, self.lo_search, self.hi, self.scale, False)
+                            for t0 in [np.clip(self._linear_start(v), self.lo, self.hi)] + (starts if robust else [])),
+                           key=lambda r: r[0])
+            return self._keep(_Point(v, theta, d))
+        f = self._devfun(v)
+        if near.v == v and near is not self.points[0]:  # already solved (the end point, now checked)
+            theta, d = near.x, near.deviance
+        else:
+            start = np.clip(self._linear_start(v), self.lo, self.hi)
             res = optimize_warm(f, start, self.H) if self.H is not None else None
             if res is None:
                 res = optimize_lmer(f, theta0=start)
-            theta, d = np.asarray(res.theta, float), res.deviance
-            if robust:  # rough searches from the estimate and the default start; polished if lower
-                rough = min((self._rough(f, t0) for t0 in (self.prof.m.theta, f.theta0)), key=lambda r: r.fun)
-                if rough.fun < d - ROOT_CHECK_TOL:
-                    polished = optimize_lmer(f, theta0=rough.x * f.theta_scale)
-                    if polished.deviance < d:
-                        theta, d = np.asarray(polished.theta, float), polished.deviance
-            return self._keep(_Point(v, theta, float(d), self._closed_form(theta, v)[1]))
-        theta, d = self._derivative_free(v, [start] + ([self.prof.m.theta, self.prof.m.devfun.theta0] if robust else []))
-        return self._keep(_Point(v, theta, d))
-
-    def _rough(self, f, theta0):
-        scale = f.theta_scale
-        bnds = [(lo / s + (1e-12 if lo == 0 else 0), hi / s) for (lo, hi), s in zip(f.bounds, scale)]
-
-        def fun(x):
-            try:
-                e = f.evaluate(x * scale, gradient=True)
-            except np.linalg.LinAlgError:
-                return 1e300, np.zeros_like(x)
-            return e.deviance, e.gradient * scale
-        x0 = np.clip(np.asarray(theta0, float) / scale, [b[0] for b in bnds], [b[1] for b in bnds])
-        return optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bnds, options=ROUGH_OPTIONS)
-
-    def _derivative_free(self, v, starts):
-        """min over θ of the closed form, L-BFGS-B on finite differences from each start; the lowest."""
-        devfun = self.prof.m.devfun
-        scale = devfun.theta_scale
-        bnds = [(lo / s + (1e-12 if lo == 0 else 0), hi / s) for (lo, hi), s in zip(devfun.bounds, scale)]
-        fits = [optimize.minimize(lambda x: self._closed_form(x * scale, v)[0], t0 / scale, method="L-BFGS-B",
-                                  bounds=bnds, options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
-                for t0 in starts]
-        res = min(fits, key=lambda r: r.fun)
-        return res.x * scale, float(res.fun)
+            theta, d = np.asarray(res.theta, float), float(res.deviance)
+        if robust:
+            def fun(x):
+                try:
+                    e = f.evaluate(x, gradient=True)
+                except np.linalg.LinAlgError:
+                    return np.inf, np.zeros_like(x)
+                return e.deviance, e.gradient
+            rough = _rough_minimum(fun, starts, d, theta, self.H, self.lo_search, self.hi, self.scale, True)
+            if rough[0] < d - ROOT_CHECK_TOL:
+                polished = optimize_lmer(f, theta0=rough[1])
+                if polished.deviance < d:
+                    theta, d = np.asarray(polished.theta, float), float(polished.deviance)
+        return self._keep(_Point(v, theta, d, self._closed_form(theta, v)[1]))
 
 
 class _Profiler:
