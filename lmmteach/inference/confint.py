@@ -716,12 +716,17 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
         q = np.nanquantile(sims, [a, 1 - a], axis=0).T
         return pd.DataFrame(q, index=names, columns=cols).loc[wanted]
 
-    with one_blas_thread():
-        return _profile_intervals(model, names, wanted, level, cols)
+    return _profile_intervals(model, names, wanted, level, cols)
 
 
-def _profile_intervals(model, names, wanted, level, cols) -> pd.DataFrame:
-    prof = _Profiler(model)
+def _profile_intervals(model, names, wanted, level, cols, use_gradient: bool | None = None) -> pd.DataFrame:
+    """The profile rows ``wanted``; ``use_gradient=False`` forces the derivative-free inner minimisations."""
+    with one_blas_thread():  # tiny matrices: a multi-threaded BLAS only adds overhead
+        return _profile_rows(model, names, wanted, level, cols, use_gradient)
+
+
+def _profile_rows(model, names, wanted, level, cols, use_gradient) -> pd.DataFrame:
+    prof = _Profiler(model, use_gradient)
     crit = stats.chi2.isf(1 - level, 1)
     z = np.sqrt(crit)
     n_var = len(prof.psi_hat)

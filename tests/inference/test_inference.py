@@ -194,6 +194,7 @@ def test_satterthwaite_contrast():
 # -- confidence intervals (lme4's confint) -----------------------------------------------------------------------
 CONFINT = {  # reference key: (model, method, level)
     "sleep_us_profile": ("sleep_us", "profile", 0.95),
+    "sleep_us_ml_profile": ("sleep_us_ml", "profile", 0.95),
     "sleep_us_profile_90": ("sleep_us", "profile", 0.90),  # three rows only, to keep the file fast
     "grocery_amod_profile": ("grocery_amod", "profile", 0.95),
     "grocery_amod_reml_profile": ("grocery_amod_reml", "profile", 0.95),
