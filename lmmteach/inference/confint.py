@@ -74,6 +74,9 @@ BASIN_RISE = 4.0
 """A rough run is in the warm minimum's basin once it is within this much deviance of it ..."""
 BASIN_RTOL = 0.1
 """... and a Newton step from it lands on the warm minimum to this fraction of its rise (in ½ δ'Hδ)."""
+FAR_RISE = 50.0
+"""A start of a rough run this far above the warm minimum is skipped when it is on no branch (see
+:func:`_rough_minimum`)."""
 HIGHER_SAFETY = 10.0
 """A rough run stops when this many times its Newton decrement (with the warm minimum's curvature) would
 not bring it down to the warm minimum."""
@@ -298,14 +301,23 @@ def _rough_minimum(fun, starts, warm_d, warm_x, H, lo, hi, scale, jac: bool):
     with the Hessian H at the warm minimum, once it is in that minimum's basin, where it would only converge
     to warm_x again (within ``BASIN_RISE`` of it, and a Newton step x − H⁻¹g lands on warm_x), or once it is
     so far above that ``HIGHER_SAFETY`` times its Newton decrement ½ g'H⁻¹g (over the coordinates not held
-    by a bound) could not bring it below warm_d (it converges to a higher branch)."""
+    by a bound) could not bring it below warm_d (it converges to a higher branch). A start more than
+    ``FAR_RISE`` above warm_d from which the deviance falls off every bound it sits on is not run: it is on
+    no branch of the profile (a branch is a minimum held by its bound), and the descent from it crosses the
+    interior, which the start at the estimates covers."""
 
-    def stop(x, d, g):
+    def stop(x, d, g, first):
         if d < warm_d - ROOT_CHECK_TOL:
             return True
-        if H is None or g is None:
+        if g is None:
             return False
-        free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))  # not pushing against a bound
+        at_bound = (x <= lo) | (x >= hi)
+        leaves = ((x <= lo) & (g < 0)) | ((x >= hi) & (g > 0))
+        if first and d - warm_d > FAR_RISE and at_bound.any() and np.all(leaves[at_bound]):
+            return True
+        if H is None:
+            return False
+        free = ~(at_bound & ~leaves)  # not pushing against a bound
         try:
             gf = g[free]
             decrement = 0.5 * float(gf @ np.linalg.solve(H[np.ix_(free, free)], gf)) if free.any() else 0.0
@@ -318,7 +330,15 @@ def _rough_minimum(fun, starts, warm_d, warm_x, H, lo, hi, scale, jac: bool):
             pass
         return False
 
-    return min((_lbfgsb(fun, x0, lo, hi, scale, jac, ROUGH_OPTIONS, stop) for x0 in starts), key=lambda r: r[0])
+    def run(x0):
+        asked = {"first": True}
+
+        def ask(x, d, g):
+            first, asked["first"] = asked["first"], False
+            return stop(x, d, g, first)
+        return _lbfgsb(fun, x0, lo, hi, scale, jac, ROUGH_OPTIONS, ask)
+
+    return min((run(x0) for x0 in starts), key=lambda r: r[0])
 
 
 class _Profile:
