@@ -28,6 +28,12 @@ correlations (term by term, within a term in the order of the lower triangle of 
       min over the other b of r'V⁻¹r = r̂'V⁻¹r̂ + (v − b̂_k)² / [(X'V⁻¹X)⁻¹]_kk.
 
   A standard deviation's interval stops at 0, a correlation's at ±1.
+
+  Each inner minimum is warm-started along the profile's path (quasi-Newton steps with the curvature
+  carried from point to point), which is fast but may stay on a higher branch of a profile with several
+  (e.g. a slope SD at 0 against a correlation at +1). So each end point is checked by rough minimisations
+  from other starts (the estimates; each SD at 0, each correlation at ±1), with the analytic gradient and
+  stopped as soon as they can be judged; where one is lower, the search goes on from there.
 * ``"boot"``: percentile intervals of the estimates refitted to ``nsim`` data sets simulated from the fit
   (the parametric bootstrap of :mod:`lmmteach.inference.bootstrap`, lme4's ``bootMer``).
 
@@ -46,7 +52,7 @@ from scipy import optimize, stats
 
 from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
 from ..lmm.deviance import Crossproducts, ProfiledDeviance
-from ..lmm.optimize import _free, hessian, one_blas_thread, optimize_lmer, optimize_warm
+from ..lmm.optimize import hessian, one_blas_thread, optimize_lmer, optimize_warm
 from .._util import LOG_2PI, fd_hessian
 
 __all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "confint"]
@@ -502,7 +508,7 @@ class _FixefProfile(_Profile):
             cp = Crossproducts.from_arrays(np.delete(X, k, axis=1), self.Z, self.y, m.design.group, m.design.n_groups)
             self.cp = replace(cp, log_weights=devfun.cp.log_weights)
             theta = np.asarray(m.theta, float)
-            if len(_free(theta, devfun.bounds)) == len(theta):
+            if np.all((theta > self.lo) & (theta < self.hi)):  # no θ on a bound: a Hessian over all of them
                 H = hessian(self._devfun(m.fixef.iloc[k]), theta, list(range(len(theta))))
                 if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0:
                     self.H = H
