@@ -95,7 +95,7 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in rows])
 
 
-_TASK = None
+_TASK: tuple | None = None
 
 
 def _check_n_jobs(n_jobs) -> int:

@@ -31,7 +31,7 @@ P_i = X_i'V_i⁻¹Z_i):  ∂(−2ℓ)/∂θ_k = tr[(Σ W_i − (n/r'V⁻¹r) Σ 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from functools import cached_property
 
@@ -59,16 +59,16 @@ class Crossproducts:
 
     ZtZ: np.ndarray  # (G, q, q)
     ZtX: np.ndarray  # (G, q, p)   Z_i'Q_i
-    Zty: np.ndarray  # (G, q)      Z_i'e_i
+    Zty: np.ndarray  # (…, G, q)   Z_i'e_i       (… : K responses, see with_response)
     XtX: np.ndarray  # (p, p)      Q'Q = I
-    Xty: np.ndarray  # (p,)        Q'e = 0
-    yty: float  # e'e
+    Xty: np.ndarray  # (…, p)      Q'e = 0
+    yty: Any  # e'e: a float, or (K,) for K responses
     n: int
     R: np.ndarray  # X = Q R
     b_ols: np.ndarray
     Q: np.ndarray
     group: np.ndarray
-    B: np.ndarray | None = None  # [Z'X | Z'y | Z'Z] side by side, (G, q, p + 1 + q)
+    B: np.ndarray = field(default_factory=lambda: np.empty(0))  # [Z'X | Z'y | Z'Z], (…, G, q, p + 1 + q)
     log_weights: float = 0.0  # Σ log w_i of prior weights (rows arrive scaled by √w_i); −2ℓ loses it
 
     @classmethod
