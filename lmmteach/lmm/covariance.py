@@ -162,11 +162,9 @@ class Unstructured(CovarianceStructure):
     def relcov_grad(self, theta):
         """dC/dθ_k = E_k Λ' + Λ E_k', with E_k the unit matrix at θ_k's position in Λ."""
         L = self.factor(theta)
-        out = np.zeros(L.shape[:-2] + (self.n_params, self.q, self.q))
-        for k, (r, c) in enumerate(zip(self._rows, self._cols)):
-            out[..., k, r, :] += L[..., :, c]
-            out[..., k, :, r] += L[..., :, c]
-        return out
+        D = np.zeros(L.shape[:-2] + (self.n_params, self.q, self.q))  # D_k = E_k Λ': row r_k is column c_k of Λ
+        D[..., np.arange(self.n_params), self._rows, :] = np.swapaxes(L[..., :, self._cols], -1, -2)
+        return D + np.swapaxes(D, -1, -2)
 
     def theta_from_relcov(self, C: np.ndarray) -> np.ndarray:
         L = _psd_cholesky(C)

@@ -504,7 +504,7 @@ def simulate_response(model, rng: np.random.Generator) -> np.ndarray:
         e = sigma * rng.standard_normal(d.nobs)
     if d.weights is not None:
         e = e / np.sqrt(d.weights)
-    y = d.X @ model.fixef.to_numpy() + random + e
+    y = d.X @ model._eval.beta + random + e  # (the array behind model.fixef, without building a Series)
     return y if d.offset is None else y + d.offset
 
 
