@@ -1,6 +1,6 @@
 """Benchmark: the inference loops of issue 17 with lmmteach and R, in the same run.
 
-    .venv/bin/python tests/benchmark_inference.py [--n-jobs 2] [--skip-r]
+    .venv/bin/python tests/benchmark_inference.py [--repeat 3] [--n-jobs 2] [--skip-r]
 
 1. profile confidence intervals, sleepstudy ``Reaction ~ Days + (Days | Subject)`` (REML; profiled by
    ML) — lme4 ``confint(m, method = "profile")``;
@@ -9,6 +9,8 @@
 3. bootstrap LRT, grocery ``price ~ store + (1 | item)`` against ``price ~ 1 + (1 | item)``, 1,000
    simulations — pbkrtest ``PBmodcomp(m1, m0, nsim = 1000)``.
 
+Each task is timed ``--repeat`` times on both sides and the median is printed (the first of R's runs
+pays for loading code lazily, the first of ours for warming caches; the median discounts both).
 Single-core figures first (lmmteach with one BLAS thread; R as installed); with ``--n-jobs N`` the two
 bootstrap tasks are timed again with N worker processes (their results are identical to the serial
 ones, which the script checks). R runs when ``Rscript`` with lme4 and pbkrtest is on the PATH; otherwise
@@ -33,7 +35,9 @@ import lmmteach as lt
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(lme4); library(pbkrtest); library(jsonlite)})
+reps <- as.integer(commandArgs(trailingOnly = TRUE)[1])
 el <- function(expr) { t0 <- proc.time()[["elapsed"]]; force(expr); proc.time()[["elapsed"]] - t0 }
+med <- function(f) median(vapply(seq_len(reps), function(i) el(f()), numeric(1)))
 m <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy)
 groceries <- read.csv("datasets/groceries.csv")
 grocery <- data.frame(price = as.numeric(unlist(groceries[, 2:5])), item = factor(rep(groceries$subject, 4)),
@@ -41,36 +45,41 @@ grocery <- data.frame(price = as.numeric(unlist(groceries[, 2:5])), item = facto
 m1 <- lmer(price ~ store + (1 | item), grocery, REML = FALSE)
 m0 <- lmer(price ~ 1 + (1 | item), grocery, REML = FALSE)
 set.seed(1)
-t1 <- el(ci <- suppressMessages(confint(m, method = "profile")))
-t2 <- el(cb <- suppressMessages(suppressWarnings(confint(m, method = "boot", nsim = 200))))
-t3 <- el(pb <- suppressWarnings(PBmodcomp(m1, m0, nsim = 1000, cl = NULL)))
+t1 <- med(function() ci <<- suppressMessages(confint(m, method = "profile")))
+t2 <- med(function() cb <<- suppressMessages(suppressWarnings(confint(m, method = "boot", nsim = 200))))
+t3 <- med(function() pb <<- suppressWarnings(PBmodcomp(m1, m0, nsim = 1000, cl = NULL)))
 cat(toJSON(list(profile = t1, profile_sigma_upper = ci[".sigma", 2], boot = t2, pbmodcomp = t3,
                 pb_p = pb$test["PBtest", "p.value"]), auto_unbox = TRUE, digits = I(10)))
 """
 
 
-def run_r(root: Path):
+def run_r(root: Path, repeat: int):
     if not shutil.which("Rscript"):
         return None
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bench.R"
         script.write_text(R_SCRIPT)
-        res = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, cwd=root)
+        res = subprocess.run(["Rscript", str(script), str(repeat)], capture_output=True, text=True, cwd=root)
         if res.returncode != 0:
             print("R run failed:", res.stderr.strip()[-400:], file=sys.stderr)
             return None
         return json.loads(res.stdout)
 
 
-def timed(f):
-    t0 = time.perf_counter()
-    out = f()
-    return time.perf_counter() - t0, out
+def timed(f, repeat: int = 1):
+    """The median wall time of ``repeat`` calls of f, and f's (last) result."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-jobs", type=int, default=2, help="worker processes for the parallel figures (1: skip)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each task, on both sides (the median is shown)")
     ap.add_argument("--skip-r", action="store_true")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -79,20 +88,20 @@ def main(argv=None):
     m = lt.lmer("Reaction ~ Days + (Days | Subject)", sleep)
     m1 = lt.lmer("price ~ store + (1 | item)", grocery, reml=False)
     m0 = lt.lmer("price ~ 1 + (1 | item)", grocery, reml=False)
-    r = None if args.skip_r else run_r(Path(__file__).resolve().parents[1])
+    r = None if args.skip_r else run_r(Path(__file__).resolve().parents[1], args.repeat)
 
     tasks = {
         "profile CIs (sleepstudy)": (lambda: lt.confint(m), "profile"),
         "bootstrap CIs, 200 sims": (lambda: lt.confint(m, method="boot", nsim=200, seed=1), "boot"),
         "bootstrap LRT, 1000 sims": (lambda: lt.bootstrap_lrt(m1, m0, nsim=1000, seed=1, progress=False), "pbmodcomp"),
     }
-    print("one core (lmmteach: one BLAS thread)")
+    print(f"one core (lmmteach: one BLAS thread); median of {args.repeat} runs on each side")
     header = f"{'task':28} {'lmmteach s':>10} {'R s':>8} {'speed-up':>8}"
     print(header)
     print("-" * len(header))
     results = {}
     for name, (f, key) in tasks.items():
-        t, out = timed(f)
+        t, out = timed(f, args.repeat)
         results[name] = out
         row = f"{name:28} {t:10.3f}"
         row += f" {r[key]:8.2f} {r[key] / t:7.1f}x" if r else f" {'-':>8} {'-':>8}"
@@ -105,11 +114,12 @@ def main(argv=None):
 
     if args.n_jobs > 1:
         print(f"\n{args.n_jobs} worker processes (results identical to the serial run)")
-        t, cb = timed(lambda: lt.confint(m, method="boot", nsim=200, seed=1, n_jobs=args.n_jobs))
+        t, cb = timed(lambda: lt.confint(m, method="boot", nsim=200, seed=1, n_jobs=args.n_jobs), args.repeat)
         same = cb.equals(results["bootstrap CIs, 200 sims"])
         print(f"{'bootstrap CIs, 200 sims':28} {t:10.3f}" + (f" {r['boot'] / t:7.1f}x vs R" if r else "")
               + f"  identical: {same}")
-        t, b = timed(lambda: lt.bootstrap_lrt(m1, m0, nsim=1000, seed=1, progress=False, n_jobs=args.n_jobs))
+        t, b = timed(lambda: lt.bootstrap_lrt(m1, m0, nsim=1000, seed=1, progress=False, n_jobs=args.n_jobs),
+                     args.repeat)
         same = np.array_equal(b.simulated, results["bootstrap LRT, 1000 sims"].simulated, equal_nan=True)
         print(f"{'bootstrap LRT, 1000 sims':28} {t:10.3f}" + (f" {r['pbmodcomp'] / t:7.1f}x vs R" if r else "")
               + f"  identical: {same}")

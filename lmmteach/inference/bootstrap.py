@@ -11,9 +11,9 @@ then refits both models to y* and records D* = 2 [LL*(M1) − LL*(M0)]. The boot
 
     p = (1 + #{D* ≥ D}) / (nsim + 1).
 
-Each refit reuses the design's cross-products and starts at the original estimates
-(:meth:`LinearMixedModel.refit`), so a thousand refits of the grocery or TIMSS random-intercept models take
-seconds. The same simulate-and-refit loop gives percentile confidence intervals (:mod:`lmmteach.inference.confint`).
+Each refit reuses the design's cross-products and starts at the original estimates, and the refits of a
+batch of simulated responses run together on the stacked deviance (:meth:`LinearMixedModel.refit_many`), so
+a thousand refits of the grocery or sleepstudy models take a fraction of a second. The same simulate-and-refit loop gives percentile confidence intervals (:mod:`lmmteach.inference.confint`).
 """
 
 from __future__ import annotations
@@ -43,42 +43,59 @@ def show_progress(progress: bool) -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
+BATCH_SIZE = 100
+"""Simulated responses refitted together (:meth:`LinearMixedModel.refit_many`). Fixed — not derived from
+``n_jobs`` — so that the same batches are computed whatever the number of worker processes."""
+
+
 def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress: bool = True,
-                         simulate_from=None, desc: str = "bootstrap", n_jobs: int = 1) -> np.ndarray:
+                         simulate_from=None, desc: str = "bootstrap", n_jobs: int = 1,
+                         many: bool = False) -> np.ndarray:
     """lme4's ``bootMer``: for each of ``nsim`` responses simulated from ``simulate_from`` (default
     ``model``), call ``statistic(y_star)`` and stack the results (rows = simulations). A simulation whose
     refit fails gives a row of NaN.
 
-    ``n_jobs`` > 1 (or −1: every core) refits in that many worker processes. The responses are always
-    drawn in this process, one after another from the one stream of ``seed``, and the rows are returned in
-    draw order, so the result is the same whatever ``n_jobs`` (and the same as a serial run).
+    With ``many=True``, ``statistic(Y)`` takes a stack of simulated responses, shape (K, n), and returns K
+    rows: the form for statistics built on :meth:`LinearMixedModel.refit_many`, which refits the K
+    responses together (as :func:`bootstrap_lrt` and ``confint(method="boot")`` do).
+
+    The responses are drawn in this process, one after another from the one stream of ``seed``, in batches
+    of :data:`BATCH_SIZE`. ``n_jobs`` > 1 (or −1: every core) computes the batches in that many worker
+    processes; the rows are returned in draw order, so the result is the same whatever ``n_jobs``.
     """
     from tqdm.auto import tqdm
 
     n_jobs = _check_n_jobs(n_jobs)
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
-    draws = (simulate(source, rng) for _ in range(int(nsim)))
-    bar = dict(total=int(nsim), disable=not show_progress(progress), desc=desc, leave=False)
-    if n_jobs == 1:
-        with one_blas_thread():
-            rows = [_apply(statistic, y) for y in tqdm(draws, **bar)]
-    else:
-        global _STATISTIC
-        import multiprocessing
+    sizes = [min(BATCH_SIZE, int(nsim) - k) for k in range(0, int(nsim), BATCH_SIZE)]
+    batches = (np.stack([simulate(source, rng) for _ in range(k)]) for k in sizes)
+    task = (statistic, many)
+    blocks = []
+    with tqdm(total=int(nsim), disable=not show_progress(progress), desc=desc, leave=False) as bar:
+        if n_jobs == 1:
+            with one_blas_thread():
+                for Y in batches:
+                    blocks.append(_apply_batch(task, Y))
+                    bar.update(len(Y))
+        else:
+            global _TASK
+            import multiprocessing
 
-        _STATISTIC = statistic  # inherited by the forked workers (closures cannot be pickled)
-        try:
-            with multiprocessing.get_context("fork").Pool(n_jobs, initializer=_worker_init) as pool:
-                chunk = max(1, int(nsim) // (8 * n_jobs))
-                rows = list(tqdm(pool.imap(_apply_inherited, draws, chunksize=chunk), **bar))
-        finally:
-            _STATISTIC = None
+            _TASK = task  # inherited by the forked workers (closures cannot be pickled)
+            try:
+                with multiprocessing.get_context("fork").Pool(n_jobs, initializer=_worker_init) as pool:
+                    for block in pool.imap(_apply_inherited, batches):
+                        blocks.append(block)
+                        bar.update(len(block))
+            finally:
+                _TASK = None
+    rows = [r for block in blocks for r in block]
     width = max((len(r) for r in rows if r is not None), default=1)
     return np.vstack([r if r is not None else np.full(width, np.nan) for r in rows])
 
 
-_STATISTIC = None
+_TASK: tuple | None = None
 
 
 def _check_n_jobs(n_jobs) -> int:
@@ -87,6 +104,20 @@ def _check_n_jobs(n_jobs) -> int:
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive number of processes or -1 (every core), not {n_jobs!r}")
     return (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
+
+
+def _apply_batch(task, Y) -> list:
+    """The rows of one batch of responses: ``statistic(Y)`` at once, or ``statistic(y)`` row by row."""
+    statistic, many = task
+    if not many:
+        return [_apply(statistic, y) for y in Y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = np.asarray(statistic(Y), float)
+    if out.ndim != 2 or len(out) != len(Y):
+        raise ValueError(f"a statistic with many=True must return one row per response ({len(Y)}), "
+                         f"got shape {out.shape}")
+    return list(out)
 
 
 def _apply(statistic, y):
@@ -104,8 +135,8 @@ def _worker_init():
     threadpool_limits(1)  # one BLAS thread per worker process
 
 
-def _apply_inherited(y):
-    return _apply(_STATISTIC, y)
+def _apply_inherited(Y):
+    return _apply_batch(_TASK, Y)
 
 
 @dataclass(frozen=True)
@@ -164,8 +195,9 @@ def bootstrap_lrt(m1, m0, nsim: int = 1000, seed=None, progress: bool = True, n_
         m1, m0 = m1.refit_ml(), m0.refit_ml()
     observed = lrt_statistic(m1, m0)
 
-    def statistic(y):
-        return lrt_statistic(m1.refit(y, theta0=m1.theta), m0.refit(y, theta0=m0.theta))
+    def statistic(Y):  # D* for a batch of simulated responses, both models refitted together
+        return lrt_statistic(m1.refit_many(Y, theta0=m1.theta), m0.refit_many(Y, theta0=m0.theta))[:, None]
 
-    sims = parametric_bootstrap(m0, statistic, nsim, seed, progress, desc="bootstrap LRT", n_jobs=n_jobs)[:, 0]
+    sims = parametric_bootstrap(m0, statistic, nsim, seed, progress, desc="bootstrap LRT", n_jobs=n_jobs,
+                                many=True)[:, 0]
     return BootstrapLRT(float(observed), sims, int(nsim), int(m1.npar - m0.npar), seed, m0.formula, m1.formula)

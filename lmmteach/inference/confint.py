@@ -733,11 +733,12 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
     if method == "boot":
         from .bootstrap import parametric_bootstrap
 
-        def statistic(y):
-            f = model.refit(y, theta0=model.theta)
-            return np.r_[sdcor(f), f.fixef.to_numpy()]
+        def statistic(Y):  # the estimates of a batch of simulated responses, refitted together
+            r = model.refit_many(Y, theta0=model.theta)
+            return [np.r_[sdcor(model, t, s), b] for t, s, b in zip(r.theta, r.sigma, r.fixef)]
 
-        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint", n_jobs=n_jobs)
+        sims = parametric_bootstrap(model, statistic, nsim, seed, progress, desc="bootstrap confint",
+                                    n_jobs=n_jobs, many=True)
         a = (1 - level) / 2
         q = np.nanquantile(sims, [a, 1 - a], axis=0).T
         return pd.DataFrame(q, index=names, columns=cols).loc[wanted]

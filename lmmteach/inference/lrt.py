@@ -63,10 +63,12 @@ def _check_models(models):
             )
 
 
-def lrt_statistic(m1, m0) -> float:
+def lrt_statistic(m1, m0):
     """The likelihood-ratio statistic  χ² = 2(ℓ₁ − ℓ₀) ≥ 0  of M0 ⊂ M1 (a tiny negative value from a
-    slightly-short optimum is reported as 0)."""
-    return max(2.0 * (m1.loglik - m0.loglik), 0.0)
+    slightly-short optimum is reported as 0). For two fitted models a float; for two
+    :class:`~lmmteach.lmm.model.Refits` of the same responses, one statistic per response."""
+    d = np.maximum(2.0 * (np.asarray(m1.loglik) - m0.loglik), 0.0)
+    return float(d) if d.ndim == 0 else d
 
 
 def _variance_structures(model) -> dict:

@@ -14,6 +14,10 @@ profiled out of the likelihood analytically. Every structure is one small class 
 * ``factor(θ)`` -- some Λ with Λ Λ' = C (lme4's relative covariance factor);
 * ``parameters(θ, σ²)`` -- the structure's own parameters for printing (σ's, ρ's).
 
+``us`` and ``diag`` also take a stack of θ's (shape (K, n_params), one row per simulated response in the
+bootstrap) in ``factor`` and ``relcov_grad`` and return a stack (``batched = True``); the other structures
+are evaluated one θ at a time.
+
 Structures (q random effects per group, the notes' definitions):
 
 =========  =====================================================  ===============
@@ -37,6 +41,7 @@ class CovarianceStructure:
     """Base class. A subclass defines ``n_params``, ``theta0``, ``bounds``, ``relcov`` and ``parameters``."""
 
     name = "base"
+    batched = False  # True: factor and relcov_grad accept a stack of θ's (leading axes)
 
     def __init__(self, q: int):
         if q < 1:
@@ -117,6 +122,7 @@ class Unstructured(CovarianceStructure):
     taken column by column (so Λ_kk ≥ 0 keeps Σ positive semi-definite)."""
 
     name = "us"
+    batched = True
 
     def __init__(self, q: int):
         super().__init__(q)
@@ -144,8 +150,9 @@ class Unstructured(CovarianceStructure):
         return 1.0 / np.asarray(column_scale, float)[self._rows]
 
     def factor(self, theta):
-        L = np.zeros((self.q, self.q))
-        L[self._rows, self._cols] = theta
+        theta = np.asarray(theta, float)
+        L = np.zeros(theta.shape[:-1] + (self.q, self.q))
+        L[..., self._rows, self._cols] = theta
         return L
 
     def relcov(self, theta):
@@ -155,11 +162,9 @@ class Unstructured(CovarianceStructure):
     def relcov_grad(self, theta):
         """dC/dθ_k = E_k Λ' + Λ E_k', with E_k the unit matrix at θ_k's position in Λ."""
         L = self.factor(theta)
-        out = np.zeros((self.n_params, self.q, self.q))
-        for k, (r, c) in enumerate(zip(self._rows, self._cols)):
-            out[k, r, :] += L[:, c]
-            out[k, :, r] += L[:, c]
-        return out
+        D = np.zeros(L.shape[:-2] + (self.n_params, self.q, self.q))  # D_k = E_k Λ': row r_k is column c_k of Λ
+        D[..., np.arange(self.n_params), self._rows, :] = np.swapaxes(L[..., :, self._cols], -1, -2)
+        return D + np.swapaxes(D, -1, -2)
 
     def theta_from_relcov(self, C: np.ndarray) -> np.ndarray:
         L = _psd_cholesky(C)
@@ -173,6 +178,7 @@ class VarianceComponents(CovarianceStructure):
     """Diagonal Σ ("variance components"): θ_k = σ_k / σ, C = diag(θ²)."""
 
     name = "diag"
+    batched = True
 
     @property
     def n_params(self):
@@ -190,15 +196,17 @@ class VarianceComponents(CovarianceStructure):
         return 1.0 / np.asarray(column_scale, float)
 
     def factor(self, theta):
-        return np.diag(np.asarray(theta, float))
+        theta = np.asarray(theta, float)
+        return theta[..., :, None] * np.eye(self.q)
 
     def relcov(self, theta):
         return np.diag(np.asarray(theta, float) ** 2)
 
     def relcov_grad(self, theta):
-        out = np.zeros((self.q, self.q, self.q))
+        theta = np.asarray(theta, float)
+        out = np.zeros(theta.shape[:-1] + (self.q, self.q, self.q))
         for k in range(self.q):
-            out[k, k, k] = 2 * theta[k]
+            out[..., k, k, k] = 2 * theta[..., k]
         return out
 
     def parameters(self, theta, sigma2):

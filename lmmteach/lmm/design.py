@@ -77,11 +77,17 @@ class Design:
     def fitting_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """X, Z and y − offset with row i multiplied by √w_i: the weighted model then has Var(e_i) = σ²,
         so the unweighted likelihood code applies (its log-likelihood gains ½ Σ log w_i)."""
-        y = self.y if self.offset is None else self.y - self.offset
+        y = self.fitting_response(self.y)
         if self.weights is None:
             return self.X, self.Z, y
         sw = np.sqrt(self.weights)
-        return self.X * sw[:, None], self.Z * sw[:, None], y * sw
+        return self.X * sw[:, None], self.Z * sw[:, None], y
+
+    def fitting_response(self, y: np.ndarray) -> np.ndarray:
+        """(y − offset) √w, row by row, for a response (or a stack of them, shape (K, n)) of this design."""
+        y = np.asarray(y, float)
+        y = y if self.offset is None else y - self.offset
+        return y if self.weights is None else y * np.sqrt(self.weights)
 
     @property
     def log_weights(self) -> float:

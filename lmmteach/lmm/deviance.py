@@ -20,13 +20,18 @@ One evaluation, step by step (notes: "Maximum Likelihood Estimates", "REML Log-l
        ML:    −2 ℓ  = log|V| + n [1 + log(2π r'V⁻¹r / n)]
        REML:  −2 ℓ_R = log|V| + log|A| + (n − p) [1 + log(2π r'V⁻¹r / (n − p))].
 
+**Many responses at once.** The parametric bootstrap refits one design to hundreds of simulated responses.
+Only the y-products differ between them, so :meth:`ProfiledDeviance.with_responses` stacks K responses and
+``evaluate`` then takes K θ's, shape (K, n_theta): every array above gains a leading axis of length K and
+the algebra is unchanged, one response per slice (the ``...`` in the code is that axis, or nothing).
+
 Its gradient needs only three q × q sums (with W_i = Z_i'V_i⁻¹Z_i, s_i = Z_i'V_i⁻¹ r_i,
 P_i = X_i'V_i⁻¹Z_i):  ∂(−2ℓ)/∂θ_k = tr[(Σ W_i − (n/r'V⁻¹r) Σ s_i s_i' [− Σ P_i'A⁻¹P_i]) ∂C/∂θ_k].
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from functools import cached_property
 
@@ -54,16 +59,16 @@ class Crossproducts:
 
     ZtZ: np.ndarray  # (G, q, q)
     ZtX: np.ndarray  # (G, q, p)   Z_i'Q_i
-    Zty: np.ndarray  # (G, q)      Z_i'e_i
+    Zty: np.ndarray  # (…, G, q)   Z_i'e_i       (… : K responses, see with_response)
     XtX: np.ndarray  # (p, p)      Q'Q = I
-    Xty: np.ndarray  # (p,)        Q'e = 0
-    yty: float  # e'e
+    Xty: np.ndarray  # (…, p)      Q'e = 0
+    yty: Any  # e'e: a float, or (K,) for K responses
     n: int
     R: np.ndarray  # X = Q R
     b_ols: np.ndarray
     Q: np.ndarray
     group: np.ndarray
-    B: np.ndarray | None = None  # [Z'X | Z'y | Z'Z] side by side, (G, q, p + 1 + q)
+    B: np.ndarray = field(default_factory=lambda: np.empty(0))  # [Z'X | Z'y | Z'Z], (…, G, q, p + 1 + q)
     log_weights: float = 0.0  # Σ log w_i of prior weights (rows arrive scaled by √w_i); −2ℓ loses it
 
     @classmethod
@@ -72,11 +77,8 @@ class Crossproducts:
         counts = np.bincount(group, minlength=n_groups)
         if (counts == 0).any():
             raise ValueError("every level of the grouping factor must have at least one observation")
-        order = np.argsort(group, kind="stable")
-        starts = np.r_[0, np.cumsum(counts)[:-1]]
-        Zs, Qs = Z[order], Q[order]
-        ZtZ = np.add.reduceat(Zs[:, :, None] * Zs[:, None, :], starts, axis=0)
-        ZtX = np.add.reduceat(Zs[:, :, None] * Qs[:, None, :], starts, axis=0)
+        ZtZ = group_sums(Z[:, :, None] * Z[:, None, :], group)
+        ZtX = group_sums(Z[:, :, None] * Q[:, None, :], group)
         empty = np.empty(0)  # the response's cross-products are filled in by with_response
         blank = cls(ZtZ, ZtX, empty, Q.T @ Q, empty, 0.0, len(y), R, empty, Q, group)
         out = blank.with_response(Z, y)
@@ -86,16 +88,38 @@ class Crossproducts:
         return out
 
     def with_response(self, Z, y) -> "Crossproducts":
-        """The same design with a new response (for the parametric bootstrap): only y-products change."""
+        """The same design with a new response (for the parametric bootstrap): only y-products change.
+        ``y`` may be a stack of K responses, shape (K, n): every y-product then gains a leading axis."""
         from dataclasses import replace
 
-        Qty = self.Q.T @ y
-        b_ols = np.linalg.solve(self.R, Qty)
-        e = y - self.Q @ Qty
-        Zty = np.stack([np.bincount(self.group, weights=Z[:, k] * e, minlength=self.ZtZ.shape[0])
-                        for k in range(Z.shape[1])], axis=1)
-        B = np.concatenate([self.ZtX, Zty[:, :, None], self.ZtZ], axis=2)
-        return replace(self, Zty=Zty, Xty=self.Q.T @ e, yty=float(e @ e), b_ols=b_ols, B=B)
+        Qty = y @ self.Q
+        b_ols = np.linalg.solve(self.R, Qty[..., None])[..., 0]
+        e = y - Qty @ self.Q.T
+        E = e.reshape(-1, e.shape[-1]).T  # (n, K): one column per response
+        Zty = np.moveaxis(group_sums(Z[:, :, None] * E[:, None, :], self.group), -1, 0)  # (K, G, q)
+        Zty = Zty if y.ndim > 1 else Zty[0]
+        G, q, p = self.ZtX.shape
+        batch = y.shape[:-1]
+        B = np.concatenate([np.broadcast_to(self.ZtX, batch + (G, q, p)), Zty[..., None],
+                            np.broadcast_to(self.ZtZ, batch + (G, q, q))], axis=-1)
+        yty = (e * e).sum(axis=-1)
+        return replace(self, Zty=Zty, Xty=e @ self.Q, yty=yty if y.ndim > 1 else float(yty), b_ols=b_ols, B=B)
+
+    def take(self, rows) -> "Crossproducts":
+        """The responses ``rows`` of a stack of responses (:meth:`with_response` with K responses)."""
+        from dataclasses import replace
+
+        return replace(self, Zty=self.Zty[rows], Xty=self.Xty[rows], yty=self.yty[rows], b_ols=self.b_ols[rows],
+                       B=self.B[rows])
+
+
+def group_sums(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Σ over the rows of each group: out[g] = Σ_{i in group g} values[i] (rows sorted by group, summed
+    with one ``reduceat``; every group must have a row)."""
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    return np.add.reduceat(values[order], starts, axis=0)
 
 
 class FixedEffectsInQRBasis:
@@ -110,7 +134,7 @@ class FixedEffectsInQRBasis:
     @cached_property
     def beta(self) -> np.ndarray:
         """b̂, the GLS estimate (BLUE) of the fixed effects:  b̂ = R⁻¹ b̂_Q + b_ols."""
-        return np.linalg.solve(self.cp.R, self.beta_Q) + self.cp.b_ols
+        return np.linalg.solve(self.cp.R, self.beta_Q[..., None])[..., 0] + self.cp.b_ols
 
     @cached_property
     def A(self) -> np.ndarray:
@@ -142,13 +166,13 @@ class Evaluation(FixedEffectsInQRBasis):
     @cached_property
     def u(self) -> np.ndarray:
         """Spherical random effects u_i = L_i'⁻¹ (c_i − R_ZX,i b̂), so that v̂_i = Λ u_i."""
-        rhs = self.c - np.einsum("gqp,p->gq", self.RZX, self.beta_Q)
-        return np.linalg.solve(np.swapaxes(self.L, 1, 2), rhs[:, :, None])[:, :, 0]
+        rhs = self.c - np.einsum("...gqp,...p->...gq", self.RZX, self.beta_Q)
+        return np.linalg.solve(_T(self.L), rhs[..., None])[..., 0]
 
     @cached_property
     def blups(self) -> np.ndarray:
         """v̂_i = Λ u_i (G × q): the BLUPs, the conditional modes of the random effects."""
-        return self.u @ self.Lambda.T
+        return self.u @ _T(self.Lambda)
 
 
 class ProfiledDeviance:
@@ -179,6 +203,21 @@ class ProfiledDeviance:
         """The same model for ``design`` with a new response (:meth:`Design.with_response`)."""
         _, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
         return ProfiledDeviance(self.cp.with_response(Z, y), self.structures, reml=self.reml)
+
+    def with_responses(self, design, Y: np.ndarray) -> "ProfiledDeviance":
+        """The same model for K responses at once (the rows of ``Y``, in the fitted order): its ``evaluate``
+        takes θ's of shape (K, n_theta), one per response."""
+        _, Z, _ = design.fitting_arrays()
+        return ProfiledDeviance(self.cp.with_response(Z, design.fitting_response(Y)), self.structures, self.reml)
+
+    def take(self, rows) -> "ProfiledDeviance":
+        """The deviance of the responses ``rows`` of a stack (:meth:`with_responses`)."""
+        return ProfiledDeviance(self.cp.take(rows), self.structures, reml=self.reml)
+
+    @property
+    def n_responses(self) -> int | None:
+        """K for a stack of responses (:meth:`with_responses`), None for one response."""
+        return self.cp.B.shape[0] if self.cp.B.ndim == 4 else None
 
     # -- the parameter vector θ ----------------------------------------------------------------------
     @property
@@ -212,26 +251,38 @@ class ProfiledDeviance:
 
     def split(self, theta) -> list[np.ndarray]:
         theta = np.atleast_1d(np.asarray(theta, float))
-        return [theta[idx] for idx in self._slices]
+        return [theta[..., idx] for idx in self._slices]
 
     def relcov(self, theta) -> np.ndarray:
         """C(θ) = Σ/σ², block diagonal over the terms."""
         return block_diag(*[s.relcov(t) for s, t in zip(self.structures, self.split(theta))])
 
     def factor(self, theta) -> np.ndarray:
-        """Λ(θ) with Λ Λ' = C(θ)."""
+        """Λ(θ) with Λ Λ' = C(θ), block diagonal over the terms (a stack of them for a stack of θ's)."""
+        theta = np.atleast_1d(np.asarray(theta, float))
+        if theta.ndim > 1 and not all(s.batched for s in self.structures):
+            return np.stack([self.factor(t) for t in theta])
         if len(self.structures) == 1:  # one term: no block diagonal to assemble (the refit loops' case)
-            return self.structures[0].factor(np.atleast_1d(np.asarray(theta, float)))
-        return block_diag(*[s.factor(t) for s, t in zip(self.structures, self.split(theta))])
+            return self.structures[0].factor(theta)
+        q = self.cp.ZtZ.shape[1]
+        out = np.zeros(theta.shape[:-1] + (q, q))
+        offset = 0
+        for s, t in zip(self.structures, self.split(theta)):
+            out[..., offset : offset + s.q, offset : offset + s.q] = s.factor(t)
+            offset += s.q
+        return out
 
     def relcov_grad(self, theta) -> np.ndarray:
-        """∂C/∂θ_k for every k, shape (n_theta, q, q)."""
+        """∂C/∂θ_k for every k, shape (n_theta, q, q) (a stack of them for a stack of θ's)."""
+        theta = np.atleast_1d(np.asarray(theta, float))
+        if theta.ndim > 1 and not all(s.batched for s in self.structures):
+            return np.stack([self.relcov_grad(t) for t in theta])
         q = self.cp.ZtZ.shape[1]
-        out = np.zeros((self.n_theta, q, q))
+        out = np.zeros(theta.shape[:-1] + (self.n_theta, q, q))
         k, offset = 0, 0
         for s, t in zip(self.structures, self.split(theta)):
             g = s.relcov_grad(t)
-            out[k : k + s.n_params, offset : offset + s.q, offset : offset + s.q] = g
+            out[..., k : k + s.n_params, offset : offset + s.q, offset : offset + s.q] = g
             k += s.n_params
             offset += s.q
         return out
@@ -240,52 +291,56 @@ class ProfiledDeviance:
     def evaluate(self, theta, gradient: bool = False) -> Evaluation:
         cp, n, p = self.cp, self.cp.n, self.p
         theta = np.atleast_1d(np.asarray(theta, float))
-        if theta.shape != (self.n_theta,):
-            raise ValueError(f"theta must have {self.n_theta} value(s) for this model, got {theta.size}")
+        batch = theta.shape[:-1]  # () for one θ; (K,) for K responses (with_responses) or K θ's for one
+        if theta.shape[-1] != self.n_theta or theta.ndim > 2 or cp.B.shape[:-3] not in ((), batch):
+            raise ValueError(f"theta must have {self.n_theta} value(s) for this model"
+                             + (f", one row per response ({cp.B.shape[0]})" if cp.B.ndim == 4 else "")
+                             + f"; got shape {theta.shape}")
         Lam = self.factor(theta)  # 1. set θ
-        q = Lam.shape[0]
-        p_ = cp.ZtX.shape[2]
-        LtB = Lam.T @ cp.B  # Λ'Z'X | Λ'Z'y | Λ'Z'Z
-        M = LtB[:, :, p_ + 1 :] @ Lam + np.eye(q)  # 2. factor  M_i = Λ'Z_i'Z_iΛ + I = L_i L_i'
+        q = Lam.shape[-1]
+        LtB = _T(Lam)[..., None, :, :] @ cp.B  # Λ'Z'X | Λ'Z'y | Λ'Z'Z, per group
+        M = LtB[..., p + 1 :] @ Lam[..., None, :, :] + np.eye(q)  # 2. factor  M_i = Λ'Z_i'Z_iΛ + I = L_i L_i'
         L = np.linalg.cholesky(M)
-        logdet_V = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()
+        logdet_V = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=(-2, -1))
         sol = forward_solve(L, LtB)  # 3. solve  L⁻¹Λ'Z'X | L⁻¹Λ'Z'y | L⁻¹Λ'Z'Z
-        RZX, c, T = sol[:, :, :p_], sol[:, :, p_], sol[:, :, p_ + 1 :]
-        RZX2 = RZX.reshape(RZX.shape[0] * q, p_)  # (also with no fixed effects, p = 0)
-        A = cp.XtX - RZX2.T @ RZX2  # Σ_i R_ZX,i' R_ZX,i
-        Xty = cp.Xty - RZX2.T @ c.ravel()
+        RZX, c, T = sol[..., :p], sol[..., p], sol[..., p + 1 :]
+        RZX2 = RZX.reshape(batch + (RZX.shape[-3] * q, p))  # the groups' rows stacked (also with p = 0)
+        c2 = c.reshape(batch + (-1,))
+        A = cp.XtX - _T(RZX2) @ RZX2  # Σ_i R_ZX,i' R_ZX,i
+        Xty = cp.Xty - (_T(RZX2) @ c2[..., None])[..., 0]
         RX = np.linalg.cholesky(A)
         beta = _chol_solve(RX, Xty)
-        pwrss = cp.yty - c.ravel() @ c.ravel() - Xty @ beta
-        pwrss = max(pwrss, 1e-300)
+        pwrss = cp.yty - (c2 * c2).sum(axis=-1) - (Xty * beta).sum(axis=-1)
+        pwrss = np.maximum(pwrss, 1e-300)
         dof = n - p if self.reml else n  # 4. profiled deviance
         dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
         if self.reml:  # log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
-            dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
-        dev -= cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
+            dev = dev + 2.0 * np.log(np.diagonal(RX, axis1=-2, axis2=-1)).sum(axis=-1) + self._logdet_R2
+        dev = dev - cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
         grad = G = W = S = None
         if gradient:
             G, W, S = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
-            grad = np.einsum("ij,kij->k", G, self.relcov_grad(theta))
-        return Evaluation(theta, float(dev), cp, A, beta, float(pwrss), float(pwrss / dof), Lam, L, c, RZX,
-                          float(logdet_V), grad, G, W, S)
+            grad = np.einsum("...ij,...kij->...k", G, self.relcov_grad(theta))
+        return Evaluation(theta, _scalar(dev), cp, A, beta, _scalar(pwrss), _scalar(pwrss / dof), Lam, L, c, RZX,
+                          _scalar(logdet_V), grad, G, W, S)
 
     def _gradient_C(self, T, RZX, c, beta, RX, pwrss, dof):
         """∂(deviance)/∂C = Σ W_i − (dof/pwrss) Σ s_i s_i' − [REML] Σ P_i'A⁻¹P_i; the gradient with respect
         to θ_k is then tr[(∂deviance/∂C) ∂C/∂θ_k]. Returned with its two parts ∂log|V|/∂C = Σ W_i and
         ∂(r'V⁻¹r)/∂C = −Σ s_i s_i' (what a deviance at a given σ² needs: ∂/∂C [log|V| + r'V⁻¹r/σ²])."""
         cp = self.cp
-        q, p = T.shape[2], RZX.shape[2]
-        Tt = np.swapaxes(T, 1, 2)
-        Wsum = cp.ZtZ.sum(axis=0) - T.reshape(-1, q).T @ T.reshape(-1, q)  # Σ Z_i'V_i⁻¹Z_i
+        q, p = T.shape[-1], RZX.shape[-1]
+        batch = T.shape[:-3]
+        Tt = _T(T)
+        T2 = T.reshape(batch + (-1, q))
+        Wsum = cp.ZtZ.sum(axis=0) - _T(T2) @ T2  # Σ Z_i'V_i⁻¹Z_i
         Pt = cp.ZtX - Tt @ RZX  # Z_i'V_i⁻¹X_i
-        s = cp.Zty - (Tt @ c[:, :, None])[:, :, 0] - Pt @ beta  # Z_i'V_i⁻¹r_i
-        ss = s.T @ s
-        G = Wsum - (dof / pwrss) * ss
-        if self.reml:
-            S = solve_triangular(RX, np.swapaxes(Pt, 0, 2).reshape(p, -1), lower=True, check_finite=False)
-            S = S.reshape(p, q, -1)
-            G -= np.einsum("kig,kjg->ij", S, S)
+        s = cp.Zty - (Tt @ c[..., None])[..., 0] - (Pt @ beta[..., None, :, None])[..., 0]  # Z_i'V_i⁻¹r_i
+        ss = _T(s) @ s
+        G = Wsum - np.asarray(dof / pwrss)[..., None, None] * ss
+        if self.reml:  # S_i = RX⁻¹ P_i  with P_i = X_i'V_i⁻¹Z_i
+            S = _tri_solve(RX, np.swapaxes(Pt, -3, -1).reshape(batch + (p, -1))).reshape(batch + (p, q, -1))
+            G = G - np.einsum("...kig,...kjg->...ij", S, S)
         return G, Wsum, -ss
 
     def __call__(self, theta) -> float:
@@ -309,17 +364,37 @@ class ProfiledDeviance:
 
 def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Solve L_i X_i = B_i for every group at once (L_i lower triangular, q × q): forward substitution,
-    one row at a time, vectorised over the groups."""
+    one row at a time, vectorised over the groups (and over a stack of responses)."""
     X = np.empty_like(B)
-    X[:, 0] = B[:, 0] / L[:, 0, 0, None]
-    for i in range(1, L.shape[1]):
-        X[:, i] = (B[:, i] - (L[:, i : i + 1, :i] @ X[:, :i])[:, 0]) / L[:, i, i, None]
+    X[..., 0, :] = B[..., 0, :] / L[..., 0, 0, None]
+    for i in range(1, L.shape[-1]):
+        X[..., i, :] = (B[..., i, :] - (L[..., i : i + 1, :i] @ X[..., :i, :])[..., 0, :]) / L[..., i, i, None]
     return X
 
 
+def _T(a: np.ndarray) -> np.ndarray:
+    """The transpose of each matrix in a stack (the last two axes)."""
+    return np.swapaxes(a, -1, -2)
+
+
+def _scalar(x):
+    """A float for one response, the array for a stack of them."""
+    return float(x) if np.ndim(x) == 0 else x
+
+
 def _chol_solve(R: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve (R R') x = b for lower-triangular R."""
-    return cho_solve((R, True), b, check_finite=False)
+    """Solve (R R') x = b for lower-triangular R (for each of a stack of them)."""
+    if R.ndim == 2:
+        return cho_solve((R, True), b, check_finite=False)
+    return _tri_solve(_T(R), _tri_solve(R, b[..., None]), lower=False)[..., 0]
+
+
+def _tri_solve(R: np.ndarray, b: np.ndarray, lower: bool = True) -> np.ndarray:
+    """Solve R x = b for triangular R (for each of a stack of them: numpy's general solver, which on a
+    triangular matrix does the same substitutions)."""
+    if R.ndim == 2:
+        return solve_triangular(R, b, lower=lower, check_finite=False)
+    return np.linalg.solve(R, b)
 
 
 def mk_devfun(design: Design, reml: bool = True):

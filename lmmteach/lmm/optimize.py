@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .deviance import ProfiledDeviance
 
 __all__ = ["OptimizerResult", "projected_gradient", "boundary_escape", "staged_start", "hessian", "newton_polish",
-           "one_blas_thread", "optimize_lmer"]
+           "one_blas_thread", "optimize_lmer", "WarmRefits", "optimize_warm", "optimize_warm_many"]
 
 FD_STEP = DEFAULT_CONTROL.fd_step
 """Relative step (times θ's typical scale) of the finite-difference Hessian in the Newton polish."""
@@ -364,9 +364,28 @@ def _has_correlations(devfun) -> bool:
 
 WARM_BACKTRACKS = 6
 """Step halvings a warm-start quasi-Newton step may take before the full optimiser takes over."""
+WARM_TOL = 1e-9
+"""Converged warm refit: the Newton decrement ½ g'H⁻¹g (the deviance still to gain) is below this."""
+WARM_MAX_STEPS = 30
+DOWNHILL_SLACK = 1e-12
+"""A step is accepted when the deviance does not rise by more than this (rounding)."""
 
 
-def optimize_warm(devfun, theta0, H: np.ndarray, tol: float = 1e-9, max_steps: int = 30):
+@dataclass(frozen=True)
+class WarmRefits:
+    """The optima of K warm-started refits (one row per response; NaN where ``converged`` is False)."""
+
+    theta: np.ndarray  # (K, n_theta)
+    deviance: np.ndarray  # (K,)
+    gradient: np.ndarray  # (K, n_theta)
+    beta: np.ndarray  # (K, p)
+    sigma2: np.ndarray  # (K,)
+    converged: np.ndarray  # (K,) bool
+    n_iter: np.ndarray  # (K,)
+    n_eval: np.ndarray  # (K,)
+
+
+def optimize_warm(devfun, theta0, H: np.ndarray, tol: float = WARM_TOL, max_steps: int = WARM_MAX_STEPS):
     """Minimise ``devfun`` from a start close to the optimum by quasi-Newton steps that begin with a
     *given* Hessian ``H`` (over all θ's) and refine it by BFGS updates, for refits to a new response
     (bootstrap, simulation): the Hessian of the original fit is a good first one for data simulated from
@@ -376,45 +395,125 @@ def optimize_warm(devfun, theta0, H: np.ndarray, tol: float = 1e-9, max_steps: i
     parameter space or fails to go downhill (e.g. the new optimum is on a boundary) — so that the
     caller falls back to :func:`optimize_lmer`. Converged: the decrement ½ g'H⁻¹g is below ``tol``.
     Run it with one BLAS thread (:func:`one_blas_thread`, as the bootstrap loops do): its matrices are tiny.
+    One response is a stack of one for :func:`optimize_warm_many`, which does the work.
     """
+    r = optimize_warm_many(devfun, np.asarray(theta0, float)[None, :], H, tol, max_steps)
+    if not r.converged[0]:
+        return None
+    g = projected_gradient(r.theta[0], r.gradient[0], devfun.bounds)
+    return OptimizerResult(r.theta[0], float(r.deviance[0]), True, int(r.n_iter[0]), int(r.n_eval[0]), r.gradient[0],
+                           float(np.max(np.abs(g))) if g.size else 0.0, "Newton decrement below tolerance",
+                           "quasi-Newton (warm start, given Hessian)")
+
+
+def optimize_warm_many(devfun, theta0: np.ndarray, H: np.ndarray, tol: float = WARM_TOL,
+                       max_steps: int = WARM_MAX_STEPS) -> WarmRefits:
+    """:func:`optimize_warm` for K responses at once (``devfun`` from
+    :meth:`~lmmteach.lmm.deviance.ProfiledDeviance.with_responses`, ``theta0`` of shape (K, n_theta)).
+
+    The K searches are independent — each has its own θ, Hessian (``H`` to begin with, then its own BFGS
+    updates) and step halvings — but they move in lockstep, so that every round is one stacked evaluation
+    of the deviance for all the responses still searching. A response whose search does not apply (see
+    :func:`optimize_warm`) is marked not converged, for the caller's full optimiser."""
     bounds = devfun.bounds
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
-    theta = np.asarray(theta0, float)
-    if np.any(theta <= lo + 1e-10) or np.any(theta >= hi - 1e-10):
-        return None  # a start on the boundary: the full optimiser handles it
-    H = np.array(H, float)
-    n_eval = 1
-    e = devfun.evaluate(theta, gradient=True)
-    for it in range(1, max_steps + 1):
+    theta = np.array(theta0, float)
+    K, n_theta = theta.shape
+    H = np.array(np.broadcast_to(H, (K, n_theta, n_theta)), float)
+    dev, grad = np.full(K, np.nan), np.full((K, n_theta), np.nan)
+    beta, sigma2 = np.full((K, devfun.p), np.nan), np.full(K, np.nan)
+    status = np.zeros(K, int)  # 0 searching, 1 converged, −1 the shortcut does not apply
+    n_iter, n_eval = np.zeros(K, int), np.zeros(K, int)
+    status[np.any((theta <= lo + 1e-10) | (theta >= hi - 1e-10), axis=1)] = -1  # a start on the boundary
+
+    def evaluate(rows, at):
+        """Evaluate at θ's ``at`` for the responses ``rows``; returns the rows that could be evaluated and
+        stores their results (a numerically singular θ fails its row only)."""
         try:
-            step = np.linalg.solve(H, e.gradient)
+            e = _evaluate_rows(devfun, rows, at)
         except np.linalg.LinAlgError:
-            return None
-        decrement = 0.5 * float(e.gradient @ step)
-        if decrement < 0:
-            return None
-        if decrement < tol:
-            g = projected_gradient(theta, e.gradient, bounds)
-            return OptimizerResult(theta, e.deviance, True, it - 1, n_eval, e.gradient,
-                                   float(np.max(np.abs(g))) if g.size else 0.0,
-                                   "Newton decrement below tolerance", "quasi-Newton (warm start, given Hessian)", e)
-        for _ in range(WARM_BACKTRACKS):  # halve the step until it stays inside and goes downhill
-            trial = theta - step
-            if np.all(trial > lo) and np.all(trial < hi):
-                try:
-                    et = devfun.evaluate(trial, gradient=True)
-                    n_eval += 1
-                    if et.deviance <= e.deviance + 1e-12:
-                        break
-                except np.linalg.LinAlgError:
-                    pass
-            step = 0.5 * step
-        else:
-            return None
-        s_k, y_k = trial - theta, et.gradient - e.gradient  # BFGS update of H
-        sy, Hs = float(s_k @ y_k), H @ s_k
-        if sy > 1e-12 * float(np.linalg.norm(s_k) * np.linalg.norm(y_k)):
-            H = H - np.outer(Hs, Hs) / float(s_k @ Hs) + np.outer(y_k, y_k) / sy
-        theta, e = trial, et
-    return None
+            ok = [i for i, (r, t) in enumerate(zip(rows, at)) if _evaluates(devfun, r, t)]
+            if not ok:
+                return np.zeros(len(rows), bool), None
+            e, mask = _evaluate_rows(devfun, rows[ok], at[ok]), np.zeros(len(rows), bool)
+            mask[ok] = True
+            return mask, e
+        return np.ones(len(rows), bool), e
+
+    rows = np.flatnonzero(status == 0)
+    mask, e = evaluate(rows, theta[rows])
+    status[rows[~mask]] = -1
+    if e is not None:
+        rows = rows[mask]
+        dev[rows], grad[rows], beta[rows], sigma2[rows] = e.deviance, e.gradient, e.beta, e.sigma2
+        n_eval[rows] += 1
+    for it in range(1, max_steps + 1):
+        rows = np.flatnonzero(status == 0)
+        if rows.size == 0:
+            break
+        try:
+            step = np.linalg.solve(H[rows], grad[rows][..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            status[rows] = -1  # (a BFGS-updated H stays positive definite; this is a guard)
+            break
+        decrement = 0.5 * np.einsum("kt,kt->k", grad[rows], step)
+        status[rows[decrement < 0]] = -1
+        done = (decrement >= 0) & (decrement < tol)
+        status[rows[done]], n_iter[rows[done]] = 1, it - 1
+        moving = decrement >= tol
+        rows, step = rows[moving], step[moving]
+        for _ in range(WARM_BACKTRACKS):  # halve each step until it stays inside and goes downhill
+            if rows.size == 0:
+                break
+            trial = theta[rows] - step
+            accepted = np.zeros(len(rows), bool)
+            inside = np.all((trial > lo) & (trial < hi), axis=1)
+            if inside.any():
+                mask, e = evaluate(rows[inside], trial[inside])
+                tried = rows[inside][mask]
+                n_eval[tried] += 1
+                if e is not None:
+                    down = e.deviance <= dev[tried] + DOWNHILL_SLACK
+                    idx = np.flatnonzero(inside)[mask][down]
+                    accepted[idx] = True
+                    new = tried[down]
+                    s_k = trial[idx] - theta[new]
+                    y_k = e.gradient[down] - grad[new]
+                    H[new] = _bfgs_update(H[new], s_k, y_k)
+                    theta[new], dev[new], grad[new] = trial[idx], e.deviance[down], e.gradient[down]
+                    beta[new], sigma2[new] = e.beta[down], e.sigma2[down]
+            rows, step = rows[~accepted], 0.5 * step[~accepted]
+        status[rows] = -1  # no step within the halvings went downhill
+    status[status == 0] = -1  # not converged within max_steps
+    ok = status == 1
+    for a in (theta, dev, grad, beta, sigma2):
+        a[~ok] = np.nan
+    return WarmRefits(theta, dev, grad, beta, sigma2, ok, n_iter, n_eval)
+
+
+def _evaluate_rows(devfun, rows, at):
+    """One stacked evaluation (with gradient) for the responses ``rows`` of a stack, at θ's ``at``."""
+    return (devfun.take(rows) if getattr(devfun, "n_responses", None) is not None else devfun).evaluate(
+        at, gradient=True)
+
+
+def _evaluates(devfun, row, theta) -> bool:
+    try:
+        _evaluate_rows(devfun, np.array([row]), theta[None, :])
+        return True
+    except np.linalg.LinAlgError:
+        return False
+
+
+def _bfgs_update(H, s, y):
+    """The BFGS update of each Hessian approximation in a stack, H⁺ = H − Hss'H / s'Hs + yy' / s'y, skipped
+    where the curvature condition s'y > 0 fails (the update would lose positive definiteness)."""
+    Hs = (H @ s[..., None])[..., 0]
+    sy = np.einsum("kt,kt->k", s, y)
+    sHs = np.einsum("kt,kt->k", s, Hs)
+    ok = sy > 1e-12 * np.linalg.norm(s, axis=1) * np.linalg.norm(y, axis=1)
+    out = H.copy()
+    out[ok] = (H[ok] - np.einsum("ki,kj->kij", Hs[ok], Hs[ok]) / sHs[ok, None, None]
+               + np.einsum("ki,kj->kij", y[ok], y[ok]) / sy[ok, None, None])
+    return out

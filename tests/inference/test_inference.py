@@ -333,8 +333,62 @@ def test_refit_on_a_new_response_equals_a_fresh_lmer(name, formula):
         assert any("warm start" in x for x in methods)
 
 
-def test_parallel_bootstrap_gives_the_serial_result():
-    """Issue 17: with a seed, the bootstrap does not depend on the number of worker processes."""
+@pytest.mark.parametrize("name,formula,reml", [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)", True),
+    ("sleepstudy", "Reaction ~ Days + (Days || Subject)", False),
+    ("grocery", "price ~ store + (1 | item)", False),
+    ("machines", "score ~ Machine + cs(0 + Machine | Worker)", True),  # a structure without stacked θ's
+    ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", False),  # several factors: one at a time
+])
+def test_refit_many_equals_refitting_one_response_at_a_time(name, formula, reml):
+    """Issue 17: the stacked refits (K searches in lockstep on the stacked deviance) reach the optimum that
+    ``refit`` reaches for each response alone, and a fresh lmer agrees with both."""
+    from lmmteach.inference.bootstrap import simulate
+
+    data = shared.data(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = lt.lmer(formula, data, reml=reml)
+        rng = np.random.default_rng(3)
+        Y = np.stack([simulate(m, rng) for _ in range(12)])
+        many = m.refit_many(Y)
+        one = [m.refit(y) for y in Y]
+        fresh = lt.lmer(formula, data.assign(**{m.design.formula.response: Y[0]}), reml=reml)
+    assert len(many) == 12 and many.reml == reml
+    np.testing.assert_allclose(many.loglik, [f.loglik for f in one], rtol=1e-10)
+    np.testing.assert_allclose(many.fixef, [f.fixef.to_numpy() for f in one], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(many.sigma, [f.sigma for f in one], rtol=1e-5)
+    assert many.loglik[0] == pytest.approx(fresh.loglik, rel=1e-9, abs=1e-7)
+    with pytest.raises(ValueError, match="one response of"):
+        m.refit_many(Y[:, :-1])
+
+
+def test_stacked_deviance_is_the_deviance_of_each_response():
+    """The stacked evaluation (with_responses) is, slice by slice, the deviance, gradient, b̂ and σ̂² of
+    each response on its own, at θ's that differ between the responses."""
+    from lmmteach.inference.bootstrap import simulate
+
+    m = fit("sleep_us")
+    rng = np.random.default_rng(5)
+    Y = np.stack([simulate(m, rng) for _ in range(4)])
+    thetas = m.theta * np.array([[0.7], [0.9], [1.1], [1.4]])
+    stacked = m.devfun.with_responses(m.design, Y).evaluate(thetas, gradient=True)
+    for k in range(4):
+        e = m.devfun.with_response(m.design.with_response(Y[k])).evaluate(thetas[k], gradient=True)
+        assert stacked.deviance[k] == pytest.approx(e.deviance, rel=1e-12)
+        np.testing.assert_allclose(stacked.gradient[k], e.gradient, rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(stacked.beta[k], e.beta, rtol=1e-11)
+        assert stacked.sigma2[k] == pytest.approx(e.sigma2, rel=1e-11)
+    with pytest.raises(ValueError, match="one row per response"):
+        m.devfun.with_responses(m.design, Y).evaluate(thetas[:3])
+
+
+def test_parallel_bootstrap_gives_the_serial_result(monkeypatch):
+    """Issue 17: with a seed, the bootstrap does not depend on the number of worker processes (small
+    batches here, so that the workers really share the simulations)."""
+    from lmmteach.inference import bootstrap
+
+    monkeypatch.setattr(bootstrap, "BATCH_SIZE", 5)
     m1, m0 = fit("grocery_amod"), fit("grocery_nmod")
     serial = bootstrap_lrt(m1, m0, nsim=24, seed=99, progress=False)
     parallel = bootstrap_lrt(m1, m0, nsim=24, seed=99, progress=False, n_jobs=2)
