@@ -52,7 +52,7 @@ from scipy import optimize, stats
 
 from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
 from ..lmm.deviance import Crossproducts, ProfiledDeviance
-from ..lmm.optimize import hessian, one_blas_thread, optimize_lmer, optimize_warm
+from ..lmm.optimize import _bfgs_update, hessian, one_blas_thread, optimize_lmer, optimize_warm
 from .._util import LOG_2PI, fd_hessian
 
 __all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "confint"]
@@ -233,27 +233,24 @@ class _Point:
     hessian: np.ndarray | None = None
 
 
-def _bfgs_update(H, s, y):
-    """The BFGS update of a Hessian H from a step s and the change y of the gradient along it (skipped
-    when y's curvature along s is not positive, so that H stays positive definite)."""
-    sy, Hs = float(s @ y), H @ s
-    if sy <= 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)) or float(s @ Hs) <= 0:
-        return H
-    return H - np.outer(Hs, Hs) / float(s @ Hs) + np.outer(y, y) / sy
-
-
 class _Slice:
     """d(ψ) with ψ_k = v held, as a function of the other coordinates x, in the interface of a deviance
-    function (``bounds``, ``evaluate(x, gradient=True)``) so that :func:`optimize_warm` can minimise it."""
+    function that :func:`optimize_warm` minimises: ``bounds``, ``p`` and ``evaluate`` of a stack of x's
+    (one row here) returning the deviances and gradients (no fixed effects to report: p = 0). It keeps the
+    gradient over all of ψ at the points it evaluates (the profile's slope is its k-th element)."""
+
+    p = 0
 
     @dataclass(frozen=True)
     class Evaluation:
-        deviance: float
-        gradient: np.ndarray  # over x
-        full_gradient: np.ndarray  # over all of ψ
+        deviance: np.ndarray  # (K,)
+        gradient: np.ndarray  # (K, number of x's)
+        beta: np.ndarray  # (K, 0)
+        sigma2: np.ndarray  # (K,)
 
     def __init__(self, model, k, v, others, bounds):
         self.model, self.k, self.v, self.others, self.bounds = model, k, v, others, bounds
+        self.full_gradient: dict[bytes, np.ndarray] = {}
 
     def psi(self, x) -> np.ndarray:
         out = np.empty(len(self.others) + 1)
@@ -261,10 +258,15 @@ class _Slice:
         return out
 
     def evaluate(self, x, gradient: bool = True) -> "_Slice.Evaluation":
-        d, g = sdcor_deviance(self.model, self.psi(x), gradient=True)
-        if not np.isfinite(d):
-            raise np.linalg.LinAlgError("not a valid covariance matrix")
-        return _Slice.Evaluation(d, g[self.others], g)
+        xs = np.atleast_2d(np.asarray(x, float))
+        ds, gs = np.empty(len(xs)), np.empty(xs.shape)
+        for i, xi in enumerate(xs):
+            d, g = sdcor_deviance(self.model, self.psi(xi), gradient=True)
+            if not np.isfinite(d):
+                raise np.linalg.LinAlgError("not a valid covariance matrix")
+            self.full_gradient[xi.tobytes()] = g
+            ds[i], gs[i] = d, g[self.others]
+        return _Slice.Evaluation(ds, gs, np.zeros((len(xs), 0)), np.full(len(xs), np.nan))
 
 
 def _lbfgsb(fun, x0, lo, hi, scale, jac: bool, options=INNER_OPTIONS, stop=None):
@@ -413,7 +415,8 @@ class _VarianceProfile(_Profile):
                 d, x, g = self._minimise(v, self._linear_start(v)[self.others])
             H = None
             if g is not None and near.hessian is not None and near.gradient is not None:
-                H = _bfgs_update(near.hessian, self._psi(v, x) - near.x, g - near.gradient)
+                s_k, y_k = self._psi(v, x) - near.x, g - near.gradient  # a secant pair of the full Hessian
+                H = _bfgs_update(near.hessian[None], s_k[None], y_k[None])[0]
         if robust:
             o = self.others
             fun = self._fun(v)
@@ -453,9 +456,12 @@ class _VarianceProfile(_Profile):
             except np.linalg.LinAlgError:
                 pass
             x0 = np.clip(x0, self.lo, self.hi)
-            res = optimize_warm(_Slice(self.prof.m, k, v, o, self.prof.bounds_of(o)), x0, H_oo)
+            sl = _Slice(self.prof.m, k, v, o, self.prof.bounds_of(o))
+            res = optimize_warm(sl, x0, H_oo)
             if res is not None:
-                return res.deviance, np.asarray(res.theta, float), res.evaluation.full_gradient
+                x = np.asarray(res.theta, float)
+                g = sl.full_gradient.get(x.tobytes())
+                return res.deviance, x, (g if g is not None else sdcor_deviance(self.prof.m, sl.psi(x), True)[1])
         return self._minimise(v, x0)
 
     def _minimise(self, v, x0):
