@@ -58,7 +58,7 @@ from .._util import LOG_2PI, fd_hessian
 __all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "confint"]
 
 ROOT_CHECK_TOL = 1e-6
-"""An end point is re-searched when the robust inner minimum lies this far below the critical value."""
+"""A robust inner minimum counts as another (lower) branch when it lies this far below the warm one."""
 ZETA_TOL = 1e-6
 """An end point is accepted when |ζ(v)| is within this of z (the deviance within ~4e-6 of χ²)."""
 ROOT_XTOL = 1e-7
@@ -620,16 +620,17 @@ class _Profiler:
         Each inner minimum is warm-started along the path, which is fast but may stay on a higher branch of
         a profile with several (e.g. a slope SD at 0 against a correlation at +1): the deviance found is
         then too high and the end point too close. So the end point is checked with the robust inner
-        minimum (several starts, keep the lowest); where that is lower, the true end point lies further out
-        and the search continues from there with robust minima.
+        minimum (several starts, keep the lowest); where that is lower than the warm one, the true end point
+        lies further out and the search continues from there with robust minima.
         """
         out = []
         estimate = profile.points[0]
         for direction, limit in ((-1, bound[0]), (1, bound[1])):
             end = self._end_point(profile.point, estimate, direction, step, limit, crit)
             if end != limit:
+                warm = profile.point(end)  # (already found: the last point of the search)
                 p = profile.point(end, robust=True)
-                if p.deviance - self.dev_hat - crit < -ROOT_CHECK_TOL:
+                if p.deviance < warm.deviance - ROOT_CHECK_TOL:  # a lower branch: the end point is further out
                     end = self._end_point(lambda v: profile.point(v, robust=True), p, direction,
                                           0.05 * step, limit, crit)
             out.append(end)
