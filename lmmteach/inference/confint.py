@@ -58,7 +58,7 @@ from .._util import LOG_2PI, fd_hessian
 __all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "confint"]
 
 ROOT_CHECK_TOL = 1e-6
-"""A robust inner minimum counts as another (lower) branch when it lies this far below the warm one."""
+"""A robust inner minimum replaces the warm one when it lies this far below it."""
 ZETA_TOL = 1e-6
 """An end point is accepted when |ζ(v)| is within this of z (the deviance within ~4e-6 of χ²)."""
 ROOT_XTOL = 1e-7
@@ -620,17 +620,16 @@ class _Profiler:
         Each inner minimum is warm-started along the path, which is fast but may stay on a higher branch of
         a profile with several (e.g. a slope SD at 0 against a correlation at +1): the deviance found is
         then too high and the end point too close. So the end point is checked with the robust inner
-        minimum (several starts, keep the lowest); where that is lower than the warm one, the true end point
-        lies further out and the search continues from there with robust minima.
+        minimum (several starts, keep the lowest); where that is short of z (beyond the root's tolerance),
+        the true end point lies further out and the search continues from there with robust minima.
         """
-        out = []
+        out, z = [], np.sqrt(crit)
         estimate = profile.points[0]
         for direction, limit in ((-1, bound[0]), (1, bound[1])):
             end = self._end_point(profile.point, estimate, direction, step, limit, crit)
             if end != limit:
-                warm = profile.point(end)  # (already found: the last point of the search)
                 p = profile.point(end, robust=True)
-                if p.deviance < warm.deviance - ROOT_CHECK_TOL:  # a lower branch: the end point is further out
+                if np.sqrt(max(p.deviance - self.dev_hat, 0.0)) < z - 2 * ZETA_TOL:  # short of z: further out
                     end = self._end_point(lambda v: profile.point(v, robust=True), p, direction,
                                           0.05 * step, limit, crit)
             out.append(end)
