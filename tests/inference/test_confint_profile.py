@@ -8,8 +8,7 @@ import pytest
 from scipy import stats
 
 import _shared as shared
-import lmmteach as lt
-from lmmteach.inference.confint import (_FixefProfile, _Profiler, _profile_intervals, _level_columns,
+from lmmteach.inference.confint import (_bounds, _FixefProfile, _Profiler, _profile_intervals, _level_columns,
                                         parameter_names, sdcor, sdcor_deviance)
 
 FD_REL_STEP = 1e-6
@@ -40,11 +39,6 @@ def away_from_the_optimum(model):
     psi[~is_cor] *= 1.2
     psi[is_cor] -= 0.2 * np.sign(psi[is_cor])
     return psi
-
-
-def _bounds(model):
-    from lmmteach.inference.confint import _bounds as bounds
-    return bounds(model)
 
 
 def central_differences(f, x):
