@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .deviance import ProfiledDeviance
 
 __all__ = ["OptimizerResult", "projected_gradient", "boundary_escape", "staged_start", "hessian", "newton_polish",
-           "one_blas_thread", "optimize_lmer", "WarmRefits", "optimize_warm", "optimize_warm_many"]
+           "one_blas_thread", "optimize_lmer", "WarmRefits", "optimize_warm", "optimize_warm_many", "bfgs_update"]
 
 FD_STEP = DEFAULT_CONTROL.fd_step
 """Relative step (times θ's typical scale) of the finite-difference Hessian in the Newton polish."""
@@ -480,7 +480,7 @@ def optimize_warm_many(devfun, theta0: np.ndarray, H: np.ndarray, tol: float = W
                     new = tried[down]
                     s_k = trial[idx] - theta[new]
                     y_k = e.gradient[down] - grad[new]
-                    H[new] = _bfgs_update(H[new], s_k, y_k)
+                    H[new] = bfgs_update(H[new], s_k, y_k)
                     theta[new], dev[new], grad[new] = trial[idx], e.deviance[down], e.gradient[down]
                     beta[new], sigma2[new] = e.beta[down], e.sigma2[down]
             rows, step = rows[~accepted], 0.5 * step[~accepted]
@@ -506,7 +506,7 @@ def _evaluates(devfun, row, theta) -> bool:
         return False
 
 
-def _bfgs_update(H, s, y):
+def bfgs_update(H, s, y):
     """The BFGS update of each Hessian approximation in a stack, H⁺ = H − Hss'H / s'Hs + yy' / s'y, skipped
     where the curvature condition s'y > 0 fails (the update would lose positive definiteness)."""
     Hs = (H @ s[..., None])[..., 0]

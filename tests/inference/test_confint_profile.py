@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 
 import _shared as shared
-from lmmteach.inference.confint import (_bounds, _FixefProfile, _Profiler, _profile_intervals, _level_columns,
-                                        parameter_names, sdcor, sdcor_deviance)
+from lmmteach.inference.confint import _level_columns
+from lmmteach.inference.profile import (_bounds, _FixefProfile, _Profiler, parameter_names, profile_intervals,
+                                        sdcor, sdcor_deviance)
 
 FD_REL_STEP = 1e-6
 GRADIENT_RTOL = 1e-5  # central differences of a deviance of ~1e3 with a 1e-6 relative step: ~1e-7 relative
@@ -120,8 +121,8 @@ def test_fixef_profile_offset_fit_equals_the_closed_form(key, k):
 def both_paths(model, rows, level=0.95):
     names = parameter_names(model)
     cols = _level_columns(level)
-    fast = _profile_intervals(model, names, rows, level, cols)
-    slow = _profile_intervals(model, names, rows, level, cols, use_gradient=False)
+    fast = profile_intervals(model, names, rows, level, cols)
+    slow = profile_intervals(model, names, rows, level, cols, use_gradient=False)
     return fast, slow
 
 
@@ -159,7 +160,7 @@ def test_robust_check_leaves_a_higher_branch_on_the_newton_path():
     the analytic gradient from the other starts) finds the lower branch."""
     from scipy import optimize as opt
 
-    from lmmteach.inference.confint import _Point
+    from lmmteach.inference.profile import _Point
 
     m = shared.fit(*MODELS["orthodont"])
     prof = _Profiler(m)

@@ -232,7 +232,7 @@ def test_confint_matches_lme4(key):
 
 def test_confint_profile_parm_and_deviance_rise():
     """At each end point the profiled ML deviance is χ²_1(0.95) above its minimum."""
-    from lmmteach.confint import _Profiler
+    from lmmteach.inference.profile import _Profiler
 
     m = fit("grocery_amod")
     ci = lt.confint(m, parm=[".sig01", "storeD"])
@@ -280,7 +280,7 @@ def test_profile_interval_on_a_two_branch_profile_reaches_the_true_end_point():
     checked against a brute-force inner minimum: many starts over the grid of the other parameters."""
     from scipy import optimize as opt
 
-    from lmmteach.confint import _Profiler
+    from lmmteach.inference.profile import _Profiler
 
     m = lt.lmer("distance ~ age * Sex + (age | Subject)", lt.load_orthodont())
     upper = lt.confint(m, parm=[".sigma"]).iloc[0, 1]
