@@ -28,13 +28,19 @@ from .design import Design, grouping_labels, lformula, model_matrix, variable_va
 from .transforms import expression_variables
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
 from .control import LmerControl
-from .optimize import OptimizerResult, optimize_lmer, optimize_warm, optimize_warm_many
+from .optimize import DifferenceGradient, OptimizerResult, optimize_lmer, optimize_warm, optimize_warm_many
 from .._util import warn_user
 
 if TYPE_CHECKING:
     from .display import Summary
 
 __all__ = ["LinearMixedModel", "Refits", "lmer"]
+
+
+REFIT_HESSIAN_STEP = 1e-3
+"""Step (times θ's typical scale) of the finite-difference Hessian of a deviance without a gradient: large
+enough that rounding in the deviance (~1e-13 relative) stays below 1e-6 in H; Richardson extrapolation
+removes the step's own error."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -384,7 +390,10 @@ class LinearMixedModel:
         design = self.design.with_response(y)
         devfun = self.devfun.with_response(design)
         start = self.theta if theta0 is None else np.asarray(theta0, float)
-        opt = optimize_warm(devfun, start, self._refit_hessian) if self._refit_hessian is not None else None
+        opt = None
+        if self._refit_hessian is not None:  # (without an exact gradient: central differences)
+            warm = devfun if devfun.has_gradient else DifferenceGradient(devfun)
+            opt = optimize_warm(warm, start, self._refit_hessian)
         if opt is None:
             opt = optimize_lmer(devfun, theta0=start)
         return LinearMixedModel(design, devfun, opt)
@@ -423,13 +432,19 @@ class LinearMixedModel:
 
     @cached_property
     def _refit_hessian(self) -> np.ndarray | None:
-        """The Hessian of the deviance over θ at this fit (None on the boundary), reused by every refit."""
+        """The Hessian of the deviance over θ at this fit (None on the boundary), reused by every refit:
+        differences of the exact gradient, or without one (several grouping factors) Richardson-extrapolated
+        central differences of the deviance (:func:`lmmteach._util.fd_hessian`)."""
+        from .._util import fd_hessian
         from .optimize import hessian
 
         theta = self.optimum.theta
-        if self.is_singular or not self.converged or not self.devfun.has_gradient:
+        if self.is_singular or not self.converged:
             return None
-        H = hessian(self.devfun, theta, list(range(len(theta))))
+        if self.devfun.has_gradient:
+            H = hessian(self.devfun, theta, list(range(len(theta))))
+        else:
+            H = fd_hessian(self.devfun, theta, REFIT_HESSIAN_STEP * self.devfun.theta_scale)
         return H if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0 else None
 
     # -- display (implemented in lmmteach.lmm.display) --------------------------------------------------------

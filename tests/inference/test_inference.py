@@ -308,6 +308,7 @@ def test_profile_interval_on_a_two_branch_profile_reaches_the_true_end_point():
     ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
     ("grocery", "price ~ store + (1 | item)"),
     ("dyestuff2", "Yield ~ 1 + (1 | Batch)"),  # a singular fit: no warm Hessian, the full optimiser
+    ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),  # several factors: difference gradients
 ])
 def test_refit_on_a_new_response_equals_a_fresh_lmer(name, formula):
     """Issue 17: a refit reuses the design and the cross-products of X and Z, starts at the generating θ
