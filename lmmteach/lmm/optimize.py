@@ -429,8 +429,8 @@ def optimize_warm_many(devfun, theta0: np.ndarray, H: np.ndarray, tol: float = W
     status[np.any((theta <= lo + 1e-10) | (theta >= hi - 1e-10), axis=1)] = -1  # a start on the boundary
 
     def evaluate(rows, at):
-        """Evaluate at θ's ``at`` for the responses ``rows``; returns the rows that could be evaluated and
-        stores their results (a numerically singular θ fails its row only)."""
+        """Evaluate at θ's ``at`` for the responses ``rows``: (mask of the rows that could be evaluated, their
+        stacked evaluation or None); a numerically singular θ fails its own row only."""
         try:
             e = _evaluate_rows(devfun, rows, at)
         except np.linalg.LinAlgError:
