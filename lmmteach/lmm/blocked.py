@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from scipy.linalg import block_diag, cho_solve, cholesky, solve_triangular
 
 from .._util import LOG_2PI
-from .deviance import FixedEffectsInQRBasis, forward_solve
+from .deviance import FixedEffectsInQRBasis, LoglikGivenSigma, forward_solve
 
 __all__ = ["BlockedCrossproducts", "BlockedEvaluation", "BlockedDeviance", "mk_blocked_devfun"]
 
@@ -243,7 +243,7 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
         return out
 
 
-class BlockedDeviance:
+class BlockedDeviance(LoglikGivenSigma):
     """θ ↦ −2 × profiled (restricted when ``reml``) log-likelihood for any number of grouping factors; the
     same interface as :class:`~lmmteach.lmm.deviance.ProfiledDeviance` (``split``, ``bounds``, ``evaluate``,
     ``loglik``), without a gradient."""
@@ -413,14 +413,6 @@ class BlockedDeviance:
     def __call__(self, theta) -> float:
         return self.evaluate(theta).deviance
 
-    def loglik(self, theta, sigma2: float) -> float:
-        """Log-likelihood at (θ, σ²) with b̂ profiled out (see :meth:`ProfiledDeviance.loglik`)."""
-        e = self.evaluate(theta)
-        dof = self.cp.n - self.p if self.reml else self.cp.n
-        out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
-        if self.reml:
-            out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * (out - self.cp.log_weights))
 
 
 def mk_blocked_devfun(design, reml: bool = True) -> BlockedDeviance:

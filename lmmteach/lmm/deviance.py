@@ -43,7 +43,8 @@ from .._util import LOG_2PI
 if TYPE_CHECKING:
     from .design import Design
 
-__all__ = ["Crossproducts", "FixedEffectsInQRBasis", "Evaluation", "ProfiledDeviance", "forward_solve", "mk_devfun"]
+__all__ = ["Crossproducts", "FixedEffectsInQRBasis", "LoglikGivenSigma", "Evaluation", "ProfiledDeviance",
+           "forward_solve", "mk_devfun", "group_sums"]
 
 
 
@@ -175,7 +176,33 @@ class Evaluation(FixedEffectsInQRBasis):
         return self.u @ _T(self.Lambda)
 
 
-class ProfiledDeviance:
+class LoglikGivenSigma:
+    """The log-likelihood at given covariance parameters (θ, σ²), for the three engines (one factor,
+    blocked, GLS): each one's ``evaluate`` gives log|V|, r'V⁻¹r and A = X'V⁻¹X."""
+
+    cp: Any
+    p: int
+    reml: bool
+    evaluate: Any
+
+    def loglik(self, theta, sigma2: float) -> float:
+        """Log-likelihood at given covariance parameters (θ, σ²), with b̂ profiled out (not σ²):
+
+            ML:    ℓ   = −½ [n log(2πσ²) + log|V| + r'V⁻¹r / σ²]
+            REML:  ℓ_R = −½ [(n−p) log(2πσ²) + log|V| + log|A| + r'V⁻¹r / σ²]
+
+        (log|Σ*| = n log σ² + log|V| and log|X'Σ*⁻¹X| = log|A| − p log σ², as in the notes' formulas;
+        with prior weights ℓ gains ½ Σ log w_i).
+        """
+        e = self.evaluate(theta)
+        dof = self.cp.n - self.p if self.reml else self.cp.n
+        out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
+        if self.reml:
+            out += np.linalg.slogdet(e.A)[1]
+        return float(-0.5 * (out - getattr(self.cp, "log_weights", 0.0)))
+
+
+class ProfiledDeviance(LoglikGivenSigma):
     """θ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood, for one grouping factor.
 
     ``structures`` are the covariance structures of the random terms (their θ's are concatenated);
@@ -346,20 +373,6 @@ class ProfiledDeviance:
     def __call__(self, theta) -> float:
         return self.evaluate(theta).deviance
 
-    def loglik(self, theta, sigma2: float) -> float:
-        """Log-likelihood at given covariance parameters (θ, σ²), with b̂ profiled out (not σ²):
-
-            ML:    ℓ   = −½ [n log(2πσ²) + log|V| + r'V⁻¹r / σ²]
-            REML:  ℓ_R = −½ [(n−p) log(2πσ²) + log|V| + log|A| + r'V⁻¹r / σ²]
-
-        (log|Σ*| = n log σ² + log|V| and log|X'Σ*⁻¹X| = log|A| − p log σ², as in the notes' formulas).
-        """
-        e = self.evaluate(theta)
-        dof = self.cp.n - self.p if self.reml else self.cp.n
-        out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
-        if self.reml:
-            out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * (out - self.cp.log_weights))
 
 
 def forward_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:

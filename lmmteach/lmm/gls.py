@@ -38,7 +38,7 @@ import scipy.linalg
 from scipy.optimize import minimize
 
 from .covariance import CovarianceStructure, Unstructured, make_structure
-from .deviance import FixedEffectsInQRBasis
+from .deviance import FixedEffectsInQRBasis, LoglikGivenSigma
 from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
 from .formula import Formula, parse_formula
@@ -282,7 +282,7 @@ class GLSEvaluation(FixedEffectsInQRBasis):
     gradient: np.ndarray | None = None
 
 
-class GLSDeviance:
+class GLSDeviance(LoglikGivenSigma):
     """φ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood of the GLS model."""
 
     def __init__(self, crossproducts: PatternCrossproducts, covariance: ResidualCovariance, reml: bool = True):
@@ -345,14 +345,6 @@ class GLSDeviance:
     def __call__(self, theta) -> float:
         return self.evaluate(theta).deviance
 
-    def loglik(self, theta, sigma2: float) -> float:
-        """Log-likelihood at given (φ, σ²) with b̂ profiled out (as ProfiledDeviance.loglik)."""
-        e = self.evaluate(theta)
-        dof = self.cp.n - self.p if self.reml else self.cp.n
-        out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
-        if self.reml:
-            out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * out)
 
 
 @dataclass(frozen=True)
