@@ -24,6 +24,7 @@ MODELS = {
     "sleep_ri": ("Reaction ~ Days + (1 | Subject)", "sleepstudy", True),
     "sleep_ri_ml": ("Reaction ~ Days + (1 | Subject)", "sleepstudy", False),
     "grocery_amod": ("price ~ store + (1 | item)", "grocery", False),
+    "penicillin": ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin", True),
     "grocery_amod_reml": ("price ~ store + (1 | item)", "grocery", True),
     "grocery_nmod": ("price ~ 1 + (1 | item)", "grocery", False),
     "timss_ri2mod": ("science ~ 1 + grpCmath + grpMmath + (1 | idschool)", "timss", True),
@@ -200,6 +201,7 @@ CONFINT = {  # reference key: (model, method, level)
     "grocery_amod_reml_profile": ("grocery_amod_reml", "profile", 0.95),
     "sleep_us_wald": ("sleep_us", "wald", 0.95),
     "grocery_amod_wald": ("grocery_amod", "wald", 0.95),
+    "penicillin_profile": ("penicillin", "profile", 0.95),  # crossed: the derivative-free inner path
 }
 
 

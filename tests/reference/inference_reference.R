@@ -11,7 +11,8 @@
 #   toep() has one variance per random effect), so a 20-line direct maximisation of the marginal ML
 #   likelihood, log L = -1/2 sum_i [log|Sigma_i| + r_i' Sigma_i^-1 r_i + m_i log 2pi], done here with optim();
 #   glmmTMB's heterogeneous toep() logLik is recorded for the nesting checks;
-# * lme4 confint(method = "profile") and confint(method = "Wald"): sleepstudy and grocery;
+# * lme4 confint(method = "profile") and confint(method = "Wald"): sleepstudy and grocery; profile for the
+#   crossed Penicillin model;
 # * lmerTest Satterthwaite df: sleepstudy, grocery, a TIMSS random-intercept model (REML and ML);
 # * chi-bar-square p-values of LRTs on the boundary, computed from lme4's LRT statistics.
 suppressPackageStartupMessages({
@@ -105,7 +106,9 @@ confints <- list(
   grocery_amod_reml_profile = ci(g_amod_reml, "profile"),
   grocery_amod_wald = ci(g_amod, "Wald"),
   sleep_us_profile_90 = {x <- suppressWarnings(confint(s_us, method = "profile", level = 0.9, oldNames = TRUE));
-                         list(rows = rownames(x), lower = unname(x[, 1]), upper = unname(x[, 2]))}
+                         list(rows = rownames(x), lower = unname(x[, 1]), upper = unname(x[, 2]))},
+  # crossed random effects (several grouping factors): lme4's Penicillin, REML (profiled by ML)
+  penicillin_profile = ci(lme4::lmer(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin), "profile")
 )
 
 # ---- Satterthwaite t tests (lmerTest) -------------------------------------------------------------------------
