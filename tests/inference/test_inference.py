@@ -366,6 +366,22 @@ def test_refit_many_equals_refitting_one_response_at_a_time(name, formula, reml)
         m.refit_many(Y[:, :-1])
 
 
+def test_refit_many_with_prior_weights_and_an_offset():
+    """The stacked responses are scaled by √w and lose the offset as the one response of a fit is."""
+    from lmmteach.inference.bootstrap import simulate
+
+    s = shared.data("sleepstudy")
+    w, off = 1.0 + s["Days"].to_numpy() % 3, 0.5 * s["Days"].to_numpy()
+    m = lt.lmer("Reaction ~ Days + (Days | Subject)", s, weights=w, offset=off)
+    rng = np.random.default_rng(2)
+    Y = np.stack([simulate(m, rng) for _ in range(4)])
+    many = m.refit_many(Y)
+    fresh = lt.lmer("Reaction ~ Days + (Days | Subject)", s.assign(Reaction=Y[0]), weights=w, offset=off)
+    np.testing.assert_allclose(many.loglik, [m.refit(y).loglik for y in Y], rtol=1e-10)
+    assert many.loglik[0] == pytest.approx(fresh.loglik, rel=1e-9)
+    np.testing.assert_allclose(many.fixef[0], fresh.fixef.to_numpy(), rtol=1e-6)
+
+
 def test_stacked_deviance_is_the_deviance_of_each_response():
     """The stacked evaluation (with_responses) is, slice by slice, the deviance, gradient, b̂ and σ̂² of
     each response on its own, at θ's that differ between the responses."""
