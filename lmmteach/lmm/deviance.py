@@ -20,13 +20,13 @@ One evaluation, step by step (notes: "Maximum Likelihood Estimates", "REML Log-l
        ML:    −2 ℓ  = log|V| + n [1 + log(2π r'V⁻¹r / n)]
        REML:  −2 ℓ_R = log|V| + log|A| + (n − p) [1 + log(2π r'V⁻¹r / (n − p))].
 
+Its gradient needs only three q × q sums (with W_i = Z_i'V_i⁻¹Z_i, s_i = Z_i'V_i⁻¹ r_i,
+P_i = X_i'V_i⁻¹Z_i):  ∂(−2ℓ)/∂θ_k = tr[(Σ W_i − (n/r'V⁻¹r) Σ s_i s_i' [− Σ P_i'A⁻¹P_i]) ∂C/∂θ_k].
+
 **Many responses at once.** The parametric bootstrap refits one design to hundreds of simulated responses.
 Only the y-products differ between them, so :meth:`ProfiledDeviance.with_responses` stacks K responses and
 ``evaluate`` then takes K θ's, shape (K, n_theta): every array above gains a leading axis of length K and
 the algebra is unchanged, one response per slice (the ``...`` in the code is that axis, or nothing).
-
-Its gradient needs only three q × q sums (with W_i = Z_i'V_i⁻¹Z_i, s_i = Z_i'V_i⁻¹ r_i,
-P_i = X_i'V_i⁻¹Z_i):  ∂(−2ℓ)/∂θ_k = tr[(Σ W_i − (n/r'V⁻¹r) Σ s_i s_i' [− Σ P_i'A⁻¹P_i]) ∂C/∂θ_k].
 """
 
 from __future__ import annotations
