@@ -22,8 +22,28 @@ and all the others block r ("the rest"):
     profiled REML          d_R(θ) = log|L|² + log|R_X|² + (n − p) [1 + log(2π r²/(n − p))]
 
 The cross-products never change with θ and are formed once, in one pass over the data; an evaluation then
-never touches the n rows. This module has no gradient: the optimiser works derivative-free, as lme4's
-BOBYQA does (:func:`lmmteach.lmm.optimize.optimize_lmer`).
+never touches the n rows.
+
+**The exact gradient** (``evaluate(theta, gradient=True)``; the fit itself stays derivative-free, as lme4's
+BOBYQA, :func:`lmmteach.lmm.optimize.optimize_lmer`, but bootstrap refits and profiles use it). As with one
+factor (:mod:`lmmteach.lmm.deviance`), d depends on θ only through C = Σ/σ², term j's block I_ℓⱼ ⊗ C_j, and
+
+    ∂d/∂C_j = Σ_{levels l of term j} [ W_ll − (dof/r²) s_l s_l' − (REML) P_l A⁻¹ P_l' ],
+    W = Z'V⁻¹Z,   s = Z'V⁻¹r,   P = Z'V⁻¹X,   V = I + ZCZ',   A = X'V⁻¹X,
+
+then ∂d/∂θ_k = Σ_j tr(∂d/∂C_j ∂C_j/∂θ_k). From V⁻¹ = I − ZΛM⁻¹Λ'Z' and M = LL', with T = L⁻¹Λ'Z'Z:
+
+    W = Z'Z − T'T,     Z'V⁻¹[X y] = Z'[X y] − T'R_ZX.
+
+Only the diagonal blocks of T'T are needed (summed over the levels), and T is taken by the blocks of L:
+
+* columns of block r: T_1r = U' with U = Z_r'Z₁Λ₁L₁₁⁻ᵀ (sparse; L_r1 = Λ_r'U) and
+  T_rr = L_rr⁻¹ Λ_r'H, H = Z_r'Z_r − UU' (= Z_r'V₁⁻¹Z_r with V₁ = I + Z₁C₁Z₁'): one dense triangular solve;
+* columns of block 1: T₁₁ = L₁₁⁻¹Λ₁'Z₁'Z₁ (per level) and T_r1 = L_rr⁻¹ G with G = Λ_r'Z_r'Z₁ − L_r1T₁₁
+  sparse; T_r1 itself would be dense (R × ℓ₁q₁: too big for InstEval), but only Σ_l G_l'M_rr⁻¹G_l is
+  needed, an inner product of M_rr⁻¹ = L_rr⁻ᵀL_rr⁻¹ with the sparse G G'.
+
+No n × n matrix and no inverse of the whole M: the dense work is that of the R × R block.
 """
 
 from __future__ import annotations
@@ -33,7 +53,7 @@ from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import block_diag, cho_solve, cholesky, solve_triangular
+from scipy.linalg import block_diag, cho_solve, cholesky, lapack, solve_triangular
 
 from .._util import LOG_2PI
 from .deviance import FixedEffectsInQRBasis, LoglikGivenSigma, forward_solve
@@ -56,6 +76,16 @@ def _per_level(A: np.ndarray, B: np.ndarray, group: np.ndarray, n_levels: int) -
         for j in range(B.shape[1]):
             out[:, i, j] = np.bincount(group, weights=A[:, i] * B[:, j], minlength=n_levels)
     return out
+
+
+def _block_diagonal(B: np.ndarray) -> sp.csr_matrix:
+    """The sparse block-diagonal matrix of a stack B of ℓ blocks (ℓ, q, q) (scipy's ``block_diag`` of a list is
+    slow for thousands of tiny blocks)."""
+    ell, q = B.shape[:2]
+    first = (np.arange(ell) * q)[:, None, None]
+    rows = np.broadcast_to(first + np.arange(q)[None, :, None], B.shape)
+    cols = np.broadcast_to(first + np.arange(q)[None, None, :], B.shape)
+    return sp.csr_matrix((B.ravel(), (rows.ravel(), cols.ravel())), shape=(ell * q, ell * q))
 
 
 def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -182,7 +212,15 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
     RZX1: np.ndarray  # (ℓ₁, q₁, p + 1)
     RZXr: np.ndarray  # (R, p + 1)
     logdet_V: float
-    gradient: None = None
+    gradient: np.ndarray | None = None  # ∂(deviance)/∂θ
+    dC: np.ndarray | None = None  # ∂(deviance)/∂C, block diagonal over the terms (q × q, q = Σ q_j)
+    dlogdetV_dC: np.ndarray | None = None  # ∂log|V|/∂C_j = Σ_l W_ll, same layout
+    dpwrss_dC: np.ndarray | None = None  # ∂(r'V⁻¹r)/∂C_j = −Σ_l s_l s_l', same layout
+
+    @cached_property
+    def C(self) -> np.ndarray:
+        """C = Σ/σ² of the terms, block diagonal in the terms' order (the layout of ``dC``)."""
+        return block_diag(*[lam @ lam.T for lam in self.lambdas])
 
     @cached_property
     def u(self) -> tuple[np.ndarray, np.ndarray]:
@@ -246,9 +284,11 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
 class BlockedDeviance(LoglikGivenSigma):
     """θ ↦ −2 × profiled (restricted when ``reml``) log-likelihood for any number of grouping factors; the
     same interface as :class:`~lmmteach.lmm.deviance.ProfiledDeviance` (``split``, ``bounds``, ``evaluate``,
-    ``loglik``), without a gradient."""
+    ``loglik``). ``has_gradient`` is False: fits are derivative-free (COBYQA); ``exact_gradient`` says that
+    ``evaluate(theta, gradient=True)`` gives the exact gradient all the same (for refits and profiles)."""
 
     has_gradient = False
+    exact_gradient = True
 
     def __init__(self, crossproducts: BlockedCrossproducts, structures, reml: bool = True):
         self.cp = crossproducts
@@ -334,6 +374,16 @@ class BlockedDeviance(LoglikGivenSigma):
                               for k in cp.rest], format="csr")
 
     def evaluate(self, theta, gradient: bool = False) -> BlockedEvaluation:
+        """The profiled deviance at θ (the module docstring); with ``gradient`` also ∂d/∂θ and ∂d/∂C."""
+        e = self._evaluate(theta)
+        if not gradient:
+            return e
+        dC, W, S = self._gradient_C(e)
+        grad = np.concatenate([np.einsum("ij,kij->k", G, s.relcov_grad(t))
+                               for G, s, t in zip(dC, self.structures, self.split(e.theta))])
+        return replace(e, gradient=grad, dC=block_diag(*dC), dlogdetV_dC=block_diag(*W), dpwrss_dC=block_diag(*S))
+
+    def _evaluate(self, theta) -> BlockedEvaluation:
         cp = self.cp
         theta = np.atleast_1d(np.asarray(theta, float))
         if theta.shape != (self.n_theta,):
@@ -350,8 +400,7 @@ class BlockedDeviance(LoglikGivenSigma):
         # 3. block r1: L_r1 = Λ_r'(Z_r'Z₁)Λ₁L₁₁⁻ᵀ, sparse with the pattern of Z_r'Z₁
         Lam_r = self._lambda_rest(lambdas)
         right = np.linalg.inv(L11) @ lam1.T  # (L₁₁⁻¹Λ₁')_l; its transpose per level multiplies from the right
-        right_bd = sp.block_diag(list(np.swapaxes(right, 1, 2)), format="csr") if q1 > 1 else \
-            sp.diags(right[:, 0, 0], format="csr")
+        right_bd = _block_diagonal(np.swapaxes(right, 1, 2))
         Lr1 = (Lam_r.T @ cp.A_r1 @ right_bd).tocsr()
         # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
         Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
@@ -410,8 +459,82 @@ class BlockedDeviance(LoglikGivenSigma):
         return BlockedEvaluation(theta, float(dev), cp, A, beta, pwrss, pwrss / dof, lambdas, L11, Lr1, Lrr,
                                  RZX1, RZXr, float(logdet))
 
+
+    def _gradient_C(self, e: BlockedEvaluation) -> tuple[list, list, list]:
+        """Per term j (the design's order): ∂d/∂C_j = W_j − (dof/r²) S_j − [REML] Σ_l P_l A⁻¹P_l', with its
+        two parts W_j = Σ_l W_ll (= ∂log|V|/∂C_j) and −S_j = −Σ_l s_l s_l' (= ∂(r'V⁻¹r)/∂C_j); the blocks
+        of T = L⁻¹Λ'Z'Z as in the module docstring."""
+        cp, p = self.cp, self.p
+        l1, q1 = e.L11.shape[:2]
+        Rdim = e.Lrr.shape[0]
+        lam1 = block_diag(*[e.lambdas[k] for k in cp.first])
+        Lam_r = self._lambda_rest(e.lambdas)
+        right = np.linalg.solve(e.L11, np.broadcast_to(lam1.T, (l1, q1, q1)))  # L₁₁,l⁻¹Λ₁'
+        U = (cp.A_r1 @ _block_diagonal(np.swapaxes(right, 1, 2))).tocsr()  # Z_r'Z₁Λ₁L₁₁⁻ᵀ
+        T11 = right @ cp.A11  # (ℓ₁, q₁, q₁)
+        G = (Lam_r.T @ (cp.A_r1 - U @ _block_diagonal(T11))).tocsr()  # R × ℓ₁q₁, sparse
+        H = cp.Arr - (U @ U.T).toarray()  # Z_r'V₁⁻¹Z_r
+        LamH = np.asarray(Lam_r.T @ H)
+        Trr = solve_triangular(e.Lrr, LamH, lower=True, check_finite=False)
+        Mrr_inv = _inverse_lower(e.Lrr)  # (lower triangle; read at [max, min] below)
+        # Z'V⁻¹[Q e] = Z'[Q e] − T'R_ZX, by blocks (T_r1'R_ZXr = G'L_rr⁻ᵀR_ZXr)
+        F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
+        R1 = e.RZX1.reshape(l1 * q1, -1)
+        Y1 = cp.Z1Xy - np.swapaxes(T11, 1, 2) @ e.RZX1 - np.asarray(G.T @ F).reshape(l1, q1, -1)
+        Yr = cp.ZrXy - np.asarray(U @ R1) - LamH.T @ F  # T_rr'R_ZXr = H'Λ_r L_rr⁻ᵀR_ZXr
+        # W summed over the levels: block 1 (ℓ₁, q₁, q₁), then the terms of block r
+        W1 = (cp.A11 - np.swapaxes(T11, 1, 2) @ T11).sum(axis=0)
+        for a in range(q1):
+            for b in range(a, q1):
+                GG = (G[:, a::q1] @ G[:, b::q1].T).tocoo()  # Σ_l G_la G_lb'
+                W1[a, b] -= float(np.sum(Mrr_inv[np.maximum(GG.row, GG.col), np.minimum(GG.row, GG.col)] * GG.data))
+                W1[b, a] = W1[a, b]
+        dof = cp.n - p if self.reml else cp.n
+        RX = np.linalg.cholesky(e.A_Q)
+        dC, Ws, Ss = [None] * len(cp.q_terms), [None] * len(cp.q_terms), [None] * len(cp.q_terms)
+
+        def finish(k, W, Yk):  # Yk: (ℓ_k, q_k, p + 1), the term's rows of Z'V⁻¹[Q e]
+            s = Yk[:, :, p] - Yk[:, :, :p] @ e.beta_Q
+            S = s.T @ s
+            D = W - (dof / e.pwrss) * S
+            if self.reml:  # Σ_l P_l A⁻¹ P_l' with P_l = Yk[l, :, :p]
+                Pk = solve_triangular(RX, Yk[:, :, :p].reshape(-1, p).T, lower=True, check_finite=False)
+                D = D - _level_sums(Pk.T.reshape(Yk.shape[0], Yk.shape[1], p))
+            dC[k], Ws[k], Ss[k] = D, W, -S
+
+        offset = 0
+        for k in cp.first:
+            q = cp.q_terms[k]
+            sl = slice(offset, offset + q)
+            finish(k, W1[sl, sl], Y1[:, sl, :])
+            offset += q
+        offset = 0
+        for k in cp.rest:
+            q, ell = cp.q_terms[k], cp.l_terms[k]
+            sl = slice(offset, offset + ell * q)
+            Hk = H[sl, sl].reshape(ell, q, ell, q)[np.arange(ell), :, np.arange(ell), :]  # (ℓ, q, q) diagonal blocks
+            Tk = Trr[:, sl].reshape(Rdim, ell, q)
+            W = Hk.sum(axis=0) - np.einsum("rla,rlb->ab", Tk, Tk)
+            finish(k, W, Yr[sl].reshape(ell, q, -1))
+            offset += ell * q
+        return dC, Ws, Ss
+
     def __call__(self, theta) -> float:
-        return self.evaluate(theta).deviance
+        return self._evaluate(theta).deviance
+
+
+def _inverse_lower(L: np.ndarray) -> np.ndarray:
+    """The lower triangle of M⁻¹ from the lower Cholesky factor L of M (LAPACK's potri; the strict upper
+    triangle of the result is not M⁻¹'s)."""
+    inv, info = lapack.dpotri(L, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular Cholesky factor")
+    return inv
+
+
+def _level_sums(P: np.ndarray) -> np.ndarray:
+    """Σ_l P_l P_l' for a stack P of (ℓ, q, p) blocks."""
+    return np.einsum("lap,lbp->ab", P, P)
 
 
 
