@@ -32,8 +32,9 @@ from other starts (the estimates; each SD at 0, each correlation at ±1), with t
 stopped as soon as they can be judged; where one is lower, the search goes on from there.
 
 Only unstructured (``us``) and variance-components (``diag``) blocks have lme4's σ/ρ scale. Models with
-several grouping factors (whose deviance has no gradient) are profiled the same way with derivative-free
-inner minimisations.
+several grouping factors are profiled the same way: the blocked engine has the exact gradient too
+(``exact_gradient``; it is only fitted derivative-free). ``use_gradient=False`` gives derivative-free inner
+minimisations instead (a check of the Newton path in the tests).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
+from ..lmm.blocked import BlockedDeviance
 from ..lmm.deviance import Crossproducts, ProfiledDeviance
-from ..lmm.optimize import bfgs_update, hessian, one_blas_thread, optimize_lmer, optimize_warm
+from ..lmm.optimize import OneAtATime, bfgs_update, hessian, one_blas_thread, optimize_lmer, optimize_warm
 from .._util import LOG_2PI, fd_hessian
 
 __all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "check_scale", "profile_intervals"]
@@ -170,8 +172,8 @@ def sdcor_deviance(model, psi, gradient: bool = False):
 
         d(ψ) = n log(2πσ²) + log|V| + r'V⁻¹r / σ²  (− Σ log w_i),     V = I + Z C Z',  C = Σ(ψ)/σ²;
 
-    with ``gradient`` (one grouping factor only) also ∂d/∂ψ, by the chain rule from the two parts of the
-    gradient over C that the engine computes (G_C = ∂d/∂C at fixed σ² = ∂log|V|/∂C + ∂(r'V⁻¹r)/∂C / σ²):
+    with ``gradient`` (an engine with ``exact_gradient``: both do) also ∂d/∂ψ, by the chain rule from the two
+    parts of the gradient over C that the engine computes (G_C = ∂d/∂C at fixed σ² = ∂log|V|/∂C + ∂(r'V⁻¹r)/∂C / σ²):
 
         ∂d/∂Σ = G_C / σ² =: G          (σ held, C = Σ/σ²)
         ∂d/∂σ = 2n/σ − 2 r'V⁻¹r/σ³ − (2/σ) tr(G_C C)       (Σ held: ∂C/∂σ = −2C/σ)
@@ -201,7 +203,7 @@ def sdcor_deviance(model, psi, gradient: bool = False):
     G_C = e.dlogdetV_dC + e.dpwrss_dC / s2
     G = G_C / s2
     g = np.empty(len(psi))
-    g[-1] = 2 * n / sigma - 2 * e.pwrss / sigma**3 - 2 / sigma * float(np.sum(G_C * (e.Lambda @ e.Lambda.T)))
+    g[-1] = 2 * n / sigma - 2 * e.pwrss / sigma**3 - 2 / sigma * float(np.sum(G_C * e.C))
     offset = 0
     for _, sd, R, sd_at, cor_at in blocks:
         q = len(sd)
@@ -384,8 +386,8 @@ class _VarianceProfile(_Profile):
     tangent of the path, x = x_j − H_oo⁻¹ H_ok (v − v_j) (o: the other coordinates); quasi-Newton steps with
     H_oo (:func:`optimize_warm`) then converge in two or three gradients, and the pair of gradients at the
     two optima BFGS-updates H for the next point. Where a step would leave the parameter space (an SD at 0,
-    a correlation at ±1), L-BFGS-B with the exact gradient takes over. Without a gradient (several grouping
-    factors) every inner minimisation is L-BFGS-B on finite differences.
+    a correlation at ±1), L-BFGS-B with the exact gradient takes over. Without it (``use_gradient=False``)
+    every inner minimisation is L-BFGS-B on finite differences.
     """
 
     def __init__(self, profiler, k):
@@ -489,8 +491,8 @@ class _FixefProfile(_Profile):
     columns of X (a deviance function of its own, with the engine's exact gradient), minimised by
     quasi-Newton steps from a start extrapolated along the path with the Hessian over θ at the estimate
     (:func:`optimize_warm`), or by the full optimiser where those fail. Its slope is
-    ∂d_k/∂v = n/(r'V⁻¹r)_v · 2 (v − b̂_k) / [(X'V⁻¹X)⁻¹]_kk at the inner θ. Without a gradient (several
-    grouping factors) that closed form is minimised over θ derivative-free. The robust check starts from
+    ∂d_k/∂v = n/(r'V⁻¹r)_v · 2 (v − b̂_k) / [(X'V⁻¹X)⁻¹]_kk at the inner θ. Without an exact gradient
+    (``use_gradient=False``) that closed form is minimised over θ derivative-free. The robust check starts from
     the estimate θ̂ and the default start θ₀."""
 
     def __init__(self, profiler, k):
@@ -506,18 +508,25 @@ class _FixefProfile(_Profile):
         if profiler.fast:
             X, self.Z, self.y = m.design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
             self.x_k = X[:, k]
-            cp = Crossproducts.from_arrays(np.delete(X, k, axis=1), self.Z, self.y, m.design.group, m.design.n_groups)
-            self.cp = replace(cp, log_weights=devfun.cp.log_weights)
+            if isinstance(devfun, BlockedDeviance):
+                self.cp = devfun.cp.without_column(k)
+            else:
+                cp = Crossproducts.from_arrays(np.delete(X, k, axis=1), self.Z, self.y, m.design.group,
+                                               m.design.n_groups)
+                self.cp = replace(cp, log_weights=devfun.cp.log_weights)
             theta = np.asarray(m.theta, float)
             if np.all((theta > self.lo) & (theta < self.hi)):  # no θ on a bound: a Hessian over all of them
                 H = hessian(self._devfun(m.fixef.iloc[k]), theta, list(range(len(theta))))
                 if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0:
                     self.H = H
 
-    def _devfun(self, v) -> ProfiledDeviance:
-        """The ML deviance over θ of the model with β_k = v: response y − v x_k, X without column k."""
-        return ProfiledDeviance(self.cp.with_response(self.Z, self.y - v * self.x_k), self.prof.m.devfun.structures,
-                                reml=False)
+    def _devfun(self, v):
+        """The ML deviance over θ of the model with β_k = v: response y − v x_k, X without column k (a
+        :class:`ProfiledDeviance`, or a :class:`BlockedDeviance` for several grouping factors)."""
+        structures = self.prof.m.devfun.structures
+        if isinstance(self.cp, Crossproducts):
+            return ProfiledDeviance(self.cp.with_response(self.Z, self.y - v * self.x_k), structures, reml=False)
+        return BlockedDeviance(self.cp.with_response(self.y - v * self.x_k), structures, reml=False)
 
     def _closed_form(self, theta, v):
         """(d, ∂d/∂v) at θ with β_k = v, from the full model's evaluation (the module docstring)."""
@@ -546,7 +555,8 @@ class _FixefProfile(_Profile):
             theta, d = near.x, near.deviance
         else:
             start = np.clip(self._linear_start(v), self.lo, self.hi)
-            res = optimize_warm(f, start, self.H) if self.H is not None else None
+            warm = f if f.has_gradient else OneAtATime(f)  # (the blocked engine evaluates one θ at a time)
+            res = optimize_warm(warm, start, self.H) if self.H is not None else None
             if res is None:
                 res = optimize_lmer(f, theta0=start)
             theta, d = np.asarray(res.theta, float), float(res.deviance)
@@ -568,16 +578,16 @@ class _FixefProfile(_Profile):
 class _Profiler:
     """The ML deviance on the σ/ρ scale, its profiles, and the intervals where they reach χ²_1.
 
-    ``use_gradient=False`` forces the derivative-free inner minimisations that models with several grouping
-    factors get (a check of the Newton path in the tests)."""
+    ``use_gradient=False`` forces derivative-free inner minimisations (a check of the Newton path in the
+    tests)."""
 
     def __init__(self, model, use_gradient: bool | None = None):
         self.m = model.refit_ml() if model.reml else model
         self.psi_hat = sdcor(self.m)
         self.bounds = _bounds(self.m)
         self.dev_hat = self.m.deviance
-        has_gradient = bool(getattr(self.m.devfun, "has_gradient", False))
-        self.fast = has_gradient if use_gradient is None else bool(use_gradient) and has_gradient
+        exact = bool(getattr(self.m.devfun, "exact_gradient", False))  # one factor and blocked engines
+        self.fast = exact if use_gradient is None else bool(use_gradient) and exact
         self.grad_hat = self.H_hat = None
         if self.fast:
             self.grad_hat = sdcor_deviance(self.m, self.psi_hat, gradient=True)[1]
@@ -698,8 +708,8 @@ class _Profiler:
 
 def profile_intervals(model, names, wanted, level, cols, use_gradient: bool | None = None) -> pd.DataFrame:
     """The profile intervals of the parameters ``wanted`` (of ``names``, :func:`parameter_names`) at ``level``,
-    as a DataFrame with columns ``cols``; ``use_gradient=False`` forces the derivative-free inner
-    minimisations (what models with several grouping factors get)."""
+    as a DataFrame with columns ``cols``; ``use_gradient=False`` forces derivative-free inner
+    minimisations."""
     with one_blas_thread():  # tiny matrices: a multi-threaded BLAS only adds overhead
         return _profile_rows(model, names, wanted, level, cols, use_gradient)
 

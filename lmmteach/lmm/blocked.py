@@ -189,6 +189,17 @@ class BlockedCrossproducts:
         ZrXy = np.concatenate([self.ZrXy[:, :-1] if self.b_ols is not None else self.ZrXy, Zre[:, None]], axis=1)
         return replace(self, Z1Xy=Z1Xy, ZrXy=ZrXy, yty=float(e @ e), b_ols=np.linalg.solve(self.R, Qty), y=y)
 
+    def without_column(self, k: int) -> "BlockedCrossproducts":
+        """The same design without column k of X (a fixed effect's profile holds β_k at a given value and
+        moves v x_k into the response: :meth:`with_response` then gives y − v x_k)."""
+        assert self.X is not None, "built by from_design"
+        X = np.delete(self.X, k, axis=1)
+        Q, R = np.linalg.qr(X)
+        l1, q1 = self.A11.shape[:2]
+        blank = replace(self, X=X, Q=Q, R=R, Z1Xy=np.asarray(self.Z1.T @ Q).reshape(l1, q1, -1),
+                        ZrXy=np.asarray(self.Zr.T @ Q), b_ols=None)
+        return blank.with_response(self.y)
+
     @property
     def p(self) -> int:
         return self.R.shape[0]

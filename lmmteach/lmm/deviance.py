@@ -165,6 +165,11 @@ class Evaluation(FixedEffectsInQRBasis):
     dpwrss_dC: np.ndarray | None = None  # ∂(r'V⁻¹r)/∂C = −Σ s_i s_i'  (s_i = Z_i'V_i⁻¹r_i)
 
     @cached_property
+    def C(self) -> np.ndarray:
+        """C = Σ/σ² = ΛΛ' (the layout of ``dC``)."""
+        return self.Lambda @ _T(self.Lambda)
+
+    @cached_property
     def u(self) -> np.ndarray:
         """Spherical random effects u_i = L_i'⁻¹ (c_i − R_ZX,i b̂), so that v̂_i = Λ u_i."""
         rhs = self.c - np.einsum("...gqp,...p->...gq", self.RZX, self.beta_Q)
@@ -209,7 +214,8 @@ class ProfiledDeviance(LoglikGivenSigma):
     Σ / σ² is block diagonal with one block per term.
     """
 
-    has_gradient = True
+    has_gradient = True  # the optimiser uses it (quasi-Newton); see also BlockedDeviance
+    exact_gradient = True  # evaluate(theta, gradient=True) is exact (refits' and profiles' Newton steps)
 
     def __init__(self, crossproducts: Crossproducts, structures, reml: bool = True):
         self.cp = crossproducts

@@ -28,7 +28,7 @@ from .design import Design, grouping_labels, lformula, model_matrix, variable_va
 from .transforms import expression_variables
 from .deviance import Evaluation, ProfiledDeviance, mk_devfun
 from .control import LmerControl
-from .optimize import DifferenceGradient, OptimizerResult, optimize_lmer, optimize_warm, optimize_warm_many
+from .optimize import OneAtATime, OptimizerResult, optimize_lmer, optimize_warm, optimize_warm_many
 from .._util import warn_user
 
 if TYPE_CHECKING:
@@ -391,8 +391,8 @@ class LinearMixedModel:
         devfun = self.devfun.with_response(design)
         start = self.theta if theta0 is None else np.asarray(theta0, float)
         opt = None
-        if self._refit_hessian is not None:  # (without an exact gradient: central differences)
-            warm = devfun if devfun.has_gradient else DifferenceGradient(devfun)
+        if self._refit_hessian is not None:  # (the blocked engine: one θ at a time, its exact gradient)
+            warm = devfun if devfun.has_gradient else OneAtATime(devfun)
             opt = optimize_warm(warm, start, self._refit_hessian)
         if opt is None:
             opt = optimize_lmer(devfun, theta0=start)
@@ -433,15 +433,16 @@ class LinearMixedModel:
     @cached_property
     def _refit_hessian(self) -> np.ndarray | None:
         """The Hessian of the deviance over θ at this fit (None on the boundary), reused by every refit:
-        differences of the exact gradient, or without one (several grouping factors) Richardson-extrapolated
-        central differences of the deviance (:func:`lmmteach._util.fd_hessian`)."""
+        differences of the exact gradient (:func:`~lmmteach.lmm.optimize.hessian`; the blocked engine has one
+        too, ``exact_gradient``), or for an engine without one Richardson-extrapolated central differences of
+        the deviance (:func:`lmmteach._util.fd_hessian`)."""
         from .._util import fd_hessian
         from .optimize import hessian
 
         theta = self.optimum.theta
         if self.is_singular or not self.converged:
             return None
-        if self.devfun.has_gradient:
+        if getattr(self.devfun, "exact_gradient", False):
             H = hessian(self.devfun, theta, list(range(len(theta))))
         else:
             H = fd_hessian(self.devfun, theta, REFIT_HESSIAN_STEP * self.devfun.theta_scale)

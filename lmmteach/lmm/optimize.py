@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OptimizerResult", "projected_gradient", "boundary_escape", "staged_start", "hessian", "newton_polish",
            "one_blas_thread", "optimize_lmer", "WarmRefits", "optimize_warm", "optimize_warm_many", "bfgs_update",
-           "DifferenceGradient"]
+           "OneAtATime"]
 
 FD_STEP = DEFAULT_CONTROL.fd_step
 """Relative step (times θ's typical scale) of the finite-difference Hessian in the Newton polish."""
@@ -493,12 +493,13 @@ def optimize_warm_many(devfun, theta0: np.ndarray, H: np.ndarray, tol: float = W
     return WarmRefits(theta, dev, grad, beta, sigma2, ok, n_iter, n_eval)
 
 
-class DifferenceGradient:
-    """A deviance without a gradient (the blocked engine for several grouping factors) in the interface
-    :func:`optimize_warm_many` needs: ``bounds``, ``p``, and ``evaluate`` of a stack of θ's returning the
-    deviances, gradients, b̂'s and σ̂²'s. The gradient is by central differences (:func:`fd_gradient`, 2
-    evaluations per θ_k): accurate to ~1e-8 relative, enough for the few quasi-Newton steps of a warm refit,
-    whose curvature comes from the original fit."""
+class OneAtATime:
+    """A deviance that evaluates one θ at a time (the blocked engine for several grouping factors) in the
+    interface :func:`optimize_warm_many` needs: ``bounds``, ``p``, and ``evaluate`` of a stack of θ's returning
+    the deviances, gradients, b̂'s and σ̂²'s. The gradient is the engine's exact one when it has one
+    (``exact_gradient``), otherwise central differences (:func:`fd_gradient`, 2 evaluations per θ_k: accurate
+    to ~1e-8 relative, enough for the few quasi-Newton steps of a warm refit, whose curvature comes from the
+    original fit)."""
 
     @dataclass(frozen=True)
     class Stack:
@@ -510,12 +511,14 @@ class DifferenceGradient:
     def __init__(self, devfun, step: float = DEFAULT_CONTROL.df_gradient_step):
         self.devfun, self.step = devfun, step
         self.bounds, self.p = devfun.bounds, devfun.p
+        self.exact = bool(getattr(devfun, "exact_gradient", False))
 
-    def evaluate(self, thetas, gradient: bool = True) -> "DifferenceGradient.Stack":
-        es = [self.devfun.evaluate(t) for t in np.atleast_2d(thetas)]
-        grads = [fd_gradient(self.devfun, e.theta, e.deviance, self.step)[0] for e in es]
-        return DifferenceGradient.Stack(np.array([e.deviance for e in es]), np.array(grads),
-                                        np.array([e.beta for e in es]), np.array([e.sigma2 for e in es]))
+    def evaluate(self, thetas, gradient: bool = True) -> "OneAtATime.Stack":
+        es = [self.devfun.evaluate(t, gradient=self.exact) for t in np.atleast_2d(thetas)]
+        grads = [e.gradient if self.exact else fd_gradient(self.devfun, e.theta, e.deviance, self.step)[0]
+                 for e in es]
+        return OneAtATime.Stack(np.array([e.deviance for e in es]), np.array(grads),
+                                np.array([e.beta for e in es]), np.array([e.sigma2 for e in es]))
 
 
 def _evaluate_rows(devfun, rows, at):

@@ -20,6 +20,9 @@ MODELS = {
     "sleep_vc": ("Reaction ~ Days + (Days || Subject)", "sleepstudy"),  # two terms, one grouping factor
     "grocery": ("price ~ store + (1 | item)", "grocery"),
     "orthodont": ("distance ~ age * Sex + (age | Subject)", "orthodont"),
+    # several grouping factors: the blocked engine's exact gradient
+    "penicillin": ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin"),
+    "crossed_slope": ("y ~ x + (x | subj) + (1 | item)", "crossed_slope"),
 }
 
 
@@ -80,7 +83,8 @@ def test_sdcor_deviance_outside_the_parameter_space_is_infinite():
     assert d == np.inf and np.isnan(g).all()
 
 
-@pytest.mark.parametrize("key,k", [("sleep_us", 0), ("sleep_us", 1), ("sleep_us", 3), ("grocery", 0)])
+@pytest.mark.parametrize("key,k", [("sleep_us", 0), ("sleep_us", 1), ("sleep_us", 3), ("grocery", 0),
+                                   ("penicillin", 1), ("crossed_slope", 1)])
 def test_variance_profile_slope_is_the_partial_derivative(key, k):
     """At the inner minimum ∂d_k/∂v = ∂d/∂ψ_k (the envelope theorem): the slope each profile point carries,
     which Newton's method on ζ uses, against central differences of the profile itself."""
@@ -96,7 +100,8 @@ def test_variance_profile_slope_is_the_partial_derivative(key, k):
     assert p.slope == pytest.approx(fd, rel=1e-4)
 
 
-@pytest.mark.parametrize("key,k", [("sleep_us", 0), ("sleep_us", 1), ("grocery", 2)])
+@pytest.mark.parametrize("key,k", [("sleep_us", 0), ("sleep_us", 1), ("grocery", 2), ("penicillin", 0),
+                                   ("crossed_slope", 1)])
 def test_fixef_profile_offset_fit_equals_the_closed_form(key, k):
     """With β_k = v the offset fit of y − v x_k on the other columns has the closed-form deviance
     log|V| + n[1 + log(2π (r̂'V⁻¹r̂ + (v − b̂_k)²/[(X'V⁻¹X)⁻¹]_kk)/n)] at every θ, and the profile's slope is
@@ -181,3 +186,14 @@ def test_robust_check_leaves_a_higher_branch_on_the_newton_path():
                             options={"ftol": 1e-14, "gtol": 1e-9}).fun
                for x0 in ([2.0, 1.0, 0.05], [2.0, 0.5, 0.3], [4.0, 1.0, 0.1]))
     assert low.deviance == pytest.approx(best, abs=1e-6)
+
+
+def test_crossed_newton_path_agrees_with_the_derivative_free_path():
+    """Several grouping factors (``(x | subj) + (1 | item)``): the Newton path on the blocked engine's exact
+    gradient and the derivative-free path find the same end points (lme4's are checked for Penicillin in
+    test_inference.py)."""
+    m = ml_fit("crossed_slope")
+    assert _Profiler(m).fast and not _Profiler(m, use_gradient=False).fast
+    rows = parameter_names(m)
+    fast, slow = both_paths(m, rows)
+    np.testing.assert_allclose(fast.to_numpy(), slow.to_numpy(), rtol=1e-5, atol=2e-5)

@@ -201,7 +201,7 @@ CONFINT = {  # reference key: (model, method, level)
     "grocery_amod_reml_profile": ("grocery_amod_reml", "profile", 0.95),
     "sleep_us_wald": ("sleep_us", "wald", 0.95),
     "grocery_amod_wald": ("grocery_amod", "wald", 0.95),
-    "penicillin_profile": ("penicillin", "profile", 0.95),  # crossed: the derivative-free inner path
+    "penicillin_profile": ("penicillin", "profile", 0.95),  # crossed: the blocked engine's exact gradient
 }
 
 
@@ -310,7 +310,7 @@ def test_profile_interval_on_a_two_branch_profile_reaches_the_true_end_point():
     ("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
     ("grocery", "price ~ store + (1 | item)"),
     ("dyestuff2", "Yield ~ 1 + (1 | Batch)"),  # a singular fit: no warm Hessian, the full optimiser
-    ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),  # several factors: difference gradients
+    ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),  # several factors: the blocked gradient
 ])
 def test_refit_on_a_new_response_equals_a_fresh_lmer(name, formula):
     """Issue 17: a refit reuses the design and the cross-products of X and Z, starts at the generating θ
