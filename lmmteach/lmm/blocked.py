@@ -392,7 +392,7 @@ class BlockedDeviance(LoglikGivenSigma):
         dC, W, S = self._gradient_C(e)
         grad = np.concatenate([np.einsum("ij,kij->k", G, s.relcov_grad(t))
                                for G, s, t in zip(dC, self.structures, self.split(e.theta))])
-        return replace(e, gradient=grad, dC=block_diag(*dC), dlogdetV_dC=block_diag(*W), dpwrss_dC=block_diag(*S))
+        return replace(e, gradient=grad, dC=_on_diagonal(dC), dlogdetV_dC=_on_diagonal(W), dpwrss_dC=_on_diagonal(S))
 
     def _evaluate(self, theta) -> BlockedEvaluation:
         cp = self.cp
@@ -471,13 +471,11 @@ class BlockedDeviance(LoglikGivenSigma):
                                  RZX1, RZXr, float(logdet))
 
 
-    def _gradient_C(self, e: BlockedEvaluation) -> tuple[list, list, list]:
-        """Per term j (the design's order): ∂d/∂C_j = W_j − (dof/r²) S_j − [REML] Σ_l P_l A⁻¹P_l', with its
-        two parts W_j = Σ_l W_ll (= ∂log|V|/∂C_j) and −S_j = −Σ_l s_l s_l' (= ∂(r'V⁻¹r)/∂C_j); the blocks
-        of T = L⁻¹Λ'Z'Z as in the module docstring."""
-        cp, p = self.cp, self.p
+    def _gradient_blocks(self, e: BlockedEvaluation):
+        """The pieces of the gradient (module docstring): W summed over the levels of block 1 (q₁ × q₁),
+        Z₁'V⁻¹[Q e] (ℓ₁, q₁, p + 1), H (R × R), T_rr and Z_r'V⁻¹[Q e] (R, p + 1)."""
+        cp = self.cp
         l1, q1 = e.L11.shape[:2]
-        Rdim = e.Lrr.shape[0]
         lam1 = block_diag(*[e.lambdas[k] for k in cp.first])
         Lam_r = self._lambda_rest(e.lambdas)
         right = np.linalg.solve(e.L11, np.broadcast_to(lam1.T, (l1, q1, q1)))  # L₁₁,l⁻¹Λ₁'
@@ -500,6 +498,45 @@ class BlockedDeviance(LoglikGivenSigma):
                 GG = (G[:, a::q1] @ G[:, b::q1].T).tocoo()  # Σ_l G_la G_lb'
                 W1[a, b] -= float(np.sum(Mrr_inv[np.maximum(GG.row, GG.col), np.minimum(GG.row, GG.col)] * GG.data))
                 W1[b, a] = W1[a, b]
+        return W1, Y1, H, Trr, Yr
+
+    def _gradient_blocks_scalar(self, e: BlockedEvaluation):
+        """:meth:`_gradient_blocks` when every term is (1 | g) (as :meth:`_evaluate_scalar`): with
+        d₁ = t₁/L₁₁ and Λ_r = diag(d_r), U = Z_r'Z₁ diag(d₁), T₁₁ = d₁ a (a = Z₁'Z₁, per level),
+        G = diag(d_r) Z_r'Z₁ diag(1/L₁₁²) and H = Z_r'Z_r − Z_r'Z₁ diag(d₁²) Z₁'Z_r (one weighted ``bincount``
+        over the level pairs, as in the evaluation); Σ_l g_l'M_rr⁻¹g_l is a sum over the same pairs."""
+        cp = self.cp
+        t1 = e.lambdas[cp.first[0]][0, 0]
+        dr = np.concatenate([np.full(cp.l_terms[k], e.lambdas[k][0, 0]) for k in cp.rest])
+        a = cp.A11[:, 0, 0]
+        L11 = e.L11[:, 0, 0]
+        d1 = t1 / L11
+        A = cp.A_r1
+        assert cp.pairs is not None
+        pos, prod, levels, per_level = cp.pairs
+        Rdim = cp.Arr.shape[0]
+        UU = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
+        H = cp.Arr - UU.reshape(Rdim, Rdim)  # lower triangle right; mirror it
+        H = np.tril(H) + np.tril(H, -1).T
+        Trr = solve_triangular(e.Lrr, dr[:, None] * H, lower=True, check_finite=False)
+        Mrr_inv = _inverse_lower(e.Lrr)  # lower triangle: pos = i·R + j with i ≥ j reads it
+        i, j = np.divmod(pos, Rdim)
+        twice = np.where(i == j, 1.0, 2.0)  # the pairs i > j stand for (i, j) and (j, i)
+        g2 = np.repeat((1.0 / L11**4)[levels], per_level)
+        W1 = np.sum(a - (d1 * a) ** 2) - float(np.sum(twice * prod * g2 * dr[i] * dr[j] * Mrr_inv.ravel()[pos]))
+        F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
+        R1 = e.RZX1[:, 0, :]
+        Y1 = cp.Z1Xy[:, 0, :] - (d1 * a)[:, None] * R1 - np.asarray(A.T @ (dr[:, None] * F)) / (L11 * L11)[:, None]
+        Yr = cp.ZrXy - np.asarray(A @ (d1[:, None] * R1)) - H @ (dr[:, None] * F)
+        return np.array([[W1]]), Y1[:, None, :], H, Trr, Yr
+
+    def _gradient_C(self, e: BlockedEvaluation) -> tuple[list, list, list]:
+        """Per term j (the design's order): ∂d/∂C_j = W_j − (dof/r²) S_j − [REML] Σ_l P_l A⁻¹P_l', with its
+        two parts W_j = Σ_l W_ll (= ∂log|V|/∂C_j) and −S_j = −Σ_l s_l s_l' (= ∂(r'V⁻¹r)/∂C_j); the blocks
+        of T = L⁻¹Λ'Z'Z as in the module docstring."""
+        cp, p = self.cp, self.p
+        Rdim = e.Lrr.shape[0]
+        W1, Y1, H, Trr, Yr = self._gradient_blocks_scalar(e) if cp.pairs is not None else self._gradient_blocks(e)
         dof = cp.n - p if self.reml else cp.n
         RX = np.linalg.cholesky(e.A_Q)
         dC, Ws, Ss = [None] * len(cp.q_terms), [None] * len(cp.q_terms), [None] * len(cp.q_terms)
@@ -541,6 +578,18 @@ def _inverse_lower(L: np.ndarray) -> np.ndarray:
     if info != 0:
         raise np.linalg.LinAlgError("singular Cholesky factor")
     return inv
+
+
+def _on_diagonal(blocks: list) -> np.ndarray:
+    """The square blocks side by side on a block diagonal (scipy's ``block_diag`` costs more than the
+    gradient of a small model)."""
+    q = sum(b.shape[0] for b in blocks)
+    out = np.zeros((q, q))
+    offset = 0
+    for b in blocks:
+        out[offset : offset + b.shape[0], offset : offset + b.shape[0]] = b
+        offset += b.shape[0]
+    return out
 
 
 def _level_sums(P: np.ndarray) -> np.ndarray:
