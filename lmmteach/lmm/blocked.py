@@ -500,6 +500,15 @@ class BlockedDeviance(LoglikGivenSigma):
                 W1[b, a] = W1[a, b]
         return W1, Y1, H, Trr, Yr
 
+    @cached_property
+    def _pair_products(self) -> np.ndarray:
+        """a_il a_jl of the level pairs (:func:`_column_pairs`), doubled where i > j: such a pair stands for
+        (i, j) and (j, i) in a sum over all pairs."""
+        assert self.cp.pairs is not None
+        pos, prod = self.cp.pairs[:2]
+        Rdim = self.cp.Arr.shape[0]
+        return np.where(pos // Rdim == pos % Rdim, prod, 2.0 * prod)
+
     def _gradient_blocks_scalar(self, e: BlockedEvaluation):
         """:meth:`_gradient_blocks` when every term is (1 | g) (as :meth:`_evaluate_scalar`): with
         d₁ = t₁/L₁₁ and Λ_r = diag(d_r), U = Z_r'Z₁ diag(d₁), T₁₁ = d₁ a (a = Z₁'Z₁, per level),
@@ -520,10 +529,10 @@ class BlockedDeviance(LoglikGivenSigma):
         H = np.tril(H) + np.tril(H, -1).T
         Trr = solve_triangular(e.Lrr, dr[:, None] * H, lower=True, check_finite=False)
         Mrr_inv = _inverse_lower(e.Lrr)  # lower triangle: pos = i·R + j with i ≥ j reads it
-        i, j = np.divmod(pos, Rdim)
-        twice = np.where(i == j, 1.0, 2.0)  # the pairs i > j stand for (i, j) and (j, i)
+        Mrr_inv *= dr[:, None]
+        Mrr_inv *= dr[None, :]  # Λ_r M_rr⁻¹ Λ_r, as G = Λ_r Z_r'Z₁ diag(1/L₁₁²)
         g2 = np.repeat((1.0 / L11**4)[levels], per_level)
-        W1 = np.sum(a - (d1 * a) ** 2) - float(np.sum(twice * prod * g2 * dr[i] * dr[j] * Mrr_inv.ravel()[pos]))
+        W1 = np.sum(a - (d1 * a) ** 2) - float(np.sum(self._pair_products * g2 * Mrr_inv.ravel()[pos]))
         F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
         R1 = e.RZX1[:, 0, :]
         Y1 = cp.Z1Xy[:, 0, :] - (d1 * a)[:, None] * R1 - np.asarray(A.T @ (dr[:, None] * F)) / (L11 * L11)[:, None]
