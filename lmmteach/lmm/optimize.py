@@ -253,14 +253,8 @@ def _optimize_derivative_free(devfun, theta0, control: LmerControl) -> Optimizer
     log.append(f"COBYQA (derivative-free): {int(res.nit)} iterations, {n_eval} evaluations ({res.message})")
     theta = np.clip(np.asarray(res.x, float) * scale, lo, hi)
     dev = devfun(theta)
-    for k, (lo_k, _) in enumerate(bounds):  # snap SDs that are ~0 onto the boundary
-        if lo_k == 0.0 and 0 < theta[k] <= 1e-4 * abs(scale[k]):
-            trial = theta.copy()
-            trial[k] = 0.0
-            dev_trial = devfun(trial)
-            if dev_trial <= dev + control.snap_tol:
-                theta, dev = trial, dev_trial
-                log.append(f"snap: theta[{k}] set to 0 (the boundary)")
+    near_zero = [lo_k == 0.0 and 0 < theta[k] <= 1e-4 * abs(scale[k]) for k, (lo_k, _) in enumerate(bounds)]
+    theta, dev = _snap_to_zero(devfun, theta, dev, near_zero, control.snap_tol, log)  # SDs that are ~0
     grad, curvature = fd_gradient(devfun, theta, dev, control.df_gradient_step)
     g = projected_gradient(theta, grad, bounds)
     gnorm = float(np.max(np.abs(g))) if g.size else 0.0
@@ -272,6 +266,20 @@ def _optimize_derivative_free(devfun, theta0, control: LmerControl) -> Optimizer
                f"{decrement:.3g} ({'converged' if ok else 'NOT converged'})")
     return OptimizerResult(theta, float(dev), ok, int(res.nit), n_eval + 2 * theta.size, grad, gnorm,
                            str(res.message), method="COBYQA (derivative-free)", log=tuple(log))
+
+
+def _snap_to_zero(devfun, theta, dev, candidates, snap_tol: float, log: list) -> tuple[np.ndarray, float]:
+    """Set each SD-type θ_k that the search left just above 0 (``candidates[k]``) to exactly 0 — the
+    boundary, where a variance is 0 — when that raises the deviance by no more than ``snap_tol``; returns
+    (θ, its deviance) and notes each snap in the fit log."""
+    for k in np.flatnonzero(candidates):
+        trial = theta.copy()
+        trial[k] = 0.0
+        dev_trial = devfun(trial)
+        if dev_trial <= dev + snap_tol:
+            theta, dev = trial, dev_trial
+            log.append(f"snap: theta[{k}] set to 0 (the boundary)")
+    return theta, dev
 
 
 def _short(theta) -> str:
@@ -334,14 +342,8 @@ def _optimize(devfun, theta0, control: LmerControl, polish: bool) -> OptimizerRe
     assert res is not None  # the loop runs at least once
     theta = np.asarray(res.x * scale, dtype=float)
     dev = devfun(theta)
-    for k, ((lo, _), xb) in enumerate(zip(bounds, xbounds)):  # snap SDs at the floor onto the boundary
-        if lo == 0.0 and res.x[k] <= xb[0] * (1 + 1e-9):
-            trial = theta.copy()
-            trial[k] = 0.0
-            dev_trial = devfun(trial)
-            if dev_trial <= dev + control.snap_tol:
-                theta, dev = trial, dev_trial
-                log.append(f"snap: theta[{k}] set to 0 (the boundary)")
+    at_floor = [lo == 0.0 and res.x[k] <= xb[0] * (1 + 1e-9) for k, ((lo, _), xb) in enumerate(zip(bounds, xbounds))]
+    theta, dev = _snap_to_zero(devfun, theta, dev, at_floor, control.snap_tol, log)  # SDs at the search's floor
     if polish:
         theta, decrement = newton_polish(devfun, theta, int(control.newton_steps), control.decrement_tol,
                                          control.fd_step)
