@@ -37,12 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["LinearMixedModel", "Refits", "lmer"]
 
 
-REFIT_HESSIAN_STEP = 1e-3
-"""Step (times θ's typical scale) of the finite-difference Hessian of a deviance without a gradient: large
-enough that rounding in the deviance (~1e-13 relative) stays below 1e-6 in H; Richardson extrapolation
-removes the step's own error."""
-
-
 @dataclass(frozen=True, eq=False)
 class LinearMixedModel:
     """A fitted model  y_i = X_i b + Z_i v_i + e_i,  v_i ~ N(0, Σ),  e_i ~ N(0, σ² I)."""
@@ -433,19 +427,14 @@ class LinearMixedModel:
     @cached_property
     def _refit_hessian(self) -> np.ndarray | None:
         """The Hessian of the deviance over θ at this fit (None on the boundary), reused by every refit:
-        differences of the exact gradient (:func:`~lmmteach.lmm.optimize.hessian`; the blocked engine has one
-        too, ``exact_gradient``), or for an engine without one Richardson-extrapolated central differences of
-        the deviance (:func:`lmmteach._util.fd_hessian`)."""
-        from .._util import fd_hessian
+        differences of the exact gradient (:func:`~lmmteach.lmm.optimize.hessian`; both engines have one,
+        ``exact_gradient``, though the blocked one fits derivative-free)."""
         from .optimize import hessian
 
         theta = self.optimum.theta
         if self.is_singular or not self.converged:
             return None
-        if getattr(self.devfun, "exact_gradient", False):
-            H = hessian(self.devfun, theta, list(range(len(theta))))
-        else:
-            H = fd_hessian(self.devfun, theta, REFIT_HESSIAN_STEP * self.devfun.theta_scale)
+        H = hessian(self.devfun, theta, list(range(len(theta))))
         return H if np.all(np.isfinite(H)) and np.linalg.eigvalsh(H).min() > 0 else None
 
     # -- display (implemented in lmmteach.lmm.display) --------------------------------------------------------

@@ -498,10 +498,7 @@ def optimize_warm_many(devfun, theta0: np.ndarray, H: np.ndarray, tol: float = W
 class OneAtATime:
     """A deviance that evaluates one θ at a time (the blocked engine for several grouping factors) in the
     interface :func:`optimize_warm_many` needs: ``bounds``, ``p``, and ``evaluate`` of a stack of θ's returning
-    the deviances, gradients, b̂'s and σ̂²'s. The gradient is the engine's exact one when it has one
-    (``exact_gradient``), otherwise central differences (:func:`fd_gradient`, 2 evaluations per θ_k: accurate
-    to ~1e-8 relative, enough for the few quasi-Newton steps of a warm refit, whose curvature comes from the
-    original fit)."""
+    the deviances, exact gradients, b̂'s and σ̂²'s."""
 
     @dataclass(frozen=True)
     class Stack:
@@ -510,16 +507,13 @@ class OneAtATime:
         beta: np.ndarray
         sigma2: np.ndarray
 
-    def __init__(self, devfun, step: float = DEFAULT_CONTROL.df_gradient_step):
-        self.devfun, self.step = devfun, step
+    def __init__(self, devfun):
+        self.devfun = devfun
         self.bounds, self.p = devfun.bounds, devfun.p
-        self.exact = bool(getattr(devfun, "exact_gradient", False))
 
     def evaluate(self, thetas, gradient: bool = True) -> "OneAtATime.Stack":
-        es = [self.devfun.evaluate(t, gradient=self.exact) for t in np.atleast_2d(thetas)]
-        grads = [e.gradient if self.exact else fd_gradient(self.devfun, e.theta, e.deviance, self.step)[0]
-                 for e in es]
-        return OneAtATime.Stack(np.array([e.deviance for e in es]), np.array(grads),
+        es = [self.devfun.evaluate(t, gradient=True) for t in np.atleast_2d(thetas)]
+        return OneAtATime.Stack(np.array([e.deviance for e in es]), np.array([e.gradient for e in es]),
                                 np.array([e.beta for e in es]), np.array([e.sigma2 for e in es]))
 
 
