@@ -31,6 +31,7 @@ Homework tasks done by hand (the library would do them in one call):
 
 =====================================================  ==================================
 ``ShortcutWatch(*functions, task=...)``                records calls; ``.check(name)`` fails if any
+                                                       (a module stands for its public functions)
 ``switched_off(*functions, reason=...)``               a ``with`` block in which they refuse to run
 =====================================================  ==================================
 
@@ -47,6 +48,7 @@ import functools
 import hashlib
 import numbers
 import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -328,10 +330,23 @@ def self_check_between(name: str, namespace: dict, low: float, high: float) -> b
     return False
 
 
+def _functions(items) -> list[Callable]:
+    """The functions given, a module standing for the public functions defined in it."""
+    out: list[Callable] = []
+    for item in items:
+        if isinstance(item, types.ModuleType):
+            out += [f for name, f in vars(item).items() if isinstance(f, types.FunctionType)
+                    and not name.startswith("_") and f.__module__ == item.__name__]
+        else:
+            out.append(item)
+    return out
+
+
 def _replace_everywhere(functions, replacement: Callable[[Callable], Callable]) -> Callable[[], None]:
-    """Put ``replacement(f)`` in place of each of ``functions`` wherever a loaded module holds it (by identity:
-    every alias and import path, the notebook's own names in ``__main__`` included); return an undo."""
-    wanted = {id(f): f for f in functions}
+    """Put ``replacement(f)`` in place of each of ``functions`` (modules: their public functions) wherever a
+    loaded module holds it (by identity: every alias and import path, the notebook's own names in ``__main__``
+    included); return an undo."""
+    wanted = {id(f): f for f in _functions(functions)}
     stand_in = {key: replacement(f) for key, f in wanted.items()}
     replaced = []
     for module in list(sys.modules.values()):
@@ -354,10 +369,10 @@ class ShortcutWatch:
     that a task asked for by hand was not done by the library: ``check(name)`` raises ``AssertionError``
     naming the function if any was called. Created in a homework's locked setup cell."""
 
-    def __init__(self, *functions: Callable, task: str):
+    def __init__(self, *functions: Callable | types.ModuleType, task: str):
         self.task = task
         self.called: list[str] = []
-        _replace_everywhere(functions, self._recording)
+        self.stop = _replace_everywhere(functions, self._recording)  # stop(): put the library's functions back
 
     def _recording(self, function: Callable) -> Callable:
         @functools.wraps(function)
@@ -374,7 +389,7 @@ class ShortcutWatch:
 
 
 @contextmanager
-def switched_off(*functions: Callable, reason: str) -> Iterator[None]:
+def switched_off(*functions: Callable | types.ModuleType, reason: str) -> Iterator[None]:
     """Inside the ``with`` block, calling any of ``functions`` (by any path or alias) raises ``AssertionError``
     with ``reason``: a test runs the student's own functions with the library's versions out of reach."""
     def refusing(function: Callable) -> Callable:
