@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 
 __all__ = ["lecture_paths", "stage_notebook", "figure_alt", "myst_anchor", "join_inline_math", "copy_mathjax", "copy_reveal",
-           "build_slides", "build_site", "write_bundle"]
+           "build_slides", "build_site", "build_wheel", "write_bundle"]
 
 HERE = Path(__file__).resolve().parent
 LECTURES = HERE.parent
@@ -258,6 +258,24 @@ To run the notebooks you need Python >= 3.10:
 """
 
 
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "lmmteach", "datasets")  # what pyproject.toml packages
+
+
+def build_wheel(root: Path, out: Path) -> Path:
+    """The library's wheel in ``out``, built offline (no build isolation: the course environment has setuptools)
+    from a temporary copy of what it packages, so no ``build/`` or ``*.egg-info`` is left in the repository."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in WHEEL_SOURCES:
+            src = root / name
+            if src.is_dir():
+                shutil.copytree(src, Path(tmp) / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copy2(src, Path(tmp) / name)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                        "-w", str(out), tmp], check=True)
+    return next(out.glob("lmmteach-*.whl"))
+
+
 def write_bundle(out: Path, wheel: bool = True) -> Path:
     """Lectures + nbgrader's student version of every assignment (+ the library as a wheel) in ``out``.
 
@@ -272,6 +290,7 @@ def write_bundle(out: Path, wheel: bool = True) -> Path:
         course = Path(tmp) / "homework"
         shutil.copytree(HOMEWORK / "source", course / "source")
         shutil.copy2(HOMEWORK / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copytree(HOMEWORK / "templates", course / "templates")
         # nbgrader runs `alembic` (gradebook migrations) from PATH: this environment's bin first
         env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
         for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
@@ -282,9 +301,7 @@ def write_bundle(out: Path, wheel: bool = True) -> Path:
     root = LECTURES.parent
     wheel_note, install = "", "lmmteach"
     if wheel and (root / "pyproject.toml").exists():
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                        "-w", str(out), str(root)], check=True)
-        built = next(out.glob("lmmteach-*.whl"))
+        built = build_wheel(root, out)
         wheel_note = f"{built.name}  the lmmteach library (datasets included)"
         install = f"./{built.name}"
     (out / "README.txt").write_text(BUNDLE_README.format(wheel=wheel_note, install=install), encoding="utf-8")

@@ -154,9 +154,13 @@ def inline_mathjax(_unused=None) -> str:
     return f"<script>{config}</script>\n<script>{script}</script>"
 
 
+TEMPLATES = HERE / "templates"
+if not (TEMPLATES / "feedback" / "mathjax.html.j2").is_file():  # else the feedback would load MathJax from a CDN
+    raise FileNotFoundError(f"{TEMPLATES / 'feedback'} is missing: keep lectures/homework/templates/ beside "
+                            "nbgrader_config.py (the homework feedback's offline MathJax)")
 c.GenerateFeedback.preprocessors = [FeedbackWithoutKeys, *GenerateFeedback.class_traits()["preprocessors"].default()]
 c.HTMLExporter.extra_template_basedirs = [
-    str(HERE / "templates"),  # templates/feedback/mathjax.html.j2: found first, replaces nbconvert's
+    str(TEMPLATES),  # templates/feedback/mathjax.html.j2: found first, replaces nbconvert's
     str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"),  # nbgrader's "feedback"
 ]
 c.HTMLExporter.filters = {"lmm_inline_mathjax": inline_mathjax}

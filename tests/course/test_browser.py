@@ -299,6 +299,7 @@ def grade_server(tmp_path_factory):
     homework = tmp / "homework"
     shutil.copytree(ROOT / "lectures" / "homework" / "source", homework / "source")
     shutil.copy(ROOT / "lectures" / "homework" / "nbgrader_config.py", homework)
+    shutil.copytree(ROOT / "lectures" / "homework" / "templates", homework / "templates")
     port = _free_port()
     cmd, env = course.grade_command(homework, _server_args(port))
     env["LMMTEACH_EXCHANGE"] = str(tmp / "exchange")

@@ -137,6 +137,7 @@ def course(tmp_path_factory) -> Path:
     course = tmp_path_factory.mktemp("homework")
     shutil.copytree(COURSE / "source", course / "source")
     shutil.copy(COURSE / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(COURSE / "templates", course / "templates")
     for a in ASSIGNMENTS:
         nbgrader(course, "generate_assignment", a, "--force")
         for student, origin in ((SOLUTION, course / "source" / a), (UNTOUCHED, course / "release" / a)):
