@@ -35,10 +35,10 @@ CLASSROOM = ROOT / "lectures" / "_classroom" / "classroom.py"
 INSTRUCTOR_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                       "@jupyter/nbgrader:course-list")
 INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list")
-# What the students' file browser does not list: the homework's sources (solutions, hidden tests), nbgrader's
-# working directories and gradebook, the build tooling.
-STUDENT_HIDDEN = ("source", "autograded", "submitted", "feedback", "gradebook.db", "nbgrader_config.py",
-                  "_classroom", "__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~")  # + Jupyter's defaults
+# What the students' file browser does not list: the homework's sources (solutions, hidden tests), its key
+# generators and feedback templates, nbgrader's working directories and gradebook, the build tooling.
+STUDENT_HIDDEN = ("source", "autograded", "submitted", "feedback", "gradebook.db", "nbgrader_config.py", "keys",
+                  "templates", "_classroom", "__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~")  # + Jupyter's defaults
 CHECKSUM_NOTE = """Note on "Attribute 'checksum' for cell ... has changed!" during autograde: nbgrader warns when a student
 changed a locked cell. nbgrader itself also warns for every untouched test cell that has hidden tests
 (nbgrader issue #1961: it stores the checksum before removing the hidden tests). This course's

@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 
 __all__ = ["lecture_paths", "stage_notebook", "figure_alt", "myst_anchor", "join_inline_math", "copy_mathjax", "copy_reveal",
-           "build_slides", "build_site", "write_bundle"]
+           "build_slides", "build_site", "build_wheel", "write_bundle"]
 
 HERE = Path(__file__).resolve().parent
 LECTURES = HERE.parent
@@ -68,11 +68,36 @@ def lecture_paths() -> list[Path]:
     return sorted(LECTURES.glob("[0-9]*.ipynb"))
 
 
+TEX_FONT = re.compile(r"\\(?:text|textrm|mathrm|mathbf|mathit|mathsf|mathcal|boldsymbol|bm|operatorname)\s*\{([^{}]*)\}")
+GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε", "zeta": "ζ",
+         "eta": "η", "theta": "θ", "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ",
+         "sigma": "σ", "tau": "τ", "phi": "φ", "varphi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω",
+         "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Sigma": "Σ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
+         "cdot": "·", "ldots": "…", "dots": "…", "times": "×", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥",
+         "ne": "≠", "neq": "≠", "to": "→", "infty": "∞", "prime": "′", "sim": "~", "approx": "≈"}  # + symbols
+ACCENTS = {"hat": "\u0302", "widehat": "\u0302", "bar": "\u0304", "overline": "\u0304", "tilde": "\u0303",
+           "widetilde": "\u0303", "dot": "\u0307"}  # combining marks: \\hat v -> v̂
+TEX_ACCENT = re.compile(r"\\(" + "|".join(ACCENTS) + r")\s*\{?\s*(\\[a-zA-Z]+|[a-zA-Z0-9])\s*\}?")
+SUBSCRIPT = str.maketrans("0123456789aeijkmnoprstux", "₀₁₂₃₄₅₆₇₈₉ₐₑᵢⱼₖₘₙₒₚᵣₛₜᵤₓ")
+
+
+def _plain_maths(tex: str) -> str:
+    """Inline TeX as readable plain text: ``\\text{Cov}(\\mathbf{y}_i)`` -> ``Cov(yᵢ)``, ``\\sigma^2`` -> ``σ^2``,
+    ``\\hat\\beta`` -> ``β̂``."""
+    tex = TEX_FONT.sub(lambda m: m.group(1), tex)
+    tex = TEX_ACCENT.sub(lambda m: GREEK.get(m.group(2).lstrip("\\"), m.group(2).lstrip("\\")) + ACCENTS[m.group(1)], tex)
+    tex = re.sub(r"\\([a-zA-Z]+)", lambda m: GREEK.get(m.group(1), m.group(1)), tex)
+    tex = re.sub(r"_\{?([0-9a-z])\}?(?![0-9a-zA-Z])",
+                 lambda m: m.group(1).translate(SUBSCRIPT) if m.group(1) in "0123456789aeijkmnoprstux" else m.group(0),
+                 tex)
+    return tex.replace("{", "").replace("}", "")
+
+
 def _plain(text: str) -> str:
-    """Heading or title text without Markdown emphasis and maths delimiters, for alt text."""
-    text = MARKDOWN_MATH.sub(lambda m: m.group(1), text)
-    text = re.sub(r"[*`]", "", text)  # emphasis and code marks; `_` stays (subscripts such as b_1)
-    return re.sub(r"\\([a-zA-Z]+)", r"\1", text).strip()
+    """Heading or title text as plain text (tab titles, index pages, sidebars, alt text): no Markdown emphasis,
+    maths written out (see ``_plain_maths``)."""
+    text = MARKDOWN_MATH.sub(lambda m: _plain_maths(m.group(1)), text)
+    return re.sub(r"[*`]", "", text).strip()  # emphasis and code marks
 
 
 def figure_alt(cell: dict, heading: str, output: dict | None = None) -> str:
@@ -121,7 +146,10 @@ def stage_notebook(nb: nbformat.NotebookNode, site: bool = False) -> nbformat.No
             found = HEADING.findall(cell.source)
             if found:
                 heading = found[-1]
-                nb.metadata.setdefault("title", _plain(found[0]))
+                if "title" not in nb.metadata:
+                    nb.metadata["title"] = _plain(found[0])
+                    if site:  # the page title is also the sidebar's, the tab's and the search's: plain text
+                        cell.source = cell.source.replace(found[0], nb.metadata["title"], 1)
             continue
         if cell.cell_type != "code":
             continue
@@ -226,13 +254,17 @@ def build_site(out: Path, work: Path) -> Path:
         nbformat.write(nb, work / path.name)
         entries.append((path.stem, nb.metadata.get("title", path.stem)))
     listing = "\n".join(f"{i}. [{title}]({stem})" for i, (stem, title) in enumerate(entries, 1))
-    toctree = "\n".join(stem for stem, _ in entries)
+    toctree = "\n".join(f"{title} <{stem}>" for stem, title in entries)  # the sidebar's titles: plain text
     index = (SITE_CONF / "index.md").read_text(encoding="utf-8")
     index += f"\n{listing}\n\n```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: Lectures\n\n{toctree}\n```\n"
     (work / "index.md").write_text(index, encoding="utf-8")
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(SITE_CONF), str(work), str(out)]
     print("+", " ".join(cmd), flush=True)
+    stray = out.parent / "jupyter_execute"  # myst-nb writes the notebooks it read beside the output folder
+    existed = stray.exists()
     subprocess.run(cmd, check=True)
+    if stray.exists() and not existed:
+        shutil.rmtree(stray)
     copy_mathjax(out / "_static" / "mathjax")  # conf.py: mathjax_path = "mathjax/tex-chtml-full.js"
     return out / "index.html"
 
@@ -258,6 +290,24 @@ To run the notebooks you need Python >= 3.10:
 """
 
 
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "lmmteach", "datasets")  # what pyproject.toml packages
+
+
+def build_wheel(root: Path, out: Path) -> Path:
+    """The library's wheel in ``out``, built offline (no build isolation: the course environment has setuptools)
+    from a temporary copy of what it packages, so no ``build/`` or ``*.egg-info`` is left in the repository."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in WHEEL_SOURCES:
+            src = root / name
+            if src.is_dir():
+                shutil.copytree(src, Path(tmp) / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copy2(src, Path(tmp) / name)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                        "-w", str(out), tmp], check=True)
+    return next(out.glob("lmmteach-*.whl"))
+
+
 def write_bundle(out: Path, wheel: bool = True) -> Path:
     """Lectures + nbgrader's student version of every assignment (+ the library as a wheel) in ``out``.
 
@@ -272,6 +322,7 @@ def write_bundle(out: Path, wheel: bool = True) -> Path:
         course = Path(tmp) / "homework"
         shutil.copytree(HOMEWORK / "source", course / "source")
         shutil.copy2(HOMEWORK / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copytree(HOMEWORK / "templates", course / "templates")
         # nbgrader runs `alembic` (gradebook migrations) from PATH: this environment's bin first
         env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
         for assignment in sorted(p.name for p in (course / "source").iterdir() if p.is_dir()):
@@ -282,9 +333,7 @@ def write_bundle(out: Path, wheel: bool = True) -> Path:
     root = LECTURES.parent
     wheel_note, install = "", "lmmteach"
     if wheel and (root / "pyproject.toml").exists():
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                        "-w", str(out), str(root)], check=True)
-        built = next(out.glob("lmmteach-*.whl"))
+        built = build_wheel(root, out)
         wheel_note = f"{built.name}  the lmmteach library (datasets included)"
         install = f"./{built.name}"
     (out / "README.txt").write_text(BUNDLE_README.format(wheel=wheel_note, install=install), encoding="utf-8")

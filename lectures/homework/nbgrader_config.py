@@ -72,3 +72,95 @@ c.Autograde.sanitize_preprocessors = [
     OverwriteCellsKnowingHiddenTests if p is OverwriteCells else p
     for p in Autograde.class_traits()["sanitize_preprocessors"].default()
 ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Feedback without the answer key, with maths that typesets offline.
+# nbgrader's feedback HTML (`nbgrader generate_feedback`) is made from the autograded notebook, whose test
+# cells hold the hidden tests again, and it loads MathJax 2 from a CDN. Here the feedback shows each test cell
+# as the student received it (hidden tests removed by nbgrader's own ClearHiddenTests), a failure inside the
+# hidden tests only as "a hidden check failed" with the quantity's name (never the traceback, which quotes the
+# failing line, nor the message, which gives the expected value), and MathJax 3 (SVG output, no font files)
+# inlined from the `django-static-mathjax` package, so a student opens one self-contained file offline.
+# ---------------------------------------------------------------------------------------------------------
+import re  # noqa: E402
+
+import nbgrader  # noqa: E402
+
+from nbconvert.preprocessors import Preprocessor  # noqa: E402
+from nbgrader.converters.generate_feedback import GenerateFeedback  # noqa: E402
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
+_QUANTITY = re.compile(r"^(.*?): (?:expected|no value|\d+ of \d+ entries|\d+ cell\(s\))", re.S)
+
+
+def _hidden_lines(source: str) -> set[int]:
+    """1-based line numbers of the hidden-test region(s) of a cell, markers included."""
+    lines, inside = set(), False
+    for number, line in enumerate(source.splitlines(), 1):
+        if HIDDEN_BEGIN in line:
+            inside = True
+        if inside:
+            lines.add(number)
+        if HIDDEN_END in line:
+            inside = False
+    return lines
+
+
+def hidden_failure_note(output: dict) -> str:
+    """What the feedback says for an error raised by a hidden test: the quantity's name, nothing else."""
+    found = _QUANTITY.match(str(output.get("evalue", "")))
+    name = f" ({found.group(1).strip()})" if found else ""
+    return f"a hidden check failed{name}; the answer key is not shown."
+
+
+class FeedbackWithoutKeys(Preprocessor):
+    """Test cells as released (no hidden tests) and no expected value in the failure messages of hidden tests."""
+
+    enabled = True  # nbconvert's preprocessors are off unless enabled
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code" or HIDDEN_BEGIN not in cell.source:
+            return cell, resources
+        hidden = _hidden_lines(cell.source)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error":
+                continue
+            trace = _ANSI.sub("", "\n".join(output.get("traceback", [])))
+            lines = [int(n) for n in _CELL_LINE.findall(trace)]
+            if not lines or lines[0] in hidden:  # unknown place: treat as hidden
+                output["ename"], output["evalue"] = "AssertionError", hidden_failure_note(output)
+            output["traceback"] = [f"{output['ename']}: {output['evalue']}"]
+        released = copy.deepcopy(cell)
+        ClearHiddenTests(parent=self).preprocess_cell(released, resources, cell_index)
+        cell.source = released.source
+        return cell, resources
+
+
+def _mathjax_es5() -> Path:
+    import mathjax  # the django-static-mathjax package (course extra)
+
+    return Path(list(mathjax.__path__)[0]) / "static" / "mathjax" / "es5"
+
+
+def inline_mathjax(_unused=None) -> str:
+    """MathJax 3's TeX-to-SVG bundle as a script element (self-contained: SVG output needs no font files)."""
+    config = ("window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true}, "
+              "svg: {fontCache: 'global'}};")
+    script = (_mathjax_es5() / "tex-svg-full.js").read_text(encoding="utf-8")
+    assert "</script" not in script.lower()  # safe to inline
+    return f"<script>{config}</script>\n<script>{script}</script>"
+
+
+TEMPLATES = HERE / "templates"
+if not (TEMPLATES / "feedback" / "mathjax.html.j2").is_file():  # else the feedback would load MathJax from a CDN
+    raise FileNotFoundError(f"{TEMPLATES / 'feedback'} is missing: keep lectures/homework/templates/ beside "
+                            "nbgrader_config.py (the homework feedback's offline MathJax)")
+c.GenerateFeedback.preprocessors = [FeedbackWithoutKeys, *GenerateFeedback.class_traits()["preprocessors"].default()]
+c.HTMLExporter.extra_template_basedirs = [
+    str(TEMPLATES),  # templates/feedback/mathjax.html.j2: found first, replaces nbconvert's
+    str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"),  # nbgrader's "feedback"
+]
+c.HTMLExporter.filters = {"lmm_inline_mathjax": inline_mathjax}

@@ -27,13 +27,30 @@ Lecture self-checks (after an exercise, they print instead of raising, and never
 ``self_check_between(name, namespace, low, high)``     the same for a simulated number in a range
 =====================================================  ==================================
 
+Homework tasks done by hand (the library would do them in one call):
+
+=====================================================  ==================================
+``ShortcutWatch(*functions, task=...)``                records calls; ``.check(name)`` fails if any
+                                                       (a module stands for its public functions)
+``switched_off(*functions, reason=...)``               a ``with`` block in which they refuse to run
+=====================================================  ==================================
+
+Both reach every public path to a function: each module attribute that holds it (``lmmteach.aov1rm``,
+``lmmteach.anova.rmanova.aov1rm``, ...) and each name a student bound to it (``from lmmteach.textbook
+import gls as g``), found by identity, not by name.
+
 Tolerances follow ``numpy.isclose``: ``|got - expected| <= atol + rtol * |expected|``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import numbers
+import sys
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -52,6 +69,8 @@ __all__ = [
     "answer_key",
     "self_check",
     "self_check_between",
+    "ShortcutWatch",
+    "switched_off",
 ]
 
 SELF_CHECK_DIGITS = 4     # a lecture answer is right when it agrees to this many significant digits
@@ -309,3 +328,78 @@ def self_check_between(name: str, namespace: dict, low: float, high: float) -> b
         return True
     print(f"{name}: not right yet (further from the expected value than Monte Carlo error allows)")
     return False
+
+
+def _functions(items) -> list[Callable]:
+    """The functions given, a module standing for the public functions defined in it."""
+    out: list[Callable] = []
+    for item in items:
+        if isinstance(item, types.ModuleType):
+            out += [f for name, f in vars(item).items() if isinstance(f, types.FunctionType)
+                    and not name.startswith("_") and f.__module__ == item.__name__]
+        else:
+            out.append(item)
+    return out
+
+
+def _replace_everywhere(functions, replacement: Callable[[Callable], Callable]) -> Callable[[], None]:
+    """Put ``replacement(f)`` in place of each of ``functions`` (modules: their public functions) wherever a
+    loaded module holds it (by identity: every alias and import path, the notebook's own names in ``__main__``
+    included); return an undo."""
+    wanted = {id(f): f for f in _functions(functions)}
+    stand_in = {key: replacement(f) for key, f in wanted.items()}
+    replaced = []
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for attr, value in list(namespace.items()):
+            if id(value) in wanted and value is wanted[id(value)]:
+                namespace[attr] = stand_in[id(value)]
+                replaced.append((namespace, attr, value))
+
+    def undo() -> None:
+        for namespace, attr, value in replaced:
+            namespace[attr] = value
+    return undo
+
+
+class ShortcutWatch:
+    """Records every call of ``functions`` from now on (through any module or alias), so a test cell can tell
+    that a task asked for by hand was not done by the library: ``check(name)`` raises ``AssertionError``
+    naming the function if any was called. Created in a homework's locked setup cell."""
+
+    def __init__(self, *functions: Callable | types.ModuleType, task: str):
+        self.task = task
+        self.called: list[str] = []
+        self.stop = _replace_everywhere(functions, self._recording)  # stop(): put the library's functions back
+
+    def _recording(self, function: Callable) -> Callable:
+        @functools.wraps(function)
+        def recorded(*args, **kwargs):
+            self.called.append(f"{function.__module__}.{function.__qualname__}")
+            return function(*args, **kwargs)
+        return recorded
+
+    def check(self, name: str) -> None:
+        """Fail if a watched function has been called so far."""
+        if self.called:
+            raise AssertionError(f"{name}: {self.task}, but {self.called[0]} was called; do this step by hand "
+                                 "(Kernel > Restart Kernel and Run All Cells after removing the call)")
+
+
+@contextmanager
+def switched_off(*functions: Callable | types.ModuleType, reason: str) -> Iterator[None]:
+    """Inside the ``with`` block, calling any of ``functions`` (by any path or alias) raises ``AssertionError``
+    with ``reason``: a test runs the student's own functions with the library's versions out of reach."""
+    def refusing(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"{function.__qualname__} is switched off here: {reason}")
+        return refuse
+
+    undo = _replace_everywhere(functions, refusing)
+    try:
+        yield
+    finally:
+        undo()

@@ -47,10 +47,21 @@ def test_alt_text_from_title_then_heading_then_given():
     )
     staged = classroom.stage_notebook(nb)
     alts = [c.outputs[0].metadata["image/png"]["alt"] for c in staged.cells[1:]]
-    assert alts == ["Figure: BLUPs vs means (sigma^2)", "Figure: Shrinkage of the hat v_i",
+    assert alts == ["Figure: BLUPs vs means (σ^2)", "Figure: Shrinkage of the v̂ᵢ",
                     "Line through two points"]
     assert staged.cells[1].metadata["mystnb"]["image"]["alt"] == alts[0]
     assert staged.metadata["title"] == "Lecture"
+
+
+@pytest.mark.parametrize("site", [False, True])
+def test_title_with_maths_is_plain_text(site):
+    """Lecture 06's title: index pages, sidebar, tab and search show it as text, never as raw TeX."""
+    nb = _notebook(nbformat.v4.new_markdown_cell("# Modelling $\\text{Cov}(\\mathbf{y}_i)$ Directly\n\nText $\\hat\\beta$."))
+    staged = classroom.stage_notebook(nb, site=site)
+    assert staged.metadata["title"] == "Modelling Cov(yᵢ) Directly"
+    # the site's page title (h1) is the plain one too; the deck keeps the maths for MathJax
+    assert staged.cells[0].source.startswith("# Modelling Cov(yᵢ) Directly" if site else "# Modelling $\\text{Cov}")
+    assert "$\\hat\\beta$" in staged.cells[0].source
 
 
 def test_heading_links_become_myst_anchors_on_the_site_only():

@@ -8,6 +8,9 @@ directory (nothing is written into the repository):
 
 with two submissions: the instructor's source notebook (must earn every autograded point) and the
 untouched student version from release/ (must earn none).  Scores are read from nbgrader's gradebook.
+For hw1 two more students hand in: one whose numbers are all wrong (their feedback, from
+``nbgrader generate_feedback``, must not show a hidden test or a key) and one who filled every answer from
+``lmmteach.aov1rm`` (must lose the points of every part done by hand).
 """
 
 from __future__ import annotations
@@ -28,7 +31,29 @@ ASSIGNMENTS = sorted(p.name for p in (COURSE / "source").iterdir() if p.is_dir()
 BIN = Path(sys.executable).parent
 NBGRADER = BIN / ("nbgrader.exe" if os.name == "nt" else "nbgrader")
 
-SOLUTION, UNTOUCHED = "instructor", "untouched"
+SOLUTION, UNTOUCHED, WRONG, SHORTCUT = "instructor", "untouched", "wrong", "shortcut"
+HW1 = "hw1_rm_anova"
+# hw1 filled from the library, as the issue found it passing 18/18: every Part 1-4 answer read off aov1rm
+HW1_SHORTCUT = {
+    "estimates": """fit = lmmteach.aov1rm(rt)
+mu_hat, alpha_hat, rho_hat = fit.mu, fit.alphas.to_numpy(), fit.rhos.to_numpy()
+e_hat = Y - (mu_hat + rho_hat[:, None] + alpha_hat[None, :])""",
+    "sums_of_squares": """SSS, SSA, SSE, SST = fit.table["SS"].to_numpy()
+df_S, df_A, df_E, df_T = (int(d) for d in fit.table["df"])""",
+    "anova_table": """table = fit.table.copy()
+table.index = ["Subjects", "Treatment", "Error", "Total"]
+F_a, p_a = fit.F, fit.p
+F_s, p_s = table.loc["Subjects", "F"], table.loc["Subjects", "p"]""",
+    "sphericity": """from lmmteach.anova.rmanova import box_epsilon as eps
+C_n = np.eye(n) - 1 / n
+Z = C_n @ Y
+Sigma_hat = np.cov(Y, rowvar=False)
+C_a = np.eye(a) - 1 / a
+Sigma_c = C_a @ Sigma_hat @ C_a
+lambdas = np.linalg.eigvalsh(Sigma_c)
+eps_gg, eps_hf, p_gg, p_hf = eps(Sigma_hat), fit.eps_hf, fit.p_gg, fit.p_hf""",
+}
+HW1_BY_HAND_TESTS = ("test_estimates", "test_sums_of_squares", "test_anova_table", "test_covariance", "test_epsilons")
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 
 
@@ -112,6 +137,7 @@ def course(tmp_path_factory) -> Path:
     course = tmp_path_factory.mktemp("homework")
     shutil.copytree(COURSE / "source", course / "source")
     shutil.copy(COURSE / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(COURSE / "templates", course / "templates")
     for a in ASSIGNMENTS:
         nbgrader(course, "generate_assignment", a, "--force")
         for student, origin in ((SOLUTION, course / "source" / a), (UNTOUCHED, course / "release" / a)):
@@ -119,8 +145,27 @@ def course(tmp_path_factory) -> Path:
             target.mkdir(parents=True)
             for nb in origin.glob("*.ipynb"):
                 shutil.copy(nb, target / nb.name)
+        if a == HW1:
+            hw1_submissions(course)
         nbgrader(course, "autograde", a, "--force")
+    nbgrader(course, "generate_feedback", HW1, "--force")
     return course
+
+
+def hw1_submissions(course: Path) -> None:
+    """The wrong student (the data scaled by 1.01 before Part 1: every number off) and the shortcut student."""
+    source = course / "source" / HW1 / f"{HW1}.ipynb"
+    for student, edit in ((WRONG, {"estimates": "Y = 1.01 * Y\n"}), (SHORTCUT, HW1_SHORTCUT)):
+        nb = nbformat.read(source, as_version=4)
+        for cell in nb.cells:
+            gid = cell.metadata["nbgrader"]["grade_id"]
+            if gid in edit and student == WRONG:
+                cell.source = edit[gid] + cell.source
+            elif gid in edit:
+                cell.source = edit[gid]
+        target = course / "submitted" / student / HW1
+        target.mkdir(parents=True)
+        nbformat.write(nb, target / source.name)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -189,3 +234,55 @@ def test_autograde_scores(course, assignment):
         assert solution.needs_manual_grade, "the written answers wait for a human grader"
         assert untouched.code_score == 0, "the untouched student version must earn no points"
         assert untouched.max_code_score == pytest.approx(points["code"])
+
+
+def _key_numbers(text: str) -> set[str]:
+    """The numbers of the hidden tests that could identify a key: 5 or more significant digits."""
+    numbers = re.findall(r"(?<![\w.])-?\d+\.\d+(?:e-?\d+)?", text)
+    return {x.lstrip("-") for x in numbers if len(re.sub(r"\D|e.*", "", x.lstrip("0.").split("e")[0])) >= 5}
+
+
+def _feedback_text(course: Path, student: str) -> str:
+    html = (course / "feedback" / student / HW1 / f"{HW1}.html").read_text(encoding="utf-8")
+    return re.sub(r"<script>.*?</script>", "", html, flags=re.S)  # MathJax's own code is inlined
+
+
+def test_feedback_has_no_hidden_test_and_no_key(course):
+    """A student whose every number is wrong gets feedback naming what failed, without any expected value."""
+    from nbgrader.api import Gradebook
+
+    source = (COURSE / "source" / HW1 / f"{HW1}.ipynb").read_text(encoding="utf-8")
+    hidden = "".join(marked_blocks(json_source(source), "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
+    keys = _key_numbers(hidden)
+    assert len(keys) >= 20, keys  # the test sees the keys it looks for
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        assert gb.find_submission(HW1, WRONG).code_score < gb.find_submission(HW1, SOLUTION).code_score
+    for student in (WRONG, SOLUTION, UNTOUCHED, SHORTCUT):
+        text = _feedback_text(course, student)
+        for marker in MARKERS[2:]:
+            assert marker not in text, f"{student}: {marker}"
+        assert "check_close(&quot;SSE&quot;" not in text and "_right_or_consistent" not in text, student
+        if student == WRONG:
+            leaked = sorted(k for k in keys if k in text)
+            assert not leaked, f"key numbers in the feedback: {leaked}"
+            assert "a hidden check failed (mu_hat)" in text, "a hidden failure is named"
+        assert not re.search(r"""<(?:script|link)[^>]+(?:src|href)=["']?(?:https?:)?//""", text), \
+            f"{student}: the feedback loads something from the network"
+
+
+def json_source(notebook_text: str) -> str:
+    """All cell sources of a notebook's JSON text, joined."""
+    import json
+
+    return "\n".join("".join(c["source"]) for c in json.loads(notebook_text)["cells"])
+
+
+def test_shortcut_fails_every_part_done_by_hand(course):
+    """hw1 filled from lmmteach.aov1rm (and box_epsilon under another name) earns none of Parts 1-4's points."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(HW1, HW1, SHORTCUT)
+        scores = {g.name: g.auto_score for g in nb.grades if g.auto_score is not None}
+    assert all(scores[name] == 0 for name in HW1_BY_HAND_TESTS), scores
+    assert "aov1rm was called" in failing_cells(course, SHORTCUT, HW1)

@@ -1,4 +1,4 @@
-"""The homework answer keys (the numbers in the hidden tests) are the ones datasets/make_homework_keys.py
+"""The homework answer keys (the numbers in the hidden tests) are the ones lectures/homework/keys/make_homework_keys.py
 computes from the committed data: regenerating the data and rerunning the script regenerates them."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _keys_script():
     spec = importlib.util.spec_from_file_location(
-        "_lmmteach_make_homework_keys", ROOT / "datasets" / "make_homework_keys.py"
+        "_lmmteach_make_homework_keys", ROOT / "lectures" / "homework" / "keys" / "make_homework_keys.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -44,7 +44,7 @@ def test_hidden_tests_hold_the_keys_computed_from_the_data(name):
     # every hidden block of the notebook is written by the script, and holds what it computes now
     assert set(committed) == set(expected), name
     for grade_id, block in expected.items():
-        assert KEYS.same_block(committed[grade_id], block), f"{name} {grade_id}: run python datasets/make_homework_keys.py"
+        assert KEYS.same_block(committed[grade_id], block), f"{name} {grade_id}: run python lectures/homework/keys/make_homework_keys.py"
 
 
 def test_reml_key_is_the_error_contrast_likelihood_minus_half_log_det_xtx():

@@ -39,6 +39,7 @@ def _nbgrader(course: Path, *args: str) -> str:
 def autograde_log(tmp_path_factory) -> str:
     course = tmp_path_factory.mktemp("course")
     shutil.copy(CONFIG, course / "nbgrader_config.py")
+    shutil.copytree(CONFIG.parent / "templates", course / "templates")
     nb = nbformat.v4.new_notebook(cells=[
         _cell("code", "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION", grade_id="answer", solution=True),
         _cell("code", "assert answer > 0\n### BEGIN HIDDEN TESTS\nassert answer == 42\n### END HIDDEN TESTS",

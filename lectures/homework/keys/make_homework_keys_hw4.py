@@ -3,8 +3,8 @@
 The hidden tests of ``lectures/homework/source/hw4_beyond/hw4_beyond.ipynb`` (the lines between
 ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` of its graded cells) are generated here:
 
-    python datasets/make_homework_keys_hw4.py            # rewrite the hidden tests in the source notebook
-    python datasets/make_homework_keys_hw4.py --check    # exit 1 if the notebook's hidden tests are out of date
+    python lectures/homework/keys/make_homework_keys_hw4.py            # rewrite the hidden tests in the source notebook
+    python lectures/homework/keys/make_homework_keys_hw4.py --check    # exit 1 if the notebook's hidden tests are out of date
 
 tests/course/test_homework_keys_hw4.py runs the check. Where the keys come from:
 
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # lectures/homework/keys/ -> the repository
 NOTEBOOK = ROOT / "lectures" / "homework" / "source" / "hw4_beyond" / "hw4_beyond.ipynb"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_homework_keys import BEGIN, END, HELPER, arr, num, same_block  # noqa: E402  (one writer of keys)
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     if args.check:
         stale = sorted(g for g, b in blocks.items() if not same_block(hidden_blocks(nb).get(g, ""), b))
         if stale or set(hidden_blocks(nb)) != set(blocks):
-            print(f"hidden tests out of date in {NOTEBOOK.name}: {stale}; run python datasets/make_homework_keys_hw4.py")
+            print(f"hidden tests out of date in {NOTEBOOK.name}: {stale}; run python lectures/homework/keys/make_homework_keys_hw4.py")
             return 1
         print("hw4 hidden tests are up to date")
         return 0

@@ -2,10 +2,10 @@
 
 The hidden tests of ``lectures/homework/source/*/*.ipynb`` (the lines between ``### BEGIN HIDDEN TESTS``
 and ``### END HIDDEN TESTS`` of the graded cells) are generated here, from the data files that
-``make_homework_data.py`` writes: regenerating the data and then running
+``datasets/make_homework_data.py`` writes: regenerating the data and then running
 
-    python datasets/make_homework_keys.py            # rewrite the hidden tests in the source notebooks
-    python datasets/make_homework_keys.py --check    # exit 1 if a notebook's hidden tests are out of date
+    python lectures/homework/keys/make_homework_keys.py            # rewrite the hidden tests in the source notebooks
+    python lectures/homework/keys/make_homework_keys.py --check    # exit 1 if a notebook's hidden tests are out of date
 
 regenerates the keys. tests/course/test_homework_keys.py runs the check.
 
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from scipy import linalg, optimize, stats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # lectures/homework/keys/ -> the repository
 SOURCE = ROOT / "lectures" / "homework" / "source"
 NOTEBOOKS = {
     "hw1": SOURCE / "hw1_rm_anova" / "hw1_rm_anova.ipynb",
