@@ -130,7 +130,7 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
             trial_eta = eta + step * (new_eta - eta)
             new_pdev = _penalised_deviance(family, y, trial_eta, prior_weights, u + step * (sol.u - u))
         moved = float(np.max(np.abs(step * (new_eta - eta)) / np.maximum(1.0, np.abs(eta))))
-        if moved <= PIRLS_TOL or abs(pdev - new_pdev) <= PDEV_FLOOR * abs(new_pdev):
+        if moved <= PIRLS_TOL:
             # converged at the current η: W and log|L|² of this solve belong to it exactly
             return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, it, True)
         beta = beta + step * (sol.beta - beta)
