@@ -50,6 +50,7 @@ class GlmerDeviance:
         self.beta_glm, self.separated = glm_start(design.X, family, self.y, self.prior_weights, self.offset)
         self._last_b: list | None = None
         self.n_eval = 0
+        self.n_unconverged = 0  # PIRLS runs that hit the iteration limit (glmer warns once, at the end)
 
     # -- parameters ------------------------------------------------------------------------------------
     @property
@@ -70,7 +71,7 @@ class GlmerDeviance:
         return [b for s in self.structures for b in s.bounds]
 
     def split(self, theta) -> list[np.ndarray]:
-        theta = np.asarray(theta, float)
+        theta = np.atleast_1d(np.asarray(theta, float))
         return [theta[idx] for idx in self._slices]
 
     def lambdas(self, theta) -> list[np.ndarray]:
@@ -86,6 +87,7 @@ class GlmerDeviance:
                   beta if fixed else self.beta_glm, fixed, start)
         self._last_b = r.b_terms
         self.n_eval += 1
+        self.n_unconverged += not r.converged
         return r
 
     def deviance_at(self, modes: PirlsResult) -> float:

@@ -32,7 +32,7 @@ from .._util import warn_user
 from .family import Family, make_family
 from .laplace import GlmerDeviance, mk_glmer_devfun
 from .optimize import GlmerControl, GlmerOptimum, optimize_glmer
-from .pirls import PirlsResult
+from .pirls import PIRLS_MAXIT, PirlsResult
 from .response import TRIALS_COLUMN, GlmmResponse, glmm_data
 
 __all__ = ["GeneralizedLinearMixedModel", "glmer", "overdispersion"]
@@ -64,6 +64,11 @@ class GeneralizedLinearMixedModel:
     @property
     def formula(self) -> str:
         return self.call.get("formula", self.design.formula.text)
+
+    @property
+    def reml(self) -> bool:
+        """False: a GLMM is fitted by maximum likelihood (``anova`` asks)."""
+        return False
 
     @property
     def nAGQ(self) -> int:
@@ -423,6 +428,9 @@ def _warn_about(model: GeneralizedLinearMixedModel) -> None:
     if not model.converged:
         warn_user(f"the model failed to converge: max|gradient| = {np.max(np.abs(model.optimum.gradient)):.3g} "
                   f"({model.optimum.message})")
+    if not model.modes.converged:
+        warn_user(f"PIRLS did not converge at the estimates (within {PIRLS_MAXIT} iterations): the conditional "
+                  "modes, and so the likelihood, are not reliable")
     separated = model.devfun.separated
     if model.family.name == "binomial":
         eta_fixed = model.design.X @ model.optimum.beta

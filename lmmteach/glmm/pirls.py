@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..lmm.deviance import mk_devfun
-from .._util import warn_user
 from .family import Family
 
 __all__ = ["PlsSolve", "PirlsResult", "solve_weighted_pls", "linear_predictor", "pirls", "glm_start",
@@ -138,7 +137,6 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
         u = u + step * (sol.u - u)
         eta = linear_predictor(design, beta, b_terms, offset)
         pdev = new_pdev
-    warn_user(f"PIRLS did not converge in {PIRLS_MAXIT} iterations at theta = {np.round(theta, 5)}")
     W = family.working_weights(eta, prior_weights)
     sol = solve_weighted_pls(design, theta, W, family.working_response(y, eta, offset), beta)
     return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, PIRLS_MAXIT, False)

@@ -9,6 +9,15 @@
 # warning or convergence message. For each fit: logLik, deviance, AIC, BIC, theta, fixed effects, vcov,
 # the scaled Pearson residuals' quantiles, VarCorr, conditional modes with conditional SDs; and glmer's
 # deviance function (devFunOnly) at fixed parameters, with no optimiser involved.
+#
+# PIRLS tolerance: every fit uses glmerControl(tolPwrss = 1e-13). With lme4's default 1e-7 the conditional
+# modes stop short and the Laplace deviance of cbpp at the optimum is 5.7e-4 above its converged value
+# (184.053133 instead of 184.052564; theta 0.642064 instead of 0.642261); with 1e-10 and 1e-13 lme4 gives the
+# same converged numbers, which are the ones a converged fit must match. VerbAgg (pdev ~ 8000, a relative
+# tolerance) needs the 1e-13: with 1e-10 its deviance at the optimum is still 7.5e-4 above the converged one.
+#
+# nAGQ > 1: lme4's deviance and logLik then leave out the saturated model's log-likelihood (the constant
+# sum(log p(y_i | mu_i = y_i)) of the Laplace version); `saturated` records -2 x that constant.
 suppressPackageStartupMessages({
   library(lme4)
   library(jsonlite)
@@ -55,7 +64,7 @@ contra$district <- factor(contra$district); contra$livch <- factor(contra$livch)
 # ---- best converged fit of glmer's optimisers -----------------------------------------------------------
 fit1 <- function(args, optimizer) {
   warns <- character(0)
-  args$control <- glmerControl(optimizer = optimizer)
+  args$control <- glmerControl(optimizer = optimizer, tolPwrss = 1e-13)
   m <- withCallingHandlers(
     do.call(glmer, args),
     warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") },
@@ -106,7 +115,12 @@ describe <- function(m, data_name, formula_py, family, link, nAGQ = 1, weights =
               devfun = list(at_fit = at_fit, theta_other = unname(theta_other), beta_other = beta_other,
                             at_other = at_other),
               fitted_head = unname(head(fitted(m), 10)),
-              summary = paste(capture.output(print(summary(m))), collapse = "\n"))
+              saturated = -2 * sum(if (family == "poisson") dpois(getME(m, "y"), getME(m, "y"), log = TRUE) else
+                dbinom(round(getME(m, "y") * weights(m)), round(weights(m)), getME(m, "y"), log = TRUE)))
+  m2 <- m
+  m2@call$data <- as.name(sub("[.]csv$", "", sub("^glmm_", "", data_name)))
+  m2@call$control <- NULL
+  out$summary <- paste(capture.output(print(summary(m2))), collapse = "\n")
   if (!is.null(newdata)) {
     out$predict_link <- unname(predict(m, newdata = newdata, type = "link", allow.new.levels = TRUE))
     out$predict_response <- unname(predict(m, newdata = newdata, type = "response", allow.new.levels = TRUE))
@@ -137,7 +151,7 @@ m_agq <- fit(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cb
 res$cbpp_agq25 <- describe(m_agq, "glmm_cbpp.csv", "cbind(incidence, size - incidence) ~ period + (1 | herd)",
                            "binomial", "logit", nAGQ = 25)
 res$cbpp_agq_path <- lapply(c(1, 2, 3, 5, 9, 15, 25), function(k) {
-  dk <- update(m_agq, nAGQ = k, devFunOnly = TRUE)
+  dk <- update(m_agq, nAGQ = k, devFunOnly = TRUE, control = glmerControl(tolPwrss = 1e-13))
   list(nAGQ = k, deviance = dk(c(getME(m_agq, "theta"), fixef(m_agq)))) })
 cat("cbpp probit and cloglog\n")
 m_probit <- fit(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp,
