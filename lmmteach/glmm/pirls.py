@@ -22,6 +22,7 @@ held at a given value and only u updated (the Laplace / quadrature deviance of (
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class PlsSolve:
     b_terms: list
     u: np.ndarray
     logdet: float
-    evaluation: object  # the engine's evaluation (for the conditional variances)
+    evaluation: Any  # the engine's evaluation (for the conditional variances)
 
 
 def solve_weighted_pls(design, theta, weights: np.ndarray, z: np.ndarray, beta: np.ndarray | None = None) -> PlsSolve:
