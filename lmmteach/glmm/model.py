@@ -31,15 +31,12 @@ from ..lmm.optimize import one_blas_thread
 from .._util import warn_user
 from .family import Family, make_family
 from .laplace import GlmerDeviance, mk_glmer_devfun
-from .optimize import GlmerControl, GlmerOptimum, optimize_glmer
+from .optimize import GlmerControl, GlmerOptimum, difference_derivatives, optimize_glmer
 from .pirls import PIRLS_MAXIT, PirlsResult
 from .response import TRIALS_COLUMN, GlmmResponse, glmm_data
 
 __all__ = ["GeneralizedLinearMixedModel", "glmer", "overdispersion"]
 
-HESSIAN_STEP = 1e-3
-"""Relative step of the finite-difference Hessian of the deviance in (θ, β) behind ``vcov`` (lme4's SEs are
-matched to 1e-6 with it; at 1e-4 the PIRLS rounding starts to show in the second differences)."""
 SINGULAR_TOL = 1e-4
 """A relative SD below this (or a correlation this close to ±1) is a singular fit (lme4's isSingular)."""
 
@@ -83,18 +80,15 @@ class GeneralizedLinearMixedModel:
     def fixef(self) -> pd.Series:
         return pd.Series(self.optimum.beta, index=list(self.design.fixef_names), name="Estimate")
 
-    @cached_property
+    @property
     def hessian(self) -> np.ndarray:
-        """∂²(−2 log L)/∂(θ, β)² at the optimum by central differences (lme4's ``optinfo$derivs$Hessian``):
-        H_jk = [f(x + h_j + h_k) − f(x + h_j − h_k) − f(x − h_j + h_k) + f(x − h_j − h_k)] / (4 h_j h_k),
-        next to a bound of θ shifted inwards."""
+        """∂²(−2 log L)/∂(θ, β)² at the optimum by central differences (lme4's ``optinfo$derivs$Hessian``),
+        from the last Newton step of the fit (:func:`lmmteach.glmm.optimize.newton_polish`)."""
+        if self.optimum.hessian is not None:
+            return self.optimum.hessian
         x = np.r_[self.optimum.theta, self.optimum.beta]
-        h = HESSIAN_STEP * np.maximum(1.0, np.abs(x))
-        centre = x.copy()
-        for k, (lo, _) in enumerate(self.devfun.theta_bounds):
-            centre[k] = max(x[k], lo + 2 * h[k])  # the differences must stay inside θ ≥ 0
         with one_blas_thread():
-            return central_hessian(self.devfun, centre, h)
+            return difference_derivatives(self.devfun, x, self.devfun(x), 1e-3 * np.maximum(1.0, np.abs(x)))[1]
 
     @cached_property
     def vcov(self) -> pd.DataFrame:
@@ -357,20 +351,6 @@ class GeneralizedLinearMixedModel:
         from .display import format_glmer
 
         return format_glmer(self)
-
-
-def central_hessian(f, x, h) -> np.ndarray:
-    """The matrix of second differences of f at x with steps h (see ``GeneralizedLinearMixedModel.hessian``)."""
-    k = len(x)
-    H = np.empty((k, k))
-    E = np.diag(h)
-    f0 = f(x)
-    for i in range(k):
-        H[i, i] = (f(x + 2 * E[i]) - 2 * f0 + f(x - 2 * E[i])) / (4 * h[i] * h[i])
-        for j in range(i):
-            H[i, j] = H[j, i] = (f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j])
-                                 + f(x - E[i] - E[j])) / (4 * h[i] * h[j])
-    return H
 
 
 def overdispersion(model: GeneralizedLinearMixedModel) -> pd.Series:
