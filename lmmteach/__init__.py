@@ -41,7 +41,7 @@ from .lmm.gls import GLSFit, gls
 
 # Generalised Linear Mixed Model (a course addition: lme4's glmer)
 from .glmm.family import binomial, poisson
-from .glmm.model import GeneralizedLinearMixedModel, glmer, overdispersion
+from .glmm.model import GeneralizedLinearMixedModel, glmer, glmer_devfun, overdispersion
 
 # inference
 from .inference.lrt import anova
@@ -61,7 +61,7 @@ __all__ = [
     "aov1rm", "box_epsilon", "mauchly", "contr_sum", "contr_treatment", "anova_error_strata",
     "anova_twoway_additive", "long_to_wide", "univariate_rm_table", "pairwise_comparisons",
     "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LmerControl", "LinearMixedModel", "lmer", "GLSFit", "gls",
-    "binomial", "poisson", "GeneralizedLinearMixedModel", "glmer", "overdispersion",
+    "binomial", "poisson", "GeneralizedLinearMixedModel", "glmer", "glmer_devfun", "overdispersion",
     "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite", "contest", "kenward_roger",
     "datasets", "grading", "plots",
 ]

@@ -28,6 +28,7 @@ import numpy as np
 from .family import Family
 from .pirls import PirlsResult, glm_start, pirls
 from .quadrature import MAX_NAGQ, agq_deviance
+from .response import GlmmResponse
 
 __all__ = ["GlmerDeviance", "mk_glmer_devfun"]
 
@@ -50,6 +51,7 @@ class GlmerDeviance:
         self.beta_glm, self.separated = glm_start(design.X, family, self.y, self.prior_weights, self.offset)
         self._last_b: list | None = None
         self.n_eval = 0
+        self.response: GlmmResponse | None = None  # how glmer read the response (set by glmer_devfun)
         self.n_unconverged = 0  # PIRLS runs that hit the iteration limit (glmer warns once, at the end)
 
     # -- parameters ------------------------------------------------------------------------------------

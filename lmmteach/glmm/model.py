@@ -35,7 +35,7 @@ from .optimize import GlmerControl, GlmerOptimum, difference_derivatives, optimi
 from .pirls import PIRLS_MAXIT, PirlsResult
 from .response import TRIALS_COLUMN, GlmmResponse, glmm_data
 
-__all__ = ["GeneralizedLinearMixedModel", "glmer", "overdispersion"]
+__all__ = ["GeneralizedLinearMixedModel", "glmer", "glmer_devfun", "overdispersion"]
 
 SINGULAR_TOL = 1e-4
 """A relative SD below this (or a correlation this close to ±1) is a singular fit (lme4's isSingular)."""
@@ -184,6 +184,15 @@ class GeneralizedLinearMixedModel:
         """log L(θ̂, β̂), Laplace or adaptive quadrature, with every constant of the family's density (for
         nAGQ > 1 lme4 reports it less the saturated model's log-likelihood, :attr:`saturated_loglik`)."""
         return -0.5 * self.optimum.deviance
+
+    def loglik_at(self, theta=None, beta=None, nAGQ: int | None = None) -> float:
+        """log L at (θ, β) (default: the estimates) with ``nAGQ`` quadrature nodes (default: the fit's) -- e.g.
+        the log-likelihood of the fitted parameters as the number of nodes grows from 1 (Laplace) to 25."""
+        theta = self.theta if theta is None else np.atleast_1d(np.asarray(theta, float))
+        beta = self.optimum.beta if beta is None else np.asarray(beta, float)
+        d = self.devfun
+        other = mk_glmer_devfun(d.design, self.family, d.y, d.prior_weights, d.offset, nAGQ or self.nAGQ)
+        return -0.5 * other(np.r_[theta, beta])
 
     @property
     def saturated_loglik(self) -> float:
@@ -366,6 +375,27 @@ def overdispersion(model: GeneralizedLinearMixedModel) -> pd.Series:
     return pd.Series({"chisq": chi2, "ratio": chi2 / df, "rdf": df, "p": float(stats.chi2.sf(chi2, df))})
 
 
+def glmer_devfun(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, weights=None, offset=None,
+                 contrasts: dict | None = None) -> GlmerDeviance:
+    """The deviance function (θ, β) ↦ −2 log L of a GLMM, without fitting (lme4's ``glmer(..., devFunOnly =
+    TRUE)``): call it with ``np.r_[theta, beta]``; ``.modes(theta, beta)`` gives the PIRLS result, ``.stage1(theta)``
+    lme4's first-stage criterion, and setting ``.nAGQ`` changes the number of quadrature nodes."""
+    fam = make_family(family)
+    data = _check_data(data)
+    frame_data, response = glmm_data(formula, data, fam, weights)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="there are more random effects")
+        design = lformula(response.formula, frame_data, contrasts=contrasts, weights=TRIALS_COLUMN, offset=offset)
+    design = replace(design, formula=replace(design.formula, text=formula))
+    if np.ptp(design.y) == 0:
+        raise ValueError(f"the response {response.text!r} is constant ({design.y[0]:g}) in the rows used: "
+                         "nothing to model")
+    devfun = mk_glmer_devfun(replace(design, weights=None, offset=None), fam, design.y, design.weights,
+                             design.offset, nAGQ)
+    devfun.response = response
+    return devfun
+
+
 def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, weights=None, offset=None,
           control: GlmerControl | None = None, contrasts: dict | None = None) -> GeneralizedLinearMixedModel:
     """Fit a generalised linear mixed model by maximum likelihood (lme4's ``glmer``).
@@ -376,23 +406,15 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
     approximation (any random effects); up to 25 adaptive Gauss-Hermite nodes for one scalar random effect.
     ``offset`` (one value per row) adds to the formula's ``offset(...)`` terms; ``control`` a
     :class:`GlmerControl`. Warns when the fit is singular or the fixed effects separate the data.
+
+    The stages, as lme4's: :func:`glmer_devfun` (response, design, deviance function) →
+    :func:`~lmmteach.glmm.optimize.optimize_glmer` → :class:`GeneralizedLinearMixedModel`.
     """
-    fam = make_family(family)
-    data = _check_data(data)
-    frame_data, response = glmm_data(formula, data, fam, weights)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="there are more random effects")
-        design = lformula(response.formula, frame_data, contrasts=contrasts, weights=TRIALS_COLUMN, offset=offset)
-    design = replace(design, formula=replace(design.formula, text=formula))
-    y = design.y
-    if np.ptp(y) == 0:
-        raise ValueError(f"the response {response.text!r} is constant ({y[0]:g}) in the rows used: nothing to model")
-    prior = design.weights
-    off = design.offset
-    devfun = mk_glmer_devfun(replace(design, weights=None, offset=None), fam, y, prior, off, nAGQ)
+    devfun = glmer_devfun(formula, data, family, nAGQ, weights, offset, contrasts)
     opt = optimize_glmer(devfun, control)
-    call = {"formula": formula, "family": fam, "nAGQ": nAGQ, "control": control}
-    model = GeneralizedLinearMixedModel(replace(design, weights=None), fam, devfun, opt, response, call)
+    call = {"formula": formula, "family": devfun.family, "nAGQ": nAGQ, "control": control}
+    assert devfun.response is not None  # set by glmer_devfun
+    model = GeneralizedLinearMixedModel(devfun.design, devfun.family, devfun, opt, devfun.response, call)
     _warn_about(model)
     return model
 

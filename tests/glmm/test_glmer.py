@@ -270,3 +270,14 @@ def test_textbook_laplace_equals_fast_path_for_crossed_and_vector_terms():
         x = np.r_[ref["devfun"]["theta_other"], ref["devfun"]["beta_other"]]
         n = f.n_theta
         assert textbook.laplace_deviance(f, x[:n], x[n:]) == pytest.approx(f(x), rel=1e-10)
+
+
+def test_loglik_at_more_nodes_and_devfun_only():
+    m = fit("cbpp")
+    assert m.loglik_at() == pytest.approx(m.loglik, rel=1e-12)
+    ref = REF["cbpp_agq25"]
+    f = lt.glmer_devfun(ref["formula"], data("glmm_cbpp.csv"), nAGQ=25)
+    x = np.r_[ref["theta"], ref["fixef"]]
+    shift = -2 * float(np.sum(f.family.loglik_terms(f.y, f.y, f.prior_weights)))
+    assert f(x) - shift == pytest.approx(ref["devfun"]["at_fit"], rel=DEVFUN_RTOL)
+    assert m.loglik_at(ref["theta"], ref["fixef"], nAGQ=25) == pytest.approx(-0.5 * f(x), rel=1e-12)
