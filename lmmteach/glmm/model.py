@@ -328,16 +328,30 @@ class GeneralizedLinearMixedModel:
         if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise ValueError(f"nsim must be a whole number >= 1, not {nsim!r}")
         rng = np.random.default_rng(seed)
-        d = self.devfun
-        lambdas = d.lambdas(self.theta)
-        sims = {}
-        for k in range(int(nsim)):
-            eta = d.offset + self.design.X @ self.optimum.beta
-            for block, lam in zip(self.design.blocks, lambdas):
-                b = rng.standard_normal((block.n_levels, block.q)) @ lam.T
-                eta = eta + np.einsum("nq,nq->n", block.Z, b[block.group])
-            sims[f"sim_{k + 1}"] = self.family.simulate(self.family.link.linkinv(eta), d.prior_weights, rng)
+        sims = {f"sim_{k + 1}": self.simulate_response(rng) for k in range(int(nsim))}
         return pd.DataFrame(sims, index=self.design.index)
+
+    def simulate_response(self, rng: np.random.Generator) -> np.ndarray:
+        """One simulated response (see :meth:`simulate`), rows in the fitted order; the parametric bootstrap
+        (:func:`lmmteach.bootstrap_lrt`) draws its responses with it."""
+        d = self.devfun
+        eta = d.offset + self.design.X @ self.optimum.beta
+        for block, lam in zip(self.design.blocks, d.lambdas(self.theta)):
+            b = rng.standard_normal((block.n_levels, block.q)) @ lam.T
+            eta = eta + np.einsum("nq,nq->n", block.Z, b[block.group])
+        return self.family.simulate(self.family.link.linkinv(eta), d.prior_weights, rng)
+
+    def refit_many(self, Y, theta0=None) -> "GlmerRefits":
+        """The model refitted to each row of ``Y`` (K × n), one after another, each from this fit's estimates
+        (``theta0`` is accepted for the linear model's signature; the start is always this fit's θ̂, β̂)."""
+        Y = np.atleast_2d(np.asarray(Y, float))
+        logliks = []
+        for y in Y:
+            try:
+                logliks.append(self.refit(y).loglik)
+            except (ValueError, np.linalg.LinAlgError):
+                logliks.append(np.nan)
+        return GlmerRefits(np.array(logliks))
 
     def refit(self, y) -> "GeneralizedLinearMixedModel":
         """The same model fitted to a new response (rows in the fitted order; proportions for binomial models
@@ -348,7 +362,10 @@ class GeneralizedLinearMixedModel:
         design = self.design.with_response(y)
         d = self.devfun
         devfun = mk_glmer_devfun(design, self.family, y, d.prior_weights, d.offset, self.nAGQ)
-        opt = optimize_glmer(devfun, self.call.get("control"), theta0=self.theta, beta0=self.optimum.beta)
+        control = replace(self.call.get("control") or GlmerControl(), stage1=False)  # start at the estimates
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a simulated response may be singular: the caller decides
+            opt = optimize_glmer(devfun, control, theta0=self.theta, beta0=self.optimum.beta)
         return GeneralizedLinearMixedModel(design, self.family, devfun, opt, self.response, self.call)
 
     def summary(self):
@@ -360,6 +377,16 @@ class GeneralizedLinearMixedModel:
         from .display import format_glmer
 
         return format_glmer(self)
+
+
+@dataclass(frozen=True)
+class GlmerRefits:
+    """Log-likelihoods of refits to simulated responses (NaN where a refit failed)."""
+
+    loglik: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.loglik)
 
 
 def overdispersion(model: GeneralizedLinearMixedModel) -> pd.Series:

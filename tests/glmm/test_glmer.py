@@ -281,3 +281,28 @@ def test_loglik_at_more_nodes_and_devfun_only():
     shift = -2 * float(np.sum(f.family.loglik_terms(f.y, f.y, f.prior_weights)))
     assert f(x) - shift == pytest.approx(ref["devfun"]["at_fit"], rel=DEVFUN_RTOL)
     assert m.loglik_at(ref["theta"], ref["fixef"], nAGQ=25) == pytest.approx(-0.5 * f(x), rel=1e-12)
+
+
+def test_parametric_bootstrap_lrt_between_glmer_fits():
+    m0, m1 = fit("cbpp_null"), fit("cbpp")
+    boot = lt.bootstrap_lrt(m1, m0, nsim=8, seed=1, progress=False)
+    assert boot.statistic == pytest.approx(REF["cbpp_anova"]["chisq"], rel=1e-5)
+    assert boot.df == 3 and boot.n_failed == 0
+    assert np.all(boot.simulated >= 0) and np.all(boot.simulated < boot.statistic)  # D = 25.6 is far out
+    again = lt.bootstrap_lrt(m1, m0, nsim=8, seed=1, progress=False)
+    np.testing.assert_allclose(again.simulated, boot.simulated)
+
+
+def test_offset_argument_equals_offset_term_and_double_bar():
+    grouse = data("glmm_grouseticks.csv").assign(expo=lambda d: 1 + (d.index % 3))
+    a = lt.glmer("TICKS ~ YEAR + offset(log(expo)) + (1 | BROOD)", grouse, "poisson")
+    b = lt.glmer("TICKS ~ YEAR + (1 | BROOD)", grouse, "poisson", offset=np.log(grouse.expo.to_numpy()))
+    assert a.loglik == pytest.approx(b.loglik, rel=1e-9)
+    np.testing.assert_allclose(a.fixef, b.fixef, atol=1e-6)
+    from lmmteach.glmm import textbook
+
+    contra = data("glmm_contraception.csv")
+    f = lt.glmer_devfun("use ~ age + (age || district)", contra)  # (1 | district) + (0 + age | district)
+    x = np.r_[0.5, 0.02, -0.5, 0.01]
+    assert f.n_theta == 2
+    assert textbook.laplace_deviance(f, x[:2], x[2:]) == pytest.approx(f(x), rel=1e-10)
