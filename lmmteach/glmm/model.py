@@ -393,8 +393,9 @@ def overdispersion(model: GeneralizedLinearMixedModel) -> pd.Series:
     """The overdispersion check of a Poisson (or binomial with trials) GLMM: the Pearson statistic
     χ² = Σ r_i² (r_i the Pearson residuals (y_i − μ̃_i)/√(V(μ̃_i)/w_i)) against its residual degrees of freedom
     n − (number of parameters); a ratio χ²/df well above 1 (with a small p = P(χ²_df > χ²)) says that the data
-    vary more than the family allows -- add an observation-level random effect or use another family. (An
-    approximate check, as in Bolker's GLMM FAQ: the df of a mixed model are not exact.)"""
+    vary more than the family allows -- a missing covariate or grouping factor, an observation-level random
+    effect (not offered by lmmteach's glmer yet) or another family. (An approximate check, as in Bolker's GLMM
+    FAQ: the df of a mixed model are not exact.) Returns chisq, ratio, rdf and p."""
     if not isinstance(model, GeneralizedLinearMixedModel):
         raise TypeError(f"overdispersion() takes a fitted glmer model, not {type(model).__name__}")
     chi2 = float(np.sum(model.residuals("pearson") ** 2))
@@ -412,7 +413,15 @@ def glmer_devfun(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int 
     frame_data, response = glmm_data(formula, data, fam, weights)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="there are more random effects")
-        design = lformula(response.formula, frame_data, contrasts=contrasts, weights=TRIALS_COLUMN, offset=offset)
+        try:
+            design = lformula(response.formula, frame_data, contrasts=contrasts, weights=TRIALS_COLUMN,
+                              offset=offset)
+        except ValueError as err:
+            if "must be < number of observations" in str(err) or "number of random effects" in str(err):
+                raise ValueError(f"{err.args[0].split(':')[0]}: an observation-level random effect (one level per "
+                                 "row, as lme4's (1 | obs) for overdispersion) is identifiable in a binomial or "
+                                 "Poisson model, but lmmteach's glmer does not offer it yet") from None
+            raise
     design = replace(design, formula=replace(design.formula, text=formula))
     if np.ptp(design.y) == 0:
         raise ValueError(f"the response {response.text!r} is constant ({design.y[0]:g}) in the rows used: "
