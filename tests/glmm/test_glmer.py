@@ -221,6 +221,10 @@ def test_response_outside_the_support_is_a_clear_error():
         lt.glmer("TICKS ~ YEAR + (1 | BROOD)", grouse.assign(TICKS=grouse.TICKS + 0.5), "poisson")
     with pytest.raises(ValueError, match="nAGQ = 5 needs a single scalar random effect"):
         lt.glmer("TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", grouse, "poisson", nAGQ=5)
+    with pytest.raises(ValueError, match="poisson response .TICKS. must be numbers"):
+        lt.glmer("TICKS ~ YEAR + (1 | BROOD)", grouse.assign(TICKS=grouse.TICKS.astype(str)), "poisson")
+    with pytest.raises(ValueError, match="has 3 levels"):
+        lt.glmer("YEAR ~ HEIGHT + (1 | BROOD)", grouse, "binomial")
     with pytest.raises(ValueError, match="observation-level random effect"):
         lt.glmer("TICKS ~ YEAR + (1 | BROOD) + (1 | INDEX)", grouse, "poisson")
     with pytest.raises(ValueError, match="family='gaussian'"):
