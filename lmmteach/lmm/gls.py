@@ -35,20 +35,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from scipy.optimize import minimize
 
+from .control import LmerControl
 from .covariance import CovarianceStructure, Unstructured, make_structure
-from .deviance import FixedEffectsInQRBasis, LoglikGivenSigma
+from .profiled import DevianceFunction, FixedEffectsInQRBasis, profiled_deviance
 from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
 from .formula import Formula, parse_formula
-from .optimize import newton_polish, one_blas_thread
-from .._util import LOG_2PI, factor_levels, warn_user
+from .optimize import OptimizerResult, one_blas_thread, optimize_lmer
+from .._util import factor_levels, warn_user
 
 if TYPE_CHECKING:
     from .display import GLSSummary
 
-__all__ = ["CORRELATIONS", "ResidualCovariance", "PatternCrossproducts", "GLSDeviance", "GLSFit", "gls"]
+__all__ = ["CORRELATIONS", "ResidualCovariance", "PatternCrossproducts", "GLSDeviance", "GLS_CONTROL", "optimize_gls",
+           "GLSFit", "gls"]
 
 CORRELATIONS = (None, "cs", "ar1", "toep", "un")
 """The correlation structures of :func:`gls` (None: independent errors)."""
@@ -282,15 +283,12 @@ class GLSEvaluation(FixedEffectsInQRBasis):
     gradient: np.ndarray | None = None
 
 
-class GLSDeviance(LoglikGivenSigma):
-    """φ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood of the GLS model."""
+class GLSDeviance(DevianceFunction):
+    """φ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood of the GLS model (the
+    :class:`~lmmteach.lmm.profiled.DevianceFunction` interface; ``covariance`` is the
+    :class:`ResidualCovariance`, θ = φ)."""
 
-    def __init__(self, crossproducts: PatternCrossproducts, covariance: ResidualCovariance, reml: bool = True):
-        self.cp, self.covariance, self.reml = crossproducts, covariance, bool(reml)
-        self.p = crossproducts.Q.shape[1]
-        self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
-        if self.reml and self.cp.n <= self.p:
-            raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
+    covariance: ResidualCovariance
 
     @property
     def n_theta(self) -> int:
@@ -308,7 +306,7 @@ class GLSDeviance(LoglikGivenSigma):
     def theta0(self) -> np.ndarray:
         return self.covariance.start(self.cp.pattern_moments())
 
-    def evaluate(self, theta, gradient: bool = False) -> GLSEvaluation:
+    def _evaluate(self, theta, gradient: bool = False) -> GLSEvaluation:
         cp, n, p = self.cp, self.cp.n, self.p
         theta = np.atleast_1d(np.asarray(theta, float))
         V = self.covariance.matrix(theta)
@@ -327,9 +325,7 @@ class GLSDeviance(LoglikGivenSigma):
         beta = np.linalg.solve(A_Q, Xty)
         pwrss = max(float(M[p, p] - Xty @ beta), 1e-300)
         dof = n - p if self.reml else n
-        dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
-        if self.reml:
-            dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
+        dev = profiled_deviance(logdet_V, pwrss, n, p, self.reml, 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2)
         grad = None
         if gradient:
             G = np.zeros((cp.T, cp.T))  # ∂ deviance / ∂V
@@ -342,50 +338,17 @@ class GLSDeviance(LoglikGivenSigma):
             grad = np.einsum("ij,kij->k", G, self.covariance.matrix_grad(theta))
         return GLSEvaluation(theta, float(dev), cp, A_Q, beta, pwrss, pwrss / dof, float(logdet_V), grad)
 
-    def __call__(self, theta) -> float:
-        return self.evaluate(theta).deviance
 
 
-
-@dataclass(frozen=True)
-class GLSOptimum:
-    theta: np.ndarray
-    deviance: float
-    converged: bool
-    n_iter: int
-    n_eval: int
-    message: str
+GLS_CONTROL = LmerControl(gtol=1e-7, maxcor=20)
+"""The search's tolerances for gls (θ = φ is unbounded and of size ~1: a tighter gradient test than lmer's)."""
 
 
-def optimize_gls(devfun: GLSDeviance, theta0=None) -> GLSOptimum:
-    """Minimise the GLS deviance over φ: L-BFGS-B with the exact gradient, then the Newton polish of
-    :func:`lmmteach.lmm.optimize.newton_polish` (converged: Newton decrement below 1e-6)."""
-    theta0 = devfun.theta0 if theta0 is None else np.asarray(theta0, float)
-    bounds = devfun.bounds
-    lo = np.array([b[0] for b in bounds]) if bounds else np.zeros(0)
-    hi = np.array([b[1] for b in bounds]) if bounds else np.zeros(0)
-    theta0 = np.clip(theta0, lo, hi)
-    if devfun.n_theta == 0:
-        e = devfun.evaluate(theta0)
-        return GLSOptimum(theta0, e.deviance, True, 0, 1, "no covariance parameters")
-    n_eval = 0
-
-    def fun(x):
-        nonlocal n_eval
-        n_eval += 1
-        try:
-            e = devfun.evaluate(x, gradient=True)
-        except np.linalg.LinAlgError:
-            return 1e300, np.zeros_like(x)
-        return e.deviance, e.gradient
-
-    with one_blas_thread():
-        res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-7, "maxcor": 20})
-        theta, decrement = newton_polish(devfun, np.asarray(res.x, float))
-        dev = devfun(theta)
-    return GLSOptimum(theta, dev, bool(np.isfinite(dev) and decrement < 1e-6), int(res.nit), n_eval,
-                      str(res.message))
+def optimize_gls(devfun: GLSDeviance, theta0=None, control: LmerControl | None = None) -> OptimizerResult:
+    """Minimise the GLS deviance over φ: :func:`lmmteach.lmm.optimize.optimize_lmer` (L-BFGS-B with the exact
+    gradient, then the Newton polish; converged: Newton decrement below ``control.decrement_tol``), with
+    the control object of ``lmer`` (default :data:`GLS_CONTROL`)."""
+    return optimize_lmer(devfun, theta0=theta0, control=GLS_CONTROL if control is None else control)
 
 
 # -- the design -----------------------------------------------------------------------------------------
@@ -419,6 +382,10 @@ class GLSDesign:
     @property
     def n_groups(self) -> int:
         return len(self.levels)
+
+    def fitting_response(self, y) -> np.ndarray:
+        """The response as the deviance fits it (gls has no weights or offset: y itself)."""
+        return np.asarray(y, float)
 
     def with_response(self, y) -> "GLSDesign":
         y = np.asarray(y, float)
@@ -471,7 +438,7 @@ class GLSFit:
 
     design: GLSDesign
     devfun: GLSDeviance
-    optimum: GLSOptimum
+    optimum: OptimizerResult
 
     @cached_property
     def _eval(self) -> GLSEvaluation:
@@ -612,15 +579,14 @@ class GLSFit:
     def refit_ml(self) -> "GLSFit":
         if not self.reml:
             return self
-        devfun = GLSDeviance(self.devfun.cp, self.devfun.covariance, reml=False)
+        devfun = self.devfun.with_reml(False)
         return GLSFit(self.design, devfun, optimize_gls(devfun, theta0=self.theta))
 
     def refit(self, y, theta0=None) -> "GLSFit":
         """The same design fitted to a new response (rows in the fitted order), started at this fit's φ."""
         design = self.design.with_response(y)
         with one_blas_thread():
-            cp = self.devfun.cp.with_response(design.y)
-        devfun = GLSDeviance(cp, self.devfun.covariance, reml=self.reml)
+            devfun = self.devfun.with_response(design)
         return GLSFit(design, devfun, optimize_gls(devfun, theta0=self.theta if theta0 is None else theta0))
 
     def summary(self) -> "GLSSummary":
