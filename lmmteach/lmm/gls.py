@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,6 +41,7 @@ from .profiled import DevianceFunction, FixedEffectsInQRBasis, profiled_deviance
 from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
 from .formula import Formula, parse_formula
+from .fitted import FittedModel
 from .optimize import OptimizerResult, one_blas_thread, optimize_lmer
 from .._util import factor_levels, warn_user
 
@@ -433,24 +433,14 @@ def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
 
 # -- the fitted model ---------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class GLSFit:
-    """A fitted GLS model  y_i = X_i b + e_i,  e_i ~ N(0, σ² V[P_i, P_i])  (immutable)."""
+class GLSFit(FittedModel):
+    """A fitted GLS model  y_i = X_i b + e_i,  e_i ~ N(0, σ² V[P_i, P_i])  (immutable; the accessors shared
+    with lmer fits are in :class:`~lmmteach.lmm.fitted.FittedModel`)."""
 
     design: GLSDesign
     devfun: GLSDeviance
     optimum: OptimizerResult
-
-    @cached_property
-    def _eval(self) -> GLSEvaluation:
-        return self.devfun.evaluate(self.optimum.theta)
-
-    @property
-    def reml(self) -> bool:
-        return self.devfun.reml
-
-    @property
-    def formula(self) -> str:
-        return self.design.formula.text
+    control = GLS_CONTROL  # (a class attribute, not a field: the optimiser's settings for refits)
 
     @property
     def correlation(self) -> str | None:
@@ -460,31 +450,10 @@ class GLSFit:
     def heteroscedastic(self) -> bool:
         return self.devfun.covariance.heteroscedastic
 
-    @property
-    def theta(self) -> np.ndarray:
-        """φ̂, the covariance parameters on the search scale (correlation parameters, log δ)."""
-        return self.optimum.theta.copy()
-
-    @property
-    def fixef(self) -> pd.Series:
-        """b̂ = (X'V̂⁻¹X)⁻¹ X'V̂⁻¹y."""
-        return pd.Series(self._eval.beta, index=list(self.design.fixef_names), name="Estimate")
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Cov(b̂) = s² (X'V̂⁻¹X)⁻¹ with s² = r'V̂⁻¹r / (n − p) by ML and REML alike (nlme's convention:
-        an ML fit's σ̂² = r'V̂⁻¹r / n is rescaled by n / (n − p) here)."""
-        names = list(self.design.fixef_names)
-        s2 = self._eval.pwrss / (self.nobs - self.design.p)
-        return pd.DataFrame(s2 * np.linalg.inv(self._eval.A), index=names, columns=names)
-
-    @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index, name="Std. Error")
-
-    @property
-    def tvalues(self) -> pd.Series:
-        return (self.fixef / self.se).rename("t value")
+    def _vcov_scale(self) -> float:
+        """s² = r'V̂⁻¹r / (n − p) by ML and REML alike (nlme's convention: an ML fit's σ̂² = r'V̂⁻¹r / n is
+        rescaled by n / (n − p) in Cov(b̂))."""
+        return float(self._eval.pwrss / (self.nobs - self.design.p))
 
     def coef_table(self) -> pd.DataFrame:
         """nlme's coefficient table: Value, Std.Error, t-value, p-value (t on n − p df, as nlme)."""
@@ -493,11 +462,6 @@ class GLSFit:
         t = self.tvalues
         return pd.DataFrame({"Value": self.fixef, "Std.Error": self.se, "t-value": t,
                              "p-value": 2 * stats.t.sf(np.abs(t), self.nobs - self.design.p)})
-
-    @property
-    def sigma(self) -> float:
-        """σ̂: the residual SD (at the first time point when heteroscedastic)."""
-        return float(np.sqrt(self._eval.sigma2))
 
     @property
     def correlation_parameters(self) -> pd.Series:
@@ -520,43 +484,9 @@ class GLSFit:
         lev = list(self.design.time_levels)
         return pd.DataFrame(self.devfun.covariance.correlation(self.theta), index=lev, columns=lev)
 
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self._eval.deviance
-
-    @property
-    def deviance(self) -> float:
-        return self._eval.deviance
-
-    @property
-    def npar(self) -> int:
-        """Fixed effects + correlation and variance parameters + σ (nlme's df of logLik)."""
-        return self.design.p + self.devfun.n_theta + 1
-
-    @property
-    def aic(self) -> float:
-        return self.deviance + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        n_eff = self.nobs - self.design.p if self.reml else self.nobs  # nlme's BIC uses n − p for REML
-        return self.deviance + np.log(n_eff) * self.npar
-
-    @property
-    def nobs(self) -> int:
-        return self.design.nobs
-
-    @property
-    def converged(self) -> bool:
-        return self.optimum.converged
-
-    @property
-    def fitted(self) -> pd.Series:
-        return pd.Series(self.design.X @ self._eval.beta, index=self.design.index, name="fitted")
-
-    @property
-    def residuals(self) -> pd.Series:
-        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.index, name="residuals")
+    def _bic_nobs(self) -> int:
+        """nlme's BIC uses n − p for a REML fit."""
+        return self.nobs - self.design.p if self.reml else self.nobs
 
     def predict(self, newdata: pd.DataFrame | None = None) -> pd.Series:
         """X b̂ for ``newdata`` (default: the data fitted); NaN where a needed variable is missing."""
@@ -576,18 +506,8 @@ class GLSFit:
         out[complete] = X @ self._eval.beta
         return out
 
-    def refit_ml(self) -> "GLSFit":
-        if not self.reml:
-            return self
-        devfun = self.devfun.with_reml(False)
-        return GLSFit(self.design, devfun, optimize_gls(devfun, theta0=self.theta))
-
-    def refit(self, y, theta0=None) -> "GLSFit":
-        """The same design fitted to a new response (rows in the fitted order), started at this fit's φ."""
-        design = self.design.with_response(y)
-        with one_blas_thread():
-            devfun = self.devfun.with_response(design)
-        return GLSFit(design, devfun, optimize_gls(devfun, theta0=self.theta if theta0 is None else theta0))
+    def _result(self, design, devfun, optimum, ml: bool = False) -> "GLSFit":
+        return GLSFit(design, devfun, optimum)
 
     def summary(self) -> "GLSSummary":
         from .display import GLSSummary
@@ -598,11 +518,6 @@ class GLSFit:
         from .display import format_gls
 
         return format_gls(self)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return "<pre>" + html.escape(repr(self)) + "</pre>"
 
 
 def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: str | None = None,
