@@ -54,10 +54,6 @@ __all__ = ["CORRELATIONS", "ResidualCovariance", "PatternCrossproducts", "GLSDev
 CORRELATIONS = (None, "cs", "ar1", "toep", "un")
 """The correlation structures of :func:`gls` (None: independent errors)."""
 
-GRAD_STEP = 1e-7
-"""Step of the central differences of the T × T map φ ↦ V(φ) (a tiny smooth map: ~1e-10 accurate)."""
-
-
 # -- the covariance of one group's errors ---------------------------------------------------------------
 class ResidualCovariance:
     """V(φ) = D R D over the T time points, relative to σ² (so Cov(y_i) = σ² V[P_i, P_i]).
@@ -149,15 +145,38 @@ class ResidualCovariance:
         d = self.delta(phi)
         return self.correlation(phi) * np.outer(d, d)
 
+    def correlation_grad(self, phi) -> np.ndarray:
+        """∂R/∂x_j for the correlation parameters x of φ, shape (n_corr, T, T): the structure's ∂C/∂θ_k times
+        dθ_k/dx_j = (θ_k − lo)(hi − θ_k)/(hi − lo) (the logistic map); for ``un``, with C = ΛΛ' and
+        R_ij = C_ij / √(C_ii C_jj),  ∂R_ij = ∂C_ij / √(C_ii C_jj) − R_ij (∂C_ii / 2C_ii + ∂C_jj / 2C_jj)."""
+        if self.structure is None:
+            return np.zeros((0, self.T, self.T))
+        theta = self.structure_theta(phi)
+        dC = self.structure.relcov_grad(theta)[self._free]
+        bounds = self.structure.bounds
+        for j, k in enumerate(self._free):
+            lo, hi = bounds[k]
+            if np.isfinite(lo):
+                dC[j] *= (theta[k] - lo) * (hi - theta[k]) / (hi - lo)
+        if not isinstance(self.structure, Unstructured):
+            return dC
+        C = self.structure.relcov(theta)
+        d = np.sqrt(np.diag(C))
+        R = C / np.outer(d, d)
+        half = np.diagonal(dC, axis1=1, axis2=2) / (2 * d * d)  # ∂C_ii / 2C_ii
+        return dC / np.outer(d, d) - R * (half[:, :, None] + half[:, None, :])
+
     def matrix_grad(self, phi) -> np.ndarray:
-        """∂V/∂φ_k, shape (k, T, T), by central differences (bounded parameters step inward)."""
-        phi = np.asarray(phi, float)
+        """∂V/∂φ_k, shape (k, T, T), exact: V = R ∘ δδ', so ∂V/∂x_j = ∂R/∂x_j ∘ δδ' for a correlation
+        parameter and, for δ_t = e^(φ_t), ∂V/∂φ_t = V ∘ (e_t 1' + 1 e_t') (row and column t, twice at t,t)."""
+        d = self.delta(phi)
+        V = self.correlation(phi) * np.outer(d, d)
         out = np.empty((self.n_params, self.T, self.T))
-        for k in range(self.n_params):
-            tp, tm = phi.copy(), phi.copy()
-            tp[k] += GRAD_STEP
-            tm[k] -= GRAD_STEP
-            out[k] = (self.matrix(tp) - self.matrix(tm)) / (2 * GRAD_STEP)
+        out[: self.n_corr] = self.correlation_grad(phi) * np.outer(d, d)
+        for j, t in enumerate(range(1, self.T) if self.heteroscedastic else []):
+            e = np.zeros(self.T)
+            e[t] = 1.0
+            out[self.n_corr + j] = V * (e[:, None] + e[None, :])
         return out
 
     def start(self, S: np.ndarray | None) -> np.ndarray:
@@ -281,6 +300,9 @@ class GLSEvaluation(FixedEffectsInQRBasis):
     sigma2: float
     logdet_V: float
     gradient: np.ndarray | None = None
+    dC: np.ndarray | None = None  # ∂(deviance)/∂V (T × T)
+    dlogdetV_dC: np.ndarray | None = None  # ∂log|V|/∂V = Σ_P (groups with P) V_P⁻¹
+    dpwrss_dC: np.ndarray | None = None  # ∂(r'V⁻¹r)/∂V = −Σ_i V_i⁻¹ r_i r_i' V_i⁻¹
 
 
 class GLSDeviance(DevianceFunction):
@@ -326,17 +348,25 @@ class GLSDeviance(DevianceFunction):
         pwrss = max(float(M[p, p] - Xty @ beta), 1e-300)
         dof = n - p if self.reml else n
         dev = profiled_deviance(logdet_V, pwrss, n, p, self.reml, 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2)
-        grad = None
-        if gradient:
-            G = np.zeros((cp.T, cp.T))  # ∂ deviance / ∂V
-            c = np.r_[-beta, 1.0]
-            Ainv = np.linalg.inv(A_Q)
-            for P, count, K, Vinv in zip(cp.patterns, cp.counts, cp.K, Vinvs):
-                S = np.einsum("tspq,p,q->ts", K, c, c)  # Σ_i r_i r_i'
-                H = np.einsum("tspq,pq->ts", K[:, :, :p, :p], Ainv) if self.reml else 0.0  # Σ X_i A⁻¹ X_i'
-                G[np.ix_(P, P)] += count * Vinv - Vinv @ ((dof / pwrss) * S + H) @ Vinv
-            grad = np.einsum("ij,kij->k", G, self.covariance.matrix_grad(theta))
-        return GLSEvaluation(theta, float(dev), cp, A_Q, beta, pwrss, pwrss / dof, float(logdet_V), grad)
+        if not gradient:
+            return GLSEvaluation(theta, float(dev), cp, A_Q, beta, pwrss, pwrss / dof, float(logdet_V))
+        # ∂d/∂V = Σ_P [count V⁻¹ − V⁻¹ ((dof/r'V⁻¹r) S + H) V⁻¹]: log|V|, r'V⁻¹r and (REML) log|X'V⁻¹X| in turn
+        W, S_all, H_all = (np.zeros((cp.T, cp.T)) for _ in range(3))
+        c = np.r_[-beta, 1.0]
+        Ainv = np.linalg.inv(A_Q)
+        for P, count, K, Vinv in zip(cp.patterns, cp.counts, cp.K, Vinvs):
+            S = np.einsum("tspq,p,q->ts", K, c, c)  # Σ_i r_i r_i'
+            W[np.ix_(P, P)] += count * Vinv
+            S_all[np.ix_(P, P)] -= Vinv @ S @ Vinv
+            if self.reml:  # Σ X_i A⁻¹ X_i'
+                H_all[np.ix_(P, P)] -= Vinv @ np.einsum("tspq,pq->ts", K[:, :, :p, :p], Ainv) @ Vinv
+        G = W + (dof / pwrss) * S_all + H_all
+        return GLSEvaluation(theta, float(dev), cp, A_Q, beta, pwrss, pwrss / dof, float(logdet_V),
+                             self.contract(G, theta), G, W, S_all)
+
+    def contract(self, G: np.ndarray, theta) -> np.ndarray:
+        """tr(G ∂V/∂φ_k) for every k."""
+        return np.einsum("ij,kij->k", G, self.covariance.matrix_grad(theta))
 
 
 

@@ -27,9 +27,9 @@ profiles, the bootstrap and the Satterthwaite tests speak only to this interface
 
 What an evaluation returns (:class:`DevianceEvaluation`): ``deviance``, ``beta`` (b̂), ``A`` (X'V⁻¹X),
 ``sigma2`` (σ̂²), ``pwrss`` (r'V⁻¹r), ``logdet_V`` and, with ``gradient=True``, the exact ``gradient``
-∂d/∂θ. Random-effects engines (:class:`RandomEffectsDeviance`) add the gradient over C itself (``dC``, and
-its two parts ``dlogdetV_dC`` and ``dpwrss_dC``), the conditional modes term by term (``term_blups``) and
-their conditional variances (``condvar``). A GLMM's PIRLS can reuse the same verbs: set θ, factor with
+∂d/∂θ and the gradient over C itself (``dC``, with its parts ``dlogdetV_dC`` and ``dpwrss_dC``; for gls C
+is V). Random-effects engines (:class:`RandomEffectsDeviance`) add the conditional modes term by term
+(``term_blups``) and their conditional variances (``condvar``). A GLMM's PIRLS can reuse the same verbs: set θ, factor with
 its working weights, solve.
 """
 
@@ -73,6 +73,9 @@ class DevianceEvaluation(Protocol):
     sigma2: Any  # σ̂² = r'V⁻¹r / dof
     logdet_V: Any  # log|V|
     gradient: np.ndarray | None  # ∂d/∂θ (with gradient=True)
+    dC: np.ndarray | None  # ∂d/∂C (with gradient=True)
+    dlogdetV_dC: np.ndarray | None  # ∂log|V|/∂C
+    dpwrss_dC: np.ndarray | None  # ∂(r'V⁻¹r)/∂C
 
     @property
     def beta(self) -> np.ndarray: ...  # b̂
@@ -205,19 +208,42 @@ class DevianceFunction(ABC):
 
     def loglik(self, theta, sigma2: float) -> float:
         """Log-likelihood at given covariance parameters (θ, σ²), with b̂ profiled out (not σ²):
+        −½ :meth:`deviance_given_sigma`."""
+        return float(-0.5 * self._deviance_given_sigma2(self.evaluate(theta), sigma2))
 
-            ML:    ℓ   = −½ [n log(2πσ²) + log|V| + r'V⁻¹r / σ²]
-            REML:  ℓ_R = −½ [(n−p) log(2πσ²) + log|V| + log|A| + r'V⁻¹r / σ²]
-
-        (log|Σ*| = n log σ² + log|V| and log|X'Σ*⁻¹X| = log|A| − p log σ², as in the notes' formulas;
-        with prior weights ℓ gains ½ Σ log w_i).
-        """
-        e = self.evaluate(theta)
+    def _deviance_given_sigma2(self, e, sigma2):
         dof = self.cp.n - self.p if self.reml else self.cp.n
         out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
         if self.reml:
             out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * (out - getattr(self.cp, "log_weights", 0.0)))
+        return out - getattr(self.cp, "log_weights", 0.0)
+
+    def deviance_given_sigma(self, theta, sigma: float, gradient: bool = False):
+        """−2 × the log-likelihood at (θ, σ), with b̂ profiled out (not σ):
+
+            ML:    d   = n log(2πσ²) + log|V| + r'V⁻¹r / σ²
+            REML:  d_R = (n−p) log(2πσ²) + log|V| + log|A| + r'V⁻¹r / σ²
+
+        (log|Σ*| = n log σ² + log|V| and log|X'Σ*⁻¹X| = log|A| − p log σ², as in the notes' formulas;
+        with prior weights d loses Σ log w_i). With ``gradient`` also (d, ∂d/∂(θ, σ)), exactly:
+
+            ∂d/∂θ_k = tr[(G + (1/σ² − dof/r'V⁻¹r) ∂(r'V⁻¹r)/∂C) ∂C/∂θ_k],   ∂d/∂σ = 2 dof/σ − 2 r'V⁻¹r/σ³,
+
+        with G = ∂d(θ)/∂C the profiled deviance's gradient over C (σ̂² = r'V⁻¹r/dof there, σ² here).
+        """
+        e = self.evaluate(theta, gradient=gradient)
+        sigma2 = sigma**2
+        dof = self.cp.n - self.p if self.reml else self.cp.n
+        d = self._deviance_given_sigma2(e, sigma2)
+        if not gradient:
+            return d
+        G = e.dC + (1.0 / sigma2 - dof / e.pwrss) * e.dpwrss_dC
+        d_sigma = 2 * dof / sigma - 2 * e.pwrss / sigma**3
+        return float(d), np.r_[self.contract(G, theta), d_sigma]
+
+    @abstractmethod
+    def contract(self, G: np.ndarray, theta) -> np.ndarray:
+        """tr(G ∂C/∂θ_k) for every k: a gradient over C (the layout of ``dC``) made a gradient over θ."""
 
 
 class RandomEffectsDeviance(DevianceFunction):
@@ -278,6 +304,14 @@ class RandomEffectsDeviance(DevianceFunction):
     def relcov(self, theta) -> np.ndarray:
         """C(θ) = Σ/σ², block diagonal over the terms."""
         return block_diag(*[s.relcov(t) for s, t in zip(self.structures, self.split(theta))])
+
+    def contract(self, G: np.ndarray, theta) -> np.ndarray:
+        """tr(G ∂C/∂θ_k) for every k, term by term on the block diagonal of G."""
+        out, offset = [], 0
+        for s, t in zip(self.structures, self.split(theta)):
+            out.append(np.einsum("ij,kij->k", G[offset : offset + s.q, offset : offset + s.q], s.relcov_grad(t)))
+            offset += s.q
+        return np.concatenate(out)
 
 
 @dataclass(frozen=True)
