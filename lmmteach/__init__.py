@@ -33,7 +33,7 @@ from .anova.multcomp import pairwise_comparisons
 from .lmm.formula import parse_formula
 from .lmm.design import lformula
 from .lmm import textbook
-from .lmm.deviance import mk_devfun
+from .lmm.engine import mk_devfun
 from .lmm.optimize import optimize_lmer
 from .lmm.control import LmerControl
 from .lmm.model import LinearMixedModel, lmer

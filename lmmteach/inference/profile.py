@@ -31,24 +31,22 @@ carried from point to point), which is fast but may stay on a higher branch of a
 from other starts (the estimates; each SD at 0, each correlation at ±1), with the analytic gradient and
 stopped as soon as they can be judged; where one is lower, the search goes on from there.
 
-Only unstructured (``us``) and variance-components (``diag``) blocks have lme4's σ/ρ scale. Models with
-several grouping factors are profiled the same way: the blocked engine has the exact gradient too
-(``exact_gradient``; it is only fitted derivative-free). ``use_gradient=False`` gives derivative-free inner
-minimisations instead (a check of the Newton path in the tests).
+Only unstructured (``us``) and variance-components (``diag``) blocks have lme4's σ/ρ scale. Every engine
+(:class:`~lmmteach.lmm.profiled.DevianceFunction`) has the exact gradient, so models with several grouping
+factors are profiled the same way. ``use_gradient=False`` gives derivative-free inner minimisations instead
+(a check of the Newton path in the tests).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
 from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
-from ..lmm.blocked import BlockedDeviance
-from ..lmm.deviance import Crossproducts, ProfiledDeviance
-from ..lmm.optimize import OneAtATime, bfgs_update, hessian, one_blas_thread, optimize_lmer, optimize_warm
+from ..lmm.optimize import bfgs_update, hessian, one_blas_thread, optimize_lmer, optimize_warm
 from .._util import LOG_2PI, fd_hessian
 
 __all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "check_scale", "profile_intervals"]
@@ -172,7 +170,7 @@ def sdcor_deviance(model, psi, gradient: bool = False):
 
         d(ψ) = n log(2πσ²) + log|V| + r'V⁻¹r / σ²  (− Σ log w_i),     V = I + Z C Z',  C = Σ(ψ)/σ²;
 
-    with ``gradient`` (an engine with ``exact_gradient``: both do) also ∂d/∂ψ, by the chain rule from the two
+    with ``gradient`` also ∂d/∂ψ, by the chain rule from the two
     parts of the gradient over C that the engine computes (G_C = ∂d/∂C at fixed σ² = ∂log|V|/∂C + ∂(r'V⁻¹r)/∂C / σ²):
 
         ∂d/∂Σ = G_C / σ² =: G          (σ held, C = Σ/σ²)
@@ -237,6 +235,7 @@ class _Slice:
     gradient over all of ψ at the points it evaluates (the profile's slope is its k-th element)."""
 
     p = 0
+    n_responses = None
 
     @dataclass(frozen=True)
     class Evaluation:
@@ -506,14 +505,9 @@ class _FixefProfile(_Profile):
         self.lo_search = np.where(self.lo == 0.0, THETA_FLOOR * self.scale, self.lo)
         self.H = None
         if profiler.fast:
-            X, self.Z, self.y = m.design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
+            X, _, self.y = m.design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
             self.x_k = X[:, k]
-            if isinstance(devfun, BlockedDeviance):
-                self.cp = devfun.cp.without_column(k)
-            else:
-                cp = Crossproducts.from_arrays(np.delete(X, k, axis=1), self.Z, self.y, m.design.group,
-                                               m.design.n_groups)
-                self.cp = replace(cp, log_weights=devfun.cp.log_weights)
+            self.without_k = devfun.without_fixed_effect(k).with_reml(False)
             theta = np.asarray(m.theta, float)
             if np.all((theta > self.lo) & (theta < self.hi)):  # no θ on a bound: a Hessian over all of them
                 H = hessian(self._devfun(m.fixef.iloc[k]), theta, list(range(len(theta))))
@@ -521,12 +515,8 @@ class _FixefProfile(_Profile):
                     self.H = H
 
     def _devfun(self, v):
-        """The ML deviance over θ of the model with β_k = v: response y − v x_k, X without column k (a
-        :class:`ProfiledDeviance`, or a :class:`BlockedDeviance` for several grouping factors)."""
-        structures = self.prof.m.devfun.structures
-        if isinstance(self.cp, Crossproducts):
-            return ProfiledDeviance(self.cp.with_response(self.Z, self.y - v * self.x_k), structures, reml=False)
-        return BlockedDeviance(self.cp.with_response(self.y - v * self.x_k), structures, reml=False)
+        """The ML deviance over θ of the model with β_k = v: response y − v x_k, X without column k."""
+        return self.without_k.with_y(self.y - v * self.x_k)
 
     def _closed_form(self, theta, v):
         """(d, ∂d/∂v) at θ with β_k = v, from the full model's evaluation (the module docstring)."""
@@ -555,8 +545,7 @@ class _FixefProfile(_Profile):
             theta, d = near.x, near.deviance
         else:
             start = np.clip(self._linear_start(v), self.lo, self.hi)
-            warm = f if f.has_gradient else OneAtATime(f)  # (the blocked engine evaluates one θ at a time)
-            res = optimize_warm(warm, start, self.H) if self.H is not None else None
+            res = optimize_warm(f, start, self.H) if self.H is not None else None
             if res is None:
                 res = optimize_lmer(f, theta0=start)
             theta, d = np.asarray(res.theta, float), float(res.deviance)
@@ -586,8 +575,7 @@ class _Profiler:
         self.psi_hat = sdcor(self.m)
         self.bounds = _bounds(self.m)
         self.dev_hat = self.m.deviance
-        exact = bool(getattr(self.m.devfun, "exact_gradient", False))  # one factor and blocked engines
-        self.fast = exact if use_gradient is None else bool(use_gradient) and exact
+        self.fast = True if use_gradient is None else bool(use_gradient)  # every engine has the exact gradient
         self.grad_hat = self.H_hat = None
         if self.fast:
             self.grad_hat = sdcor_deviance(self.m, self.psi_hat, gradient=True)[1]

@@ -11,8 +11,10 @@ deviance −2ℓ(φ) (REML deviance for a REML fit, ML deviance with b̂ profile
 
     ν = 2 (l'Ĉl)² / (g' Cov(φ̂) g),        p = 2 P(t_ν > |t|).
 
-The derivatives are taken numerically (central differences with Richardson extrapolation), as lmerTest
-does with numDeriv; each evaluation of C(φ) and −2ℓ(φ) is one evaluation of the profiled deviance.
+H is the Jacobian of the *exact* gradient of −2ℓ(φ) (:meth:`DevianceFunction.deviance_given_sigma`), by
+central differences with Richardson extrapolation, and g the same differences of C(φ): both are accurate
+to O(h⁴) and roundoff/h, so the df do not depend on the step (lmerTest differentiates −2ℓ twice with
+numDeriv; a second difference of function values would lose half the digits).
 """
 
 from __future__ import annotations
@@ -21,15 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._util import fd_hessian
-
 __all__ = ["jacobian", "varpar_covariance", "satterthwaite"]
 
 
-def _deviance(model, phi) -> float:
-    """−2ℓ(θ, σ) with b̂ profiled out (the REML deviance for a REML fit); see ProfiledDeviance.loglik."""
-    theta, sigma = phi[:-1], phi[-1]
-    return -2.0 * model.devfun.loglik(theta, sigma**2)
+def _deviance_gradient(model, phi) -> np.ndarray:
+    """∂(−2ℓ)/∂φ at φ = (θ, σ), b̂ profiled out (the REML deviance for a REML fit), exact."""
+    return model.devfun.deviance_given_sigma(phi[:-1], phi[-1], gradient=True)[1]
 
 
 def _vcov_beta(model, phi) -> np.ndarray:
@@ -38,8 +37,12 @@ def _vcov_beta(model, phi) -> np.ndarray:
     return phi[-1] ** 2 * np.linalg.inv(e.A)
 
 
-def _steps(phi, rel=1e-4) -> np.ndarray:
-    return rel * np.maximum(np.abs(phi), 1e-2)
+STEP = 1e-4
+"""Relative step of the differences (of the exact gradient and of C(φ)); the df do not depend on it."""
+
+
+def _steps(phi) -> np.ndarray:
+    return STEP * np.maximum(np.abs(phi), 1e-2)
 
 
 
@@ -63,8 +66,8 @@ def varpar_covariance(model) -> np.ndarray:
     """Cov(φ̂) ≈ 2 H⁻¹ for φ = (θ, σ), H the Hessian of the deviance at the estimates (lmerTest's
     ``vcov_varpar``)."""
     phi = np.r_[model.theta, model.sigma]
-    H = fd_hessian(lambda p: _deviance(model, p), phi, _steps(phi))
-    return 2.0 * np.linalg.pinv(H)
+    H = jacobian(lambda p: _deviance_gradient(model, p), phi, _steps(phi))
+    return 2.0 * np.linalg.pinv(0.5 * (H + H.T))
 
 
 def vcov_jacobian(model) -> np.ndarray:

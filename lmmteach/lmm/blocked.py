@@ -24,8 +24,8 @@ and all the others block r ("the rest"):
 The cross-products never change with θ and are formed once, in one pass over the data; an evaluation then
 never touches the n rows.
 
-**The exact gradient** (``evaluate(theta, gradient=True)``; the fit itself stays derivative-free, as lme4's
-BOBYQA, :func:`lmmteach.lmm.optimize.optimize_lmer`, but bootstrap refits and profiles use it). As with one
+**The exact gradient** (``evaluate(theta, gradient=True)``; the fit, bootstrap refits and profiles use it,
+:func:`lmmteach.lmm.optimize.optimize_lmer`). As with one
 factor (:mod:`lmmteach.lmm.deviance`), d depends on θ only through C = Σ/σ², term j's block I_ℓⱼ ⊗ C_j, and
 
     ∂d/∂C_j = Σ_{levels l of term j} [ W_ll − (dof/r²) s_l s_l' − (REML) P_l A⁻¹ P_l' ],
@@ -55,8 +55,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import block_diag, cho_solve, cholesky, lapack, solve_triangular
 
-from .._util import LOG_2PI
-from .deviance import FixedEffectsInQRBasis, LoglikGivenSigma, forward_solve
+from .deviance import Crossproducts, ProfiledDeviance, forward_solve
+from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, profiled_deviance
 
 __all__ = ["BlockedCrossproducts", "BlockedEvaluation", "BlockedDeviance", "mk_blocked_devfun"]
 
@@ -244,8 +244,13 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
         u1 = np.linalg.solve(np.swapaxes(self.L11, 1, 2), rhs_1[:, :, None])[:, :, 0]
         return u1, ur
 
-    @cached_property
+    @property
     def blups(self) -> list[np.ndarray]:
+        """The conditional modes (:attr:`term_blups`)."""
+        return self.term_blups
+
+    @cached_property
+    def term_blups(self) -> list[np.ndarray]:
         """b̂_j = λ_j u_j for every term j: (ℓ_j × q_j) arrays, the conditional modes."""
         cp = self.cp
         u1, ur = self.u
@@ -292,101 +297,47 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
         return out
 
 
-class BlockedDeviance(LoglikGivenSigma):
-    """θ ↦ −2 × profiled (restricted when ``reml``) log-likelihood for any number of grouping factors; the
-    same interface as :class:`~lmmteach.lmm.deviance.ProfiledDeviance` (``split``, ``bounds``, ``evaluate``,
-    ``loglik``). ``has_gradient`` is False: fits are derivative-free (COBYQA); ``exact_gradient`` says that
-    ``evaluate(theta, gradient=True)`` gives the exact gradient all the same (for refits and profiles)."""
+class BlockedDeviance(RandomEffectsDeviance):
+    """θ ↦ −2 × profiled (restricted when ``reml``) log-likelihood for any number of grouping factors (the
+    :class:`~lmmteach.lmm.profiled.DevianceFunction` interface, as
+    :class:`~lmmteach.lmm.deviance.ProfiledDeviance`), with the exact gradient."""
 
-    has_gradient = False
-    exact_gradient = True
-
-    def __init__(self, crossproducts: BlockedCrossproducts, structures, reml: bool = True):
-        self.cp = crossproducts
-        self.structures = list(structures)
-        self.reml = bool(reml)
-        self.p = crossproducts.p
-        sizes = [s.n_params for s in self.structures]
-        self._slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
-        self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
-        if self.reml and self.cp.n <= self.p:
-            raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
-
-    @property
-    def n_theta(self) -> int:
-        return sum(s.n_params for s in self.structures)
-
-    def _by_column_size(self, method: str) -> np.ndarray:
-        rms = np.where(self.cp.col_rms > 0, self.cp.col_rms, 1.0)
-        out, offset = [], 0
-        for s in self.structures:
-            out.append(getattr(s, method)(rms[offset : offset + s.q]))
-            offset += s.q
-        return np.concatenate(out)
-
-    @property
-    def theta0(self) -> np.ndarray:
-        return self._by_column_size("start")
-
-    @property
-    def theta_scale(self) -> np.ndarray:
-        return self._by_column_size("typical")
-
-    @property
-    def bounds(self) -> list[tuple[float, float]]:
-        return [b for s in self.structures for b in s.bounds]
-
-    def split(self, theta) -> list[np.ndarray]:
-        theta = np.atleast_1d(np.asarray(theta, float))
-        return [theta[idx] for idx in self._slices]
-
-    def relcov(self, theta) -> np.ndarray:
-        """The terms' relative covariances C_j(θ) = Σ_j/σ², side by side on a block diagonal."""
-        return block_diag(*[s.relcov(t) for s, t in zip(self.structures, self.split(theta))])
+    def _column_rms(self) -> np.ndarray:
+        return self.cp.col_rms
 
     def factor(self, theta) -> np.ndarray:
         return block_diag(*[s.factor(t) for s, t in zip(self.structures, self.split(theta))])
 
-    def with_reml(self, reml: bool) -> "BlockedDeviance":
-        return BlockedDeviance(self.cp, self.structures, reml=reml)
+    def without_fixed_effect(self, k: int) -> "BlockedDeviance":
+        """The same model without column k of X (the same response): the deviance of a fixed effect's
+        profile, whose response is then y − v x_k (:meth:`with_y`)."""
+        return self._new(self.cp.without_column(k))
 
-    def with_response(self, design) -> "BlockedDeviance":
-        """The same model for ``design`` with a new response (:meth:`Design.with_response`)."""
-        return BlockedDeviance(self.cp.with_response(design.fitting_arrays()[2]), self.structures, reml=self.reml)
-
-    def factorwise_start(self) -> np.ndarray:
-        """Starting θ from one-factor fits: for each grouping factor, the model with only that factor's terms,
-        fitted by the fast one-factor path (cheap: exact gradient, per-group cross-products). Each one
-        overstates its factor's variance a little (it also carries what the other factors explain), but it
-        starts the derivative-free search near the optimum instead of at θ = 1."""
-        from .deviance import Crossproducts, ProfiledDeviance
-        from .optimize import optimize_lmer
-
+    def factor_deviances(self) -> list:
+        """For each grouping factor: (its terms, the one-factor deviance of the model with only those terms,
+        fast per-group cross-products; None when that model cannot be formed)."""
         cp = self.cp
-        names = list(dict.fromkeys(t[0] for t in cp.terms))
-        parts = self.split(self.theta0)
-        for name in names:
+        out: list = []
+        for name in dict.fromkeys(t[0] for t in cp.terms):
             ks = [k for k, t in enumerate(cp.terms) if t[0] == name]
             _, _, group, n_levels = cp.terms[ks[0]]
             Z = np.hstack([cp.terms[k][1] for k in ks])
             try:
                 one = ProfiledDeviance(Crossproducts.from_arrays(cp.X, Z, cp.y, group, n_levels),
                                        [self.structures[k] for k in ks], reml=self.reml)
-                theta = optimize_lmer(one, polish=False).theta
-            except (ValueError, np.linalg.LinAlgError):  # keep lme4's start for this factor
-                continue
-            for k, t in zip(ks, one.split(theta)):
-                parts[k] = t
-        return np.concatenate(parts)
+            except (ValueError, np.linalg.LinAlgError):
+                one = None
+            out.append((ks, one))
+        return out
 
     def _lambda_rest(self, lambdas) -> sp.csr_matrix:
         cp = self.cp
         return sp.block_diag([sp.kron(sp.identity(cp.l_terms[k], format="csr"), sp.csr_matrix(lambdas[k]))
                               for k in cp.rest], format="csr")
 
-    def evaluate(self, theta, gradient: bool = False) -> BlockedEvaluation:
+    def _evaluate(self, theta, gradient: bool = False) -> BlockedEvaluation:
         """The profiled deviance at θ (the module docstring); with ``gradient`` also ∂d/∂θ and ∂d/∂C."""
-        e = self._evaluate(theta)
+        e = self._factor_and_solve(theta)
         if not gradient:
             return e
         dC, W, S = self._gradient_C(e)
@@ -394,7 +345,7 @@ class BlockedDeviance(LoglikGivenSigma):
                                for G, s, t in zip(dC, self.structures, self.split(e.theta))])
         return replace(e, gradient=grad, dC=_on_diagonal(dC), dlogdetV_dC=_on_diagonal(W), dpwrss_dC=_on_diagonal(S))
 
-    def _evaluate(self, theta) -> BlockedEvaluation:
+    def _factor_and_solve(self, theta) -> BlockedEvaluation:
         cp = self.cp
         theta = np.atleast_1d(np.asarray(theta, float))
         if theta.shape != (self.n_theta,):
@@ -463,10 +414,8 @@ class BlockedDeviance(LoglikGivenSigma):
         beta = cho_solve((RX, True), Xty, check_finite=False)
         pwrss = max(float(S[p, p] - Xty @ beta), 1e-300)
         dof = n - p if self.reml else n
-        dev = logdet + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
-        if self.reml:
-            dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
-        dev -= cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
+        dev = profiled_deviance(logdet, pwrss, n, p, self.reml, 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2,
+                                cp.log_weights)
         return BlockedEvaluation(theta, float(dev), cp, A, beta, pwrss, pwrss / dof, lambdas, L11, Lr1, Lrr,
                                  RZX1, RZXr, float(logdet))
 
@@ -575,9 +524,6 @@ class BlockedDeviance(LoglikGivenSigma):
             finish(k, W, Yr[sl].reshape(ell, q, -1))
             offset += ell * q
         return dC, Ws, Ss
-
-    def __call__(self, theta) -> float:
-        return self._evaluate(theta).deviance
 
 
 def _inverse_lower(L: np.ndarray) -> np.ndarray:

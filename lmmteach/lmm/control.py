@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-__all__ = ["LmerControl", "DEFAULT_CONTROL"]
+__all__ = ["OPTIMIZERS", "LmerControl", "DEFAULT_CONTROL"]
+
+OPTIMIZERS = ("L-BFGS-B", "COBYQA")
+"""The searches over θ: quasi-Newton with the exact gradient, or derivative-free."""
 
 
 @dataclass(frozen=True)
 class LmerControl:
     """Named tolerances of :func:`lmmteach.lmm.optimize.optimize_lmer` (defaults in brackets).
 
-    One grouping factor (L-BFGS-B with the exact gradient, then Newton steps):
+    ``optimizer`` ["L-BFGS-B"]: L-BFGS-B with the exact gradient, then Newton steps (every engine), or
+    "COBYQA" (derivative-free, as lme4's BOBYQA). For L-BFGS-B:
 
     * ``gtol`` [1e-6], ``ftol`` [1e-15], ``maxiter`` [2000], ``maxcor`` [10]: L-BFGS-B's own stopping rules
       and memory, on θ measured in units of its typical size;
@@ -31,7 +35,7 @@ class LmerControl:
       forward differences of the gradient with relative step ``fd_step``) and the convergence test: the
       deviance still to gain, ½ g'H⁻¹g, below ``decrement_tol``;
 
-    several grouping factors (derivative-free COBYQA, as lme4's BOBYQA):
+    for COBYQA:
 
     * ``df_initial_radius`` [0.05], ``df_final_radius`` [1e-6]: first and last trust-region radius;
     * ``df_gradient_step`` [1e-5]: relative step of the central differences of the final convergence check,
@@ -54,9 +58,14 @@ class LmerControl:
     df_initial_radius: float = 0.05
     df_final_radius: float = 1e-6
     df_gradient_step: float = 1e-5
+    optimizer: str = "L-BFGS-B"
 
     def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"LmerControl.optimizer must be one of {list(OPTIMIZERS)}, not {self.optimizer!r}")
         for f in fields(self):
+            if f.name == "optimizer":
+                continue
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"LmerControl.{f.name} must be a number, not {value!r}")

@@ -246,6 +246,12 @@ class CompoundSymmetry(_ScaleAndCorrelation):
         s, w = theta
         return s * s * ((1 - w) * np.eye(self.q) + w * np.ones((self.q, self.q)))
 
+    def relcov_grad(self, theta):
+        """∂C/∂s = 2s [(1 − ω) I + ω J],  ∂C/∂ω = s² (J − I)."""
+        s, w = np.asarray(theta, float)
+        I, J = np.eye(self.q), np.ones((self.q, self.q))
+        return np.stack([2 * s * ((1 - w) * I + w * J), s * s * (J - I)])
+
     def parameters(self, theta, sigma2):
         s, w = theta
         total = sigma2 * s * s
@@ -261,6 +267,12 @@ class AR1(_ScaleAndCorrelation):
         s, rho = theta
         lag = np.abs(np.subtract.outer(np.arange(self.q), np.arange(self.q)))
         return s * s * np.power(rho, lag)
+
+    def relcov_grad(self, theta):
+        """∂C/∂s = 2s ρ^|k−l|,  ∂C/∂ρ = s² |k−l| ρ^(|k−l|−1)."""
+        s, rho = np.asarray(theta, float)
+        lag = np.abs(np.subtract.outer(np.arange(self.q), np.arange(self.q)))
+        return np.stack([2 * s * np.power(rho, lag), s * s * lag * np.power(rho, np.maximum(lag - 1, 0))])
 
     def parameters(self, theta, sigma2):
         s, rho = theta
@@ -301,10 +313,36 @@ class Toeplitz(CovarianceStructure):
             a = np.r_[a - pk * a[::-1], pk]
         return rho
 
+    def rhos_grad(self, theta) -> tuple[np.ndarray, np.ndarray]:
+        """ρ_0..ρ_{q−1} and ∂ρ_k/∂φ_j, shape (q, q − 1): the Durbin-Levinson recursion of :meth:`rhos`
+        differentiated step by step (forward mode: each quantity carries its derivatives in φ)."""
+        phi = np.asarray(theta[1:], float)
+        m = len(phi)
+        rho, drho = np.ones(self.q), np.zeros((self.q, m))
+        a, da = np.zeros(0), np.zeros((0, m))
+        for k, pk in enumerate(phi, start=1):
+            e = np.zeros(m)
+            e[k - 1] = 1.0  # ∂φ_k/∂φ
+            prev, dprev = rho[1:k][::-1], drho[1:k][::-1]
+            v = 1.0 - a @ rho[1:k]
+            dv = -(a @ drho[1:k] + rho[1:k] @ da)
+            rho[k] = a @ prev + pk * v
+            drho[k] = prev @ da + a @ dprev + e * v + pk * dv
+            a, da = np.r_[a - pk * a[::-1], pk], np.vstack([da - np.outer(a[::-1], e) - pk * da[::-1], e])
+        return rho, drho
+
     def relcov(self, theta):
         rho = self.rhos(theta)
         lag = np.abs(np.subtract.outer(np.arange(self.q), np.arange(self.q)))
         return theta[0] ** 2 * rho[lag]
+
+    def relcov_grad(self, theta):
+        """∂C/∂s = 2s T(ρ),  ∂C/∂φ_j = s² T(∂ρ/∂φ_j) (:meth:`rhos_grad`)."""
+        theta = np.asarray(theta, float)
+        rho, drho = self.rhos_grad(theta)
+        lag = np.abs(np.subtract.outer(np.arange(self.q), np.arange(self.q)))
+        s = theta[0]
+        return np.concatenate([(2 * s * rho[lag])[None], s * s * np.moveaxis(drho[lag], -1, 0)])
 
     def parameters(self, theta, sigma2):
         rho = self.rhos(theta)

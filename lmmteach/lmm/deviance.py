@@ -36,15 +36,14 @@ from typing import TYPE_CHECKING, Any
 from functools import cached_property
 
 import numpy as np
-from scipy.linalg import block_diag, cho_solve, solve_triangular
+from scipy.linalg import cho_solve, solve_triangular
 
-from .._util import LOG_2PI
+from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, profiled_deviance
 
 if TYPE_CHECKING:
     from .design import Design
 
-__all__ = ["Crossproducts", "FixedEffectsInQRBasis", "LoglikGivenSigma", "Evaluation", "ProfiledDeviance",
-           "forward_solve", "mk_devfun", "group_sums"]
+__all__ = ["Crossproducts", "Evaluation", "ProfiledDeviance", "forward_solve", "one_factor_devfun", "group_sums"]
 
 
 
@@ -71,6 +70,9 @@ class Crossproducts:
     group: np.ndarray
     B: np.ndarray = field(default_factory=lambda: np.empty(0))  # [Z'X | Z'y | Z'Z], (…, G, q, p + 1 + q)
     log_weights: float = 0.0  # Σ log w_i of prior weights (rows arrive scaled by √w_i); −2ℓ loses it
+    Z: np.ndarray = field(default_factory=lambda: np.empty(0))  # n × q (kept to redo Z'e for a new response)
+    X: np.ndarray = field(default_factory=lambda: np.empty(0))  # n × p (kept to drop a column: a fixed effect's profile)
+    y: np.ndarray = field(default_factory=lambda: np.empty(0))  # the response(s), as fitted
 
     @classmethod
     def from_arrays(cls, X, Z, y, group, n_groups) -> "Crossproducts":
@@ -81,18 +83,19 @@ class Crossproducts:
         ZtZ = group_sums(Z[:, :, None] * Z[:, None, :], group)
         ZtX = group_sums(Z[:, :, None] * Q[:, None, :], group)
         empty = np.empty(0)  # the response's cross-products are filled in by with_response
-        blank = cls(ZtZ, ZtX, empty, Q.T @ Q, empty, 0.0, len(y), R, empty, Q, group)
-        out = blank.with_response(Z, y)
+        blank = cls(ZtZ, ZtX, empty, Q.T @ Q, empty, 0.0, len(y), R, empty, Q, group, Z=Z, X=X)
+        out = blank.with_response(y)
         if out.yty <= 1e-20 * float(y @ y):
             raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
                              "there is no variation left for random effects or residuals")
         return out
 
-    def with_response(self, Z, y) -> "Crossproducts":
+    def with_response(self, y) -> "Crossproducts":
         """The same design with a new response (for the parametric bootstrap): only y-products change.
         ``y`` may be a stack of K responses, shape (K, n): every y-product then gains a leading axis."""
         from dataclasses import replace
 
+        Z = self.Z
         Qty = y @ self.Q
         b_ols = np.linalg.solve(self.R, Qty[..., None])[..., 0]
         e = y - Qty @ self.Q.T
@@ -104,14 +107,14 @@ class Crossproducts:
         B = np.concatenate([np.broadcast_to(self.ZtX, batch + (G, q, p)), Zty[..., None],
                             np.broadcast_to(self.ZtZ, batch + (G, q, q))], axis=-1)
         yty = (e * e).sum(axis=-1)
-        return replace(self, Zty=Zty, Xty=e @ self.Q, yty=yty if y.ndim > 1 else float(yty), b_ols=b_ols, B=B)
+        return replace(self, Zty=Zty, Xty=e @ self.Q, yty=yty if y.ndim > 1 else float(yty), b_ols=b_ols, B=B, y=y)
 
     def take(self, rows) -> "Crossproducts":
         """The responses ``rows`` of a stack of responses (:meth:`with_response` with K responses)."""
         from dataclasses import replace
 
         return replace(self, Zty=self.Zty[rows], Xty=self.Xty[rows], yty=self.yty[rows], b_ols=self.b_ols[rows],
-                       B=self.B[rows])
+                       B=self.B[rows], y=self.y[rows])
 
 
 def group_sums(values: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -121,26 +124,6 @@ def group_sums(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     counts = np.bincount(group)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     return np.add.reduceat(values[order], starts, axis=0)
-
-
-class FixedEffectsInQRBasis:
-    """b̂ and X'V⁻¹X read back from the QR basis X = QR in which every deviance evaluation solves for them
-    (one definition for the one-factor, the blocked and the GLS evaluations). Needs ``cp`` (with ``R`` and
-    ``b_ols``), ``A_Q`` and ``beta_Q``."""
-
-    cp: Any
-    A_Q: np.ndarray
-    beta_Q: np.ndarray
-
-    @cached_property
-    def beta(self) -> np.ndarray:
-        """b̂, the GLS estimate (BLUE) of the fixed effects:  b̂ = R⁻¹ b̂_Q + b_ols."""
-        return np.linalg.solve(self.cp.R, self.beta_Q[..., None])[..., 0] + self.cp.b_ols
-
-    @cached_property
-    def A(self) -> np.ndarray:
-        """X'V⁻¹X = R'(Q'V⁻¹Q)R, so that Cov(b̂) = σ² A⁻¹."""
-        return self.cp.R.T @ self.A_Q @ self.cp.R
 
 
 @dataclass(frozen=True)
@@ -163,6 +146,7 @@ class Evaluation(FixedEffectsInQRBasis):
     dC: np.ndarray | None = None  # ∂(deviance)/∂C (q × q), the gradient with respect to C = Σ/σ²
     dlogdetV_dC: np.ndarray | None = None  # ∂log|V|/∂C = Σ Z_i'V_i⁻¹Z_i
     dpwrss_dC: np.ndarray | None = None  # ∂(r'V⁻¹r)/∂C = −Σ s_i s_i'  (s_i = Z_i'V_i⁻¹r_i)
+    q_terms: tuple = ()  # q_j of every random term (the columns of Λ, term by term)
 
     @cached_property
     def C(self) -> np.ndarray:
@@ -180,115 +164,46 @@ class Evaluation(FixedEffectsInQRBasis):
         """v̂_i = Λ u_i (G × q): the BLUPs, the conditional modes of the random effects."""
         return self.u @ _T(self.Lambda)
 
+    @cached_property
+    def term_blups(self) -> list[np.ndarray]:
+        """The BLUPs term by term: an (ℓ × q_j) array for every random term j."""
+        return np.split(self.blups, np.cumsum(self.q_terms)[:-1], axis=-1)
 
-class LoglikGivenSigma:
-    """The log-likelihood at given covariance parameters (θ, σ²), for the three engines (one factor,
-    blocked, GLS): each one's ``evaluate`` gives log|V|, r'V⁻¹r and A = X'V⁻¹X."""
-
-    cp: Any
-    p: int
-    reml: bool
-    evaluate: Any
-
-    def loglik(self, theta, sigma2: float) -> float:
-        """Log-likelihood at given covariance parameters (θ, σ²), with b̂ profiled out (not σ²):
-
-            ML:    ℓ   = −½ [n log(2πσ²) + log|V| + r'V⁻¹r / σ²]
-            REML:  ℓ_R = −½ [(n−p) log(2πσ²) + log|V| + log|A| + r'V⁻¹r / σ²]
-
-        (log|Σ*| = n log σ² + log|V| and log|X'Σ*⁻¹X| = log|A| − p log σ², as in the notes' formulas;
-        with prior weights ℓ gains ½ Σ log w_i).
-        """
-        e = self.evaluate(theta)
-        dof = self.cp.n - self.p if self.reml else self.cp.n
-        out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
-        if self.reml:
-            out += np.linalg.slogdet(e.A)[1]
-        return float(-0.5 * (out - getattr(self.cp, "log_weights", 0.0)))
+    def condvar(self, factor_terms: dict[str, list[int]]) -> dict[str, np.ndarray]:
+        """Var(v_i | y)/σ² = Λ M_i⁻¹ Λ' for every group i (M_i = L_i L_i'), {the grouping factor: (G, q, q)}
+        (``factor_terms`` names the one factor and its terms)."""
+        Linv = np.linalg.inv(self.L)  # (G, q, q)
+        Minv = np.swapaxes(Linv, 1, 2) @ Linv
+        return {name: self.Lambda @ Minv @ self.Lambda.T for name in factor_terms}
 
 
-class ProfiledDeviance(LoglikGivenSigma):
-    """θ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood, for one grouping factor.
+class ProfiledDeviance(RandomEffectsDeviance):
+    """θ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood, for one grouping factor (the
+    :class:`~lmmteach.lmm.profiled.DevianceFunction` interface).
 
     ``structures`` are the covariance structures of the random terms (their θ's are concatenated);
-    Σ / σ² is block diagonal with one block per term.
+    Σ / σ² is block diagonal with one block per term. Speed only: ``evaluate`` also takes a stack of K
+    responses (:meth:`with_y` of a (K, n) array) with K θ's at once, every array gaining a leading axis.
     """
 
-    has_gradient = True  # the optimiser uses it (quasi-Newton); see also BlockedDeviance
-    exact_gradient = True  # evaluate(theta, gradient=True) is exact (refits' and profiles' Newton steps)
-
-    def __init__(self, crossproducts: Crossproducts, structures, reml: bool = True):
-        self.cp = crossproducts
-        self.structures = list(structures)
-        self.reml = bool(reml)
-        self.p = crossproducts.XtX.shape[0]
-        sizes = [s.n_params for s in self.structures]
-        self._slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
-        self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
-        if self.reml and self.cp.n <= self.p:
-            raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
-
-    def with_reml(self, reml: bool) -> "ProfiledDeviance":
-        """The same model's ML (``reml=False``) or REML deviance."""
-        return ProfiledDeviance(self.cp, self.structures, reml=reml)
-
-    def with_response(self, design) -> "ProfiledDeviance":
-        """The same model for ``design`` with a new response (:meth:`Design.with_response`)."""
-        _, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
-        return ProfiledDeviance(self.cp.with_response(Z, y), self.structures, reml=self.reml)
-
-    def with_responses(self, design, Y: np.ndarray) -> "ProfiledDeviance":
-        """The same model for K responses at once (the rows of ``Y``, in the fitted order): its ``evaluate``
-        takes θ's of shape (K, n_theta), one per response."""
-        _, Z, _ = design.fitting_arrays()
-        return ProfiledDeviance(self.cp.with_response(Z, design.fitting_response(Y)), self.structures, self.reml)
-
-    def take(self, rows) -> "ProfiledDeviance":
-        """The deviance of the responses ``rows`` of a stack (:meth:`with_responses`)."""
-        return ProfiledDeviance(self.cp.take(rows), self.structures, reml=self.reml)
+    stacks_responses = True
 
     @property
     def n_responses(self) -> int | None:
         """K for a stack of responses (:meth:`with_responses`), None for one response."""
         return self.cp.B.shape[0] if self.cp.B.ndim == 4 else None
 
-    # -- the parameter vector θ ----------------------------------------------------------------------
-    @property
-    def n_theta(self) -> int:
-        return sum(s.n_params for s in self.structures)
+    def _column_rms(self) -> np.ndarray:
+        return np.sqrt(np.einsum("gkk->k", self.cp.ZtZ) / self.cp.n)
 
-    @property
-    def theta0(self) -> np.ndarray:
-        """Starting values: lme4's (identity Λ) for random-effect columns of unit size, scaled by the root
-        mean square of each column of Z so that a slope on a variable measured in hundreds starts small."""
-        return self._by_column_size("start")
+    def without_fixed_effect(self, k: int) -> "ProfiledDeviance":
+        """The same model without column k of X (the same response): the deviance of a fixed effect's
+        profile, whose response is then y − v x_k (:meth:`with_y`)."""
+        from dataclasses import replace
 
-    @property
-    def bounds(self) -> list[tuple[float, float]]:
-        return [b for s in self.structures for b in s.bounds]
-
-    @property
-    def theta_scale(self) -> np.ndarray:
-        """The typical size of each θ_k for this data (the optimiser searches θ_k / scale_k)."""
-        return self._by_column_size("typical")
-
-    def _by_column_size(self, method: str) -> np.ndarray:
-        """Each structure's ``start`` or ``typical`` θ, given the root mean square of its columns of Z."""
-        rms = np.sqrt(np.einsum("gkk->k", self.cp.ZtZ) / self.cp.n)
-        rms = np.where(rms > 0, rms, 1.0)
-        out, offset = [], 0
-        for s in self.structures:
-            out.append(getattr(s, method)(rms[offset : offset + s.q]))
-            offset += s.q
-        return np.concatenate(out)
-
-    def split(self, theta) -> list[np.ndarray]:
-        theta = np.atleast_1d(np.asarray(theta, float))
-        return [theta[..., idx] for idx in self._slices]
-
-    def relcov(self, theta) -> np.ndarray:
-        """C(θ) = Σ/σ², block diagonal over the terms."""
-        return block_diag(*[s.relcov(t) for s, t in zip(self.structures, self.split(theta))])
+        cp = self.cp
+        out = Crossproducts.from_arrays(np.delete(cp.X, k, axis=1), cp.Z, cp.y, cp.group, cp.ZtZ.shape[0])
+        return self._new(replace(out, log_weights=cp.log_weights))
 
     def factor(self, theta) -> np.ndarray:
         """Λ(θ) with Λ Λ' = C(θ), block diagonal over the terms (a stack of them for a stack of θ's)."""
@@ -321,7 +236,7 @@ class ProfiledDeviance(LoglikGivenSigma):
         return out
 
     # -- one evaluation --------------------------------------------------------------------------------
-    def evaluate(self, theta, gradient: bool = False) -> Evaluation:
+    def _evaluate(self, theta, gradient: bool = False) -> Evaluation:
         cp, n, p = self.cp, self.cp.n, self.p
         theta = np.atleast_1d(np.asarray(theta, float))
         batch = theta.shape[:-1]  # () for one θ; (K,) for K responses (with_responses) or K θ's for one
@@ -345,17 +260,15 @@ class ProfiledDeviance(LoglikGivenSigma):
         beta = _chol_solve(RX, Xty)
         pwrss = cp.yty - (c2 * c2).sum(axis=-1) - (Xty * beta).sum(axis=-1)
         pwrss = np.maximum(pwrss, 1e-300)
-        dof = n - p if self.reml else n  # 4. profiled deviance
-        dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
-        if self.reml:  # log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
-            dev = dev + 2.0 * np.log(np.diagonal(RX, axis1=-2, axis2=-1)).sum(axis=-1) + self._logdet_R2
-        dev = dev - cp.log_weights  # prior weights: log|Var(e)| = n log σ² − Σ log w_i
+        dof = n - p if self.reml else n  # 4. profiled deviance; log|X'V⁻¹X| = log|R'(Q'V⁻¹Q)R| = 2 log|RX| + 2 log|det R|
+        logdet_A = 2.0 * np.log(np.diagonal(RX, axis1=-2, axis2=-1)).sum(axis=-1) + self._logdet_R2
+        dev = profiled_deviance(logdet_V, pwrss, n, p, self.reml, logdet_A, cp.log_weights)
         grad = G = W = S = None
         if gradient:
             G, W, S = self._gradient_C(T, RZX, c, beta, RX, pwrss, dof)
             grad = np.einsum("...ij,...kij->...k", G, self.relcov_grad(theta))
         return Evaluation(theta, _scalar(dev), cp, A, beta, _scalar(pwrss), _scalar(pwrss / dof), Lam, L, c, RZX,
-                          _scalar(logdet_V), grad, G, W, S)
+                          _scalar(logdet_V), grad, G, W, S, tuple(s.q for s in self.structures))
 
     def _gradient_C(self, T, RZX, c, beta, RX, pwrss, dof):
         """∂(deviance)/∂C = Σ W_i − (dof/pwrss) Σ s_i s_i' − [REML] Σ P_i'A⁻¹P_i; the gradient with respect
@@ -375,9 +288,6 @@ class ProfiledDeviance(LoglikGivenSigma):
             S = _tri_solve(RX, np.swapaxes(Pt, -3, -1).reshape(batch + (p, -1))).reshape(batch + (p, q, -1))
             G = G - np.einsum("...kig,...kjg->...ij", S, S)
         return G, Wsum, -ss
-
-    def __call__(self, theta) -> float:
-        return self.evaluate(theta).deviance
 
 
 
@@ -416,16 +326,10 @@ def _tri_solve(R: np.ndarray, b: np.ndarray, lower: bool = True) -> np.ndarray:
     return np.linalg.solve(R, b)
 
 
-def mk_devfun(design: Design, reml: bool = True):
-    """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` (lme4's ``mkLmerDevfun``): with one
-    grouping factor the per-group fast path here; with several the blocked Cholesky factor
-    (:class:`lmmteach.lmm.blocked.BlockedDeviance`)."""
+def one_factor_devfun(design: Design, reml: bool = True) -> ProfiledDeviance:
+    """The profiled deviance of a :class:`~lmmteach.lmm.design.Design` with one grouping factor."""
     from dataclasses import replace
 
-    if not design.single_factor:
-        from .blocked import mk_blocked_devfun
-
-        return mk_blocked_devfun(design, reml=reml)
     X, Z, y = design.fitting_arrays()  # rows scaled by √w_i, offset subtracted
     cp = Crossproducts.from_arrays(X, Z, y, design.group, design.n_groups)
     if design.weights is not None:

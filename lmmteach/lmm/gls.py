@@ -29,33 +29,30 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from scipy.optimize import minimize
 
+from .control import LmerControl
 from .covariance import CovarianceStructure, Unstructured, make_structure
-from .deviance import FixedEffectsInQRBasis, LoglikGivenSigma
+from .profiled import DevianceFunction, FixedEffectsInQRBasis, profiled_deviance
 from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
 from .formula import Formula, parse_formula
-from .optimize import newton_polish, one_blas_thread
-from .._util import LOG_2PI, factor_levels, warn_user
+from .fitted import FittedModel
+from .optimize import OptimizerResult, one_blas_thread, optimize_lmer
+from .._util import factor_levels, warn_user
 
 if TYPE_CHECKING:
     from .display import GLSSummary
 
-__all__ = ["CORRELATIONS", "ResidualCovariance", "PatternCrossproducts", "GLSDeviance", "GLSFit", "gls"]
+__all__ = ["CORRELATIONS", "ResidualCovariance", "PatternCrossproducts", "GLSDeviance", "GLS_CONTROL", "optimize_gls",
+           "GLSFit", "gls"]
 
 CORRELATIONS = (None, "cs", "ar1", "toep", "un")
 """The correlation structures of :func:`gls` (None: independent errors)."""
-
-GRAD_STEP = 1e-7
-"""Step of the central differences of the T × T map φ ↦ V(φ) (a tiny smooth map: ~1e-10 accurate)."""
-
 
 # -- the covariance of one group's errors ---------------------------------------------------------------
 class ResidualCovariance:
@@ -148,15 +145,38 @@ class ResidualCovariance:
         d = self.delta(phi)
         return self.correlation(phi) * np.outer(d, d)
 
+    def correlation_grad(self, phi) -> np.ndarray:
+        """∂R/∂x_j for the correlation parameters x of φ, shape (n_corr, T, T): the structure's ∂C/∂θ_k times
+        dθ_k/dx_j = (θ_k − lo)(hi − θ_k)/(hi − lo) (the logistic map); for ``un``, with C = ΛΛ' and
+        R_ij = C_ij / √(C_ii C_jj),  ∂R_ij = ∂C_ij / √(C_ii C_jj) − R_ij (∂C_ii / 2C_ii + ∂C_jj / 2C_jj)."""
+        if self.structure is None:
+            return np.zeros((0, self.T, self.T))
+        theta = self.structure_theta(phi)
+        dC = self.structure.relcov_grad(theta)[self._free]
+        bounds = self.structure.bounds
+        for j, k in enumerate(self._free):
+            lo, hi = bounds[k]
+            if np.isfinite(lo):
+                dC[j] *= (theta[k] - lo) * (hi - theta[k]) / (hi - lo)
+        if not isinstance(self.structure, Unstructured):
+            return dC
+        C = self.structure.relcov(theta)
+        d = np.sqrt(np.diag(C))
+        R = C / np.outer(d, d)
+        half = np.diagonal(dC, axis1=1, axis2=2) / (2 * d * d)  # ∂C_ii / 2C_ii
+        return dC / np.outer(d, d) - R * (half[:, :, None] + half[:, None, :])
+
     def matrix_grad(self, phi) -> np.ndarray:
-        """∂V/∂φ_k, shape (k, T, T), by central differences (bounded parameters step inward)."""
-        phi = np.asarray(phi, float)
+        """∂V/∂φ_k, shape (k, T, T), exact: V = R ∘ δδ', so ∂V/∂x_j = ∂R/∂x_j ∘ δδ' for a correlation
+        parameter and, for δ_t = e^(φ_t), ∂V/∂φ_t = V ∘ (e_t 1' + 1 e_t') (row and column t, twice at t,t)."""
+        d = self.delta(phi)
+        V = self.correlation(phi) * np.outer(d, d)
         out = np.empty((self.n_params, self.T, self.T))
-        for k in range(self.n_params):
-            tp, tm = phi.copy(), phi.copy()
-            tp[k] += GRAD_STEP
-            tm[k] -= GRAD_STEP
-            out[k] = (self.matrix(tp) - self.matrix(tm)) / (2 * GRAD_STEP)
+        out[: self.n_corr] = self.correlation_grad(phi) * np.outer(d, d)
+        for j, t in enumerate(range(1, self.T) if self.heteroscedastic else []):
+            e = np.zeros(self.T)
+            e[t] = 1.0
+            out[self.n_corr + j] = V * (e[:, None] + e[None, :])
         return out
 
     def start(self, S: np.ndarray | None) -> np.ndarray:
@@ -280,17 +300,17 @@ class GLSEvaluation(FixedEffectsInQRBasis):
     sigma2: float
     logdet_V: float
     gradient: np.ndarray | None = None
+    dC: np.ndarray | None = None  # ∂(deviance)/∂V (T × T)
+    dlogdetV_dC: np.ndarray | None = None  # ∂log|V|/∂V = Σ_P (groups with P) V_P⁻¹
+    dpwrss_dC: np.ndarray | None = None  # ∂(r'V⁻¹r)/∂V = −Σ_i V_i⁻¹ r_i r_i' V_i⁻¹
 
 
-class GLSDeviance(LoglikGivenSigma):
-    """φ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood of the GLS model."""
+class GLSDeviance(DevianceFunction):
+    """φ ↦ −2 × (profiled, restricted when ``reml``) log-likelihood of the GLS model (the
+    :class:`~lmmteach.lmm.profiled.DevianceFunction` interface; ``covariance`` is the
+    :class:`ResidualCovariance`, θ = φ)."""
 
-    def __init__(self, crossproducts: PatternCrossproducts, covariance: ResidualCovariance, reml: bool = True):
-        self.cp, self.covariance, self.reml = crossproducts, covariance, bool(reml)
-        self.p = crossproducts.Q.shape[1]
-        self._logdet_R2 = 2.0 * np.log(np.abs(np.diag(crossproducts.R))).sum()
-        if self.reml and self.cp.n <= self.p:
-            raise ValueError(f"REML needs more observations ({self.cp.n}) than fixed effects ({self.p})")
+    covariance: ResidualCovariance
 
     @property
     def n_theta(self) -> int:
@@ -308,7 +328,7 @@ class GLSDeviance(LoglikGivenSigma):
     def theta0(self) -> np.ndarray:
         return self.covariance.start(self.cp.pattern_moments())
 
-    def evaluate(self, theta, gradient: bool = False) -> GLSEvaluation:
+    def _evaluate(self, theta, gradient: bool = False) -> GLSEvaluation:
         cp, n, p = self.cp, self.cp.n, self.p
         theta = np.atleast_1d(np.asarray(theta, float))
         V = self.covariance.matrix(theta)
@@ -327,65 +347,38 @@ class GLSDeviance(LoglikGivenSigma):
         beta = np.linalg.solve(A_Q, Xty)
         pwrss = max(float(M[p, p] - Xty @ beta), 1e-300)
         dof = n - p if self.reml else n
-        dev = logdet_V + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
-        if self.reml:
-            dev += 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2
-        grad = None
-        if gradient:
-            G = np.zeros((cp.T, cp.T))  # ∂ deviance / ∂V
-            c = np.r_[-beta, 1.0]
-            Ainv = np.linalg.inv(A_Q)
-            for P, count, K, Vinv in zip(cp.patterns, cp.counts, cp.K, Vinvs):
-                S = np.einsum("tspq,p,q->ts", K, c, c)  # Σ_i r_i r_i'
-                H = np.einsum("tspq,pq->ts", K[:, :, :p, :p], Ainv) if self.reml else 0.0  # Σ X_i A⁻¹ X_i'
-                G[np.ix_(P, P)] += count * Vinv - Vinv @ ((dof / pwrss) * S + H) @ Vinv
-            grad = np.einsum("ij,kij->k", G, self.covariance.matrix_grad(theta))
-        return GLSEvaluation(theta, float(dev), cp, A_Q, beta, pwrss, pwrss / dof, float(logdet_V), grad)
+        dev = profiled_deviance(logdet_V, pwrss, n, p, self.reml, 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2)
+        if not gradient:
+            return GLSEvaluation(theta, float(dev), cp, A_Q, beta, pwrss, pwrss / dof, float(logdet_V))
+        # ∂d/∂V = Σ_P [count V⁻¹ − V⁻¹ ((dof/r'V⁻¹r) S + H) V⁻¹]: log|V|, r'V⁻¹r and (REML) log|X'V⁻¹X| in turn
+        W, S_all, H_all = (np.zeros((cp.T, cp.T)) for _ in range(3))
+        c = np.r_[-beta, 1.0]
+        Ainv = np.linalg.inv(A_Q)
+        for P, count, K, Vinv in zip(cp.patterns, cp.counts, cp.K, Vinvs):
+            S = np.einsum("tspq,p,q->ts", K, c, c)  # Σ_i r_i r_i'
+            W[np.ix_(P, P)] += count * Vinv
+            S_all[np.ix_(P, P)] -= Vinv @ S @ Vinv
+            if self.reml:  # Σ X_i A⁻¹ X_i'
+                H_all[np.ix_(P, P)] -= Vinv @ np.einsum("tspq,pq->ts", K[:, :, :p, :p], Ainv) @ Vinv
+        G = W + (dof / pwrss) * S_all + H_all
+        return GLSEvaluation(theta, float(dev), cp, A_Q, beta, pwrss, pwrss / dof, float(logdet_V),
+                             self.contract(G, theta), G, W, S_all)
 
-    def __call__(self, theta) -> float:
-        return self.evaluate(theta).deviance
-
-
-
-@dataclass(frozen=True)
-class GLSOptimum:
-    theta: np.ndarray
-    deviance: float
-    converged: bool
-    n_iter: int
-    n_eval: int
-    message: str
+    def contract(self, G: np.ndarray, theta) -> np.ndarray:
+        """tr(G ∂V/∂φ_k) for every k."""
+        return np.einsum("ij,kij->k", G, self.covariance.matrix_grad(theta))
 
 
-def optimize_gls(devfun: GLSDeviance, theta0=None) -> GLSOptimum:
-    """Minimise the GLS deviance over φ: L-BFGS-B with the exact gradient, then the Newton polish of
-    :func:`lmmteach.lmm.optimize.newton_polish` (converged: Newton decrement below 1e-6)."""
-    theta0 = devfun.theta0 if theta0 is None else np.asarray(theta0, float)
-    bounds = devfun.bounds
-    lo = np.array([b[0] for b in bounds]) if bounds else np.zeros(0)
-    hi = np.array([b[1] for b in bounds]) if bounds else np.zeros(0)
-    theta0 = np.clip(theta0, lo, hi)
-    if devfun.n_theta == 0:
-        e = devfun.evaluate(theta0)
-        return GLSOptimum(theta0, e.deviance, True, 0, 1, "no covariance parameters")
-    n_eval = 0
 
-    def fun(x):
-        nonlocal n_eval
-        n_eval += 1
-        try:
-            e = devfun.evaluate(x, gradient=True)
-        except np.linalg.LinAlgError:
-            return 1e300, np.zeros_like(x)
-        return e.deviance, e.gradient
+GLS_CONTROL = LmerControl(gtol=1e-7, maxcor=20)
+"""The search's tolerances for gls (θ = φ is unbounded and of size ~1: a tighter gradient test than lmer's)."""
 
-    with one_blas_thread():
-        res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-7, "maxcor": 20})
-        theta, decrement = newton_polish(devfun, np.asarray(res.x, float))
-        dev = devfun(theta)
-    return GLSOptimum(theta, dev, bool(np.isfinite(dev) and decrement < 1e-6), int(res.nit), n_eval,
-                      str(res.message))
+
+def optimize_gls(devfun: GLSDeviance, theta0=None, control: LmerControl | None = None) -> OptimizerResult:
+    """Minimise the GLS deviance over φ: :func:`lmmteach.lmm.optimize.optimize_lmer` (L-BFGS-B with the exact
+    gradient, then the Newton polish; converged: Newton decrement below ``control.decrement_tol``), with
+    the control object of ``lmer`` (default :data:`GLS_CONTROL`)."""
+    return optimize_lmer(devfun, theta0=theta0, control=GLS_CONTROL if control is None else control)
 
 
 # -- the design -----------------------------------------------------------------------------------------
@@ -419,6 +412,10 @@ class GLSDesign:
     @property
     def n_groups(self) -> int:
         return len(self.levels)
+
+    def fitting_response(self, y) -> np.ndarray:
+        """The response as the deviance fits it (gls has no weights or offset: y itself)."""
+        return np.asarray(y, float)
 
     def with_response(self, y) -> "GLSDesign":
         y = np.asarray(y, float)
@@ -466,24 +463,14 @@ def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
 
 # -- the fitted model ---------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class GLSFit:
-    """A fitted GLS model  y_i = X_i b + e_i,  e_i ~ N(0, σ² V[P_i, P_i])  (immutable)."""
+class GLSFit(FittedModel):
+    """A fitted GLS model  y_i = X_i b + e_i,  e_i ~ N(0, σ² V[P_i, P_i])  (immutable; the accessors shared
+    with lmer fits are in :class:`~lmmteach.lmm.fitted.FittedModel`)."""
 
     design: GLSDesign
     devfun: GLSDeviance
-    optimum: GLSOptimum
-
-    @cached_property
-    def _eval(self) -> GLSEvaluation:
-        return self.devfun.evaluate(self.optimum.theta)
-
-    @property
-    def reml(self) -> bool:
-        return self.devfun.reml
-
-    @property
-    def formula(self) -> str:
-        return self.design.formula.text
+    optimum: OptimizerResult
+    control = GLS_CONTROL  # (a class attribute, not a field: the optimiser's settings for refits)
 
     @property
     def correlation(self) -> str | None:
@@ -493,31 +480,10 @@ class GLSFit:
     def heteroscedastic(self) -> bool:
         return self.devfun.covariance.heteroscedastic
 
-    @property
-    def theta(self) -> np.ndarray:
-        """φ̂, the covariance parameters on the search scale (correlation parameters, log δ)."""
-        return self.optimum.theta.copy()
-
-    @property
-    def fixef(self) -> pd.Series:
-        """b̂ = (X'V̂⁻¹X)⁻¹ X'V̂⁻¹y."""
-        return pd.Series(self._eval.beta, index=list(self.design.fixef_names), name="Estimate")
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Cov(b̂) = s² (X'V̂⁻¹X)⁻¹ with s² = r'V̂⁻¹r / (n − p) by ML and REML alike (nlme's convention:
-        an ML fit's σ̂² = r'V̂⁻¹r / n is rescaled by n / (n − p) here)."""
-        names = list(self.design.fixef_names)
-        s2 = self._eval.pwrss / (self.nobs - self.design.p)
-        return pd.DataFrame(s2 * np.linalg.inv(self._eval.A), index=names, columns=names)
-
-    @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index, name="Std. Error")
-
-    @property
-    def tvalues(self) -> pd.Series:
-        return (self.fixef / self.se).rename("t value")
+    def _vcov_scale(self) -> float:
+        """s² = r'V̂⁻¹r / (n − p) by ML and REML alike (nlme's convention: an ML fit's σ̂² = r'V̂⁻¹r / n is
+        rescaled by n / (n − p) in Cov(b̂))."""
+        return float(self._eval.pwrss / (self.nobs - self.design.p))
 
     def coef_table(self) -> pd.DataFrame:
         """nlme's coefficient table: Value, Std.Error, t-value, p-value (t on n − p df, as nlme)."""
@@ -526,11 +492,6 @@ class GLSFit:
         t = self.tvalues
         return pd.DataFrame({"Value": self.fixef, "Std.Error": self.se, "t-value": t,
                              "p-value": 2 * stats.t.sf(np.abs(t), self.nobs - self.design.p)})
-
-    @property
-    def sigma(self) -> float:
-        """σ̂: the residual SD (at the first time point when heteroscedastic)."""
-        return float(np.sqrt(self._eval.sigma2))
 
     @property
     def correlation_parameters(self) -> pd.Series:
@@ -553,43 +514,9 @@ class GLSFit:
         lev = list(self.design.time_levels)
         return pd.DataFrame(self.devfun.covariance.correlation(self.theta), index=lev, columns=lev)
 
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self._eval.deviance
-
-    @property
-    def deviance(self) -> float:
-        return self._eval.deviance
-
-    @property
-    def npar(self) -> int:
-        """Fixed effects + correlation and variance parameters + σ (nlme's df of logLik)."""
-        return self.design.p + self.devfun.n_theta + 1
-
-    @property
-    def aic(self) -> float:
-        return self.deviance + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        n_eff = self.nobs - self.design.p if self.reml else self.nobs  # nlme's BIC uses n − p for REML
-        return self.deviance + np.log(n_eff) * self.npar
-
-    @property
-    def nobs(self) -> int:
-        return self.design.nobs
-
-    @property
-    def converged(self) -> bool:
-        return self.optimum.converged
-
-    @property
-    def fitted(self) -> pd.Series:
-        return pd.Series(self.design.X @ self._eval.beta, index=self.design.index, name="fitted")
-
-    @property
-    def residuals(self) -> pd.Series:
-        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.index, name="residuals")
+    def _bic_nobs(self) -> int:
+        """nlme's BIC uses n − p for a REML fit."""
+        return self.nobs - self.design.p if self.reml else self.nobs
 
     def predict(self, newdata: pd.DataFrame | None = None) -> pd.Series:
         """X b̂ for ``newdata`` (default: the data fitted); NaN where a needed variable is missing."""
@@ -609,19 +536,8 @@ class GLSFit:
         out[complete] = X @ self._eval.beta
         return out
 
-    def refit_ml(self) -> "GLSFit":
-        if not self.reml:
-            return self
-        devfun = GLSDeviance(self.devfun.cp, self.devfun.covariance, reml=False)
-        return GLSFit(self.design, devfun, optimize_gls(devfun, theta0=self.theta))
-
-    def refit(self, y, theta0=None) -> "GLSFit":
-        """The same design fitted to a new response (rows in the fitted order), started at this fit's φ."""
-        design = self.design.with_response(y)
-        with one_blas_thread():
-            cp = self.devfun.cp.with_response(design.y)
-        devfun = GLSDeviance(cp, self.devfun.covariance, reml=self.reml)
-        return GLSFit(design, devfun, optimize_gls(devfun, theta0=self.theta if theta0 is None else theta0))
+    def _result(self, design, devfun, optimum, ml: bool = False) -> "GLSFit":
+        return GLSFit(design, devfun, optimum)
 
     def summary(self) -> "GLSSummary":
         from .display import GLSSummary
@@ -632,11 +548,6 @@ class GLSFit:
         from .display import format_gls
 
         return format_gls(self)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return "<pre>" + html.escape(repr(self)) + "</pre>"
 
 
 def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: str | None = None,

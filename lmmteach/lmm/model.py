@@ -3,7 +3,7 @@
 ``lmer`` is a short composition of four public stages, as in lme4:
 
     design = lformula(formula, data)          # parse, build y, X, Z          (lmmteach.lmm.design)
-    devfun = mk_devfun(design, reml)          # θ ↦ profiled deviance          (lmmteach.lmm.deviance)
+    devfun = mk_devfun(design, reml)          # θ ↦ profiled deviance          (lmmteach.lmm.engine)
     opt    = optimize_lmer(devfun)            # minimise over θ                (lmmteach.lmm.optimize)
     model  = LinearMixedModel(design, devfun, opt)   # the result: estimates, BLUPs, fit statistics
 
@@ -22,13 +22,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 
 from .covariance import sd_correlation
 from .design import Design, grouping_labels, lformula, model_matrix, variable_values, _check_data
 from .transforms import expression_variables
-from .deviance import Evaluation, ProfiledDeviance, mk_devfun
+from .engine import mk_devfun
+from .fitted import FittedModel
+from .profiled import RandomEffectsDeviance
 from .control import LmerControl
-from .optimize import OneAtATime, OptimizerResult, optimize_lmer, optimize_warm, optimize_warm_many
+from .optimize import OptimizerResult, optimize_lmer, optimize_warm, optimize_warm_many
 from .._util import warn_user
 
 if TYPE_CHECKING:
@@ -38,67 +41,21 @@ __all__ = ["LinearMixedModel", "Refits", "lmer"]
 
 
 @dataclass(frozen=True, eq=False)
-class LinearMixedModel:
-    """A fitted model  y_i = X_i b + Z_i v_i + e_i,  v_i ~ N(0, Σ),  e_i ~ N(0, σ² I)."""
+class LinearMixedModel(FittedModel):
+    """A fitted model  y_i = X_i b + Z_i v_i + e_i,  v_i ~ N(0, Σ),  e_i ~ N(0, σ² I) (the accessors shared
+    with gls fits are in :class:`~lmmteach.lmm.fitted.FittedModel`)."""
 
     design: Design
-    devfun: ProfiledDeviance
+    devfun: RandomEffectsDeviance
     optimum: OptimizerResult
     call: dict = field(default_factory=dict, repr=False)  # lmer's arguments, for update()
 
-    # -- the evaluation at the optimum ---------------------------------------------------------------
-    @cached_property
-    def _eval(self) -> Evaluation:
-        kept = self.optimum.evaluation
-        if kept is not None and kept.cp is self.devfun.cp and np.array_equal(kept.theta, self.optimum.theta):
-            return kept
-        return self.devfun.evaluate(self.optimum.theta)
-
-    @property
-    def reml(self) -> bool:
-        return self.devfun.reml
-
-    @property
-    def formula(self) -> str:
-        return self.design.formula.text
-
-    @property
-    def theta(self) -> np.ndarray:
-        """The relative covariance parameters θ at the optimum (lme4's ``getME(m, "theta")``)."""
-        return self.optimum.theta.copy()
-
     # -- fixed effects -----------------------------------------------------------------------------------
-    @property
-    def fixef(self) -> pd.Series:
-        """b̂: the fixed effects (BLUE), b̂ = (X'Σ*⁻¹X)⁻¹ X'Σ*⁻¹ y at the estimated Σ*."""
-        return pd.Series(self._eval.beta, index=list(self.design.fixef_names), name="Estimate")
-
-    @property
-    def vcov(self) -> pd.DataFrame:
-        """Cov(b̂) = σ̂² (X'V⁻¹X)⁻¹ = (X'Σ̂*⁻¹X)⁻¹."""
-        names = list(self.design.fixef_names)
-        return pd.DataFrame(self.sigma**2 * np.linalg.inv(self._eval.A), index=names, columns=names)
-
-    @property
-    def se(self) -> pd.Series:
-        """Standard errors of the fixed effects."""
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index, name="Std. Error")
-
-    @property
-    def tvalues(self) -> pd.Series:
-        """t = b̂_k / se(b̂_k)."""
-        return (self.fixef / self.se).rename("t value")
-
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error and t value of each fixed effect (lme4's ``coef(summary(m))``)."""
         return pd.concat([self.fixef, self.se, self.tvalues], axis=1)
 
     # -- variance components ------------------------------------------------------------------------------
-    @property
-    def sigma(self) -> float:
-        """σ̂, the residual standard deviation."""
-        return float(np.sqrt(self._eval.sigma2))
-
     @property
     def Sigma(self) -> np.ndarray:
         """Σ̂ = σ̂² Λ Λ', the covariance matrix of the random effects of one group (all terms)."""
@@ -138,10 +95,7 @@ class LinearMixedModel:
     @cached_property
     def _term_blups(self) -> list[np.ndarray]:
         """The BLUPs term by term: an (ℓ_j × q_j) array for every random term j."""
-        blups = self._eval.blups
-        if isinstance(blups, list):  # several grouping factors (the blocked engine)
-            return blups
-        return np.split(blups, np.cumsum([b.q for b in self.design.blocks])[:-1], axis=1)
+        return self._eval.term_blups
 
     def _factor_terms(self) -> dict[str, list[int]]:
         """{grouping factor: indices of its terms}, in lme4's order of the factors."""
@@ -169,11 +123,7 @@ class LinearMixedModel:
         σ̂² Λ M⁻¹ Λ' (M = Λ'Z'ZΛ + I; its diagonal blocks), as lme4's ``ranef(m, condVar = TRUE)``:
         {grouping factor: array (levels × q × q)}. Its diagonal gives the intervals of a caterpillar plot."""
         e = self._eval
-        if hasattr(e, "condvar"):  # several grouping factors (the blocked engine)
-            return {name: e.sigma2 * v for name, v in e.condvar(self._factor_terms()).items()}
-        Linv = np.linalg.inv(e.L)  # (G, q, q)
-        Minv = np.swapaxes(Linv, 1, 2) @ Linv
-        return {self.design.group_name: e.sigma2 * (e.Lambda @ Minv @ e.Lambda.T)}
+        return {name: e.sigma2 * v for name, v in e.condvar(self._factor_terms()).items()}
 
     @property
     def ranef_se(self) -> dict[str, pd.DataFrame]:
@@ -203,36 +153,9 @@ class LinearMixedModel:
 
     # -- fit statistics -------------------------------------------------------------------------------------
     @property
-    def loglik(self) -> float:
-        """The maximised log-likelihood (the REML log-likelihood for a REML fit)."""
-        return -0.5 * self._eval.deviance
-
-    @property
-    def deviance(self) -> float:
-        """−2 × log-likelihood (for a REML fit, the REML criterion, as lme4 reports it)."""
-        return self._eval.deviance
-
-    @property
     def reml_criterion(self) -> float:
         """−2 × REML log-likelihood at the optimum (lme4's ``REMLcrit``); NaN for an ML fit."""
         return self._eval.deviance if self.reml else float("nan")
-
-    @property
-    def npar(self) -> int:
-        """Number of parameters: fixed effects + covariance parameters + σ."""
-        return self.design.p + self.devfun.n_theta + 1
-
-    @property
-    def aic(self) -> float:
-        return self.deviance + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return self.deviance + np.log(self.nobs) * self.npar
-
-    @property
-    def nobs(self) -> int:
-        return self.design.nobs
 
     @property
     def ngroups(self) -> dict[str, int]:
@@ -248,33 +171,15 @@ class LinearMixedModel:
         """True when the fit is on the boundary (a variance ~0 or a correlation ~±1), as lme4's isSingular."""
         return any(b.structure.is_singular(t) for b, t in zip(self.design.blocks, self.devfun.split(self.theta)))
 
-    @property
-    def converged(self) -> bool:
-        return self.optimum.converged
-
-    @property
-    def fit_log(self) -> str:
-        """What the optimiser did, step by step: start, searches, boundary handling, polish, the final
-        convergence check (lme4's ``optinfo``, MixedModels.jl's ``OptSummary``); print it."""
-        from .display import fit_log_lines
-
-        return "\n".join(fit_log_lines(self))
-
     # -- fitted values -------------------------------------------------------------------------------------
-    @property
-    def fitted(self) -> pd.Series:
+    def _fitted_values(self) -> np.ndarray:
         """ŷ = offset + X b̂ + Z v̂ (conditional fitted values)."""
         yhat = self.design.X @ self._eval.beta
         for b, v in zip(self.design.blocks, self._term_blups):
             yhat = yhat + np.einsum("nq,nq->n", b.Z, v[b.group])
         if self.design.offset is not None:
             yhat = yhat + self.design.offset
-        return pd.Series(yhat, index=self.design.index, name="fitted")
-
-    @property
-    def residuals(self) -> pd.Series:
-        """ê = y − ŷ."""
-        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.index, name="residuals")
+        return yhat
 
     def predict(self, newdata: pd.DataFrame | None = None, re: bool = True, allow_new_levels=False) -> pd.Series:
         """Predictions X b̂ (+ Z v̂ with ``re=True``) for ``newdata`` (default: the data fitted).
@@ -364,43 +269,24 @@ class LinearMixedModel:
         return lmer(**call)
 
     # -- refitting -------------------------------------------------------------------------------------------
-    def refit_ml(self) -> "LinearMixedModel":
-        """The same model fitted by ML (what ``anova`` does with a REML fit, as lme4 does)."""
-        if not self.reml:
-            return self
-        devfun = self.devfun.with_reml(False)
-        call = {**self.call, "reml": False} if self.call else {}
-        return LinearMixedModel(self.design, devfun, optimize_lmer(devfun, theta0=self.theta), call)
+    def _result(self, design, devfun, optimum, ml: bool = False) -> "LinearMixedModel":
+        call = {**self.call, "reml": False} if ml and self.call else {}
+        return LinearMixedModel(design, devfun, optimum, call)
 
-    def refit(self, y: np.ndarray, theta0=None) -> "LinearMixedModel":
-        """The same design fitted to a new response vector ``y`` (rows in the fitted order), as
-        ``lmer`` would fit it; used by the parametric bootstrap and simulations.
-
-        What does not involve y is reused: the design, the checks, and every cross-product of X and Z
-        (only X'y, Z'y and y'y are recomputed, :meth:`Crossproducts.with_response`). The search starts
-        from ``theta0`` (default: this fit's θ, the generating one) with Newton steps on this fit's
-        Hessian (:func:`~lmmteach.lmm.optimize.optimize_warm`), and falls back to the full optimiser
-        when those do not apply (e.g. an optimum on the boundary)."""
-        design = self.design.with_response(y)
-        devfun = self.devfun.with_response(design)
-        start = self.theta if theta0 is None else np.asarray(theta0, float)
-        opt = None
-        if self._refit_hessian is not None:  # (the blocked engine: one θ at a time, its exact gradient)
-            warm = devfun if devfun.has_gradient else OneAtATime(devfun)
-            opt = optimize_warm(warm, start, self._refit_hessian)
-        if opt is None:
-            opt = optimize_lmer(devfun, theta0=start)
-        return LinearMixedModel(design, devfun, opt)
+    def _warm_refit(self, devfun, start) -> OptimizerResult | None:
+        """Newton steps on this fit's Hessian (:func:`~lmmteach.lmm.optimize.optimize_warm`), which give
+        way to the full optimiser when they do not apply (e.g. an optimum on the boundary)."""
+        return None if self._refit_hessian is None else optimize_warm(devfun, start, self._refit_hessian)
 
     def refit_many(self, Y: np.ndarray, theta0=None) -> "Refits":
         """:meth:`refit` for K responses at once (the rows of ``Y``, each in the fitted order): the estimates
         only, one row per response (a refit that fails is a row of NaN).
 
-        With one grouping factor the K warm-started searches run in lockstep on the stacked deviance
-        (:meth:`ProfiledDeviance.with_responses`, :func:`~lmmteach.lmm.optimize.optimize_warm_many`):
-        one evaluation serves every response, which is what makes a bootstrap of a thousand refits take
-        about a second. A response whose warm search does not apply (an optimum on the boundary), and
-        every response of a model with several grouping factors, is refitted on its own by :meth:`refit`."""
+        The K warm-started searches run in lockstep on the stacked deviance
+        (:meth:`~lmmteach.lmm.profiled.DevianceFunction.with_responses`,
+        :func:`~lmmteach.lmm.optimize.optimize_warm_many`); with one grouping factor one evaluation serves
+        every response, which is what makes a bootstrap of a thousand refits take about a second. A response
+        whose warm search does not apply (an optimum on the boundary) is refitted on its own by :meth:`refit`."""
         Y = np.asarray(Y, float)
         if Y.ndim != 2 or Y.shape[1] != self.nobs:
             raise ValueError(f"Y must hold one response of {self.nobs} values per row, got shape {Y.shape}")
@@ -409,7 +295,7 @@ class LinearMixedModel:
         theta, beta = np.full((K, len(start)), np.nan), np.full((K, self.design.p), np.nan)
         sigma, deviance = np.full(K, np.nan), np.full(K, np.nan)
         todo = np.arange(K)
-        if self.design.single_factor and self._refit_hessian is not None:
+        if self._refit_hessian is not None:
             devfun = self.devfun.with_responses(self.design, Y)
             r = optimize_warm_many(devfun, np.tile(start, (K, 1)), self._refit_hessian)
             theta[:], beta[:], sigma[:], deviance[:] = r.theta, r.beta, np.sqrt(r.sigma2), r.deviance
@@ -427,8 +313,7 @@ class LinearMixedModel:
     @cached_property
     def _refit_hessian(self) -> np.ndarray | None:
         """The Hessian of the deviance over θ at this fit (None on the boundary), reused by every refit:
-        differences of the exact gradient (:func:`~lmmteach.lmm.optimize.hessian`; both engines have one,
-        ``exact_gradient``, though the blocked one fits derivative-free)."""
+        differences of the exact gradient (:func:`~lmmteach.lmm.optimize.hessian`)."""
         from .optimize import hessian
 
         theta = self.optimum.theta
@@ -448,7 +333,7 @@ class LinearMixedModel:
 
         return format_model(self)
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str:  # (not the shared <pre> form: lme4's tables as HTML)
         from .display import model_html
 
         return model_html(self)
@@ -496,17 +381,15 @@ def simulate_response(model, rng: np.random.Generator) -> np.ndarray:
     Rows in the order of the fitted data."""
     d = model.design
     sigma = model.sigma
-    if d.single_factor:
-        Lam = model.devfun.factor(model.theta)
-        v = sigma * rng.standard_normal((d.n_groups, d.q)) @ Lam.T  # (G, q), one row per group
-        e = sigma * rng.standard_normal(d.nobs)
-        random = np.einsum("nq,nq->n", d.Z, v[d.group])
-    else:  # several grouping factors: v*_l = σ̂ λ_j u_l for every level l of every term j
-        random = np.zeros(d.nobs)
-        for b, theta in zip(d.blocks, model.devfun.split(model.theta)):
-            v = sigma * rng.standard_normal((b.n_levels, b.q)) @ b.structure.factor(theta).T
-            random += np.einsum("nq,nq->n", b.Z, v[b.group])
-        e = sigma * rng.standard_normal(d.nobs)
+    thetas = model.devfun.split(model.theta)
+    random = np.zeros(d.nobs)
+    for ks in model._factor_terms().values():  # v*_l = σ̂ Λ_f u_l for every level l of every grouping factor f
+        blocks = [d.blocks[k] for k in ks]
+        Lam = scipy.linalg.block_diag(*[b.structure.factor(thetas[k]) for b, k in zip(blocks, ks)])
+        v = sigma * rng.standard_normal((blocks[0].n_levels, Lam.shape[0])) @ Lam.T  # one row per level
+        Z = np.hstack([b.Z for b in blocks])
+        random = random + np.einsum("nq,nq->n", Z, v[blocks[0].group])
+    e = sigma * rng.standard_normal(d.nobs)
     if d.weights is not None:
         e = e / np.sqrt(d.weights)
     y = d.X @ model._eval.beta + random + e  # (the array behind model.fixef, without building a Series)

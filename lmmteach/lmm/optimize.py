@@ -1,10 +1,12 @@
 """Minimise the profiled deviance over θ (lme4's ``optimizeLmer``).
 
 Only the covariance parameters θ are searched: b̂ and σ̂² have closed forms given θ
-(see :mod:`lmmteach.lmm.deviance`). We use L-BFGS-B with the exact gradient and the structures' bounds
-(relative SDs ≥ 0, correlations in [−1, 1]), then report honestly: converged or not, iterations,
-evaluations, and the size of the gradient where the search stopped (the *projected* gradient: at a
-bound, only the part pointing into the parameter space counts).
+(see :mod:`lmmteach.lmm.profiled`). Every engine (one grouping factor, several, gls) has the exact gradient,
+so the search is the same for all: L-BFGS-B with the structures' bounds (relative SDs ≥ 0, correlations in
+[−1, 1]), then Newton steps, then an honest report: converged or not, iterations, evaluations, and the
+size of the gradient where the search stopped (the *projected* gradient: at a bound, only the part
+pointing into the parameter space counts). ``LmerControl(optimizer="COBYQA")`` gives a derivative-free
+search instead (lme4's BOBYQA), for comparison.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from .._util import fd_hessian
 from .control import DEFAULT_CONTROL, LmerControl
 
 if TYPE_CHECKING:
-    from .deviance import ProfiledDeviance
+    from .profiled import DevianceFunction
 
-__all__ = ["OptimizerResult", "projected_gradient", "boundary_escape", "staged_start", "hessian", "newton_polish",
-           "one_blas_thread", "optimize_lmer", "WarmRefits", "optimize_warm", "optimize_warm_many", "bfgs_update",
-           "OneAtATime"]
+__all__ = ["OptimizerResult", "projected_gradient", "boundary_escape", "staged_start", "default_start", "hessian",
+           "newton_polish", "one_blas_thread", "optimize_lmer", "WarmRefits", "optimize_warm", "optimize_warm_many",
+           "bfgs_update"]
 
 FD_STEP = DEFAULT_CONTROL.fd_step
 """Relative step (times θ's typical scale) of the finite-difference Hessian in the Newton polish."""
@@ -66,13 +68,14 @@ def boundary_escape(devfun, theta, rel: float = DEFAULT_CONTROL.boundary_probe,
     BOBYQA never sees it). The test uses the gradient with respect to C itself:  tr[(∂D/∂C) ΔC] < 0  for the
     change ΔC = C(θ + δ e_k) − C(θ).
     """
+    scale = devfun.theta0
+    at_zero = [k for k, (lo, _) in enumerate(devfun.bounds) if lo == 0.0 and theta[k] <= 2e-6 * max(1.0, abs(scale[k]))]
+    if not at_zero:
+        return None
     e = devfun.evaluate(theta, gradient=True)
     C0 = devfun.relcov(theta)
     best_k, best_slope = None, 0.0
-    scale = devfun.theta0
-    for k, (lo, _) in enumerate(devfun.bounds):
-        if lo != 0.0 or theta[k] > 2e-6 * max(1.0, abs(scale[k])):
-            continue
+    for k in at_zero:
         step = np.array(theta, float)
         step[k] = rel * abs(scale[k])
         dC = devfun.relcov(step) - C0
@@ -91,13 +94,12 @@ def staged_start(devfun) -> np.ndarray:
     independent (variance components: a smaller, better-behaved problem), as a careful analyst would;
     the quasi-Newton search then only has to find the correlations."""
     from .covariance import Unstructured, VarianceComponents
-    from .deviance import ProfiledDeviance
 
     theta0 = devfun.theta0
-    if not any(isinstance(s, Unstructured) and s.q > 1 for s in devfun.structures):
+    if not _has_correlations(devfun):
         return theta0
     simple = [VarianceComponents(s.q) if isinstance(s, Unstructured) else s for s in devfun.structures]
-    pre = ProfiledDeviance(devfun.cp, simple, reml=devfun.reml)
+    pre = devfun.with_structures(simple)
     fit = optimize_lmer(pre, theta0=pre.theta0, polish=False)
     out = []
     for s, t_simple, t0 in zip(devfun.structures, pre.split(fit.theta), devfun.split(theta0)):
@@ -108,6 +110,28 @@ def staged_start(devfun) -> np.ndarray:
         else:
             out.append(t_simple)
     return np.concatenate(out)
+
+
+def default_start(devfun) -> tuple[np.ndarray, str]:
+    """The starting θ and how it was found. With one grouping factor, :func:`staged_start`. With several,
+    one-factor fits: for each grouping factor, the model with only that factor's terms, fitted by the fast
+    one-factor path (cheap). Each one overstates its factor's variance a little (it also carries what the
+    other factors explain), but it starts the search near the optimum instead of at lme4's θ = 1."""
+    parts = devfun.factor_deviances()
+    if len(parts) == 1:
+        staged = _has_correlations(devfun)
+        return staged_start(devfun), "staged (variance components first)" if staged else "lme4"
+    pieces = devfun.split(devfun.theta0)
+    for ks, one in parts:
+        if one is None:  # keep lme4's start for this factor
+            continue
+        try:
+            theta = optimize_lmer(one, polish=False).theta
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        for k, t in zip(ks, one.split(theta)):
+            pieces[k] = t
+    return np.concatenate(pieces), "one-factor fits"
 
 
 def hessian(devfun, theta, free, step: float = FD_STEP) -> np.ndarray:
@@ -184,9 +208,9 @@ def one_blas_thread():
 _CONTROLLER = None
 
 
-def optimize_lmer(devfun: ProfiledDeviance, theta0: np.ndarray | None = None, gtol: float | None = None,
+def optimize_lmer(devfun: DevianceFunction, theta0: np.ndarray | None = None, gtol: float | None = None,
                   maxiter: int | None = None, polish: bool = True, control: LmerControl | None = None) -> OptimizerResult:
-    """Minimise ``devfun`` (a :class:`~lmmteach.lmm.deviance.ProfiledDeviance`) from ``theta0`` (see
+    """Minimise ``devfun`` (any :class:`~lmmteach.lmm.profiled.DevianceFunction`) from ``theta0`` (see
     :func:`_optimize`), with BLAS on one thread. ``control`` holds the named tolerances
     (:class:`~lmmteach.lmm.control.LmerControl`); ``gtol`` and ``maxiter`` override its fields."""
     control = DEFAULT_CONTROL if control is None else control
@@ -219,7 +243,7 @@ def fd_gradient(devfun, theta, dev=None, step: float = DEFAULT_CONTROL.df_gradie
 
 
 def _optimize_derivative_free(devfun, theta0, control: LmerControl) -> OptimizerResult:
-    """Minimise a deviance without a gradient (the blocked engine for several grouping factors) by COBYQA,
+    """Minimise a deviance derivative-free (``control.optimizer == "COBYQA"``) by COBYQA,
     Powell's successor to the BOBYQA that lme4 and MixedModels.jl use: a trust region of quadratic models,
     with the bounds kept exactly, θ searched in units of its typical scale, from one-factor fits (lme4's
     BOBYQA starts at θ = 1 with radius 0.2; ours is nearer, so its first radius is smaller). Converged: the
@@ -230,8 +254,8 @@ def _optimize_derivative_free(devfun, theta0, control: LmerControl) -> Optimizer
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
     if theta0 is None:
-        theta0 = devfun.factorwise_start()
-        log.append(f"start: one-factor fits, theta = {_short(theta0)}")
+        theta0, how = default_start(devfun)
+        log.append(f"start: {how}, theta = {_short(theta0)}")
     else:
         log.append(f"start: given, theta = {_short(theta0)}")
     theta0 = np.clip(np.asarray(theta0, float), lo, hi)
@@ -287,19 +311,21 @@ def _short(theta) -> str:
 
 
 def _optimize(devfun, theta0, control: LmerControl, polish: bool) -> OptimizerResult:
-    """Minimise ``devfun`` (a :class:`~lmmteach.lmm.deviance.ProfiledDeviance`) from ``theta0``.
+    """Minimise ``devfun`` from ``theta0`` (default: :func:`default_start`).
 
     Converged means: after the quasi-Newton search and a Newton polish, the Newton decrement (the deviance
-    still to be gained, estimated from the gradient and Hessian) is below ``control.decrement_tol``. An engine
-    without a gradient (several grouping factors) is minimised derivative-free instead.
+    still to be gained, estimated from the gradient and Hessian) is below ``control.decrement_tol``.
     """
-    if not getattr(devfun, "has_gradient", True):
+    if devfun.n_theta == 0:  # nothing to search (gls with independent, homoscedastic errors)
+        e = devfun.evaluate(np.zeros(0))
+        return OptimizerResult(np.zeros(0), e.deviance, True, 0, 1, np.zeros(0), 0.0, "no covariance parameters",
+                               method="none (no covariance parameters)")
+    if control.optimizer == "COBYQA":
         return _optimize_derivative_free(devfun, theta0, control)
     log = []
     if theta0 is None:
-        theta0 = staged_start(devfun)
-        log.append(f"start: {'staged (variance components first)' if _has_correlations(devfun) else 'lme4'}"
-                   f", theta = {_short(theta0)}")
+        theta0, how = default_start(devfun)
+        log.append(f"start: {how}, theta = {_short(theta0)}")
     else:
         log.append(f"start: given, theta = {_short(theta0)}")
     theta0 = np.asarray(theta0, float)
@@ -412,7 +438,7 @@ def optimize_warm(devfun, theta0, H: np.ndarray, tol: float = WARM_TOL, max_step
 def optimize_warm_many(devfun, theta0: np.ndarray, H: np.ndarray, tol: float = WARM_TOL,
                        max_steps: int = WARM_MAX_STEPS) -> WarmRefits:
     """:func:`optimize_warm` for K responses at once (``devfun`` from
-    :meth:`~lmmteach.lmm.deviance.ProfiledDeviance.with_responses`, ``theta0`` of shape (K, n_theta)).
+    :meth:`~lmmteach.lmm.profiled.DevianceFunction.with_responses`, ``theta0`` of shape (K, n_theta)).
 
     The K searches are independent — each has its own θ, Hessian (``H`` to begin with, then its own BFGS
     updates) and step halvings — but they move in lockstep, so that every round is one stacked evaluation
@@ -495,31 +521,9 @@ def optimize_warm_many(devfun, theta0: np.ndarray, H: np.ndarray, tol: float = W
     return WarmRefits(theta, dev, grad, beta, sigma2, ok, n_iter, n_eval)
 
 
-class OneAtATime:
-    """A deviance that evaluates one θ at a time (the blocked engine for several grouping factors) in the
-    interface :func:`optimize_warm_many` needs: ``bounds``, ``p``, and ``evaluate`` of a stack of θ's returning
-    the deviances, exact gradients, b̂'s and σ̂²'s."""
-
-    @dataclass(frozen=True)
-    class Stack:
-        deviance: np.ndarray
-        gradient: np.ndarray
-        beta: np.ndarray
-        sigma2: np.ndarray
-
-    def __init__(self, devfun):
-        self.devfun = devfun
-        self.bounds, self.p = devfun.bounds, devfun.p
-
-    def evaluate(self, thetas, gradient: bool = True) -> "OneAtATime.Stack":
-        es = [self.devfun.evaluate(t, gradient=True) for t in np.atleast_2d(thetas)]
-        return OneAtATime.Stack(np.array([e.deviance for e in es]), np.array([e.gradient for e in es]),
-                                np.array([e.beta for e in es]), np.array([e.sigma2 for e in es]))
-
-
 def _evaluate_rows(devfun, rows, at):
     """One stacked evaluation (with gradient) for the responses ``rows`` of a stack, at θ's ``at``."""
-    return (devfun.take(rows) if getattr(devfun, "n_responses", None) is not None else devfun).evaluate(
+    return (devfun.take(rows) if devfun.n_responses is not None else devfun).evaluate(
         at, gradient=True)
 
 

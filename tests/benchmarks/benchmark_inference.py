@@ -1,6 +1,6 @@
 """Benchmark: the inference loops of issue 17 with lmmteach and R, in the same run.
 
-    .venv/bin/python tests/benchmark_inference.py [--repeat 3] [--n-jobs 2] [--skip-r]
+    .venv/bin/python tests/benchmarks/benchmark_inference.py [--repeat 3] [--n-jobs 2] [--skip-r]
 
 1. profile confidence intervals, sleepstudy ``Reaction ~ Days + (Days | Subject)`` (REML; profiled by
    ML) — lme4 ``confint(m, method = "profile")``;
@@ -94,7 +94,7 @@ def main(argv=None):
     m = lt.lmer("Reaction ~ Days + (Days | Subject)", sleep)
     m1 = lt.lmer("price ~ store + (1 | item)", grocery, reml=False)
     m0 = lt.lmer("price ~ 1 + (1 | item)", grocery, reml=False)
-    r = None if args.skip_r else run_r(Path(__file__).resolve().parents[1], args.repeat)
+    r = None if args.skip_r else run_r(Path(__file__).resolve().parents[2], args.repeat)
 
     mp = lt.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", lt.load_penicillin())
     tasks = {

@@ -1,6 +1,6 @@
 """Benchmark: unstructured gls (the MMRM) with lmmteach and nlme, in the same run.
 
-    .venv/bin/python tests/benchmark_gls.py [--sizes 1000 10000 100000] [--r-max 10000] [--r-timeout 1800]
+    .venv/bin/python tests/benchmarks/benchmark_gls.py [--sizes 1000 10000 100000] [--r-max 10000] [--r-timeout 1800]
 
 Simulated trial (seeded): subjects × 6 visits, two arms, fixed part ``y ~ visit * arm`` (12 columns),
 errors with an unstructured 6 × 6 covariance, 10% of the later visits missing (monotone dropout), fitted

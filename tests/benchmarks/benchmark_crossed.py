@@ -1,6 +1,6 @@
 """Benchmark: crossed random effects on InstEval-shaped data, lmmteach beside lme4 in the same run.
 
-    .venv/bin/python tests/benchmark_crossed.py [--repeat 3] [--no-r]
+    .venv/bin/python tests/benchmarks/benchmark_crossed.py [--repeat 3] [--no-r]
 
 The data are simulated with InstEval's shape (73,421 ratings; 2,972 students s × 1,128 lecturers d × 14
 departments, crossed; a two-level ``service``; :func:`lmmteach.load_insteval_like`), and the model is

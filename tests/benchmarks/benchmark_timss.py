@@ -1,6 +1,6 @@
 """Benchmark: the notes' TIMSS models with lmmteach, lme4 and statsmodels, in the same run.
 
-    .venv/bin/python tests/benchmark_timss.py [--repeat 5] [--no-statsmodels] [--data PATH]
+    .venv/bin/python tests/benchmarks/benchmark_timss.py [--repeat 5] [--no-statsmodels] [--data PATH]
 
 Prints, per model, the median wall time over ``--repeat`` fits (the whole call: formula, design,
 optimisation) and the ML log-likelihood each package reaches. lme4 runs when ``Rscript`` with lme4 is on
