@@ -84,6 +84,7 @@ class ResidualCovariance:
         self._rows = self._cols = self._free = np.zeros(0, int)  # Λ's positions of θ (un); free θ's
         self._theta = np.zeros(0)
         if correlation is not None:
+            s: CovarianceStructure
             if correlation in ("ar1", "car1"):  # ρ^|t_k − t_l| at the given times (default: positions)
                 s = (CAR1 if correlation == "car1" else AR1)(self.T, times)
             else:
