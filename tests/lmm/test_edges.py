@@ -129,3 +129,50 @@ def test_ar1_with_even_lags_leaves_phi_zero(irregular):
     a = lt.gls("y ~ x", irregular, group="g", time="t2", correlation="ar1")
     b = REF["gls_irregular"]["car1_doubled"]
     _check_gls(a, b)
+
+
+# -- weights and offsets: column names, Series aligned on the index ---------------------------------------------
+@pytest.fixture(scope="module")
+def sleep_wo():
+    d = lt.load_sleepstudy()
+    rng = np.random.default_rng(23)
+    return d.assign(w=rng.uniform(0.5, 2.0, len(d)), o=rng.normal(0.0, 5.0, len(d)))
+
+
+def test_weights_and_offset_series_are_aligned_on_the_index(sleep_wo):
+    """Was: a shuffled Series was used by position and gave other estimates than the column by name."""
+    d = sleep_wo
+    by_name = lt.lmer("Reaction ~ Days + (1 | Subject)", d, weights="w", offset="o")
+    by_array = lt.lmer("Reaction ~ Days + (1 | Subject)", d, weights=d.w.to_numpy(), offset=d.o.to_numpy())
+    shuffled = d.sample(frac=1.0, random_state=5)
+    by_series = lt.lmer("Reaction ~ Days + (1 | Subject)", d, weights=shuffled.w, offset=shuffled.o)
+    for m in (by_array, by_series):
+        assert m.loglik == pytest.approx(by_name.loglik, rel=1e-12)
+        assert m.fixef.to_numpy() == pytest.approx(by_name.fixef.to_numpy(), rel=1e-10)
+    # the offset moves the intercept by its value: a constant offset c gives (Intercept) - c
+    c = lt.lmer("Reaction ~ Days + (1 | Subject)", d.assign(c=10.0), offset="c")
+    plain = lt.lmer("Reaction ~ Days + (1 | Subject)", d)
+    assert c.fixef["(Intercept)"] == pytest.approx(plain.fixef["(Intercept)"] - 10.0, rel=1e-8)
+
+
+def test_offset_column_name_is_accepted(sleep_wo):
+    """Was: offset='x2' failed with 'could not convert string to float'."""
+    m = lt.lmer("Reaction ~ Days + (1 | Subject)", sleep_wo, offset="o")
+    f = lt.lmer("Reaction ~ Days + offset(o) + (1 | Subject)", sleep_wo)
+    assert m.loglik == pytest.approx(f.loglik, rel=1e-12)
+
+
+@pytest.mark.parametrize("arg", ["weights", "offset"])
+def test_series_that_cannot_be_aligned_are_refused(sleep_wo, arg):
+    d = sleep_wo
+    other_labels = d.w.set_axis(range(1000, 1000 + len(d)))
+    with pytest.raises(ValueError, match=rf"{arg} is a pandas Series whose index does not hold data's row labels"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: other_labels})
+    with pytest.raises(ValueError, match=rf"{arg} is a pandas Series with repeated index labels"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: d.w.set_axis([0] * len(d))})
+    with pytest.raises(ValueError, match=rf"{arg}='nope' names no column"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: "nope"})
+    with pytest.raises(ValueError, match=rf"{arg} has 5 value\(s\) but data has 180 rows"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: np.ones(5)})
+    with pytest.raises(ValueError, match=rf"{arg} must be numbers"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: "Subject"})
