@@ -25,6 +25,7 @@ Structures (q random effects per group, the notes' definitions):
 ``diag``   variance components: σ_k² free, σ_kl = 0               q
 ``cs``     compound symmetry: σ_k² = σ_v² + σ², σ_kl = σ_v²       2
 ``ar1``    autoregressive(1): σ_kl = σ² ρ^|k-l|                   2
+``car1``   continuous-time AR(1) (gls only): σ² φ^|t_k - t_l|     2
 ``toep``   Toeplitz: σ_kl = σ² ρ_|k-l|, ρ_0 = 1                   q
 =========  =====================================================  ===============
 """
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CovarianceStructure", "Unstructured", "VarianceComponents", "CompoundSymmetry", "AR1", "Toeplitz",
+__all__ = ["CovarianceStructure", "Unstructured", "VarianceComponents", "CompoundSymmetry", "AR1", "CAR1", "Toeplitz",
            "make_structure", "sd_correlation"]
 
 
@@ -259,24 +260,48 @@ class CompoundSymmetry(_ScaleAndCorrelation):
 
 
 class AR1(_ScaleAndCorrelation):
-    """First-order autoregressive: σ_kl = σ² ρ^|k-l|.  θ = (s, ρ): C = s² ρ^|k-l|, ρ ∈ [-1, 1]."""
+    """First-order autoregressive: σ_kl = σ² ρ^|t_k - t_l|.  θ = (s, ρ): C = s² ρ^|t_k - t_l|, ρ ∈ [-1, 1].
+
+    The times t_k are the positions 0, 1, ..., q-1 unless given; given times must be integers (nlme's
+    ``corAR1(form = ~ t | g)``: times {0, 1, 5, 6} give lags 1, 4, 5, 6), since ρ^lag with ρ < 0 needs an
+    integer lag. Continuous times are :class:`CAR1`'s."""
 
     name = "ar1"
 
+    def __init__(self, q: int, times=None):
+        super().__init__(q)
+        t = np.arange(self.q, dtype=float) if times is None else np.asarray(times, float)
+        if t.shape != (self.q,) or not np.all(np.isfinite(t)):
+            raise ValueError(f"{self.name} needs {self.q} finite times, got {t!r}")
+        if self.rho_min < 0 and np.any(t != np.round(t)):
+            raise ValueError(f"{self.name} needs integer times (a negative correlation has no power at a "
+                             "fractional lag); for continuous times use car1")
+        self.lag = np.abs(np.subtract.outer(t, t))
+
     def relcov(self, theta):
         s, rho = theta
-        lag = np.abs(np.subtract.outer(np.arange(self.q), np.arange(self.q)))
-        return s * s * np.power(rho, lag)
+        return s * s * np.power(rho, self.lag)
 
     def relcov_grad(self, theta):
-        """∂C/∂s = 2s ρ^|k−l|,  ∂C/∂ρ = s² |k−l| ρ^(|k−l|−1)."""
+        """∂C/∂s = 2s ρ^|t_k−t_l|,  ∂C/∂ρ = s² |t_k−t_l| ρ^(|t_k−t_l|−1) (0 on the diagonal)."""
         s, rho = np.asarray(theta, float)
-        lag = np.abs(np.subtract.outer(np.arange(self.q), np.arange(self.q)))
-        return np.stack([2 * s * np.power(rho, lag), s * s * lag * np.power(rho, np.maximum(lag - 1, 0))])
+        lag = self.lag
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_rho = np.where(lag > 0, lag * np.power(rho, lag - 1), 0.0)
+        return np.stack([2 * s * np.power(rho, lag), s * s * d_rho])
 
     def parameters(self, theta, sigma2):
         s, rho = theta
         return [("sigma^2", sigma2 * s * s), ("rho", rho)]
+
+
+class CAR1(AR1):
+    """Continuous-time AR(1), nlme's ``corCAR1``: σ_kl = σ² φ^|t_k - t_l| for any real times, φ ∈ [0, 1]
+    (φ is the correlation of two observations one time unit apart). With integer times it is :class:`AR1`
+    restricted to φ ≥ 0."""
+
+    name = "car1"
+    rho_min = 0.0
 
 
 class Toeplitz(CovarianceStructure):

@@ -409,24 +409,55 @@ def lme4_term_order(n_levels: list[int]) -> list[int]:
     return ascending[::-1]
 
 
+def row_values(value, data: pd.DataFrame, name: str) -> pd.Series:
+    """An argument holding one value per row of ``data`` (lme4's ``weights``, ``offset``), as a Series on
+    data's index: a column name; a pandas Series, aligned on data's index by label (refused when its labels
+    are not data's); or an array-like, by position."""
+    if isinstance(value, str):
+        if value not in data.columns:
+            raise ValueError(f"{name}={value!r} names no column of data (columns are: "
+                             f"{', '.join(map(str, data.columns))})")
+        return data[value]
+    if isinstance(value, pd.DataFrame):
+        if value.shape[1] != 1:
+            raise ValueError(f"{name} must be one column, not a DataFrame with {value.shape[1]} columns")
+        value = value.iloc[:, 0]
+    if isinstance(value, pd.Series):
+        if value.index.has_duplicates:
+            raise ValueError(f"{name} is a pandas Series with repeated index labels, so it cannot be matched to "
+                             "data's rows; pass it as an array (.to_numpy()) to use it by position")
+        missing = data.index.difference(value.index)
+        if len(missing):
+            raise ValueError(f"{name} is a pandas Series whose index does not hold data's row labels (e.g. "
+                             f"{missing[0]!r} is missing): Series are matched to data by index; pass "
+                             ".to_numpy() to use it by position")
+        return value.reindex(data.index)
+    try:
+        arr = np.asarray(value)
+    except Exception:  # noqa: BLE001 - anything numpy cannot read is a wrong type
+        raise TypeError(f"{name} must be a column name, a pandas Series or an array, not "
+                        f"{type(value).__name__}") from None
+    if arr.ndim > 1 and arr.size == len(data):
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        raise TypeError(f"{name} must be a column name, a pandas Series or a 1-d array, not {value!r}")
+    if len(arr) != len(data):
+        raise ValueError(f"{name} has {len(arr)} value(s) but data has {len(data)} rows")
+    return pd.Series(arr, index=data.index)
+
+
+def _numeric_values(values: pd.Series, name: str) -> pd.Series:
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise ValueError(f"{name} must be numbers, but their type is {values.dtype}")
+    return values.astype(float)
+
+
 def _prior_weights(weights, data: pd.DataFrame, rows: pd.Index) -> np.ndarray | None:
-    """lme4's ``weights``: an array (one per row of data) or a column name; each used row's weight must be
-    present and > 0. Returns the weights of ``rows``."""
+    """lme4's ``weights`` (:func:`row_values`); each used row's weight must be present and > 0. Returns the
+    weights of ``rows``."""
     if weights is None:
         return None
-    if isinstance(weights, str):
-        if weights not in data.columns:
-            raise ValueError(f"weights={weights!r} names no column of data (columns are: "
-                             f"{', '.join(map(str, data.columns))})")
-        w = data[weights]
-    else:
-        w = pd.Series(np.asarray(weights).ravel() if not isinstance(weights, pd.Series) else weights)
-        if len(w) != len(data):
-            raise ValueError(f"weights has {len(w)} value(s) but data has {len(data)} rows")
-        w = pd.Series(w.to_numpy(), index=data.index)
-    if not pd.api.types.is_numeric_dtype(w) or pd.api.types.is_bool_dtype(w):
-        raise ValueError(f"weights must be numbers, but their type is {w.dtype}")
-    w = w.astype(float).loc[rows]
+    w = _numeric_values(row_values(weights, data, "weights"), "weights").loc[rows]
     if w.isna().any():
         raise ValueError(f"weights has {int(w.isna().sum())} missing value(s); give every row a weight "
                          "(or drop those rows from data first)")
@@ -458,10 +489,7 @@ def _offset(f: Formula, frame: pd.DataFrame, offset, data: pd.DataFrame, state: 
         _check_finite(x, expr, "offset")
         parts.append(x)
     if offset is not None:
-        o = np.asarray(offset, dtype=float).ravel()
-        if len(o) != len(data):
-            raise ValueError(f"offset has {len(o)} value(s) but data has {len(data)} rows")
-        o = pd.Series(o, index=data.index).loc[frame.index].to_numpy()
+        o = _numeric_values(row_values(offset, data, "offset"), "offset").loc[frame.index].to_numpy()
         _check_finite(o, "offset", "the")
         parts.append(o)
     return np.sum(parts, axis=0) if parts else None
@@ -473,8 +501,8 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
 
     ``contrasts`` maps factor names to ``"treatment"`` (default, R's ``contr.treatment``), ``"sum"``
     (R's ``contr.sum``, as in the grocery example) or a DataFrame (levels × columns).
-    ``weights`` (an array or a column name) are prior weights, Var(e_i) = σ²/w_i; ``offset`` (an array)
-    is added to the formula's ``offset(...)`` terms.
+    ``weights`` are prior weights, Var(e_i) = σ²/w_i; ``offset`` is added to the formula's ``offset(...)``
+    terms; each is a column name, a pandas Series (matched to data by index) or an array (by position).
     """
     f = formula if isinstance(formula, Formula) else parse_formula(formula)
     if not f.random:

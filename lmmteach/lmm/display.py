@@ -168,7 +168,7 @@ def model_html(model) -> str:
 
 
 # -- gls fits (nlme's print.summary.gls) ---------------------------------------------------------------------
-_GLS_STRUCTURES = {"cs": "Compound symmetry", "ar1": "AR(1)", "toep": "Toeplitz", "un": "General"}
+_GLS_STRUCTURES = {"cs": "Compound symmetry", "ar1": "AR(1)", "car1": "Continuous AR(1)", "toep": "Toeplitz", "un": "General"}
 
 
 def gls_covariance_lines(fit) -> list[str]:

@@ -36,7 +36,7 @@ import pandas as pd
 import scipy.linalg
 
 from .control import LmerControl
-from .covariance import CovarianceStructure, Unstructured, make_structure
+from .covariance import AR1, CAR1, CovarianceStructure, Unstructured, make_structure
 from .profiled import DevianceFunction, FixedEffectsInQRBasis, profiled_deviance
 from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
@@ -51,8 +51,17 @@ if TYPE_CHECKING:
 __all__ = ["CORRELATIONS", "ResidualCovariance", "PatternCrossproducts", "GLSDeviance", "GLS_CONTROL", "optimize_gls",
            "GLSFit", "gls"]
 
-CORRELATIONS = (None, "cs", "ar1", "toep", "un")
+CORRELATIONS = (None, "cs", "ar1", "car1", "toep", "un")
 """The correlation structures of :func:`gls` (None: independent errors)."""
+
+ORDERED_CORRELATIONS = ("ar1", "car1", "toep")
+"""The structures whose correlations depend on the order and spacing of the times (not only their labels)."""
+
+AR1_START = 0.2
+"""The starting φ of ``ar1`` and ``car1`` (nlme's ``corCAR1(value = 0.2)``; car1's range (0, 1) excludes
+independence, and ar1's deviance is even in φ when every lag is even, so φ = 0 is a stationary point)."""
+
+
 
 # -- the covariance of one group's errors ---------------------------------------------------------------
 class ResidualCovariance:
@@ -64,7 +73,7 @@ class ResidualCovariance:
     unit diagonal, R = the correlation matrix of Λ Λ' (every correlation matrix has such a factor).
     """
 
-    def __init__(self, correlation: str | None, T: int, heteroscedastic: bool = False):
+    def __init__(self, correlation: str | None, T: int, heteroscedastic: bool = False, times=None):
         if correlation not in CORRELATIONS:
             raise ValueError(f"unknown correlation {correlation!r}; choose one of {list(CORRELATIONS)}")
         if correlation is not None and T < 2:
@@ -74,7 +83,11 @@ class ResidualCovariance:
         self._rows = self._cols = self._free = np.zeros(0, int)  # Λ's positions of θ (un); free θ's
         self._theta = np.zeros(0)
         if correlation is not None:
-            s = make_structure("us" if correlation == "un" else correlation, self.T)
+            s: CovarianceStructure
+            if correlation in ("ar1", "car1"):  # ρ^|t_k − t_l| at the given times (default: positions)
+                s = (CAR1 if correlation == "car1" else AR1)(self.T, times)
+            else:
+                s = make_structure("us" if correlation == "un" else correlation, self.T)
             self.structure = s
             if isinstance(s, Unstructured):
                 self._rows, self._cols = s._rows, s._cols
@@ -83,6 +96,8 @@ class ResidualCovariance:
             else:
                 self._free = np.arange(1, s.n_params)  # all but the scale
                 self._theta = np.r_[1.0, np.zeros(s.n_params - 1)]
+                if isinstance(s, AR1):  # not at φ = 0: with even lags only (times 8, 10, 12, ...) the
+                    self._theta[1] = AR1_START  # deviance is even in φ and φ = 0 a stationary point
 
     @property
     def n_corr(self) -> int:
@@ -203,7 +218,7 @@ class ResidualCovariance:
         names = []
         if self.name in ("cs",):
             names = ["Rho"]
-        elif self.name == "ar1":
+        elif self.name in ("ar1", "car1"):
             names = ["Phi"]
         elif self.name == "toep":
             names = [f"rho{k}" for k in range(1, self.T)]
@@ -212,10 +227,12 @@ class ResidualCovariance:
         return names
 
     def correlation_parameters(self, phi) -> np.ndarray:
-        """The printed correlation parameters: ω (cs), ρ (ar1), ρ_1..ρ_{T−1} (toep), the correlations of
-        R's lower triangle column by column (un)."""
+        """The printed correlation parameters: ω (cs), φ (ar1, car1: the correlation one time unit apart),
+        ρ_1..ρ_{T−1} (toep), the correlations of R's lower triangle column by column (un)."""
+        if self.name in ("ar1", "car1"):
+            return self.structure_theta(phi)[1:2]
         R = self.correlation(phi)
-        if self.name in ("cs", "ar1"):
+        if self.name == "cs":
             return np.array([R[1, 0]])
         if self.name == "toep":
             return R[1:, 0].copy()
@@ -237,6 +254,7 @@ class PatternCrossproducts:
     patterns: tuple[np.ndarray, ...]  # time indices of each pattern
     counts: np.ndarray  # groups per pattern
     pattern_of_group: np.ndarray  # index of each group's pattern
+    pattern_rows: tuple[np.ndarray, ...]  # per pattern: (groups, |P|) row indices, each group's rows by time
     K: tuple[np.ndarray, ...]  # per pattern: (|P|, |P|, p + 1, p + 1)
     n: int
     R: np.ndarray
@@ -250,15 +268,27 @@ class PatternCrossproducts:
 
     @classmethod
     def from_arrays(cls, X, y, group, time, n_groups, T) -> "PatternCrossproducts":
+        """A pattern is the sorted tuple of a group's time indices (any number of distinct times)."""
         Q, R = scipy.linalg.qr(X, mode="economic", check_finite=False)
-        mask = np.zeros((n_groups, T), bool)
-        mask[group, time] = True
-        keys = mask @ (1 << np.arange(T, dtype=np.int64))
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        patterns = tuple(np.flatnonzero((u >> np.arange(T)) & 1) for u in uniq)
+        group, time = np.asarray(group, np.intp), np.asarray(time, np.intp)
+        order = np.lexsort((time, group))  # rows by group, then time
+        bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=n_groups))]
+        index: dict[bytes, int] = {}
+        patterns: list[np.ndarray] = []
+        members: list[list[int]] = []
+        pattern_of_group = np.empty(n_groups, np.intp)
+        for i in range(n_groups):
+            times = time[order[bounds[i]:bounds[i + 1]]]
+            k = index.setdefault(times.tobytes(), len(patterns))
+            if k == len(patterns):
+                patterns.append(times)
+                members.append([])
+            members[k].append(i)
+            pattern_of_group[i] = k
+        rows = tuple(np.stack([order[bounds[i]:bounds[i + 1]] for i in m]) for m in members)
         none = np.zeros(0)
-        blank = cls(patterns, np.bincount(inverse, minlength=len(uniq)), inverse, (), len(y), R, none, Q, none,
-                    group, time, n_groups, T)
+        blank = cls(tuple(patterns), np.array([len(m) for m in members]), pattern_of_group, rows, (), len(y), R,
+                    none, Q, none, group, time, n_groups, T)
         return blank.with_response(y)
 
     def with_response(self, y) -> "PatternCrossproducts":
@@ -266,12 +296,10 @@ class PatternCrossproducts:
         Qty = self.Q.T @ y
         e = y - self.Q @ Qty
         p = self.Q.shape[1]
-        W = np.zeros((self.n_groups, self.T, p + 1))
-        W[self.group, self.time, :p] = self.Q
-        W[self.group, self.time, p] = e
+        W = np.column_stack([self.Q, e])
         K = []
-        for k, P in enumerate(self.patterns):
-            Wp = W[self.pattern_of_group == k][:, P, :].reshape(-1, len(P) * (p + 1))
+        for P, rows in zip(self.patterns, self.pattern_rows):
+            Wp = W[rows].reshape(-1, len(P) * (p + 1))
             K.append((Wp.T @ Wp).reshape(len(P), p + 1, len(P), p + 1).transpose(0, 2, 1, 3))
         return replace(self, K=tuple(K), b_ols=np.linalg.solve(self.R, Qty), e=e)
 
@@ -400,6 +428,7 @@ class GLSDesign:
     contrasts: dict
     n_dropped: int = 0
     transform_state: dict = field(default_factory=dict)  # fitted parameters of poly/scale/center
+    time_values: np.ndarray | None = None  # the time of each level, for AR(1) lags (None: positions 0..T-1)
 
     @property
     def nobs(self) -> int:
@@ -422,8 +451,52 @@ class GLSDesign:
         return replace(self, y=y, data_id=_fingerprint(y))
 
 
-def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
-    """Build y, X, the group and the time index of each row; check that (group, time) pairs are unique."""
+def time_points(column: pd.Series, name: str, correlation: str | None) -> tuple[list, np.ndarray | None]:
+    """The time points of a gls ``time=`` column, as nlme reads them: (levels in time order, the time of each
+    level for AR(1) lags, or None for the positions 0, 1, ..., T−1).
+
+    * numbers: each distinct value is a time point, in numeric order; ``ar1`` lags are differences of the
+      values (nlme's ``corAR1(form = ~ t | g)``: times {0, 1, 5, 6} give lags 1, 4, 5, 6), so they must be
+      integers; ``car1`` (nlme's ``corCAR1``) takes any real times; ``toep`` needs equally spaced times;
+    * a pandas Categorical (R's factor): the categories present, in their order, at positions 0, 1, ...;
+    * text: its sorted order is not a time order ('10 yrs' sorts before '8 yrs'), so it is refused by the
+      structures that use the order (ar1, car1, toep); cs, un and independence only use it as labels.
+    """
+    values = column.dropna()
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return factor_levels(column), None
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    if not numeric:
+        if correlation in ORDERED_CORRELATIONS:
+            shown = ", ".join(repr(v) for v in factor_levels(values)[:4])
+            raise ValueError(
+                f"time={name!r} holds {column.dtype} values ({shown}, ...), which have no time order (sorted as "
+                f"text, '10' comes before '8'), and a {correlation!r} correlation depends on the order: give "
+                f"numbers, or an ordered factor pd.Categorical(values, categories=[...in time order...], "
+                f"ordered=True)")
+        return factor_levels(column), None
+    x = values.to_numpy(dtype=float)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"time={name!r} has {int((~np.isfinite(x)).sum())} infinite value(s) (e.g. "
+                         f"{x[~np.isfinite(x)][0]}); every time point must be a finite number")
+    levels = factor_levels(column)
+    times = np.asarray(levels, float)
+    if correlation == "ar1" and np.any(times != np.round(times)):
+        raise ValueError(f"time={name!r} has non-integer values (e.g. {times[times != np.round(times)][0]:g}); "
+                         "ar1 (nlme's corAR1) needs integer times, its lag being their difference: use "
+                         "correlation='car1' (nlme's corCAR1) for continuous times")
+    if correlation == "toep" and len(times) > 2 and not np.allclose(np.diff(times), times[1] - times[0]):
+        raise ValueError(f"time={name!r} is not equally spaced ({', '.join(f'{t:g}' for t in times[:6])}"
+                         f"{', ...' if len(times) > 6 else ''}); a Toeplitz correlation has one parameter per lag "
+                         "of equally spaced times: use ar1 (lag = time difference), car1 or un")
+    if correlation == "toep":
+        return levels, None
+    return levels, times
+
+
+def gls_design(formula, data, group, time, contrasts=None, correlation: str | None = None) -> GLSDesign:
+    """Build y, X, the group and the time index of each row (:func:`time_points`); check that (group, time)
+    pairs are unique."""
     data = _check_data(data)
     f = formula if isinstance(formula, Formula) else parse_formula(formula)
     if f.random:
@@ -448,7 +521,8 @@ def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
     X, names, _ = _drop_rank_deficient(X, names)
     rows = data.loc[frame.index]
     levels = tuple(factor_levels(rows[group]))
-    time_levels = tuple(factor_levels(rows[time]))
+    time_list, time_values = time_points(rows[time], time, correlation)
+    time_levels = tuple(time_list)
     g = _codes(rows[group], list(levels)).astype(np.intp)
     t = _codes(rows[time], list(time_levels)).astype(np.intp)
     pairs = pd.Series(g * len(time_levels) + t)
@@ -458,7 +532,7 @@ def gls_design(formula, data, group, time, contrasts=None) -> GLSDesign:
         raise ValueError(f"{group}={levels[g[k]]!r} has more than one row at {time}={time_levels[t[k]]!r}; "
                          "each group may have at most one observation per time point")
     return GLSDesign(f, y, X, tuple(names), group, g, levels, time, t, time_levels, frame.index,
-                     _fingerprint(y), xlevels, contrasts, n_dropped, state)
+                     _fingerprint(y), xlevels, contrasts, n_dropped, state, time_values)
 
 
 # -- the fitted model ---------------------------------------------------------------------------------
@@ -560,11 +634,14 @@ def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: st
     formula : fixed part only, e.g. ``"price ~ store"``.
     data : long format, one row per observation.
     group : the column naming each row's group (subject); groups are independent.
-    time : the column giving each row's position within its group (integer or factor): its sorted levels
-        are the time points 1..T. AR(1) lags are differences of these positions. A group may miss time
-        points; its other rows are kept.
-    correlation : None (independent), ``"cs"`` (compound symmetry), ``"ar1"``, ``"toep"`` (Toeplitz),
-        ``"un"`` (every correlation free).
+    time : the column giving each row's time within its group, read as nlme does (:func:`time_points`):
+        numbers (any number of distinct values), or an ordered factor (pd.Categorical: its positions).
+        AR(1) lags are differences of the numbers (integers for ``ar1``, any for ``car1``) or of the
+        factor's positions; text is refused where the order matters. A group may miss time points; its
+        other rows are kept.
+    correlation : None (independent), ``"cs"`` (compound symmetry), ``"ar1"`` (nlme's ``corAR1(form = ~ t)``),
+        ``"car1"`` (continuous-time AR(1), nlme's ``corCAR1``), ``"toep"`` (Toeplitz, equally spaced
+        times), ``"un"`` (every correlation free).
     heteroscedastic : one SD per time point (nlme's ``varIdent(form = ~ 1 | time)``).
     reml : REML (True) or ML (False).
     contrasts : as for :func:`lmmteach.lmer`.
@@ -575,10 +652,11 @@ def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: st
     if correlation not in CORRELATIONS:
         raise ValueError(f"unknown correlation {correlation!r}; choose one of {list(CORRELATIONS)}")
     with one_blas_thread():  # small matrices and tall products: one BLAS thread is fastest
-        design = gls_design(formula, data, group, time, contrasts)
+        design = gls_design(formula, data, group, time, contrasts, correlation)
         T = len(design.time_levels)
         cp = PatternCrossproducts.from_arrays(design.X, design.y, design.group, design.time, design.n_groups, T)
-        devfun = GLSDeviance(cp, ResidualCovariance(correlation, T, heteroscedastic), reml=reml)
+        covariance = ResidualCovariance(correlation, T, heteroscedastic, design.time_values)
+        devfun = GLSDeviance(cp, covariance, reml=reml)
         opt = optimize_gls(devfun)
     fit = GLSFit(design, devfun, opt)
     if not opt.converged:

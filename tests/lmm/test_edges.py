@@ -1,0 +1,178 @@
+"""The edge cases of issue 23, each against R (tests/reference/edges_reference.R -> edges_reference.json) or a
+clear lmmteach error: gls time handling as nlme's (any number of distinct times, integer and continuous times,
+ordered factors, text and inf refused), pandas weights/offsets aligned on the index, non-nested tests refused,
+raw errors turned into clear ones, the model language (ordered factors, contrasts by name, pi, dotted names,
+`.`), Kenward-Roger with several grouping factors (pbkrtest)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import _shared as shared
+import lmmteach as lt
+
+REF = shared.reference("edges_reference")
+LOGLIK_RTOL = 1e-6
+COEF_ATOL = 1e-4
+# nlme stops its search at a relative change of ~1e-7 in the log-likelihood, so its φ and SEs are a few 1e-5
+# from the optimum (as in test_gls)
+PARAM_RTOL = 1e-4
+
+
+def _csv(name):
+    return pd.read_csv(shared.REFERENCE / name)
+
+
+def _check_gls(m, r):
+    assert m.converged
+    assert m.loglik == pytest.approx(r["logLik"], rel=LOGLIK_RTOL)
+    assert m.npar == r["df"]
+    assert m.fixef.to_numpy() == pytest.approx(list(r["coefficients"].values()), abs=COEF_ATOL)
+    assert m.se.to_numpy() == pytest.approx(list(r["se"].values()), rel=PARAM_RTOL)
+    assert m.sigma == pytest.approx(r["sigma"], rel=PARAM_RTOL)
+    if r["phi"] is not None:
+        assert m.correlation_parameters.to_numpy() == pytest.approx([r["phi"]], rel=PARAM_RTOL)
+
+
+# -- gls: time points as nlme reads them ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def many_times():
+    return _csv("edges_gls_times.csv")
+
+
+@pytest.fixture(scope="module")
+def irregular():
+    d = _csv("edges_gls_irregular.csv")
+    return d.assign(t2=2 * d.t, tf=pd.Categorical(d.t, ordered=True))
+
+
+def test_gls_with_more_than_64_distinct_times_matches_ols_and_nlme(many_times):
+    """Was: a 64-bit mask of the visits gave -767.44 where OLS and nlme give -782.26 (and crashed beyond)."""
+    r = REF["gls_many_times"]
+    assert many_times.t.nunique() == r["n_times"] == 70
+    m = lt.gls("y ~ x", many_times, group="id", time="t", reml=False)
+    assert m.loglik == pytest.approx(r["lm_loglik"], rel=LOGLIK_RTOL)
+    _check_gls(m, r["none_ml"])
+    _check_gls(lt.gls("y ~ x", many_times, group="id", time="t", correlation="cs"), r["cs"])
+
+
+def test_gls_rows_with_all_distinct_times_do_not_crash(many_times):
+    """Was: 68+ rows each at its own time crashed with 'cannot reshape array of size 0'."""
+    d = many_times.assign(t=np.arange(len(many_times)))
+    m = lt.gls("y ~ x", d, group="id", time="t", reml=False)
+    assert m.loglik == pytest.approx(REF["gls_many_times"]["lm_loglik"], rel=LOGLIK_RTOL)
+    assert len(m.devfun.cp.patterns) == len(d) // 3
+
+
+def test_car1_matches_nlme_corCAR1_on_integer_and_continuous_times(many_times):
+    r = REF["gls_many_times"]
+    assert "not invertible" in r["ar1_error"]  # nlme's corAR1 gives up on these lags
+    _check_gls(lt.gls("y ~ x", many_times, group="id", time="t", correlation="car1"), r["car1"])
+    # ar1 on integer times is the same model (lag = time difference), φ ≥ 0 here
+    _check_gls(lt.gls("y ~ x", many_times, group="id", time="t", correlation="ar1"), r["car1"])
+    _check_gls(lt.gls("y ~ x", many_times, group="id", time="tc", correlation="car1"), r["car1_continuous"])
+    _check_gls(lt.gls("y ~ x", many_times, group="id", time="tc", correlation="car1", reml=False),
+               r["car1_continuous_ml"])
+
+
+@pytest.mark.parametrize("key,time,correlation,het", [
+    ("ar1", "t", "ar1", False),  # corAR1(form = ~ t | g): lags 1, 4, 5, 6, not the positions
+    ("car1", "t", "car1", False),
+    ("car1_doubled", "t2", "car1", False),  # nlme's corAR1 stays at its start φ = 0 here; φ per time unit
+    ("ar1_positions", "tf", "ar1", False),  # an ordered factor: positions 1..4
+    ("car1_het", "t", "car1", True),
+])
+def test_irregular_integer_times_as_nlme(irregular, key, time, correlation, het):
+    """Was: times {0, 1, 5, 6} were taken as equally spaced with no word."""
+    _check_gls(lt.gls("y ~ x", irregular, group="g", time=time, correlation=correlation, heteroscedastic=het),
+               REF["gls_irregular"][key])
+
+
+def test_gls_text_times_are_refused_where_the_order_matters(irregular):
+    """Was: '10 yrs' sorted before '8 yrs' and AR(1) ran on that order."""
+    d = irregular.assign(visit=irregular.t.map(lambda t: f"{t} yrs"))
+    with pytest.raises(ValueError, match=r"time='visit'.*no time order.*ordered=True"):
+        lt.gls("y ~ x", d, group="g", time="visit", correlation="ar1")
+    for c in ("car1", "toep"):
+        with pytest.raises(ValueError, match="time='visit'"):
+            lt.gls("y ~ x", d, group="g", time="visit", correlation=c)
+    # an ordered factor of the same labels gives the positions' fit
+    order = [f"{t} yrs" for t in (0, 1, 5, 6)]
+    d["visit"] = pd.Categorical(d.visit, categories=order, ordered=True)
+    _check_gls(lt.gls("y ~ x", d, group="g", time="visit", correlation="ar1"), REF["gls_irregular"]["ar1_positions"])
+    # order-free structures use text as labels only
+    un = lt.gls("y ~ x", d.assign(visit=d.visit.astype(str)), group="g", time="visit", correlation="cs")
+    assert un.loglik == pytest.approx(lt.gls("y ~ x", d, group="g", time="t", correlation="cs").loglik, rel=1e-10)
+
+
+def test_gls_continuous_times_need_car1(many_times, irregular):
+    """Was: each continuous time became its own position, so AR(1) silently became independence."""
+    with pytest.raises(ValueError, match=r"time='tc' has non-integer values.*car1"):
+        lt.gls("y ~ x", many_times, group="id", time="tc", correlation="ar1")
+    with pytest.raises(ValueError, match=r"time='t' is not equally spaced \(0, 1, 5, 6\)"):
+        lt.gls("y ~ x", irregular, group="g", time="t", correlation="toep")
+
+
+def test_gls_infinite_time_is_refused(irregular):
+    """Was: inf was taken as a fifth visit."""
+    d = irregular.astype({"t": float})
+    d.loc[d.index[3], "t"] = np.inf
+    for c in (None, "cs", "ar1", "car1"):
+        with pytest.raises(ValueError, match=r"time='t' has 1 infinite value"):
+            lt.gls("y ~ x", d, group="g", time="t", correlation=c)
+
+
+def test_ar1_with_even_lags_leaves_phi_zero(irregular):
+    """nlme's corAR1 stays at φ = 0 when every lag is even (a stationary point); our start is inside."""
+    a = lt.gls("y ~ x", irregular, group="g", time="t2", correlation="ar1")
+    b = REF["gls_irregular"]["car1_doubled"]
+    _check_gls(a, b)
+
+
+# -- weights and offsets: column names, Series aligned on the index ---------------------------------------------
+@pytest.fixture(scope="module")
+def sleep_wo():
+    d = lt.load_sleepstudy()
+    rng = np.random.default_rng(23)
+    return d.assign(w=rng.uniform(0.5, 2.0, len(d)), o=rng.normal(0.0, 5.0, len(d)))
+
+
+def test_weights_and_offset_series_are_aligned_on_the_index(sleep_wo):
+    """Was: a shuffled Series was used by position and gave other estimates than the column by name."""
+    d = sleep_wo
+    by_name = lt.lmer("Reaction ~ Days + (1 | Subject)", d, weights="w", offset="o")
+    by_array = lt.lmer("Reaction ~ Days + (1 | Subject)", d, weights=d.w.to_numpy(), offset=d.o.to_numpy())
+    shuffled = d.sample(frac=1.0, random_state=5)
+    by_series = lt.lmer("Reaction ~ Days + (1 | Subject)", d, weights=shuffled.w, offset=shuffled.o)
+    for m in (by_array, by_series):
+        assert m.loglik == pytest.approx(by_name.loglik, rel=1e-12)
+        assert m.fixef.to_numpy() == pytest.approx(by_name.fixef.to_numpy(), rel=1e-10)
+    # the offset moves the intercept by its value: a constant offset c gives (Intercept) - c
+    c = lt.lmer("Reaction ~ Days + (1 | Subject)", d.assign(c=10.0), offset="c")
+    plain = lt.lmer("Reaction ~ Days + (1 | Subject)", d)
+    assert c.fixef["(Intercept)"] == pytest.approx(plain.fixef["(Intercept)"] - 10.0, rel=1e-8)
+
+
+def test_offset_column_name_is_accepted(sleep_wo):
+    """Was: offset='x2' failed with 'could not convert string to float'."""
+    m = lt.lmer("Reaction ~ Days + (1 | Subject)", sleep_wo, offset="o")
+    f = lt.lmer("Reaction ~ Days + offset(o) + (1 | Subject)", sleep_wo)
+    assert m.loglik == pytest.approx(f.loglik, rel=1e-12)
+
+
+@pytest.mark.parametrize("arg", ["weights", "offset"])
+def test_series_that_cannot_be_aligned_are_refused(sleep_wo, arg):
+    d = sleep_wo
+    other_labels = d.w.set_axis(range(1000, 1000 + len(d)))
+    with pytest.raises(ValueError, match=rf"{arg} is a pandas Series whose index does not hold data's row labels"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: other_labels})
+    with pytest.raises(ValueError, match=rf"{arg} is a pandas Series with repeated index labels"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: d.w.set_axis([0] * len(d))})
+    with pytest.raises(ValueError, match=rf"{arg}='nope' names no column"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: "nope"})
+    with pytest.raises(ValueError, match=rf"{arg} has 5 value\(s\) but data has 180 rows"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: np.ones(5)})
+    with pytest.raises(ValueError, match=rf"{arg} must be numbers"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: "Subject"})
