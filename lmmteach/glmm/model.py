@@ -171,11 +171,7 @@ class GeneralizedLinearMixedModel:
     def ranef_condvar(self) -> dict[str, np.ndarray]:
         """Conditional covariances Λ (Λ'Z'WZΛ + I)⁻¹ Λ' of each level's effects at the mode (the inverse
         curvature of the Laplace approximation; lme4's ``ranef(m, condVar = TRUE)``): {factor: (ℓ, q, q)}."""
-        e = self.modes.solve.evaluation
-        if hasattr(e, "condvar"):  # several grouping factors (the blocked engine)
-            return e.condvar(self._factor_terms())
-        Linv = np.linalg.inv(e.L)
-        return {self.design.group_name: e.Lambda @ (np.swapaxes(Linv, 1, 2) @ Linv) @ e.Lambda.T}
+        return self.modes.solve.evaluation.condvar(self._factor_terms())
 
     @property
     def ranef_se(self) -> dict[str, pd.DataFrame]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..lmm.deviance import mk_devfun
+from ..lmm.engine import mk_devfun
 from .family import Family
 
 __all__ = ["PlsSolve", "PirlsResult", "solve_weighted_pls", "linear_predictor", "pirls", "glm_start",
@@ -63,14 +63,7 @@ def solve_weighted_pls(design, theta, weights: np.ndarray, z: np.ndarray, beta: 
     ev = mk_devfun(working, reml=False).evaluate(theta)
     if beta is not None:  # the engine solves in the basis X = QR around the OLS fit: β_Q = R(β − b_ols)
         ev = replace(ev, beta_Q=ev.cp.R @ (np.asarray(beta, float) - ev.cp.b_ols))
-    blups = ev.blups
-    if isinstance(blups, list):  # blocked engine: one array per term
-        b_terms = blups
-        u = np.concatenate([np.ravel(part) for part in ev.u])
-    else:  # one grouping factor: (G, q) with the terms side by side
-        b_terms = np.split(blups, np.cumsum([b.q for b in design.blocks])[:-1], axis=1)
-        u = np.ravel(ev.u)
-    return PlsSolve(np.asarray(ev.beta, float), b_terms, u, float(ev.logdet_V), ev)
+    return PlsSolve(np.asarray(ev.beta, float), list(ev.term_blups), ev.u_vector, float(ev.logdet_V), ev)
 
 
 def linear_predictor(design, beta, b_terms, offset) -> np.ndarray:

@@ -245,6 +245,11 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
         return u1, ur
 
     @property
+    def u_vector(self) -> np.ndarray:
+        """ũ as one vector (block 1, then block r), for |ũ|² in a GLMM's penalised deviance."""
+        return np.concatenate([np.ravel(part) for part in self.u])
+
+    @property
     def blups(self) -> list[np.ndarray]:
         """The conditional modes (:attr:`term_blups`)."""
         return self.term_blups

@@ -159,6 +159,11 @@ class Evaluation(FixedEffectsInQRBasis):
         rhs = self.c - np.einsum("...gqp,...p->...gq", self.RZX, self.beta_Q)
         return np.linalg.solve(_T(self.L), rhs[..., None])[..., 0]
 
+    @property
+    def u_vector(self) -> np.ndarray:
+        """ũ as one vector (group by group), for |ũ|² in a GLMM's penalised deviance."""
+        return np.ravel(self.u)
+
     @cached_property
     def blups(self) -> np.ndarray:
         """v̂_i = Λ u_i (G × q): the BLUPs, the conditional modes of the random effects."""

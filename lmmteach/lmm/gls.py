@@ -62,7 +62,6 @@ AR1_START = 0.2
 independence, and ar1's deviance is even in φ when every lag is even, so φ = 0 is a stationary point)."""
 
 
-
 # -- the covariance of one group's errors ---------------------------------------------------------------
 class ResidualCovariance:
     """V(φ) = D R D over the T time points, relative to σ² (so Cov(y_i) = σ² V[P_i, P_i]).
