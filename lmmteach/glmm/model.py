@@ -33,6 +33,7 @@ from .family import Family, make_family
 from .laplace import GlmerDeviance, mk_glmer_devfun
 from .optimize import GlmerControl, GlmerOptimum, difference_derivatives, optimize_glmer
 from .pirls import PIRLS_MAXIT, PirlsResult
+from .quadrature import marginal_mean
 from .response import TRIALS_COLUMN, GlmmResponse, glmm_data
 
 __all__ = ["GeneralizedLinearMixedModel", "glmer", "glmer_devfun", "overdispersion"]
@@ -293,6 +294,22 @@ class GeneralizedLinearMixedModel:
         return out if type == "link" else out.apply(lambda v: v) .pipe(
             lambda s: pd.Series(self.family.link.linkinv(s.to_numpy()), index=s.index, name="predicted")
             .where(s.notna()))
+
+    def marginal_predict(self, newdata: pd.DataFrame | None = None, nodes: int = 25) -> pd.Series:
+        """Population-averaged means E[y] = ∫ g⁻¹(offset + x'β̂ + z'b) dN(b; 0, Σ̂) for the rows of ``newdata``
+        (default: the data fitted), by Gauss-Hermite quadrature over s = √(z'Σ̂z) (:func:`marginal_mean`):
+        the marginal curve, beside the conditional ``predict(..., re=False, type="response")`` of a group with
+        b = 0."""
+        frame = self.design.frame if newdata is None else _check_data(newdata)
+        eta = self.predict(newdata, re=False)
+        f, d = self.design.formula, self.design
+        var = np.zeros(len(frame))
+        for block, lam in zip(d.blocks, self.devfun.lambdas(self.theta)):
+            Z = block.Z if newdata is None else model_matrix(frame, block.term.intercept, block.term.terms,
+                                                             f.factor_vars, d.contrasts, dict(d.xlevels))[1]
+            var = var + np.einsum("nq,qr,nr->n", Z, lam @ lam.T, Z)
+        mean = marginal_mean(self.family, eta.to_numpy(), np.sqrt(var), nodes)
+        return pd.Series(mean, index=eta.index, name="marginal mean")
 
     def _predict_eta(self, newdata: pd.DataFrame, re: bool, allow_new_levels) -> pd.Series:
         f, d = self.design.formula, self.design
