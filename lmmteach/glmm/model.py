@@ -34,7 +34,7 @@ from .laplace import GlmerDeviance, mk_glmer_devfun
 from .optimize import GlmerControl, GlmerOptimum, difference_derivatives, optimize_glmer
 from .pirls import PIRLS_MAXIT, PirlsResult
 from .quadrature import marginal_mean
-from .response import TRIALS_COLUMN, GlmmResponse, glmm_data
+from .response import RESPONSE_COLUMN, TRIALS_COLUMN, GlmmResponse, glmm_data
 
 __all__ = ["GeneralizedLinearMixedModel", "glmer", "glmer_devfun", "overdispersion"]
 
@@ -437,8 +437,8 @@ def glmer_devfun(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int 
     fam = make_family(family)
     data = _check_data(data)
     frame_data, response = glmm_data(formula, data, fam, weights)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="there are more random effects")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             design = lformula(response.formula, frame_data, contrasts=contrasts, weights=TRIALS_COLUMN,
                               offset=offset)
@@ -448,6 +448,10 @@ def glmer_devfun(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int 
                                  "row, as lme4's (1 | obs) for overdispersion) is identifiable in a binomial or "
                                  "Poisson model, but lmmteach's glmer does not offer it yet") from None
             raise
+    for w in caught:  # the design's warnings, with glmer's internal column names replaced by the response's
+        text = str(w.message)
+        if "there are more random effects" not in text:
+            warn_user(text.replace(RESPONSE_COLUMN, response.text).replace(TRIALS_COLUMN, "trials"), w.category)
     design = replace(design, formula=replace(design.formula, text=formula))
     if np.ptp(design.y) == 0:
         raise ValueError(f"the response {response.text!r} is constant ({design.y[0]:g}) in the rows used: "

@@ -341,3 +341,11 @@ def test_marginal_mean_and_pirls_history():
     modes = m.devfun.modes(m.theta, m.optimum.beta, warm=False)
     assert modes.converged and len(modes.history) >= 3
     assert np.all(np.diff(modes.history) <= 1e-9)  # the penalised deviance never increases
+
+
+def test_rows_with_missing_values_are_dropped_with_a_word():
+    cbpp = data("glmm_cbpp.csv").copy()
+    cbpp.loc[3, "incidence"] = np.nan
+    with pytest.warns(UserWarning, match=r"1 of 56 rows .* dropped \(cbind\(incidence, size - incidence\): 1\)"):
+        m = lt.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    assert m.nobs == 55
