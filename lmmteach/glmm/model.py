@@ -2,11 +2,12 @@
 
 ``glmer`` is a short composition of stages, as lme4's:
 
-    data, response = glmm_data(formula, data, family, weights)   # y, trials; support checks   (response)
-    design = lformula(response.formula, data, ...)                # X, Z, grouping factors      (lmm.design)
-    devfun = mk_glmer_devfun(design, family, ..., nAGQ)           # (θ, β) ↦ −2 log L           (laplace)
-    opt    = optimize_glmer(devfun)                               # lme4's two stages           (optimize)
-    model  = GeneralizedLinearMixedModel(...)                     # estimates, modes, statistics
+    devfun = glmer_devfun(formula, data, family, nAGQ, weights)   # (θ, β) ↦ −2 log L  (lme4's devFunOnly):
+             #   glmm_data   -- y, trials, support checks                         (response)
+             #   lformula    -- X, Z, grouping factors, as for lmer               (lmm.design)
+             #   mk_glmer_devfun -- PIRLS + Laplace / quadrature                   (laplace)
+    opt    = optimize_glmer(devfun)                                # lme4's two stages  (optimize)
+    model  = GeneralizedLinearMixedModel(...)                      # estimates, modes, statistics
 
 The model is  g(E[y | b]) = η = offset + Xβ + Zb,  b ~ N(0, Σ_θ),  y | b from the family; the scale σ is 1.
 A fitted model is an immutable result; printing is :mod:`lmmteach.glmm.display`.
@@ -291,9 +292,9 @@ class GeneralizedLinearMixedModel:
             out = pd.Series(eta, index=self.design.index, name="predicted")
         else:
             out = self._predict_eta(_check_data(newdata), re, allow_new_levels)
-        return out if type == "link" else out.apply(lambda v: v) .pipe(
-            lambda s: pd.Series(self.family.link.linkinv(s.to_numpy()), index=s.index, name="predicted")
-            .where(s.notna()))
+        if type == "link":
+            return out
+        return pd.Series(self.family.link.linkinv(out.to_numpy()), index=out.index, name="predicted").where(out.notna())
 
     def marginal_predict(self, newdata: pd.DataFrame | None = None, nodes: int = 25) -> pd.Series:
         """Population-averaged means E[y] = ∫ g⁻¹(offset + x'β̂ + z'b) dN(b; 0, Σ̂) for the rows of ``newdata``
