@@ -116,13 +116,22 @@ class GeneralizedLinearMixedModel:
         return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se, "z value": z,
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))})
 
-    def confint(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald intervals β̂ ± z_{1−α/2} SE (lme4's ``confint(m, method = "Wald")``)."""
+    def confint(self, level: float = 0.95, method: str = "Wald", parm=None) -> pd.DataFrame:
+        """Intervals for the fixed effects: ``method="Wald"``, β̂ ± z_{1−α/2} SE (lme4's ``method = "Wald"``),
+        or ``"profile"`` for the random-effects SDs ``.sig01, ...`` and the fixed effects by profiling the
+        deviance (:mod:`lmmteach.glmm.profile`; scalar random-effects terms only)."""
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, not {level!r}")
+        if method.lower() == "profile":
+            from .profile import profile_confint
+
+            return profile_confint(self, level, parm)
+        if method.lower() != "wald":
+            raise ValueError(f"method must be 'Wald' or 'profile', not {method!r}")
         z = stats.norm.ppf(0.5 + level / 2)
         lo, hi = f"{50 * (1 - level):.1f} %", f"{100 - 50 * (1 - level):.1f} %"
-        return pd.DataFrame({lo: self.fixef - z * self.se, hi: self.fixef + z * self.se})
+        out = pd.DataFrame({lo: self.fixef - z * self.se, hi: self.fixef + z * self.se})
+        return out if parm is None else out.loc[list(parm)]
 
     # -- random effects ------------------------------------------------------------------------------
     def _factor_terms(self) -> dict[str, list[int]]:

@@ -69,6 +69,17 @@ def _values(expr: str, data: pd.DataFrame, role: str) -> pd.Series:
     return pd.Series(np.asarray(value, dtype=float).ravel(), index=data.index)
 
 
+def _numeric(values: pd.Series, expr: str, role: str) -> pd.Series:
+    """The values as floats (missing stay missing); text or other non-numbers are an error naming the column."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(float)
+    if not pd.api.types.is_numeric_dtype(values):
+        raise ValueError(f"{role} {expr!r} must be numbers, but its type is {values.dtype} (e.g. "
+                         f"{values.dropna().iloc[0]!r})" if values.notna().any() else
+                         f"{role} {expr!r} has no values")
+    return values.astype(float)
+
+
 def _whole(x: np.ndarray) -> np.ndarray:
     return np.abs(x - np.round(x)) <= WHOLE_NUMBER_TOL * np.maximum(1.0, np.abs(x))
 
@@ -112,8 +123,8 @@ def glmm_data(formula: str, data: pd.DataFrame, family: Family, weights=None) ->
             raise ValueError("give the numbers of trials either by cbind(successes, failures) or by weights=, "
                              "not both")
         s_expr, f_expr = _split_cbind(m.group(1), response)
-        succ = pd.to_numeric(_values(s_expr, data, "number of successes"), errors="coerce").astype(float)
-        fail = pd.to_numeric(_values(f_expr, data, "number of failures"), errors="coerce").astype(float)
+        succ = _numeric(_values(s_expr, data, "number of successes"), s_expr, "cbind(): the number of successes")
+        fail = _numeric(_values(f_expr, data, "number of failures"), f_expr, "cbind(): the number of failures")
         for expr, v in ((s_expr, succ), (f_expr, fail)):
             x = v.to_numpy()
             ok = np.isnan(x)
@@ -141,7 +152,7 @@ def glmm_data(formula: str, data: pd.DataFrame, family: Family, weights=None) ->
                                  "two (the first is failure, as in R), or is 0/1, a proportion, or cbind()")
             y = y.map({lev: float(k > 0) for k, lev in enumerate(levels)}) if not pd.api.types.is_bool_dtype(y) \
                 else y.astype(float)
-        y = pd.to_numeric(y, errors="coerce").astype(float)
+        y = _numeric(y, response, f"the {family.name} response")
         x = y.to_numpy()
         present = ~np.isnan(x)
         if family.name == "binomial":

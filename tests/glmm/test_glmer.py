@@ -221,6 +221,10 @@ def test_response_outside_the_support_is_a_clear_error():
         lt.glmer("TICKS ~ YEAR + (1 | BROOD)", grouse.assign(TICKS=grouse.TICKS + 0.5), "poisson")
     with pytest.raises(ValueError, match="nAGQ = 5 needs a single scalar random effect"):
         lt.glmer("TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", grouse, "poisson", nAGQ=5)
+    with pytest.raises(ValueError, match="poisson response .TICKS. must be numbers"):
+        lt.glmer("TICKS ~ YEAR + (1 | BROOD)", grouse.assign(TICKS=grouse.TICKS.astype(str)), "poisson")
+    with pytest.raises(ValueError, match="has 3 levels"):
+        lt.glmer("YEAR ~ HEIGHT + (1 | BROOD)", grouse, "binomial")
     with pytest.raises(ValueError, match="observation-level random effect"):
         lt.glmer("TICKS ~ YEAR + (1 | BROOD) + (1 | INDEX)", grouse, "poisson")
     with pytest.raises(ValueError, match="family='gaussian'"):
@@ -308,3 +312,17 @@ def test_offset_argument_equals_offset_term_and_double_bar():
     x = np.r_[0.5, 0.02, -0.5, 0.01]
     assert f.n_theta == 2
     assert textbook.laplace_deviance(f, x[:2], x[2:]) == pytest.approx(f(x), rel=1e-10)
+
+
+PROFILE_ATOL = 5e-4  # lme4 interpolates ζ by splines through ~10-20 profile points: its end points hold ~1e-4
+
+
+@pytest.mark.parametrize("key, parm", [("cbpp", [".sig01", "period2"]), ("grouseticks", [".sig02"])])
+def test_profile_intervals_match_lme4(key, parm):
+    ref = REF[key]["confint_profile"]
+    ci = lt.confint(fit(key), method="profile", parm=parm)
+    for name in parm:
+        k = ref["names"].index(name)
+        np.testing.assert_allclose(ci.loc[name].to_numpy(), [ref["lower"][k], ref["upper"][k]], atol=PROFILE_ATOL)
+    if key == "grouseticks":
+        assert ci.loc[".sig02"].iloc[0] == 0.0  # LOCATION's SD: the deviance at 0 is within the cut-off

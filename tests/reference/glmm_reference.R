@@ -179,6 +179,13 @@ t0 <- proc.time()[["elapsed"]]
 m_verb <- fit(r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item), data = verb, family = binomial)
 res$verbagg <- describe(m_verb, "glmm_verbagg.csv", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
                         "binomial", "logit")
+cat("profile intervals\n")
+prof_ci <- function(m) {
+  ci <- confint(m, method = "profile", level = 0.95)
+  list(names = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]))
+}
+res$cbpp$confint_profile <- prof_ci(m_cbpp)
+res$grouseticks$confint_profile <- prof_ci(m_grouse)
 res$versions <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")))
 writeLines(toJSON(res, digits = NA, auto_unbox = TRUE, pretty = TRUE), out_path)
 cat("wrote", out_path, "\n")
