@@ -89,7 +89,7 @@ def plot_marginal_curve(sigma: float = 0.64, beta0: float = -1.4, beta1: float =
     a2.set_xlabel("x")
     a2.set_ylabel("logit P(y = 1)")
     a2.legend(fontsize="small", loc="upper left")
-    fig.suptitle(rf"Random-intercept SD $\sigma$ = {sigma:.2f}: the population-averaged curve is flatter "
-                 rf"than the curve of a typical group ($\beta_0$ = {beta0:.2f}, $\beta_1$ = {beta1:.2f})")
+    fig.suptitle(rf"$\sigma$ = {sigma:.2f}, $\beta_0$ = {beta0:.2f}, $\beta_1$ = {beta1:.2f}: the population average "
+                 "is flatter than a typical group's curve")
     fig.tight_layout()
     return fig, (a1, a2)
