@@ -326,3 +326,26 @@ def test_profile_intervals_match_lme4(key, parm):
         np.testing.assert_allclose(ci.loc[name].to_numpy(), [ref["lower"][k], ref["upper"][k]], atol=PROFILE_ATOL)
     if key == "grouseticks":
         assert ci.loc[".sig02"].iloc[0] == 0.0  # LOCATION's SD: the deviance at 0 is within the cut-off
+
+
+def test_marginal_mean_and_pirls_history():
+    from lmmteach.glmm.quadrature import marginal_mean
+
+    # log link: E[exp(η + s x)] = exp(η + s²/2) exactly
+    eta, sd = np.array([-1.0, 0.0, 2.0]), np.array([0.3, 1.0, 0.5])
+    np.testing.assert_allclose(marginal_mean(poisson(), eta, sd), np.exp(eta + sd**2 / 2), rtol=1e-10)
+    m = fit("cbpp")
+    marginal = m.marginal_predict()
+    conditional = m.predict(re=False, type="response")
+    assert np.all(marginal > conditional)  # logit below 1/2: the random intercept lifts the average
+    modes = m.devfun.modes(m.theta, m.optimum.beta, warm=False)
+    assert modes.converged and len(modes.history) >= 3
+    assert np.all(np.diff(modes.history) <= 1e-9)  # the penalised deviance never increases
+
+
+def test_rows_with_missing_values_are_dropped_with_a_word():
+    cbpp = data("glmm_cbpp.csv").copy()
+    cbpp.loc[3, "incidence"] = np.nan
+    with pytest.warns(UserWarning, match=r"1 of 56 rows .* dropped \(cbind\(incidence, size - incidence\): 1\)"):
+        m = lt.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    assert m.nobs == 55
