@@ -95,10 +95,14 @@ class GeneralizedLinearMixedModel:
     @cached_property
     def vcov(self) -> pd.DataFrame:
         """Cov(β̂): the β block of 2 H⁻¹ with H the Hessian of −2 log L in (θ, β) (lme4's default,
-        ``use.hessian = TRUE``); if θ sits on a bound, the β block of H alone (θ held fixed)."""
+        ``use.hessian = TRUE``); if θ sits on a bound, the β block of H alone (θ held fixed); for nAGQ = 0, as
+        lme4, the inverse of X'WX − R_ZX'R_ZX from PIRLS's factor (θ held fixed)."""
+        names = list(self.design.fixef_names)
+        if self.nAGQ == 0:  # lme4: no Hessian in (θ, β) for nAGQ = 0; (X'WX − R_ZX'R_ZX)⁻¹ from PIRLS's factor
+            joint = self.devfun.modes(self.theta, warm=False)
+            return pd.DataFrame(np.linalg.inv(joint.solve.evaluation.A), index=names, columns=names)
         n = self.devfun.n_theta
         H = self.hessian
-        names = list(self.design.fixef_names)
         on_bound = any(abs(t - lo) < SINGULAR_TOL for t, (lo, _) in zip(self.theta, self.devfun.theta_bounds))
         try:
             V = 2 * np.linalg.inv(H[n:, n:] if on_bound else H)[-len(names):, -len(names):]

@@ -16,7 +16,7 @@ smooth enough for second differences: PIRLS converges to the mode far below the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import Bounds, minimize
@@ -44,6 +44,7 @@ class GlmerControl:
     stage1: bool = True
     check_gradient_tol: float = 2e-3  # lme4's check.conv.grad tolerance: warn if max|gradient| exceeds it
     hessian_step: float = 1e-3  # second differences: step × max(1, |x|) (see newton_polish)
+    nagq0_radius: float = 1e-7  # nAGQ = 0: stage 1 is the fit, so it runs to this radius
     hessian_reuse: float = 1e-4  # after a Newton step shorter than this, the next one reuses the Hessian
 
 
@@ -98,6 +99,8 @@ def _optimize(devfun: GlmerDeviance, control: GlmerControl, theta0, beta0) -> Gl
     theta = devfun.theta0 if theta0 is None else np.asarray(theta0, float)
     beta = devfun.beta_glm if beta0 is None else np.asarray(beta0, float)
     log = [f"start: theta = {np.round(theta, 5)}, beta from the GLM without random effects"]
+    if devfun.nAGQ == 0:  # lme4's nAGQ = 0: the first stage is the fit (tightly converged)
+        return _stage1_fit(devfun, theta, theta_bounds, replace(control, stage1_radius=control.nagq0_radius), log)
     if control.stage1:
         r1 = _cobyqa(devfun.stage1, theta, theta_bounds, control.stage1_radius, control)
         theta = r1.x
@@ -117,6 +120,19 @@ def _optimize(devfun: GlmerDeviance, control: GlmerControl, theta0, beta0) -> Gl
     n = devfun.n_theta
     return GlmerOptimum(x[:n], x[n:], float(dev), grad, converged, devfun.n_eval, str(r2.message),
                         theta.copy(), tuple(log), H)
+
+
+def _stage1_fit(devfun: GlmerDeviance, theta, theta_bounds, control: GlmerControl, log: list) -> GlmerOptimum:
+    """The fit for nAGQ = 0: θ minimises the Laplace deviance with β inside PIRLS; β is PIRLS's at that θ."""
+    r1 = _cobyqa(devfun.stage1, theta, theta_bounds, control.stage1_radius, control)
+    x, dev, grad, _, steps = newton_polish(devfun.stage1, r1.x, float(r1.fun), theta_bounds, control)
+    free = free_parameters(x, grad, theta_bounds)
+    gmax = float(np.max(np.abs(grad[free]))) if free.any() else 0.0
+    modes = devfun.modes(x)
+    log.append(f"nAGQ = 0 (theta, beta in PIRLS): deviance {dev:.10g} after {r1.nfev} evaluations and {steps} "
+               f"Newton step(s); max|gradient| = {gmax:.2g}")
+    return GlmerOptimum(x, modes.beta, float(modes.laplace_deviance), grad, gmax < control.check_gradient_tol,
+                        devfun.n_eval, str(r1.message), x.copy(), tuple(log))
 
 
 def free_parameters(x, grad, bounds) -> np.ndarray:
