@@ -1,4 +1,4 @@
-"""Homework 5's answer keys (the numbers in its hidden tests) are the ones datasets/make_homework_keys_hw5.py
+"""Homework 5's answer keys (the numbers in its hidden tests) are the ones lectures/homework/keys/make_homework_keys_hw5.py
 computes from the data, and they are R's: glm and lme4's glmer on the same CSV."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _keys_script():
     spec = importlib.util.spec_from_file_location("_lmmteach_make_homework_keys_hw5",
-                                                  ROOT / "datasets" / "make_homework_keys_hw5.py")
+                                                  ROOT / "lectures" / "homework" / "keys" / "make_homework_keys_hw5.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -29,7 +29,7 @@ def test_hw5_hidden_tests_hold_the_keys_computed_from_the_data():
     expected = KEYS.rendered()
     assert set(committed) == set(expected)  # every hidden block is written by the script
     for grade_id, block in expected.items():
-        assert KEYS.same_block(committed[grade_id], block), f"{grade_id}: run python datasets/make_homework_keys_hw5.py"
+        assert KEYS.same_block(committed[grade_id], block), f"{grade_id}: run python lectures/homework/keys/make_homework_keys_hw5.py"
 
 
 def test_hw5_keys_are_rs():

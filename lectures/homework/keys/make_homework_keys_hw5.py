@@ -3,8 +3,8 @@
 The hidden tests of ``lectures/homework/source/hw5_glmm/hw5_glmm.ipynb`` (the lines between
 ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` of its graded cells) are generated here:
 
-    python datasets/make_homework_keys_hw5.py            # rewrite the hidden tests in the source notebook
-    python datasets/make_homework_keys_hw5.py --check    # exit 1 if the notebook's hidden tests are out of date
+    python lectures/homework/keys/make_homework_keys_hw5.py            # rewrite the hidden tests in the source notebook
+    python lectures/homework/keys/make_homework_keys_hw5.py --check    # exit 1 if the notebook's hidden tests are out of date
 
 tests/course/test_homework_keys_hw5.py runs the check. Where the keys come from (data: the SIMULATED
 ``bird_counts_simulated.csv`` of ``make_homework_data_hw5.py``):
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # lectures/homework/keys/ -> the repository
 NOTEBOOK = ROOT / "lectures" / "homework" / "source" / "hw5_glmm" / "hw5_glmm.ipynb"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_homework_keys import HELPER, arr, num, same_block  # noqa: E402,F401  (one writer of keys)
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
     if args.check:
         stale = sorted(g for g, b in blocks.items() if not same_block(hidden_blocks(nb).get(g, ""), b))
         if stale or set(hidden_blocks(nb)) != set(blocks):
-            print(f"hidden tests out of date in {NOTEBOOK.name}: {stale}; run python datasets/make_homework_keys_hw5.py")
+            print(f"hidden tests out of date in {NOTEBOOK.name}: {stale}; run python lectures/homework/keys/make_homework_keys_hw5.py")
             return 1
         print("hw5 hidden tests are up to date")
         return 0
