@@ -19,7 +19,8 @@ import sys as _sys
 __version__ = "0.1.0"
 
 # the course's data
-from .course.datasets import (list_datasets, load_chickweight, load_classrooms, load_dyestuff2, load_groceries,
+from .course.datasets import (list_datasets, load_cbpp, load_chickweight, load_classrooms, load_dyestuff2,
+                              load_groceries,
                               load_grocery, load_hsb, load_insteval_like, load_machines, load_orthodont, load_pastes,
                               load_penicillin, load_reaction_times, load_sleepstudy, load_timss)
 
@@ -55,7 +56,8 @@ from .inference.kenward_roger import kenward_roger
 from .course import datasets, grading, plots
 
 __all__ = [
-    "list_datasets", "load_chickweight", "load_classrooms", "load_dyestuff2", "load_groceries", "load_grocery",
+    "list_datasets", "load_cbpp", "load_chickweight", "load_classrooms", "load_dyestuff2", "load_groceries",
+    "load_grocery",
     "load_hsb", "load_machines", "load_orthodont", "load_penicillin", "load_pastes", "load_insteval_like",
     "load_reaction_times", "load_sleepstudy", "load_timss",
     "aov1rm", "box_epsilon", "mauchly", "contr_sum", "contr_treatment", "anova_error_strata",

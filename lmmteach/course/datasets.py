@@ -56,6 +56,7 @@ __all__ = [
     "load_reaction_times",
     "load_classrooms",
     "load_chickweight",
+    "load_cbpp",
 ]
 
 _PACKAGE = "lmmteach._datasets"
@@ -447,6 +448,21 @@ def load_classrooms() -> pd.DataFrame:
     return df
 
 
+def load_cbpp() -> pd.DataFrame:
+    """lme4's ``cbpp``: contagious bovine pleuropneumonia in 15 zebu herds in Ethiopia, each followed over up to
+    4 periods (Lesnoff et al. 2004): ``incidence`` new cases among ``size`` animals. 56 rows; ``herd``
+    (Categorical "1"-"15" in integer order, as R's levels), ``incidence`` and ``size`` (int), ``period``
+    (Categorical "1"-"4"). Written by ``tests/reference/lecture07_reference.R``; lecture 7's binomial GLMM
+    ``cbind(incidence, size - incidence) ~ period + (1 | herd)``.
+    """
+    df = _read_csv("cbpp.csv", dtype={"herd": str, "period": str})
+    df["herd"] = _as_factor(df["herd"], categories=_integer_order(_r_levels(df["herd"])))
+    df["period"] = _as_factor(df["period"])
+    for col in ("incidence", "size"):
+        df[col] = df[col].astype(int)
+    return df
+
+
 # --------------------------------------------------------------------------------------
 # overview
 # --------------------------------------------------------------------------------------
@@ -480,6 +496,7 @@ _REGISTRY = [
     ("reaction_times", load_reaction_times, "homework: one-way RM design, 12 x 4 (wide)", True),
     ("classrooms", load_classrooms, "homework: pupils in 40 classes, score ~ ses", True),
     ("chickweight", load_chickweight, "R ChickWeight: 50 chicks on 4 diets, weight over 21 days", False),
+    ("cbpp", load_cbpp, "lme4 cbpp: CBPP cases in 15 herds over 4 periods (binomial)", False),
 ]
 
 

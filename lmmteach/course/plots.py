@@ -13,8 +13,8 @@ __all__ = ["plot_group_boxplots", "plot_interval_coverage", "plot_profiles", "pl
            "plot_f_adjusted", "plot_pairwise_intervals", "plot_fitted_lines", "plot_covariance_heatmap",
            "plot_structure_covariance", "plot_sampling_distributions", "plot_shrinkage", "plot_lrt_null",
            "plot_school_means", "plot_within_between", "plot_caterpillar", "plot_residuals_fitted",
-           "plot_normal_qq", "plot_ranef_qq", "deviance_grid", "plot_deviance_curve", "plot_deviance_contour",
-           "show"]
+           "plot_normal_qq", "plot_ranef_qq", "plot_zeta", "deviance_grid", "plot_deviance_curve",
+           "plot_deviance_contour", "show"]
 
 
 # -- every lecture ----------------------------------------------------------------------------------------
@@ -644,6 +644,40 @@ def plot_ranef_qq(model, group=None, figsize=None):
         plot_normal_qq(re[term], ax=ax, title=f"BLUPs: {term}", label=f"BLUP of {term}")
     fig.tight_layout()
     return fig, tuple(axes[0])
+
+
+def plot_zeta(values, zeta, estimate: float, se: float | None = None, level: float = 0.95, ax=None,
+              xlabel: str = "parameter", title: str | None = None):
+    """Profile zeta plot (lme4's ``xyplot(profile(m))``): the signed root of the likelihood-ratio statistic
+
+        ζ(v) = sign(v − ψ̂) √(d(v) − d(ψ̂)),   d(v) the ML deviance with ψ held at v, the rest re-estimated,
+
+    against v, with horizontal lines at ±z_{(1+level)/2}: the profile interval is where ζ crosses them. With ``se``
+    the Wald line (v − ψ̂)/se is drawn too; ζ straight and on it means the Wald interval is as good as the profile
+    one. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    values, zeta = np.asarray(values, float), np.asarray(zeta, float)
+    if values.shape != zeta.shape or values.ndim != 1:
+        raise ValueError(f"plot_zeta: values and zeta must be 1-d of the same length, not {values.shape} and {zeta.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"plot_zeta: level must be between 0 and 1, not {level}")
+    if ax is None:
+        _, ax = plt.subplots()
+    z = stats.norm.ppf((1 + level) / 2)
+    ax.plot(values, zeta, color="tab:blue", lw=2, marker="o", ms=3, label="profile ζ")
+    if se is not None:
+        ax.plot(values, (values - estimate) / se, color="0.5", ls=":", lw=1.5, label="Wald (v − estimate) / se")
+    for h in (-z, z):
+        ax.axhline(h, color="tab:red", ls="--", lw=1)
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.axvline(estimate, color="0.7", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("ζ")
+    ax.set_title(title or f"Profile zeta plot, ±{z:.2f} for {level:.0%}")
+    ax.legend(loc="upper left")
+    return ax
 
 
 # -- lecture 5, "Appendix" -------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ __all__ = ["GlmerDeviance", "mk_glmer_devfun"]
 
 
 class GlmerDeviance:
-    """(θ, β) ↦ −2 log L by Laplace (nAGQ = 1) or adaptive quadrature (nAGQ > 1); see the module docstring.
+    """(θ, β) ↦ −2 log L by Laplace (nAGQ = 0 or 1) or adaptive quadrature (nAGQ > 1); see the module docstring.
+    (nAGQ = 0 differs from 1 in the fit only: its estimates are the first stage's, β from PIRLS.)
 
     Keeps the last conditional modes to start the next PIRLS from them (lme4 does the same)."""
 
@@ -83,6 +84,7 @@ class GlmerDeviance:
     # -- evaluations ---------------------------------------------------------------------------------
     def modes(self, theta, beta=None, warm: bool = True) -> PirlsResult:
         """The conditional modes at θ and β (``beta=None``: β moves with u, from the GLM's estimate)."""
+        theta = np.atleast_1d(np.asarray(theta, float))
         start = self._last_b if warm else None
         fixed = beta is not None
         r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta,
@@ -93,8 +95,8 @@ class GlmerDeviance:
         return r
 
     def deviance_at(self, modes: PirlsResult) -> float:
-        """−2 log L at the modes: Laplace (nAGQ = 1) or adaptive quadrature."""
-        if self.nAGQ == 1:
+        """−2 log L at the modes: Laplace (nAGQ = 0 or 1) or adaptive quadrature."""
+        if self.nAGQ <= 1:
             return modes.laplace_deviance
         block = self.design.blocks[0]
         lam = float(self.lambdas(modes.theta)[0][0, 0])
@@ -112,10 +114,10 @@ class GlmerDeviance:
 
 
 def check_nagq(nAGQ, design) -> int:
-    """glmer's rules: nAGQ a whole number in 1..25; above 1 only for one scalar random effect per group."""
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 1 <= nAGQ <= MAX_NAGQ:
-        raise ValueError(f"nAGQ must be a whole number from 1 (Laplace) to {MAX_NAGQ}, not {nAGQ!r} "
-                         "(nAGQ = 0 is not offered: its estimates are the first stage of every fit)")
+    """glmer's rules: nAGQ a whole number in 0..25; above 1 only for one scalar random effect per group."""
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= MAX_NAGQ:
+        raise ValueError(f"nAGQ must be a whole number from 0 (β inside PIRLS, lme4's fast approximation) or 1 "
+                         f"(Laplace) to {MAX_NAGQ}, not {nAGQ!r}")
     if nAGQ > 1 and (len(design.blocks) != 1 or design.blocks[0].q != 1):
         raise ValueError(f"nAGQ = {nAGQ} needs a single scalar random effect, e.g. (1 | g); this model has "
                          + ", ".join(b.term.text or b.group_name for b in design.blocks)

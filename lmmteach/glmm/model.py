@@ -2,11 +2,12 @@
 
 ``glmer`` is a short composition of stages, as lme4's:
 
-    data, response = glmm_data(formula, data, family, weights)   # y, trials; support checks   (response)
-    design = lformula(response.formula, data, ...)                # X, Z, grouping factors      (lmm.design)
-    devfun = mk_glmer_devfun(design, family, ..., nAGQ)           # (θ, β) ↦ −2 log L           (laplace)
-    opt    = optimize_glmer(devfun)                               # lme4's two stages           (optimize)
-    model  = GeneralizedLinearMixedModel(...)                     # estimates, modes, statistics
+    devfun = glmer_devfun(formula, data, family, nAGQ, weights)   # (θ, β) ↦ −2 log L  (lme4's devFunOnly):
+             #   glmm_data   -- y, trials, support checks                         (response)
+             #   lformula    -- X, Z, grouping factors, as for lmer               (lmm.design)
+             #   mk_glmer_devfun -- PIRLS + Laplace / quadrature                   (laplace)
+    opt    = optimize_glmer(devfun)                                # lme4's two stages  (optimize)
+    model  = GeneralizedLinearMixedModel(...)                      # estimates, modes, statistics
 
 The model is  g(E[y | b]) = η = offset + Xβ + Zb,  b ~ N(0, Σ_θ),  y | b from the family; the scale σ is 1.
 A fitted model is an immutable result; printing is :mod:`lmmteach.glmm.display`.
@@ -33,7 +34,8 @@ from .family import Family, make_family
 from .laplace import GlmerDeviance, mk_glmer_devfun
 from .optimize import GlmerControl, GlmerOptimum, difference_derivatives, optimize_glmer
 from .pirls import PIRLS_MAXIT, PirlsResult
-from .response import TRIALS_COLUMN, GlmmResponse, glmm_data
+from .quadrature import marginal_mean
+from .response import RESPONSE_COLUMN, TRIALS_COLUMN, GlmmResponse, glmm_data
 
 __all__ = ["GeneralizedLinearMixedModel", "glmer", "glmer_devfun", "overdispersion"]
 
@@ -93,10 +95,14 @@ class GeneralizedLinearMixedModel:
     @cached_property
     def vcov(self) -> pd.DataFrame:
         """Cov(β̂): the β block of 2 H⁻¹ with H the Hessian of −2 log L in (θ, β) (lme4's default,
-        ``use.hessian = TRUE``); if θ sits on a bound, the β block of H alone (θ held fixed)."""
+        ``use.hessian = TRUE``); if θ sits on a bound, the β block of H alone (θ held fixed); for nAGQ = 0, as
+        lme4, the inverse of X'WX − R_ZX'R_ZX from PIRLS's factor (θ held fixed)."""
+        names = list(self.design.fixef_names)
+        if self.nAGQ == 0:  # lme4: no Hessian in (θ, β) for nAGQ = 0; (X'WX − R_ZX'R_ZX)⁻¹ from PIRLS's factor
+            joint = self.devfun.modes(self.theta, warm=False)
+            return pd.DataFrame(np.linalg.inv(joint.solve.evaluation.A), index=names, columns=names)
         n = self.devfun.n_theta
         H = self.hessian
-        names = list(self.design.fixef_names)
         on_bound = any(abs(t - lo) < SINGULAR_TOL for t, (lo, _) in zip(self.theta, self.devfun.theta_bounds))
         try:
             V = 2 * np.linalg.inv(H[n:, n:] if on_bound else H)[-len(names):, -len(names):]
@@ -286,9 +292,25 @@ class GeneralizedLinearMixedModel:
             out = pd.Series(eta, index=self.design.index, name="predicted")
         else:
             out = self._predict_eta(_check_data(newdata), re, allow_new_levels)
-        return out if type == "link" else out.apply(lambda v: v) .pipe(
-            lambda s: pd.Series(self.family.link.linkinv(s.to_numpy()), index=s.index, name="predicted")
-            .where(s.notna()))
+        if type == "link":
+            return out
+        return pd.Series(self.family.link.linkinv(out.to_numpy()), index=out.index, name="predicted").where(out.notna())
+
+    def marginal_predict(self, newdata: pd.DataFrame | None = None, nodes: int = 25) -> pd.Series:
+        """Population-averaged means E[y] = ∫ g⁻¹(offset + x'β̂ + z'b) dN(b; 0, Σ̂) for the rows of ``newdata``
+        (default: the data fitted), by Gauss-Hermite quadrature over s = √(z'Σ̂z) (:func:`marginal_mean`):
+        the marginal curve, beside the conditional ``predict(..., re=False, type="response")`` of a group with
+        b = 0."""
+        frame = self.design.frame if newdata is None else _check_data(newdata)
+        eta = self.predict(newdata, re=False)
+        f, d = self.design.formula, self.design
+        var = np.zeros(len(frame))
+        for block, lam in zip(d.blocks, self.devfun.lambdas(self.theta)):
+            Z = block.Z if newdata is None else model_matrix(frame, block.term.intercept, block.term.terms,
+                                                             f.factor_vars, d.contrasts, dict(d.xlevels))[1]
+            var = var + np.einsum("nq,qr,nr->n", Z, lam @ lam.T, Z)
+        mean = marginal_mean(self.family, eta.to_numpy(), np.sqrt(var), nodes)
+        return pd.Series(mean, index=eta.index, name="marginal mean")
 
     def _predict_eta(self, newdata: pd.DataFrame, re: bool, allow_new_levels) -> pd.Series:
         f, d = self.design.formula, self.design
@@ -416,8 +438,8 @@ def glmer_devfun(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int 
     fam = make_family(family)
     data = _check_data(data)
     frame_data, response = glmm_data(formula, data, fam, weights)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="there are more random effects")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             design = lformula(response.formula, frame_data, contrasts=contrasts, weights=TRIALS_COLUMN,
                               offset=offset)
@@ -427,6 +449,10 @@ def glmer_devfun(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int 
                                  "row, as lme4's (1 | obs) for overdispersion) is identifiable in a binomial or "
                                  "Poisson model, but lmmteach's glmer does not offer it yet") from None
             raise
+    for w in caught:  # the design's warnings, with glmer's internal column names replaced by the response's
+        text = str(w.message)
+        if "there are more random effects" not in text:
+            warn_user(text.replace(RESPONSE_COLUMN, response.text).replace(TRIALS_COLUMN, "trials"), w.category)
     design = replace(design, formula=replace(design.formula, text=formula))
     if np.ptp(design.y) == 0:
         raise ValueError(f"the response {response.text!r} is constant ({design.y[0]:g}) in the rows used: "

@@ -92,6 +92,7 @@ class PirlsResult:
     iterations: int
     converged: bool
     solve: PlsSolve
+    history: tuple = ()  # the penalised deviance Σ d_i + |u|² after each iteration (the first is the start's)
 
     @property
     def laplace_deviance(self) -> float:
@@ -112,6 +113,7 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
         b_terms, u = spherical_start(design, theta, b_start)
     eta = linear_predictor(design, beta, b_terms, offset)
     pdev = _penalised_deviance(family, y, eta, prior_weights, u)
+    history = [pdev]
     for it in range(1, PIRLS_MAXIT + 1):
         W = family.working_weights(eta, prior_weights)
         z = family.working_response(y, eta, offset)
@@ -125,15 +127,16 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
         moved = float(np.max(np.abs(step * (new_eta - eta)) / np.maximum(1.0, np.abs(eta))))
         if moved <= PIRLS_TOL:
             # converged at the current η: W and log|L|² of this solve belong to it exactly
-            return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, it, True)
+            return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, it, True, history)
         beta = beta + step * (sol.beta - beta)
         b_terms = [b + step * (nb - b) for b, nb in zip(b_terms, sol.b_terms)]
         u = u + step * (sol.u - u)
         eta = linear_predictor(design, beta, b_terms, offset)
         pdev = new_pdev
+        history.append(pdev)
     W = family.working_weights(eta, prior_weights)
     sol = solve_weighted_pls(design, theta, W, family.working_response(y, eta, offset), beta)
-    return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, PIRLS_MAXIT, False)
+    return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, PIRLS_MAXIT, False, history)
 
 
 def spherical_start(design, theta, b_terms) -> tuple[list, np.ndarray]:
@@ -160,11 +163,11 @@ def _penalised_deviance(family, y, eta, prior_weights, u) -> float:
     return float(np.sum(family.deviance_residuals(y, mu, prior_weights)) + u @ u)
 
 
-def _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, iterations, converged):
+def _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, iterations, converged, history):
     mu = family.link.linkinv(eta)
     m2ll = -2.0 * float(np.sum(family.loglik_terms(y, mu, prior_weights)))
     return PirlsResult(theta, np.asarray(beta, float), eta, mu, b_terms, u, W, pdev, sol.logdet, m2ll, iterations,
-                       converged, sol)
+                       converged, sol, tuple(history))
 
 
 GLM_MAXIT = 50

@@ -65,6 +65,18 @@ def _last_printed(path) -> str:
     return next(o for o in last.outputs if o.output_type == "stream").text.splitlines()[0].strip()
 
 
+def _dismiss_dialogs(page) -> list[str]:
+    """Close any JupyterLab dialog in the way (Escape) and return what it said."""
+    said = []
+    while page.locator(".jp-Dialog").count():
+        said.append(page.locator(".jp-Dialog").first.inner_text())
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+        if len(said) > 5:
+            raise AssertionError(f"a dialog does not close: {said[-1]}")
+    return said
+
+
 def _menu(page, menu: str, item: str):
     page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
     page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
@@ -79,12 +91,22 @@ def test_run_all_reveals_no_solution(offline, lab_copy):  # noqa: F811  (the imp
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=tb.SERVER_START_TIMEOUT * 1000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=tb.SERVER_START_TIMEOUT * 1000)  # the kernel has started
+    dialogs = _dismiss_dialogs(page)
     _menu(page, "Edit", "Clear Outputs of All Cells")
     page.wait_for_function("() => document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').length === 0")
+    dialogs += _dismiss_dialogs(page)
     _menu(page, "Run", "Run All Cells")
+    page.wait_for_timeout(1000)
+    dialogs += _dismiss_dialogs(page)
+    print("dialogs:", dialogs)
     # done when the last code cell has printed again (scrolled into view: JupyterLab renders only nearby cells)
     page.locator(".jp-Notebook .jp-Cell").last.scroll_into_view_if_needed()
-    page.get_by_text(_last_printed(lectures / LECTURE)).first.wait_for(timeout=RUN_ALL_TIMEOUT)
+    try:
+        page.get_by_text(_last_printed(lectures / LECTURE)).first.wait_for(timeout=RUN_ALL_TIMEOUT)
+    except Exception:
+        tb.SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(tb.SHOTS / "lecture_run_all_timeout.png"))
+        raise
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=RUN_ALL_TIMEOUT)
     assert page.locator(".jp-Notebook .jp-OutputArea-output").count() >= 3, "Run All did not produce the outputs"
     page.get_by_text("not attempted yet").first.scroll_into_view_if_needed()
@@ -98,10 +120,11 @@ def test_run_all_reveals_no_solution(offline, lab_copy):  # noqa: F811  (the imp
     page.screenshot(path=str(tb.SHOTS / "lecture_run_all.png"))
     assert page.evaluate(VISIBLE, needles) == [], "solution text visible after Run All"
     # and a student can still open one on demand
+    dialogs += _dismiss_dialogs(page)
     first = page.locator(".jp-Notebook details summary").first
     first.scroll_into_view_if_needed()
     first.click()
     page.wait_for_timeout(1000)
-    assert page.evaluate(VISIBLE, needles) != []
+    assert page.evaluate(VISIBLE, needles) != [], f"the opened solution shows nothing (dialogs: {dialogs})"
     page.screenshot(path=str(tb.SHOTS / "lecture_solution_opened.png"))
     assert offline.blocked == [], f"the lab asks the network for {offline.blocked}"

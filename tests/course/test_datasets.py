@@ -379,6 +379,19 @@ def test_homework_generators_reproduce_committed_files():
 # --------------------------------------------------------------------------------------
 # overview
 # --------------------------------------------------------------------------------------
+def test_cbpp_is_lme4s():
+    """datasets/cbpp.csv is lme4's cbpp as tests/reference/lecture07_reference.R wrote it (the glmm tests' copy,
+    tests/reference/glmm_cbpp.csv, holds the same rows)."""
+    df = ds.load_cbpp()
+    assert df.shape == (56, 4) and list(df.columns) == ["herd", "incidence", "size", "period"]
+    assert list(df["herd"].cat.categories) == [str(k) for k in range(1, 16)]
+    assert list(df["period"].cat.categories) == ["1", "2", "3", "4"]
+    assert (df["incidence"].sum(), df["size"].sum()) == (99, 842)  # R: sum(cbpp$incidence), sum(cbpp$size)
+    assert df.groupby("herd", observed=True).size().to_dict()["8"] == 1  # herd 8 was seen in period 1 only
+    copy = pd.read_csv(Path(__file__).parents[1] / "reference" / "glmm_cbpp.csv")
+    np.testing.assert_array_equal(copy[["incidence", "size"]].to_numpy(), df[["incidence", "size"]].to_numpy())
+
+
 def test_list_datasets():
     table = ds.list_datasets()
     assert {"name", "description", "rows", "simulated"} <= set(table.columns)

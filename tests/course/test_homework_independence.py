@@ -75,3 +75,25 @@ def test_hw1_a_wrong_number_costs_once(after, mistake, charged):
 )
 def test_hw2_a_wrong_number_costs_once(after, mistake, charged):
     assert failing_tests(HW2, after, mistake) == charged
+
+
+HW5 = SOURCE / "hw5_glmm" / "hw5_glmm.ipynb"
+
+
+def test_hw5_the_solution_passes_every_test():
+    assert failing_tests(HW5) == []
+
+
+@pytest.mark.parametrize(
+    ("after", "mistake", "charged"),
+    [
+        ("working", "z0 = z0 + 0.1", ["test_working"]),
+        # a wrong GLM costs in test_irls only: the LRT accepts D computed from the student's own GLM log-likelihood
+        ("irls", "beta_glm = beta_glm * 1.05; loglik_glm = float(stats.poisson.logpmf(y, np.exp(X @ beta_glm)).sum())",
+         ["test_irls"]),
+        ("laplace", "u_mode = 1.1 * u_mode", ["test_laplace"]),
+        ("glmer", "rate_ratio = 1.1 * rate_ratio", ["test_glmer"]),
+    ],
+)
+def test_hw5_a_wrong_number_costs_once(after, mistake, charged):
+    assert failing_tests(HW5, after, mistake) == charged

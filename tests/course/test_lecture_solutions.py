@@ -26,6 +26,7 @@ figures. The nbval sanitize patterns apply to both sides.
 from __future__ import annotations
 
 import configparser
+import copy
 import re
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def test_solution_code_gives_its_stored_result(path):
 
     nb = nbformat.read(path, as_version=4)
     solutions = _solutions(nb)
-    run = nbformat.v4.new_notebook(metadata=nb.metadata)
+    run = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
     where = {}
     for cell in nb.cells:
         if cell.cell_type == "code":

@@ -42,3 +42,24 @@ def test_normal_qq_identity_line_is_y_equals_x():
 def test_normal_qq_rejects_an_unknown_line():
     with pytest.raises(ValueError, match="line must be 'quartiles' or 'identity'"):
         plots.plot_normal_qq([0.0, 1.0, 2.0], line="robust")
+
+
+def test_zeta_plot_draws_zeta_the_wald_line_and_the_level_lines():
+    v = np.linspace(8.0, 13.0, 11)
+    zeta = (v - 10.5) / 1.5 * (1 + 0.02 * (v - 10.5))  # slightly curved, as a profile is
+    ax = plots.plot_zeta(v, zeta, estimate=10.5, se=1.5, level=0.95, xlabel="Days")
+    x, y = ax.lines[0].get_data()
+    np.testing.assert_allclose(x, v)
+    np.testing.assert_allclose(y, zeta)
+    _, wald = ax.lines[1].get_data()
+    np.testing.assert_allclose(wald, (v - 10.5) / 1.5)
+    levels = sorted(line.get_ydata()[0] for line in ax.lines[2:4])
+    np.testing.assert_allclose(levels, [-1.959964, 1.959964], rtol=1e-6)
+    assert ax.get_xlabel() == "Days"
+
+
+def test_zeta_plot_checks_its_input():
+    with pytest.raises(ValueError, match="same length"):
+        plots.plot_zeta([1.0, 2.0], [0.0], estimate=1.5)
+    with pytest.raises(ValueError, match="level"):
+        plots.plot_zeta([1.0, 2.0], [-1.0, 1.0], estimate=1.5, level=95)

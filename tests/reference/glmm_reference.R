@@ -96,10 +96,15 @@ describe <- function(m, data_name, formula_py, family, link, nAGQ = 1, weights =
   names(modes) <- names(re)
   theta <- getME(m, "theta"); beta <- unname(fixef(m))
   devfun <- update(m, devFunOnly = TRUE)
-  at_fit <- devfun(c(theta, beta))
   theta_other <- theta * 0.7 + 0.1
   beta_other <- beta + 0.1
-  at_other <- devfun(c(theta_other, beta_other))
+  if (nAGQ == 0) {  # lme4's nAGQ = 0 deviance function takes theta alone (beta moves inside PIRLS)
+    at_fit <- devfun(theta)
+    at_other <- devfun(theta_other)
+  } else {
+    at_fit <- devfun(c(theta, beta))
+    at_other <- devfun(c(theta_other, beta_other))
+  }
   out <- list(data = data_name, formula = formula_py, family = family, link = link, nAGQ = nAGQ,
               optimizer = paste(m@optinfo$optimizer, collapse = "+"), optimizers_tried = attr(m, "optimizers"),
               logliks_tried = attr(m, "logliks"),
@@ -162,8 +167,15 @@ m_cloglog <- fit(cbind(incidence, size - incidence) ~ period + (1 | herd), data 
                  family = binomial(link = "cloglog"))
 res$cbpp_cloglog <- describe(m_cloglog, "glmm_cbpp.csv", "cbind(incidence, size - incidence) ~ period + (1 | herd)",
                              "binomial", "cloglog")
+cat("nAGQ = 0\n")
+m_agq0 <- fit(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp, family = binomial, nAGQ = 0)
+res$cbpp_agq0 <- describe(m_agq0, "glmm_cbpp.csv", "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                          "binomial", "logit", nAGQ = 0)
 cat("grouseticks\n")
 m_grouse <- fit(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION), data = grouse, family = poisson)
+m_grouse0 <- fit(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION), data = grouse, family = poisson, nAGQ = 0)
+res$grouseticks_agq0 <- describe(m_grouse0, "glmm_grouseticks.csv",
+                                 "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)", "poisson", "log", nAGQ = 0)
 res$grouseticks <- describe(m_grouse, "glmm_grouseticks.csv", "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)",
                             "poisson", "log")
 m_grouse_agq <- fit(TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD), data = grouse, family = poisson, nAGQ = 9)

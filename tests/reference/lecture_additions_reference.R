@@ -37,3 +37,11 @@ for (cor in list(corCompSymm(form = ~ 1 | Subject), corAR1(form = ~ Days | Subje
 }
 rs <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy)
 cat("lmer (Days | Subject): logLik", logLik(rs), " AIC", AIC(rs), "\n")
+
+# ---- lecture 4: TIMSS stand-in, H0: both hoursTV coefficients 0, as one F test (REML random intercept) ------
+source("tests/reference/course_data.R")
+m5 <- lmer(science ~ 1 + grpCmath + grpMmath + grade + gender + grpChoursTV + grpMhoursTV + (1 | idschool), timss)
+converged(m5)
+L <- rbind(as.numeric(names(fixef(m5)) == "grpChoursTV"), as.numeric(names(fixef(m5)) == "grpMhoursTV"))
+print(as.data.frame(contest(m5, L, joint = TRUE, ddf = "Satterthwaite")), digits = 12)
+print(as.data.frame(contest(m5, L, joint = TRUE, ddf = "Kenward-Roger")), digits = 12)
