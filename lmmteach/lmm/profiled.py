@@ -201,7 +201,13 @@ class DevianceFunction(ABC):
             if theta.shape[1] != self.n_theta:
                 raise ValueError(f"theta must have {self.n_theta} value(s) for this model; got shape {theta.shape}")
             return StackedEvaluation.of([self._evaluate(t, gradient) for t in theta])
-        return self._evaluate(theta, gradient)
+        last = self.__dict__.get("_last")  # speed only: the optimiser often asks twice for the same θ
+        key = (theta.shape, theta.tobytes())
+        if last is not None and last[0] == key and (last[1].gradient is not None or not gradient):
+            return last[1]
+        e = self._evaluate(theta, gradient)
+        self._last = (key, e)  # (evaluations are immutable: sharing one is safe)
+        return e
 
     def __call__(self, theta) -> float:
         return self.evaluate(theta).deviance

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmmteach.rmanova import (
+from lmmteach.anova.rmanova import (
     aov1rm,
     box_epsilon,
     huynh_feldt_epsilon,
