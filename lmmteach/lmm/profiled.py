@@ -215,9 +215,10 @@ class DevianceFunction(ABC):
     def loglik(self, theta, sigma2: float) -> float:
         """Log-likelihood at given covariance parameters (θ, σ²), with b̂ profiled out (not σ²):
         −½ :meth:`deviance_given_sigma`."""
-        return float(-0.5 * self._deviance_given_sigma2(self.evaluate(theta), sigma2))
+        return float(-0.5 * self.deviance_given_sigma2(self.evaluate(theta), sigma2))
 
-    def _deviance_given_sigma2(self, e, sigma2):
+    def deviance_given_sigma2(self, e, sigma2):
+        """:meth:`deviance_given_sigma` from an evaluation ``e`` at θ, for σ² given."""
         dof = self.cp.n - self.p if self.reml else self.cp.n
         out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
         if self.reml:
@@ -240,7 +241,7 @@ class DevianceFunction(ABC):
         e = self.evaluate(theta, gradient=gradient)
         sigma2 = sigma**2
         dof = self.cp.n - self.p if self.reml else self.cp.n
-        d = self._deviance_given_sigma2(e, sigma2)
+        d = self.deviance_given_sigma2(e, sigma2)
         if not gradient:
             return d
         G = e.dC + (1.0 / sigma2 - dof / e.pwrss) * e.dpwrss_dC
