@@ -88,6 +88,10 @@ def _block_diagonal(B: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((B.ravel(), (rows.ravel(), cols.ravel())), shape=(ell * q, ell * q))
 
 
+MAX_SCHUR_BYTES = 2**31
+"""The dense Schur complement M_rr (R × R doubles) may take at most this much memory (2 GiB): beyond it a fit
+stops with a clear error instead of a MemoryError (the sparse Schur complement is not implemented)."""
+
 DENSE_FILL = 0.25
 """Z_r'Z₁ is kept dense when at least this fraction of its entries are non-zero (e.g. fully crossed subjects ×
 items): then dense products beat sparse ones many times over. Speed only: the algebra is the same."""
@@ -184,6 +188,12 @@ class BlockedCrossproducts:
         scalar = all(b.q == 1 for b in blocks) and len(first) == 1
         if not scalar and A_r1.nnz >= DENSE_FILL * A_r1.shape[0] * A_r1.shape[1]:
             A_r1 = A_r1.toarray()
+        if 8 * Zr.shape[1] ** 2 > MAX_SCHUR_BYTES:
+            sizes = ", ".join(f"{blocks[k].group_name} ({blocks[k].n_levels} levels x {blocks[k].q})" for k in rest)
+            raise ValueError(f"the random effects of {sizes} make a dense {Zr.shape[1]:,} x {Zr.shape[1]:,} Schur "
+                             f"complement ({8 * Zr.shape[1] ** 2 / 2**30:.1f} GiB), more than this engine forms "
+                             f"(MAX_SCHUR_BYTES = {MAX_SCHUR_BYTES / 2**30:.0f} GiB). The factor with the most levels "
+                             "is already the block-diagonal one; the others have too many levels for a dense factor")
         Arr = (Zr.T @ Zr).toarray()
         ZQ1 = _per_level(Z1_rows, Q, group1, l1)
         col_rms = np.sqrt(np.concatenate([np.mean(b.Z ** 2, axis=0) for b in blocks]))

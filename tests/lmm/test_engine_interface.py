@@ -75,3 +75,13 @@ def test_reml_switch_and_the_one_formula(name):
         logdet_A = np.linalg.slogdet(e.A)[1]
         expected = profiled_deviance(e.logdet_V, e.pwrss, n, p, reml, logdet_A, getattr(f.cp, "log_weights", 0.0))
         assert e.deviance == pytest.approx(expected, rel=1e-10)
+
+
+def test_too_large_a_dense_schur_complement_is_a_clear_error(monkeypatch):
+    """Crossed factors whose dense Schur complement would not fit stop with a ValueError naming the factor
+    and the size (not a MemoryError): the sparse Schur complement is not implemented."""
+    import lmmteach.lmm.blocked as blocked
+
+    monkeypatch.setattr(blocked, "MAX_SCHUR_BYTES", 8 * 5**2)  # 5 columns of block r at most
+    with pytest.raises(ValueError, match=r"sample \(6 levels x 1\).*Schur complement"):
+        lt.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", shared.data("penicillin"))
