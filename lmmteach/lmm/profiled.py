@@ -290,6 +290,11 @@ class RandomEffectsDeviance(DevianceFunction):
         return self._by_column_size("typical")
 
     @abstractmethod
+    def without_fixed_effect(self, k: int) -> "RandomEffectsDeviance":
+        """The same model without column k of X, the same response (a fixed effect's profile then takes the
+        response y − v x_k, :meth:`with_y`)."""
+
+    @abstractmethod
     def _column_rms(self) -> np.ndarray:
         """The root mean square of each column of Z (all terms side by side)."""
 
