@@ -68,7 +68,10 @@ __all__ = [
     "datasets", "grading", "plots",
 ]
 
-# The modules' names from before the wings (``lmmteach.rmanova``, ``from lmmteach.plots import ...``) still work.
+# The modules' names from before the wings (``lmmteach.rmanova``, ``lt.lrt``) still work, with a
+# DeprecationWarning naming the new path. ``lt.datasets``, ``lt.grading``, ``lt.plots`` and ``lt.textbook`` are
+# public names (above) and stay. ``lt.anova`` is the likelihood-ratio test; the RM-ANOVA wing is
+# ``lmmteach.anova`` only as a package path (``from lmmteach.anova.rmanova import aov1rm``).
 _FORMER_NAMES = {
     "rmanova": "anova", "aovtables": "anova", "multcomp": "anova", "contrasts": "anova",
     "formula": "lmm", "design": "lmm", "covariance": "lmm", "deviance": "lmm", "optimize": "lmm",
@@ -77,8 +80,64 @@ _FORMER_NAMES = {
     "ftest": "inference", "kenward_roger": "inference",
     "datasets": "course", "plots": "course", "grading": "course",
 }
-for _name, _wing in _FORMER_NAMES.items():
-    _module = __import__(f"{__name__}.{_wing}.{_name}", fromlist=[_name])
-    _sys.modules.setdefault(f"{__name__}.{_name}", _module)
-    globals().setdefault(_name, _module)
-del _name, _wing, _module
+_PUBLIC_MODULES = {"datasets", "grading", "plots", "textbook"}
+
+
+def _former_module(name: str, stacklevel: int):
+    """The wing module behind a former flat name, with a DeprecationWarning (not for the public modules)."""
+    import importlib
+    import warnings
+
+    new = f"{__name__}.{_FORMER_NAMES[name]}.{name}"
+    if name not in _PUBLIC_MODULES:
+        warnings.warn(f"{__name__}.{name} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
+    return importlib.import_module(new)
+
+
+def __getattr__(name: str):  # ``lt.lrt`` and the like (PEP 562)
+    if name in _FORMER_NAMES:
+        return _former_module(name, 3)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _FormerNames:
+    """``import lmmteach.lrt`` / ``from lmmteach.lrt import ...``: a module of the former name whose contents
+    are the wing module's (a finder on sys.meta_path, consulted only for ``lmmteach.<former name>``)."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        import importlib.util
+
+        package, _, name = fullname.partition(".")
+        if package != __name__ or name not in _FORMER_NAMES:
+            return None
+        return importlib.util.spec_from_loader(fullname, _FormerNames)
+
+    @staticmethod
+    def create_module(spec):
+        return None
+
+    @staticmethod
+    def exec_module(module):
+        name = module.__name__.rpartition(".")[2]
+        real = _former_module(name, 3)  # the import statement (warnings skips importlib's own frames)
+        module.__dict__.update({k: v for k, v in real.__dict__.items()
+                                if k not in ("__name__", "__spec__", "__loader__", "__file__", "__cached__")})
+
+
+_sys.meta_path.insert(0, _FormerNames)
+
+
+class _AnovaWing(type(_sys)):  # type: ignore[misc]
+    """``lmmteach.anova`` is both the RM-ANOVA wing (a package: ``lmmteach.anova.rmanova``) and, called, the
+    likelihood-ratio test of fitted models (``lt.anova(m1, m0)``, :func:`lmmteach.inference.lrt.anova`): one
+    object, so that the two no longer shadow each other (``import lmmteach.anova.rmanova`` and ``lt.anova(...)``
+    both work)."""
+
+    def __call__(self, *models, **options):
+        return _lrt_anova(*models, **options)
+
+
+_lrt_anova = anova
+_sys.modules[f"{__name__}.anova"].__class__ = _AnovaWing
+anova = _sys.modules[f"{__name__}.anova"]  # type: ignore[assignment]

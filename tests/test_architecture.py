@@ -99,3 +99,22 @@ def test_ruff():
 def test_mypy():
     out = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_former_flat_names_warn_and_anova_is_both():
+    """The modules' names from before the wings still import, with a DeprecationWarning naming the new path;
+    ``lt.anova`` is the RM-ANOVA wing and, called, the likelihood-ratio test (no shadowing either way)."""
+    import importlib
+    import sys
+
+    import lmmteach as lt
+
+    sys.modules.pop("lmmteach.lrt", None)
+    with pytest.warns(DeprecationWarning, match="use lmmteach.inference.lrt"):
+        former = importlib.import_module("lmmteach.lrt")
+    assert former.chibar_sf is importlib.import_module("lmmteach.inference.lrt").chibar_sf
+    with pytest.warns(DeprecationWarning, match="use lmmteach.lmm.covariance"):
+        assert lt.covariance.make_structure is importlib.import_module("lmmteach.lmm.covariance").make_structure
+    import lmmteach.anova.rmanova as rmanova
+
+    assert lt.anova.rmanova is rmanova and callable(lt.anova)

@@ -47,7 +47,8 @@ from scipy import optimize, stats
 
 from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
 from ..lmm.optimize import bfgs_update, hessian, one_blas_thread, optimize_lmer, optimize_warm
-from .._util import LOG_2PI, fd_hessian
+from ..lmm.profiled import profiled_deviance
+from .._util import fd_hessian
 
 __all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "check_scale", "profile_intervals"]
 
@@ -197,7 +198,7 @@ def sdcor_deviance(model, psi, gradient: bool = False):
     except np.linalg.LinAlgError:
         return np.inf, np.full(len(psi), np.nan)
     s2, n = sigma**2, devfun.cp.n
-    d = n * (LOG_2PI + np.log(s2)) + e.logdet_V + e.pwrss / s2 - devfun.cp.log_weights
+    d = devfun.deviance_given_sigma2(e, s2)
     G_C = e.dlogdetV_dC + e.dpwrss_dC / s2
     G = G_C / s2
     g = np.empty(len(psi))
@@ -528,7 +529,7 @@ class _FixefProfile(_Profile):
         Ainv_kk = np.linalg.inv(e.A)[self.k, self.k]
         pwrss = e.pwrss + (v - e.beta[self.k]) ** 2 / Ainv_kk
         n = m.nobs
-        d = e.logdet_V + n * (1 + LOG_2PI + np.log(pwrss / n)) - m.devfun.cp.log_weights
+        d = profiled_deviance(e.logdet_V, pwrss, n, m.design.p, False, log_weights=m.devfun.cp.log_weights)
         return float(d), float(n / pwrss * 2 * (v - e.beta[self.k]) / Ainv_kk)
 
     def point(self, v, robust=False) -> _Point:

@@ -88,8 +88,32 @@ def _block_diagonal(B: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((B.ravel(), (rows.ravel(), cols.ravel())), shape=(ell * q, ell * q))
 
 
+MAX_SCHUR_BYTES = 2**31
+"""The dense Schur complement M_rr (R × R doubles) may take at most this much memory (2 GiB): beyond it a fit
+stops with a clear error instead of a MemoryError (the sparse Schur complement is not implemented)."""
+
+DENSE_FILL = 0.25
+"""Z_r'Z₁ is kept dense when at least this fraction of its entries are non-zero (e.g. fully crossed subjects ×
+items): then dense products beat sparse ones many times over. Speed only: the algebra is the same."""
+
+
+def _full(x) -> np.ndarray:
+    """A dense array of a sparse or dense matrix."""
+    return x.toarray() if sp.issparse(x) else np.asarray(x)
+
+
+def _times_block_diagonal(A, B: np.ndarray):
+    """A · blockdiag(B_1, ..., B_ℓ) for a stack B of ℓ (q, k) blocks: sparse A by a sparse product, dense A
+    level by level (speed only)."""
+    if sp.issparse(A):
+        return (A @ _block_diagonal(B)).tocsr()
+    ell, q, k = B.shape
+    out = np.matmul(A.reshape(A.shape[0], ell, q).transpose(1, 0, 2), B)  # (ℓ, R, k)
+    return out.transpose(1, 0, 2).reshape(A.shape[0], ell * k)
+
+
 def _column_pairs(A_r1: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For scalar terms, L_r1 L_r1' = D_r (Z_r'Z₁ W Z₁'Z_r) D_r with diagonal D_r and W = diag(w_l) that change
+    """Speed only (the scalar path). For scalar terms, L_r1 L_r1' = D_r (Z_r'Z₁ W Z₁'Z_r) D_r with diagonal D_r and W = diag(w_l) that change
     with θ. Its lower triangle is a sum over the levels l of factor 1 of w_l a_il a_jl: we list every
     (i ≥ j, l) once, level by level -- the flat position i·R + j, the product a_il a_jl, the order of the
     levels and the number of pairs of each -- so that an evaluation is one weighted ``bincount``."""
@@ -124,7 +148,7 @@ class BlockedCrossproducts:
     q_terms: tuple[int, ...]  # q_j of every term
     l_terms: tuple[int, ...]  # ℓ_j of every term
     A11: np.ndarray  # (ℓ₁, q₁, q₁)  Z₁'Z₁ per level
-    A_r1: sp.csr_matrix  # (R, ℓ₁q₁)  Z_r'Z₁
+    A_r1: sp.csr_matrix | np.ndarray  # (R, ℓ₁q₁)  Z_r'Z₁ (dense when ``DENSE_FILL`` of it is non-zero)
     Arr: np.ndarray  # (R, R)  Z_r'Z_r
     Z1Xy: np.ndarray  # (ℓ₁, q₁, p + 1)  Z₁'[Q e] per level
     ZrXy: np.ndarray  # (R, p + 1)  Z_r'[Q e]
@@ -161,10 +185,18 @@ class BlockedCrossproducts:
         Q, R = np.linalg.qr(X)
         A11 = _per_level(Z1_rows, Z1_rows, group1, l1)
         A_r1 = (Zr.T @ Z1).tocsr()
+        scalar = all(b.q == 1 for b in blocks) and len(first) == 1
+        if not scalar and A_r1.nnz >= DENSE_FILL * A_r1.shape[0] * A_r1.shape[1]:
+            A_r1 = A_r1.toarray()
+        if 8 * Zr.shape[1] ** 2 > MAX_SCHUR_BYTES:
+            sizes = ", ".join(f"{blocks[k].group_name} ({blocks[k].n_levels} levels x {blocks[k].q})" for k in rest)
+            raise ValueError(f"the random effects of {sizes} make a dense {Zr.shape[1]:,} x {Zr.shape[1]:,} Schur "
+                             f"complement ({8 * Zr.shape[1] ** 2 / 2**30:.1f} GiB), more than this engine forms "
+                             f"(MAX_SCHUR_BYTES = {MAX_SCHUR_BYTES / 2**30:.0f} GiB). The factor with the most levels "
+                             "is already the block-diagonal one; the others have too many levels for a dense factor")
         Arr = (Zr.T @ Zr).toarray()
         ZQ1 = _per_level(Z1_rows, Q, group1, l1)
         col_rms = np.sqrt(np.concatenate([np.mean(b.Z ** 2, axis=0) for b in blocks]))
-        scalar = all(b.q == 1 for b in blocks) and len(first) == 1
         blank = cls(first, rest, tuple(b.q for b in blocks), tuple(b.n_levels for b in blocks), A11, A_r1, Arr,
                     ZQ1, np.asarray(Zr.T @ Q), 0.0, len(design.y), R, None, Q, Z1, Zr, col_rms,
                     _column_pairs(A_r1) if scalar else None,
@@ -218,7 +250,7 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
     sigma2: float
     lambdas: list  # λ_j of every term (q_j × q_j)
     L11: np.ndarray  # (ℓ₁, q₁, q₁)
-    Lr1: sp.csr_matrix  # (R, ℓ₁q₁)
+    Lr1: sp.csr_matrix | np.ndarray  # (R, ℓ₁q₁), sparse or dense as Z_r'Z₁
     Lrr: np.ndarray  # (R, R)
     RZX1: np.ndarray  # (ℓ₁, q₁, p + 1)
     RZXr: np.ndarray  # (R, p + 1)
@@ -282,7 +314,7 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
         L11inv = np.linalg.inv(self.L11)
         Rdim = self.Lrr.shape[0]
         Lrr_inv = solve_triangular(self.Lrr, np.eye(Rdim), lower=True, check_finite=False)
-        W = Lrr_inv @ (self.Lr1 @ sp.block_diag(list(L11inv), format="csr")).toarray()  # R × ℓ₁q₁
+        W = Lrr_inv @ _full(_times_block_diagonal(self.Lr1, L11inv))  # R × ℓ₁q₁
         Wl = W.reshape(Rdim, l1, q1)
         M11 = L11inv.transpose(0, 2, 1) @ L11inv + np.einsum("rli,rlj->lij", Wl, Wl)
         Mrr = Lrr_inv.T @ Lrr_inv
@@ -336,9 +368,21 @@ class BlockedDeviance(RandomEffectsDeviance):
         return out
 
     def _lambda_rest(self, lambdas) -> sp.csr_matrix:
+        """Λ_r = blockdiag(I_ℓⱼ ⊗ λ_j) over the terms of block r, as one sparse matrix (built from its
+        entries: scipy's kron and block_diag cost more than an evaluation of a small model)."""
         cp = self.cp
-        return sp.block_diag([sp.kron(sp.identity(cp.l_terms[k], format="csr"), sp.csr_matrix(lambdas[k]))
-                              for k in cp.rest], format="csr")
+        rows, cols, vals, offset = [], [], [], 0
+        for k in cp.rest:
+            lam, ell = lambdas[k], cp.l_terms[k]
+            q = lam.shape[0]
+            r, c = np.nonzero(lam)
+            first = offset + q * np.arange(ell)[:, None]
+            rows.append((first + r).ravel())
+            cols.append((first + c).ravel())
+            vals.append(np.tile(lam[r, c], ell))
+            offset += q * ell
+        return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(offset, offset))
 
     def _evaluate(self, theta, gradient: bool = False) -> BlockedEvaluation:
         """The profiled deviance at θ (the module docstring); with ``gradient`` also ∂d/∂θ and ∂d/∂C."""
@@ -367,16 +411,15 @@ class BlockedDeviance(RandomEffectsDeviance):
         # 3. block r1: L_r1 = Λ_r'(Z_r'Z₁)Λ₁L₁₁⁻ᵀ, sparse with the pattern of Z_r'Z₁
         Lam_r = self._lambda_rest(lambdas)
         right = np.linalg.inv(L11) @ lam1.T  # (L₁₁⁻¹Λ₁')_l; its transpose per level multiplies from the right
-        right_bd = _block_diagonal(np.swapaxes(right, 1, 2))
-        Lr1 = (Lam_r.T @ cp.A_r1 @ right_bd).tocsr()
+        Lr1 = _times_block_diagonal(Lam_r.T @ cp.A_r1, np.swapaxes(right, 1, 2))
         # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
         Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
-        Mrr -= (Lr1 @ Lr1.T).toarray()
+        Mrr -= _full(Lr1 @ Lr1.T)
         Mrr[np.diag_indices_from(Mrr)] += 1.0
         return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ cp.ZrXy))
 
     def _evaluate_scalar(self, theta, lambdas) -> BlockedEvaluation:
-        """The same steps when every term is a scalar random effect (1 | g): Λ is diagonal, so the blocks are
+        """Speed only. The same steps when every term is a scalar random effect (1 | g): Λ is diagonal, so the blocks are
         rescaled cross-products and L_r1 L_r1' is one weighted sum over level pairs (:func:`_column_pairs`)."""
         cp = self.cp
         t1 = lambdas[cp.first[0]][0, 0]
@@ -433,10 +476,11 @@ class BlockedDeviance(RandomEffectsDeviance):
         lam1 = block_diag(*[e.lambdas[k] for k in cp.first])
         Lam_r = self._lambda_rest(e.lambdas)
         right = np.linalg.solve(e.L11, np.broadcast_to(lam1.T, (l1, q1, q1)))  # L₁₁,l⁻¹Λ₁'
-        U = (cp.A_r1 @ _block_diagonal(np.swapaxes(right, 1, 2))).tocsr()  # Z_r'Z₁Λ₁L₁₁⁻ᵀ
+        U = _times_block_diagonal(cp.A_r1, np.swapaxes(right, 1, 2))  # Z_r'Z₁Λ₁L₁₁⁻ᵀ
         T11 = right @ cp.A11  # (ℓ₁, q₁, q₁)
-        G = (Lam_r.T @ (cp.A_r1 - U @ _block_diagonal(T11))).tocsr()  # R × ℓ₁q₁, sparse
-        H = cp.Arr - (U @ U.T).toarray()  # Z_r'V₁⁻¹Z_r
+        G = Lam_r.T @ (cp.A_r1 - _times_block_diagonal(U, T11))  # R × ℓ₁q₁, sparse (or dense)
+        G = G.tocsr() if sp.issparse(G) else G
+        H = cp.Arr - _full(U @ U.T)  # Z_r'V₁⁻¹Z_r
         LamH = np.asarray(Lam_r.T @ H)
         Trr = solve_triangular(e.Lrr, LamH, lower=True, check_finite=False)
         Mrr_inv = _inverse_lower(e.Lrr)  # (lower triangle; read at [max, min] below)
@@ -447,6 +491,11 @@ class BlockedDeviance(RandomEffectsDeviance):
         Yr = cp.ZrXy - np.asarray(U @ R1) - LamH.T @ F  # T_rr'R_ZXr = H'Λ_r L_rr⁻ᵀR_ZXr
         # W summed over the levels: block 1 (ℓ₁, q₁, q₁), then the terms of block r
         W1 = (cp.A11 - np.swapaxes(T11, 1, 2) @ T11).sum(axis=0)
+        if not sp.issparse(G):  # dense: Σ_l G_l'M_rr⁻¹G_l directly (M_rr⁻¹'s upper triangle mirrored)
+            Minv = np.tril(Mrr_inv) + np.tril(Mrr_inv, -1).T
+            G3 = G.reshape(G.shape[0], l1, q1)
+            W1 -= G3.reshape(-1, q1).T @ (Minv @ G).reshape(-1, q1)  # Σ_r Σ_l G_rla (M⁻¹G)_rlb
+            return W1, Y1, H, Trr, Yr
         for a in range(q1):
             for b in range(a, q1):
                 GG = (G[:, a::q1] @ G[:, b::q1].T).tocoo()  # Σ_l G_la G_lb'
@@ -464,7 +513,7 @@ class BlockedDeviance(RandomEffectsDeviance):
         return np.where(pos // Rdim == pos % Rdim, prod, 2.0 * prod)
 
     def _gradient_blocks_scalar(self, e: BlockedEvaluation):
-        """:meth:`_gradient_blocks` when every term is (1 | g) (as :meth:`_evaluate_scalar`): with
+        """Speed only. :meth:`_gradient_blocks` when every term is (1 | g) (as :meth:`_evaluate_scalar`): with
         d₁ = t₁/L₁₁ and Λ_r = diag(d_r), U = Z_r'Z₁ diag(d₁), T₁₁ = d₁ a (a = Z₁'Z₁, per level),
         G = diag(d_r) Z_r'Z₁ diag(1/L₁₁²) and H = Z_r'Z_r − Z_r'Z₁ diag(d₁²) Z₁'Z_r (one weighted ``bincount``
         over the level pairs, as in the evaluation); Σ_l g_l'M_rr⁻¹g_l is a sum over the same pairs."""

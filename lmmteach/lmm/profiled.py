@@ -201,7 +201,13 @@ class DevianceFunction(ABC):
             if theta.shape[1] != self.n_theta:
                 raise ValueError(f"theta must have {self.n_theta} value(s) for this model; got shape {theta.shape}")
             return StackedEvaluation.of([self._evaluate(t, gradient) for t in theta])
-        return self._evaluate(theta, gradient)
+        last = self.__dict__.get("_last")  # speed only: the optimiser often asks twice for the same θ
+        key = (theta.shape, theta.tobytes())
+        if last is not None and last[0] == key and (last[1].gradient is not None or not gradient):
+            return last[1]
+        e = self._evaluate(theta, gradient)
+        self._last = (key, e)  # (evaluations are immutable: sharing one is safe)
+        return e
 
     def __call__(self, theta) -> float:
         return self.evaluate(theta).deviance
@@ -209,9 +215,10 @@ class DevianceFunction(ABC):
     def loglik(self, theta, sigma2: float) -> float:
         """Log-likelihood at given covariance parameters (θ, σ²), with b̂ profiled out (not σ²):
         −½ :meth:`deviance_given_sigma`."""
-        return float(-0.5 * self._deviance_given_sigma2(self.evaluate(theta), sigma2))
+        return float(-0.5 * self.deviance_given_sigma2(self.evaluate(theta), sigma2))
 
-    def _deviance_given_sigma2(self, e, sigma2):
+    def deviance_given_sigma2(self, e, sigma2):
+        """:meth:`deviance_given_sigma` from an evaluation ``e`` at θ, for σ² given."""
         dof = self.cp.n - self.p if self.reml else self.cp.n
         out = dof * (LOG_2PI + np.log(sigma2)) + e.logdet_V + e.pwrss / sigma2
         if self.reml:
@@ -234,7 +241,7 @@ class DevianceFunction(ABC):
         e = self.evaluate(theta, gradient=gradient)
         sigma2 = sigma**2
         dof = self.cp.n - self.p if self.reml else self.cp.n
-        d = self._deviance_given_sigma2(e, sigma2)
+        d = self.deviance_given_sigma2(e, sigma2)
         if not gradient:
             return d
         G = e.dC + (1.0 / sigma2 - dof / e.pwrss) * e.dpwrss_dC
@@ -281,6 +288,11 @@ class RandomEffectsDeviance(DevianceFunction):
     @property
     def theta_scale(self) -> np.ndarray:
         return self._by_column_size("typical")
+
+    @abstractmethod
+    def without_fixed_effect(self, k: int) -> "RandomEffectsDeviance":
+        """The same model without column k of X, the same response (a fixed effect's profile then takes the
+        response y − v x_k, :meth:`with_y`)."""
 
     @abstractmethod
     def _column_rms(self) -> np.ndarray:

@@ -7,7 +7,7 @@ from scipy import stats
 
 import lmmteach as lm
 from lmmteach import plots
-from lmmteach.covariance import make_structure
+from lmmteach.lmm.covariance import make_structure
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from scipy import stats
 
 import _shared as shared
 import lmmteach as lt
-from lmmteach.bootstrap import BootstrapLRT, bootstrap_lrt, simulate
-from lmmteach.lrt import chibar_sf, reference_distribution
+from lmmteach.inference.bootstrap import BootstrapLRT, bootstrap_lrt, simulate
+from lmmteach.inference.lrt import chibar_sf, reference_distribution
 
 REF = shared.reference("inference_reference")
 

@@ -12,7 +12,7 @@ import pytest
 
 import _shared as shared
 import lmmteach as lt
-from lmmteach.covariance import AR1, CompoundSymmetry, Toeplitz, make_structure
+from lmmteach.lmm.covariance import AR1, CompoundSymmetry, Toeplitz, make_structure
 
 REF = shared.reference("inference_reference")["structures"]
 MACHINES = lt.load_machines()

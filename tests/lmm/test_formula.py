@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import lmmteach as lt
-from lmmteach.formula import FormulaError, parse_formula
+from lmmteach.lmm.formula import FormulaError, parse_formula
 
 
 @pytest.fixture(scope="module")

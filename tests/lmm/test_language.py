@@ -7,7 +7,7 @@ import pytest
 
 import _shared as shared
 import lmmteach as lt
-from lmmteach.formula import FormulaError
+from lmmteach.lmm.formula import FormulaError
 
 REF = shared.reference("language_reference")
 LOGLIK_RTOL = 1e-6

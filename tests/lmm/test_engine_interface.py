@@ -1,0 +1,87 @@
+"""One deviance interface behind every engine (issue 22): the engines implement it, the callers do not ask
+which engine they hold, and what the interface promises holds for each engine."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import _shared as shared
+import lmmteach as lt
+from lmmteach.lmm.blocked import BlockedDeviance
+from lmmteach.lmm.deviance import ProfiledDeviance
+from lmmteach.lmm.gls import GLSDeviance
+from lmmteach.lmm.profiled import DevianceFunction, RandomEffectsDeviance, StackedDeviance
+
+ROOT = Path(__file__).resolve().parents[2] / "lmmteach"
+CALLERS = ["lmm/model.py", "lmm/fitted.py", "lmm/optimize.py", "inference/profile.py", "inference/bootstrap.py",
+           "inference/satterthwaite.py", "inference/confint.py"]
+ENGINE_QUESTION = re.compile(r"isinstance\([^)]*(Deviance|Crossproducts|Evaluation)|hasattr\(|getattr\([^)]*(gradient|"
+                             r"condvar|n_responses)|single_factor|has_gradient|exact_gradient")
+
+
+def test_every_engine_implements_the_interface():
+    assert issubclass(ProfiledDeviance, RandomEffectsDeviance) and issubclass(BlockedDeviance, RandomEffectsDeviance)
+    assert issubclass(GLSDeviance, DevianceFunction)
+
+
+@pytest.mark.parametrize("path", CALLERS)
+def test_callers_do_not_ask_which_engine(path):
+    text = (ROOT / path).read_text()
+    found = [m.group(0) for m in ENGINE_QUESTION.finditer(text)]
+    assert not found, f"{path} asks which engine it holds: {found}"
+
+
+def _models():
+    return {
+        "one factor": shared.fit("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+        "blocked": shared.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin"),
+        "gls": lt.gls("distance ~ age", lt.load_orthodont(), group="Subject", time="age", correlation="ar1"),
+    }
+
+
+@pytest.mark.parametrize("name", ["one factor", "blocked", "gls"])
+def test_stacked_responses_are_the_responses_one_by_one(name):
+    """``with_y`` of K responses evaluates K θ's, each as the deviance of its own response (natively for the
+    one-factor engine, one at a time for the others: :class:`StackedDeviance`)."""
+    m = _models()[name]
+    rng = np.random.default_rng(3)
+    y = m.design.y
+    Y = y + rng.normal(scale=0.1 * y.std(), size=(3, len(y)))
+    thetas = m.theta + rng.uniform(0.01, 0.1, size=(3, len(m.theta)))
+    stacked = m.devfun.with_y(m.design.fitting_response(Y))
+    assert stacked.n_responses == 3
+    assert isinstance(stacked, StackedDeviance) == (name != "one factor")
+    e = stacked.evaluate(thetas, gradient=True)
+    for k in range(3):
+        one = m.devfun.with_y(m.design.fitting_response(Y[k])).evaluate(thetas[k], gradient=True)
+        assert e.deviance[k] == pytest.approx(one.deviance, rel=1e-12)
+        np.testing.assert_allclose(e.gradient[k], one.gradient, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(e.beta[k], one.beta, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["one factor", "blocked", "gls"])
+def test_reml_switch_and_the_one_formula(name):
+    """``with_reml`` flips the criterion; ML and REML deviances differ by log|X'V⁻¹X| and the dof terms,
+    written once in :func:`profiled_deviance`."""
+    from lmmteach.lmm.profiled import profiled_deviance
+
+    m = _models()[name]
+    for reml in (False, True):
+        f = m.devfun.with_reml(reml)
+        e = f.evaluate(m.theta)
+        n, p = f.cp.n, f.p
+        logdet_A = np.linalg.slogdet(e.A)[1]
+        expected = profiled_deviance(e.logdet_V, e.pwrss, n, p, reml, logdet_A, getattr(f.cp, "log_weights", 0.0))
+        assert e.deviance == pytest.approx(expected, rel=1e-10)
+
+
+def test_too_large_a_dense_schur_complement_is_a_clear_error(monkeypatch):
+    """Crossed factors whose dense Schur complement would not fit stop with a ValueError naming the factor
+    and the size (not a MemoryError): the sparse Schur complement is not implemented."""
+    import lmmteach.lmm.blocked as blocked
+
+    monkeypatch.setattr(blocked, "MAX_SCHUR_BYTES", 8 * 5**2)  # 5 columns of block r at most
+    with pytest.raises(ValueError, match=r"sample \(6 levels x 1\).*Schur complement"):
+        lt.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", shared.data("penicillin"))
