@@ -24,6 +24,7 @@ BENCHMARKS = {  # script: (its quick arguments, its flag that leaves R out)
     "benchmark_kb07.py": (["--repeat", "1"], "--no-r"),
     "benchmark_inference.py": (["--repeat", "1", "--n-jobs", "1"], "--skip-r"),
     "benchmark_gls.py": (["--sizes", "1000", "10000"], None),
+    "benchmark_glmm.py": (["--rows", "20000"], "--no-r"),
 }
 
 
