@@ -222,13 +222,27 @@ def _response(frame: pd.DataFrame, name: str) -> np.ndarray:
     if np.ptp(y) == 0:
         raise ValueError(f"the response {name!r} is constant (every value is {y[0]:g}): there is no variation "
                          "to model")
-    if np.abs(y).max() > 1e100:
+    if np.abs(y).max() > MAX_ABS_VALUE:
         raise ValueError(f"the response {name!r} has values as large as {np.abs(y).max():.3g}; rescale it "
                          "(e.g. divide by a power of ten) so that its squares stay within floating point")
     return y
 
 
 # -- building model matrices ---------------------------------------------------------------------
+def check_contrasts(contrasts, f: Formula) -> dict:
+    """``contrasts=``: a dict {factor name: "treatment" | "sum" | "helmert" | "poly" | DataFrame} for variables
+    of the formula (None: none given)."""
+    if contrasts is None:
+        return {}
+    if not isinstance(contrasts, dict):
+        raise TypeError(f"contrasts must be a dict mapping factor names to codings, e.g. contrasts={{'store': "
+                        f"'sum'}}, not {contrasts!r}")
+    for v in contrasts:
+        if v not in f.variables():
+            raise ValueError(f"contrasts given for {v!r}, which is not a variable of the formula")
+    return dict(contrasts)
+
+
 def coding_matrix(levels: list, spec, var: str) -> pd.DataFrame:
     """The coding (contrast) matrix of factor ``var``: ``"treatment"``, ``"sum"`` or a given DataFrame."""
     if isinstance(spec, str):
@@ -343,10 +357,30 @@ def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, c
     return names, X
 
 
+MAX_ABS_VALUE = 1e100
+"""Largest |value| of the response or of a model-matrix column: beyond it, sums of squares over a few
+thousand rows leave double precision (1e308), and a column would be dropped as 'rank deficient' or give inf."""
+
+
+def check_column_scale(X: np.ndarray, names: list[str]) -> None:
+    """A clear error for a model-matrix column too large (or, non-zero, too small) for double precision's
+    sums of squares (:data:`MAX_ABS_VALUE`)."""
+    if X.shape[1] == 0:
+        return
+    size = np.abs(X).max(axis=0)
+    bad = np.flatnonzero((size > MAX_ABS_VALUE) | ((size > 0) & (size < 1 / MAX_ABS_VALUE)))
+    if len(bad):
+        k = int(bad[0])
+        raise ValueError(f"the fixed-effect column {names[k]!r} has values as {'large' if size[k] > 1 else 'small'} "
+                         f"as {size[k]:.3g}; rescale it by a power of ten (in the data, or I(x / 1e160) in the formula) so "
+                         "that its squares stay within floating point")
+
+
 def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
     """Keep a full-rank set of columns and warn about the others, as lme4 does: a column is dropped when
     it is (numerically) a combination of the columns before it -- |R_jj| of the QR decomposition, which is
     what is left of column j after projecting out columns 1..j-1, is below 1e-7 of the column's length."""
+    check_column_scale(X, names)
     if X.shape[1] == 0:
         return X, names, ()
     R = np.linalg.qr(X, mode="r")
@@ -510,10 +544,7 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
             f"the formula {f.text!r} has no random-effects term such as (1 | group); "
             "for a model without random effects use ordinary least squares"
         )
-    contrasts = dict(contrasts or {})
-    for v in contrasts:
-        if v not in f.variables():
-            raise ValueError(f"contrasts given for {v!r}, which is not a variable of the formula")
+    contrasts = check_contrasts(contrasts, f)
     frame, n_dropped = model_frame(f, data)
     w = _prior_weights(weights, data, frame.index)
     state: dict = {}

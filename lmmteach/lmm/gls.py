@@ -39,7 +39,7 @@ from scipy.optimize import minimize
 
 from .covariance import AR1, CAR1, CovarianceStructure, Unstructured, make_structure
 from .deviance import FixedEffectsInQRBasis, LoglikGivenSigma
-from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
+from .design import _check_data, _codes, check_contrasts, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
 from .formula import Formula, parse_formula
 from .optimize import newton_polish, one_blas_thread
@@ -513,7 +513,7 @@ def gls_design(formula, data, group, time, contrasts=None, correlation: str | No
                              "every row needs its group and time point")
     if f.offsets:
         raise ValueError(f"gls does not take offsets ({', '.join(f.offsets)}); subtract the offset from the response")
-    contrasts = dict(contrasts or {})
+    contrasts = check_contrasts(contrasts, f)
     frame, n_dropped = model_frame(f, data)
     state: dict = {}  # poly/scale/center parameters of the fitted data, reused by predict
     frame, y = response_values(frame, f.response, state)

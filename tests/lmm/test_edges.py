@@ -176,3 +176,99 @@ def test_series_that_cannot_be_aligned_are_refused(sleep_wo, arg):
         lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: np.ones(5)})
     with pytest.raises(ValueError, match=rf"{arg} must be numbers"):
         lt.lmer("Reaction ~ Days + (1 | Subject)", d, **{arg: "Subject"})
+
+
+# -- tests that need nested models; raw errors turned into clear ones ------------------------------------------
+@pytest.fixture(scope="module")
+def sleep_fits():
+    d = lt.load_sleepstudy()
+    d = d.assign(z=np.random.default_rng(3).normal(size=len(d)))
+    return {
+        "days": lt.lmer("Reaction ~ Days + (1 | Subject)", d, reml=False),
+        "z": lt.lmer("Reaction ~ z + (1 | Subject)", d, reml=False),
+        "null": lt.lmer("Reaction ~ 1 + (1 | Subject)", d, reml=False),
+        "slope": lt.lmer("Reaction ~ Days + (0 + Days | Subject)", d, reml=False),
+        "both": lt.lmer("Reaction ~ Days + (Days | Subject)", d, reml=False),
+    }
+
+
+def test_bootstrap_lrt_and_anova_refuse_non_nested_models(sleep_fits):
+    """Was: bootstrap_lrt printed 'D = 79.98 on 0 parameter(s), p = 0.048' for non-nested models."""
+    f = sleep_fits
+    with pytest.raises(ValueError, match=r"bootstrap_lrt needs nested models.*fixed effect 'z'.*AIC or BIC"):
+        lt.bootstrap_lrt(f["days"], f["z"], nsim=5, seed=1, progress=False)
+    with pytest.raises(ValueError, match=r"needs nested models.*fixed effect 'Days'"):
+        lt.anova(f["days"], f["z"])
+    with pytest.raises(ValueError, match=r"random effect '\(Intercept\)' on 'Subject'"):
+        lt.anova(f["days"], f["slope"])
+    # nested pairs still pass: fixed part within, random part within
+    table = lt.anova(f["null"], f["days"], f["both"])
+    assert table["Df"].tolist()[1:] == [1, 2]
+    assert lt.bootstrap_lrt(f["both"], f["days"], nsim=3, seed=1, progress=False).df == 2
+
+
+def test_gls_anova_refuses_non_nested_correlations():
+    g = lt.load_grocery()
+    a = lt.gls("price ~ store", g, group="item", time="store", correlation="ar1", reml=False)
+    c = lt.gls("price ~ store", g, group="item", time="store", correlation="cs", reml=False)
+    with pytest.raises(ValueError, match="is not a special case"):
+        lt.anova(a, c)
+    u = lt.gls("price ~ store", g, group="item", time="store", correlation="un", reml=False)
+    assert lt.anova(c, u)["Df"].iloc[1] == u.npar - c.npar
+
+
+def test_lmer_start_must_be_finite_theta():
+    """Was: lmer(start=[nan]) returned all-NaN estimates."""
+    d = lt.load_sleepstudy()
+    with pytest.raises(ValueError, match=r"start must be 1 finite number\(s\).*got \[nan\]"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, start=[np.nan])
+    with pytest.raises(ValueError, match="start must be 3 finite"):
+        lt.lmer("Reaction ~ Days + (Days | Subject)", d, start=[1.0])
+    with pytest.raises(TypeError, match="start must be numbers"):
+        lt.lmer("Reaction ~ Days + (1 | Subject)", d, start=["a"])
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_column_beyond_floating_point_scale_is_refused(scale):
+    """Was: x * 1e160 was silently dropped as rank deficient."""
+    d = lt.load_sleepstudy()
+    with pytest.raises(ValueError, match=r"fixed-effect column 'x' has values as (large|small).*rescale"):
+        lt.lmer("Reaction ~ x + (1 | Subject)", d.assign(x=d.Days * scale))
+    # within range, a rescaled column gives the rescaled estimate
+    m = lt.lmer("Reaction ~ x + (1 | Subject)", d.assign(x=d.Days * 1e50))
+    m0 = lt.lmer("Reaction ~ Days + (1 | Subject)", d)
+    assert m.fixef["x"] * 1e50 == pytest.approx(m0.fixef["Days"], rel=1e-8)
+
+
+def test_aov1rm_with_fewer_subjects_than_levels_warns():
+    """Was: blank (NaN) epsilon and p with no word."""
+    Y = np.random.default_rng(2).normal(size=(3, 5))
+    with pytest.warns(UserWarning, match=r"Mauchly's test: undefined \(NaN\) with n = 3 subjects for a = 5 "
+                                         r"levels: fewer subjects than levels"):
+        a = lt.aov1rm(Y)
+    assert np.isnan(a.mauchly_p) and np.isfinite(a.p) and np.isfinite(a.p_gg)
+    with pytest.warns(UserWarning, match="Huynh-Feldt epsilon and p"):
+        assert np.isnan(lt.aov1rm(Y[:2, :3]).eps_hf)
+
+
+def test_raw_errors_are_clear_errors(sleep_fits):
+    m = sleep_fits["days"]
+    with pytest.raises(ValueError, match="row 1 of L is all zeros"):  # was pandas' IntCastingNaNError
+        lt.contest(m, [[0, 0]])
+    with pytest.raises(ValueError, match="nsim must be at least 1"):  # was 'need at least one array...'
+        lt.bootstrap_lrt(sleep_fits["both"], m, nsim=0)
+    with pytest.raises(TypeError, match="nsim must be a whole number"):
+        lt.confint(m, method="boot", nsim=2.5)
+    for method in ("wald", "profile"):  # was pandas' KeyError
+        with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['nope'\] in parm"):
+            lt.confint(m, method=method, parm=["nope"])
+    with pytest.raises(TypeError, match="level must be a number between 0 and 1"):
+        lt.confint(m, level="0.9")
+    with pytest.raises(ValueError, match="method must be"):
+        lt.confint(m, method=3)
+    d = lt.load_sleepstudy()
+    with pytest.raises(TypeError, match=r"contrasts must be a dict.*contrasts=\{'store': 'sum'\}"):
+        lt.lmer("Reaction ~ factor(Days) + (1 | Subject)", d, contrasts="sum")
+    with pytest.raises(TypeError, match="contrasts must be a dict"):
+        lt.gls("price ~ store", lt.load_grocery(), group="item", time="store", contrasts="sum")
+    assert lt.confint(m, method="wald", parm="Days").shape == (1, 2)
