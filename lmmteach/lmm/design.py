@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..anova.contrasts import contr_sum, contr_treatment
+from ..anova.contrasts import CONTRASTS
 from .covariance import CovarianceStructure, make_structure
 from .formula import Formula, RandomTerm, Term, parse_formula
 from .transforms import evaluate
@@ -231,7 +231,8 @@ def _response(frame: pd.DataFrame, name: str) -> np.ndarray:
 # -- building model matrices ---------------------------------------------------------------------
 def check_contrasts(contrasts, f: Formula) -> dict:
     """``contrasts=``: a dict {factor name: "treatment" | "sum" | "helmert" | "poly" | DataFrame} for variables
-    of the formula (None: none given)."""
+    of the formula (None: none given). A factor not named gets R's default: treatment coding, or
+    orthogonal polynomials (``.L``, ``.Q``, ...) for an ordered pd.Categorical."""
     if contrasts is None:
         return {}
     if not isinstance(contrasts, dict):
@@ -243,19 +244,26 @@ def check_contrasts(contrasts, f: Formula) -> dict:
     return dict(contrasts)
 
 
+def default_contrasts(values) -> str:
+    """R's default coding: ``"poly"`` for an ordered factor (an ordered pd.Categorical), else ``"treatment"``."""
+    dtype = getattr(values, "dtype", None)
+    return "poly" if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered else "treatment"
+
+
 def coding_matrix(levels: list, spec, var: str) -> pd.DataFrame:
-    """The coding (contrast) matrix of factor ``var``: ``"treatment"``, ``"sum"`` or a given DataFrame."""
+    """The coding (contrast) matrix of factor ``var``: a name of :data:`CONTRASTS` (``"treatment"``,
+    ``"sum"``, ``"helmert"``, ``"poly"``, or R's ``"contr.sum"`` ...) or a given DataFrame."""
+    choices = "'" + "', '".join(CONTRASTS) + "' or a DataFrame"
     if isinstance(spec, str):
-        if spec in ("treatment", "contr.treatment"):
-            return contr_treatment(levels)
-        if spec in ("sum", "contr.sum"):
-            return contr_sum(levels)
-        raise ValueError(f"unknown contrasts {spec!r} for factor {var!r}; use 'treatment', 'sum' or a DataFrame")
+        coding = CONTRASTS.get(spec.removeprefix("contr."))
+        if coding is None:
+            raise ValueError(f"unknown contrasts {spec!r} for factor {var!r}; use {choices}")
+        return coding(levels)
     if isinstance(spec, pd.DataFrame):
         if list(spec.index) != list(levels):
             raise ValueError(f"contrast matrix for {var!r} must have one row per level, in order: {levels}")
         return spec
-    raise TypeError(f"contrasts for {var!r} must be 'treatment', 'sum' or a DataFrame, not {type(spec).__name__}")
+    raise TypeError(f"contrasts for {var!r} must be {choices}, not {type(spec).__name__}")
 
 
 def _check_finite(x: np.ndarray, var: str, role: str = "variable") -> None:
@@ -315,7 +323,7 @@ def _variable_columns(frame, var, factor_vars, contrasts, full, xlevels, state=N
         names = [f"{var}{lev}" for lev in levels]
         M = np.eye(len(levels))
     else:
-        C = coding_matrix(levels, contrasts.get(var, "treatment"), var)
+        C = coding_matrix(levels, contrasts.get(var, default_contrasts(col)), var)
         names = [f"{var}{c}" for c in C.columns]
         M = C.to_numpy(dtype=float)
     return names, M[codes]

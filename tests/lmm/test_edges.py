@@ -272,3 +272,48 @@ def test_raw_errors_are_clear_errors(sleep_fits):
     with pytest.raises(TypeError, match="contrasts must be a dict"):
         lt.gls("price ~ store", lt.load_grocery(), group="item", time="store", contrasts="sum")
     assert lt.confint(m, method="wald", parm="Days").shape == (1, 2)
+
+
+# -- the model language: ordered factors, contrasts by name, pi, dotted names, `.`, backticks -----------------
+@pytest.fixture(scope="module")
+def cake():
+    c = _csv("edges_cake.csv")
+    return c.assign(recipe=c.recipe.astype("category"), temperature=pd.Categorical(c.temperature, ordered=True))
+
+
+def _check_lmer(m, r):
+    assert m.loglik == pytest.approx(r["logLik"], rel=LOGLIK_RTOL)
+    assert list(m.fixef.index) == list(r["fixef"])
+    assert m.fixef.to_numpy() == pytest.approx(list(r["fixef"].values()), abs=COEF_ATOL)
+    assert m.se.to_numpy() == pytest.approx(list(r["se"].values()), rel=PARAM_RTOL)
+
+
+@pytest.mark.parametrize("key,reml", [("ordered_reml", True), ("ordered_ml", False)])
+def test_ordered_factor_gets_polynomial_contrasts_as_lme4(cake, key, reml):
+    """Was: an ordered factor got treatment contrasts (cake REML log-likelihood -816.62 vs lme4 -819.31)."""
+    m = lt.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", cake, reml=reml)
+    _check_lmer(m, REF["cake"][key])
+    assert "temperature.L" in m.fixef.index and "recipeC:temperature^5" in m.fixef.index
+
+
+@pytest.mark.parametrize("key,contrasts", [
+    ("helmert_poly", {"recipe": "helmert", "temperature": "contr.poly"}),
+    ("sum_treatment", {"recipe": "contr.sum", "temperature": "treatment"}),
+])
+def test_contrasts_by_name_as_lme4(cake, key, contrasts):
+    """Was: contrasts={'x': 'poly'} was unknown."""
+    d = cake.assign(temperature=cake.temperature.cat.as_unordered())
+    _check_lmer(lt.lmer("angle ~ recipe + temperature + (1 | recipe:replicate)", d, contrasts=contrasts),
+                REF["cake"][key])
+
+
+def test_contrast_matrices_are_rs():
+    poly = lt.contrasts.contr_poly(list("abcde"))
+    assert list(poly.columns) == [".L", ".Q", ".C", "^4"]
+    assert poly.T @ poly == pytest.approx(np.eye(4))  # orthonormal, and orthogonal to the constant
+    assert poly.sum().to_numpy() == pytest.approx(np.zeros(4), abs=1e-12)
+    assert poly[".L"].to_numpy() == pytest.approx(np.arange(-2, 3) / np.sqrt(10))  # R: contr.poly(5)[, 1]
+    assert lt.contrasts.contr_helmert(list("abcd")).to_numpy().tolist() == [[-1, -1, -1], [1, -1, -1], [0, 2, -1],
+                                                                           [0, 0, 3]]
+    with pytest.raises(ValueError, match=r"unknown contrasts 'deviation' for factor 'recipe'.*'helmert', 'poly'"):
+        lt.lmer("angle ~ recipe + (1 | replicate)", _csv("edges_cake.csv"), contrasts={"recipe": "deviation"})
