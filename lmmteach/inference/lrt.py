@@ -92,14 +92,26 @@ def not_nested_reason(m0, m1) -> str | None:
                     f"{', heteroscedastic' if m0.heteroscedastic else ''}) is not a special case of the "
                     f"second's ({c1 or 'independent'}{', heteroscedastic' if m1.heteroscedastic else ''})")
     else:
-        missing = set(_variance_structures(m0)) - set(_variance_structures(m1))
+        e1 = set(_random_effects(m1))
+        missing = [(k, label) for k, label in _random_effects(m0).items() if k not in e1]
         if missing:
-            group, term = sorted(missing)[0]
-            return f"the random effect {term!r} on {group!r} of {m0.formula!r} is not in {m1.formula!r}"
+            return f"the random effect {missing[0][1]} of {m0.formula!r} is not in {m1.formula!r}"
     if m0.npar == m1.npar and not (X0.shape == X1.shape and m0.formula == m1.formula
                                    and _same_covariance(m0, m1)):
         return f"both have {m0.npar} parameters, so neither is a special case of the other"
     return None
+
+
+def _random_effects(model) -> dict:
+    """{(the grouping's partition of the rows, term name): "'term' on 'group'"} for every random effect: two
+    names of one grouping (``batch:cask`` and ``cask:batch``, or uniquely labelled casks) are one key."""
+    out = {}
+    for block in model.design.blocks:
+        _, first, codes = np.unique(block.group, return_index=True, return_inverse=True)
+        canonical = np.argsort(np.argsort(first))[codes]  # levels numbered by first appearance
+        for name in block.names:
+            out[(canonical.tobytes(), name)] = f"{name!r} on {block.group_name!r}"
+    return out
 
 
 def _same_covariance(a, b) -> bool:

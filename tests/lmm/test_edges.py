@@ -310,7 +310,7 @@ def test_contrasts_by_name_as_lme4(cake, key, contrasts):
 def test_contrast_matrices_are_rs():
     poly = lt.contrasts.contr_poly(list("abcde"))
     assert list(poly.columns) == [".L", ".Q", ".C", "^4"]
-    assert poly.T @ poly == pytest.approx(np.eye(4))  # orthonormal, and orthogonal to the constant
+    assert (poly.T @ poly).to_numpy() == pytest.approx(np.eye(4))  # orthonormal, and orthogonal to the constant
     assert poly.sum().to_numpy() == pytest.approx(np.zeros(4), abs=1e-12)
     assert poly[".L"].to_numpy() == pytest.approx(np.arange(-2, 3) / np.sqrt(10))  # R: contr.poly(5)[, 1]
     assert lt.contrasts.contr_helmert(list("abcd")).to_numpy().tolist() == [[-1, -1, -1], [1, -1, -1], [0, 2, -1],
