@@ -546,7 +546,7 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
     ``weights`` are prior weights, Var(e_i) = σ²/w_i; ``offset`` is added to the formula's ``offset(...)``
     terms; each is a column name, a pandas Series (matched to data by index) or an array (by position).
     """
-    f = formula if isinstance(formula, Formula) else parse_formula(formula)
+    f = formula if isinstance(formula, Formula) else parse_formula(formula, getattr(data, "columns", None))
     if not f.random:
         raise ValueError(
             f"the formula {f.text!r} has no random-effects term such as (1 | group); "

@@ -499,7 +499,7 @@ def gls_design(formula, data, group, time, contrasts=None, correlation: str | No
     """Build y, X, the group and the time index of each row (:func:`time_points`); check that (group, time)
     pairs are unique."""
     data = _check_data(data)
-    f = formula if isinstance(formula, Formula) else parse_formula(formula)
+    f = formula if isinstance(formula, Formula) else parse_formula(formula, [c for c in data.columns if c != group])
     if f.random:
         raise ValueError(f"gls models the errors' covariance directly, so the formula {f.text!r} must have no "
                          f"random-effects term such as {f.random[0].text}; use lmer for random effects")

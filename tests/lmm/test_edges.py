@@ -317,3 +317,46 @@ def test_contrast_matrices_are_rs():
                                                                            [0, 0, 3]]
     with pytest.raises(ValueError, match=r"unknown contrasts 'deviation' for factor 'recipe'.*'helmert', 'poly'"):
         lt.lmer("angle ~ recipe + (1 | replicate)", _csv("edges_cake.csv"), contrasts={"recipe": "deviation"})
+
+
+def test_pi_in_a_formula_as_lme4():
+    """Was: 'pi' was taken for a missing column."""
+    m = lt.lmer("Reaction ~ I(Days * pi) + (1 | Subject)", lt.load_sleepstudy())
+    _check_lmer(m, REF["sleep_pi"])
+
+
+def test_dotted_column_names():
+    """Was: y.val ~ x + (1 | grp.id) looked for columns 'y' and 'x'."""
+    d = lt.load_sleepstudy()
+    plain = lt.lmer("log(Reaction) ~ Days + I(Days**2) + (Days | Subject)", d)
+    dotted = lt.lmer("log(y.val) ~ x.d + I(x.d**2) + (x.d | grp.id)",
+                     d.rename(columns={"Reaction": "y.val", "Days": "x.d", "Subject": "grp.id"}))
+    assert dotted.loglik == pytest.approx(plain.loglik, rel=1e-12)
+    assert list(dotted.fixef.index) == ["(Intercept)", "x.d", "I(x.d ** 2)"]
+    assert dotted.fixef.to_numpy() == pytest.approx(plain.fixef.to_numpy(), rel=1e-10)
+
+
+def test_dot_means_all_other_columns():
+    d = lt.load_sleepstudy().assign(z=np.random.default_rng(4).normal(size=180))
+    explicit = lt.lmer("Reaction ~ Days + z + (1 | Subject)", d)
+    dot = lt.lmer("Reaction ~ . + (1 | Subject)", d)
+    assert dot.formula == "Reaction ~ Days + z + (1 | Subject)"
+    assert dot.loglik == pytest.approx(explicit.loglik, rel=1e-12)
+    assert list(lt.lmer("Reaction ~ . - z + (1 | Subject)", d).fixef.index) == ["(Intercept)", "Days"]
+    assert lt.lmer("Reaction ~ . + (Days | Subject)", d).fixef.index.tolist() == ["(Intercept)", "z"]
+    g = lt.load_grocery()  # gls: the group column is not a fixed effect either
+    assert lt.gls("price ~ .", g[["price", "store", "item"]], group="item", time="store").formula == "price ~ store"
+    with pytest.raises(ValueError, match=r"'\.' \(all other columns\) can only be a term of its own"):
+        lt.lmer("Reaction ~ .*Days + (1 | Subject)", d)
+    with pytest.raises(ValueError, match="there are none left"):
+        lt.lmer("Reaction ~ . + (1 | Subject)", d[["Reaction", "Subject"]])
+
+
+def test_unicode_names_need_backticks_and_the_message_says_so():
+    d = lt.load_sleepstudy().rename(columns={"Days": "größe", "Subject": "Schüler id"})
+    for formula in ("Reaction ~ größe + (1 | `Schüler id`)", "Reaction ~ `größe` + (1 | Schüler id)",
+                    "Reaction ~ Tage zahl + (1 | `Schüler id`)"):
+        with pytest.raises(ValueError, match=r"goes in backticks, e\.g\. y ~ `größe`"):
+            lt.lmer(formula, d)
+    m = lt.lmer("Reaction ~ `größe` + log1p(`größe`) + (1 | `Schüler id`)", d)
+    assert list(m.fixef.index) == ["(Intercept)", "größe", "log1p(`größe`)"]
