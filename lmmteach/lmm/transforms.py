@@ -141,8 +141,8 @@ def evaluate(expr: str, frame: pd.DataFrame, state: dict):
     from formulaic.utils.stateful_transforms import stateful_eval
 
     env = {**FUNCTIONS, **CONSTANTS}
-    code, names = _placeholders(expr)
-    keys = {name: key for key, name in names.items()}
+    code, placeholders = _placeholders(expr)
+    keys = {name: key for key, name in placeholders.items()}
     for name in expression_variables(expr):
         if name in frame.columns:
             col = frame[name]
