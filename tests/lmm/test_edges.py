@@ -360,3 +360,40 @@ def test_unicode_names_need_backticks_and_the_message_says_so():
             lt.lmer(formula, d)
     m = lt.lmer("Reaction ~ `größe` + log1p(`größe`) + (1 | `Schüler id`)", d)
     assert list(m.fixef.index) == ["(Intercept)", "größe", "log1p(`größe`)"]
+
+
+# -- Kenward-Roger with several grouping factors (pbkrtest) -------------------------------------------------------
+KR_RTOL = 1e-6  # pbkrtest's and our vcovAdj agree to ~1e-8 relative at lme4's optimum (theta within 1e-7)
+
+
+def _check_kr(model, L, r):
+    from lmmteach.inference.kenward_roger import kr_test
+
+    t = kr_test(model, L)
+    assert t["F"] == pytest.approx(r["F"], rel=KR_RTOL)
+    assert t["DenDF"] == pytest.approx(r["ddf"], rel=KR_RTOL)
+    assert t["scaling"] == pytest.approx(r["F_scaling"], rel=KR_RTOL)
+    assert t["NumDF"] == r["ndf"]
+
+
+def test_kenward_roger_nested_factors_oats_as_pbkrtest():
+    """Was: Kenward-Roger refused several grouping factors; pbkrtest handles Oats' (1 | Block/Variety)."""
+    r = REF["oats_kr"]
+    o = _csv("edges_oats.csv").astype({"Block": "category", "Variety": "category"})
+    m = lt.lmer("yield ~ nitro + Variety + (1 | Block/Variety)", o)
+    assert m.loglik == pytest.approx(r["logLik"], rel=LOGLIK_RTOL)
+    assert list(m.fixef.index) == r["fixef_names"]
+    V = np.array(r["vcov_adjusted"])
+    assert lt.kenward_roger(m).vcov_adjusted == pytest.approx(V, rel=KR_RTOL, abs=KR_RTOL * np.abs(V).max())
+    _check_kr(m, [[0, 1, 0, 0]], r["nitro"])
+    _check_kr(m, [[0, 0, 1, 0], [0, 0, 0, 1]], r["variety"])
+    tab = lt.contest(m, [[0, 0, 1, 0], [0, 0, 0, 1]], ddf="Kenward-Roger")
+    assert tab["Pr(>F)"].iloc[0] == pytest.approx(r["variety"]["p"], rel=KR_RTOL)
+
+
+def test_kenward_roger_crossed_factors_penicillin_as_pbkrtest():
+    r = REF["penicillin_kr"]
+    m = lt.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", lt.load_penicillin())
+    assert m.loglik == pytest.approx(r["logLik"], rel=LOGLIK_RTOL)
+    assert lt.kenward_roger(m).vcov_adjusted == pytest.approx(np.array(r["vcov_adjusted"]), rel=KR_RTOL)
+    _check_kr(m, [[1.0]], r["intercept"])
