@@ -393,7 +393,9 @@ def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
         return X, names, ()
     R = np.linalg.qr(X, mode="r")
     norms = np.linalg.norm(X, axis=0)
-    keep = np.abs(np.diag(R)) > 1e-7 * np.where(norms > 0, norms, 1.0)
+    keep = np.zeros(X.shape[1], bool)  # with fewer rows than columns, the columns past the n-th are dependent
+    k = min(X.shape)
+    keep[:k] = np.abs(np.diag(R)[:k]) > 1e-7 * np.where(norms[:k] > 0, norms[:k], 1.0)
     if keep.all():
         return X, names, ()
     dropped = tuple(n for n, k in zip(names, keep) if not k)
