@@ -715,6 +715,11 @@ class GLSFit:
         return "<pre>" + html.escape(repr(self)) + "</pre>"
 
 
+def _shown(value) -> str:
+    """A level as the user wrote it (0, 'visit 1'), not as NumPy prints its scalars (np.int64(0))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def check_identifiable(cp: PatternCrossproducts, covariance: ResidualCovariance, design: GLSDesign) -> None:
     """Refuse covariance parameters the data cannot determine: more of them (with σ²) than the n − p residual
     degrees of freedom, or (``un``) a correlation between two time points that no group has both of."""
@@ -738,7 +743,7 @@ def check_identifiable(cp: PatternCrossproducts, covariance: ResidualCovariance,
             Xt = design.X[design.time == t]
             if np.linalg.matrix_rank(Xt) >= len(Xt):
                 raise ValueError(
-                    f"heteroscedastic=True: the {len(Xt)} row(s) at {design.time_name}={level!r} can be fitted "
+                    f"heteroscedastic=True: the {len(Xt)} row(s) at {design.time_name}={_shown(level)} can be fitted "
                     "exactly by the fixed effects, so their SD can shrink to 0 and the likelihood has no "
                     "maximum; use heteroscedastic=False, or pool time points with few rows")
     if covariance.name == "un":
@@ -749,7 +754,7 @@ def check_identifiable(cp: PatternCrossproducts, covariance: ResidualCovariance,
             a, b = np.argwhere(~together)[0]
             lev = design.time_levels
             raise ValueError(f"correlation='un' needs every pair of time points observed in some group, but no "
-                             f"group has both {design.time_name}={lev[a]!r} and {lev[b]!r}, so their correlation "
+                             f"group has both {design.time_name}={_shown(lev[a])} and {_shown(lev[b])}, so their correlation "
                              "cannot be estimated: use car1 or ar1 (correlation a function of the lag), or cs")
 
 

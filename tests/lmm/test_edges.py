@@ -397,3 +397,30 @@ def test_kenward_roger_crossed_factors_penicillin_as_pbkrtest():
     assert m.loglik == pytest.approx(r["logLik"], rel=LOGLIK_RTOL)
     assert lt.kenward_roger(m).vcov_adjusted == pytest.approx(np.array(r["vcov_adjusted"]), rel=KR_RTOL)
     _check_kr(m, [[1.0]], r["intercept"])
+
+
+# -- gls designs too small for their covariance structure (found by tests/lmm/test_fuzz.py) -------------------------
+def test_gls_refuses_parameters_the_data_cannot_determine(irregular):
+    small = irregular.head(12)
+    with pytest.raises(ValueError, match=r"correlation='un' with heteroscedastic=True over 4 time points has 9"):
+        lt.gls("y ~ x", small.head(8), group="g", time="t", correlation="un", heteroscedastic=True)
+    one_each = pd.DataFrame({"y": [1.0, 2.5, 0.3, 1.9, 2.2, 0.7], "x": [0.1, 0.5, 0.2, 0.9, 0.4, 0.3],
+                             "g": ["a", "a", "b", "b", "c", "c"], "t": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]})
+    pairs = pd.DataFrame({"y": np.random.default_rng(1).normal(size=20), "g": np.repeat(np.arange(10), 2),
+                          "t": np.ravel([[0, 1] if i % 2 else [1, 2] for i in range(10)])})
+    with pytest.raises(ValueError, match="no group has both t=0 and 2"):
+        lt.gls("y ~ 1", pairs, group="g", time="t", correlation="un")
+    lone = pd.DataFrame({"y": np.random.default_rng(2).normal(size=13), "x": np.arange(13.0),
+                         "g": np.r_[np.repeat(np.arange(6), 2), 6], "t": np.r_[np.tile([0, 1], 6), 2]})
+    with pytest.raises(ValueError, match=r"heteroscedastic=True: the 1 row\(s\) at t=2 can be fitted exactly"):
+        lt.gls("y ~ x", lone, group="g", time="t", heteroscedastic=True)
+    with pytest.raises(ValueError, match="correlation='cs' with 1 group"):
+        lt.gls("y ~ x", one_each.assign(g="a"), group="g", time="t", correlation="cs")
+
+
+def test_gls_refuses_a_singular_fit():
+    """Two small groups and cs: the likelihood grows without bound as ω → -1/(T-1) (nlme returns it)."""
+    d = pd.DataFrame({"y": [2.350265, 1.788579, 2.430726, 2.738407, 0.372050], "g": ["s0"] * 3 + ["s1"] * 2,
+                      "t": [0.0, 1.0, 2.0, 0.0, 1.0]})
+    with pytest.raises(ValueError, match=r"makes Cov\(y_i\) singular \(Rho = -0\.5"):
+        lt.gls("y ~ 1", d, group="g", time="t", correlation="cs", reml=False)
