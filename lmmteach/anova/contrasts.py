@@ -27,8 +27,15 @@ coded variable; row ``j`` is what observations at level ``j`` contribute.
   Coefficient ``j`` is the effect ``alpha_j = mu_j - mu`` (with
   ``sum_j alpha_j = 0``, so ``alpha_a = -(alpha_1 + ... + alpha_{a-1})``).
 
-Both functions take a list of level names and return a ``pandas.DataFrame``
-(levels x coded columns) of integers.
+* **Helmert coding** -- R's ``contr.helmert``: column k contrasts level k + 1 with the mean of the levels
+  before it (entries -1 above, k on the level, 0 below).
+
+* **Orthogonal polynomials** -- R's ``contr.poly``, the default for an *ordered* factor: column k is the
+  degree-k polynomial in the level's position 1..a, orthonormal; columns named ``.L``, ``.Q``, ``.C``, ``^4``,
+  ``^5``, ... as R names them (so a coefficient prints as ``temperature.L``).
+
+Each function takes a list of level names and returns a ``pandas.DataFrame`` (levels x coded columns);
+:data:`CONTRASTS` maps the names ``contrasts=`` accepts to them.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["contr_treatment", "contr_sum"]
+__all__ = ["contr_treatment", "contr_sum", "contr_helmert", "contr_poly", "CONTRASTS", "POLY_NAMES"]
 
 
 def _check_levels(levels) -> list:
@@ -101,3 +108,51 @@ def contr_sum(levels) -> pd.DataFrame:
     a = len(levels)
     matrix = np.vstack([np.eye(a - 1, dtype=int), -np.ones((1, a - 1), dtype=int)])
     return pd.DataFrame(matrix, index=levels, columns=list(range(1, a)))
+
+
+def contr_helmert(levels) -> pd.DataFrame:
+    """Helmert coding (R's ``contr.helmert``): column k (1..a-1) is -1 on levels 1..k, k on level k + 1,
+    0 after; columns labelled 1, 2, ... as R.
+
+    >>> contr_helmert(["A", "B", "C"])
+       1  2
+    A -1 -1
+    B  1 -1
+    C  0  2
+    """
+    levels = _check_levels(levels)
+    a = len(levels)
+    matrix = np.zeros((a, a - 1), dtype=int)
+    for k in range(1, a):
+        matrix[:k, k - 1] = -1
+        matrix[k, k - 1] = k
+    return pd.DataFrame(matrix, index=levels, columns=list(range(1, a)))
+
+
+POLY_NAMES = (".L", ".Q", ".C")
+"""R's names of the first three orthogonal polynomial contrasts (linear, quadratic, cubic); then ^4, ^5, ..."""
+
+
+def contr_poly(levels) -> pd.DataFrame:
+    """Orthogonal polynomial coding (R's ``contr.poly``): with scores x = 1..a centred, the columns of
+    Q·diag(R) from the QR decomposition of [1, x, x², ..., x^(a-1)], scaled to unit length, the constant
+    dropped. Columns ``.L``, ``.Q``, ``.C``, ``^4``, ...
+
+    >>> contr_poly(["lo", "mid", "hi"]).round(4) + 0.0  # + 0.0: no "-0.0"
+             .L      .Q
+    lo  -0.7071  0.4082
+    mid  0.0000 -0.8165
+    hi   0.7071  0.4082
+    """
+    levels = _check_levels(levels)
+    a = len(levels)
+    x = np.arange(1, a + 1) - (a + 1) / 2
+    Q, R = np.linalg.qr(np.vander(x, a, increasing=True))
+    Z = Q * np.diag(R)  # independent of the signs the QR chose
+    Z = Z / np.linalg.norm(Z, axis=0)
+    names = [*POLY_NAMES, *(f"^{k}" for k in range(4, a))][: a - 1]
+    return pd.DataFrame(Z[:, 1:], index=levels, columns=names)
+
+
+CONTRASTS = {"treatment": contr_treatment, "sum": contr_sum, "helmert": contr_helmert, "poly": contr_poly}
+"""The codings ``contrasts=`` accepts by name (also as R's ``"contr.sum"`` etc.)."""

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._util import fmt
+from .._util import fmt, warn_user
 from scipy import stats
 
 __all__ = [
@@ -438,6 +438,14 @@ def aov1rm(X, cap_hf: bool = True) -> RMAnova:
     eps_hf = huynh_feldt_epsilon(eps_gg, n, a)
     eps_hf_used = min(1.0, eps_hf) if (cap_hf and np.isfinite(eps_hf)) else eps_hf
     sphericity = _mauchly_from_matrix(Y)
+    undefined = [what for what, value in (("the Huynh-Feldt epsilon and p", eps_hf),
+                                          ("Mauchly's test", sphericity.p)) if not np.isfinite(value)]
+    if undefined:
+        warn_user(f"{' and '.join(undefined)}: undefined (NaN) with n = {n} subjects for a = {a} levels: "
+                  + (f"fewer subjects than levels, so the sample covariance of the {a - 1} contrasts has rank at "
+                     f"most n - 1 = {n - 1} and is singular" if n < a else
+                     "the Huynh-Feldt denominator n - 1 - (a - 1) eps_GG is not positive")
+                  + "; the F test and Greenhouse-Geisser stand, but more subjects are needed for the others")
     return RMAnova(
         mu=float(ss["mu"]),
         alphas=pd.Series(ss["alphas"], index=pd.Index(levels), name="alpha"),

@@ -27,7 +27,7 @@ import numpy as np
 from .._util import warn_user
 from ..lmm.model import simulate_response as simulate  # one response from a fitted model (lme4's simulate)
 from ..lmm.optimize import one_blas_thread
-from .lrt import _check_models, lrt_statistic
+from .lrt import _check_models, check_nested, lrt_statistic
 
 __all__ = ["simulate", "parametric_bootstrap", "BootstrapLRT", "bootstrap_lrt"]
 
@@ -48,6 +48,14 @@ BATCH_SIZE = 100
 ``n_jobs`` — so that the same batches are computed whatever the number of worker processes."""
 
 
+def check_nsim(nsim) -> None:
+    """``nsim``, the number of simulations, must be a whole number ≥ 1."""
+    if isinstance(nsim, (bool, np.bool_)) or not isinstance(nsim, (int, np.integer)):
+        raise TypeError(f"nsim must be a whole number of simulations, not {nsim!r}")
+    if nsim < 1:
+        raise ValueError(f"nsim must be at least 1 simulation, got {nsim}")
+
+
 def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress: bool = True,
                          simulate_from=None, desc: str = "bootstrap", n_jobs: int = 1,
                          many: bool = False) -> np.ndarray:
@@ -66,6 +74,7 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
     from tqdm.auto import tqdm
 
     n_jobs = _check_n_jobs(n_jobs)
+    check_nsim(nsim)
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
     sizes = [min(BATCH_SIZE, int(nsim) - k) for k in range(0, int(nsim), BATCH_SIZE)]
@@ -189,8 +198,10 @@ def bootstrap_lrt(m1, m0, nsim: int = 1000, seed=None, progress: bool = True, n_
     """
 
     _check_models((m1, m0))
+    check_nsim(nsim)
     if m1.npar < m0.npar:
         m1, m0 = m0, m1
+    check_nested(m0, m1, "bootstrap_lrt")
     if m1.reml or m0.reml:
         warn_user("refitting model(s) with ML (instead of REML)")
         m1, m0 = m1.refit_ml(), m0.refit_ml()

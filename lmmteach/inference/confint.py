@@ -17,6 +17,8 @@ structures get Wald intervals for their fixed effects only.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -41,9 +43,11 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
 
     if isinstance(model, GeneralizedLinearMixedModel):  # glmer fits: Wald or profile, by the model itself
         return model.confint(level=level, method=method, parm=parm)
-    method = method.lower()
-    if method not in ("wald", "profile", "boot"):
+    if not isinstance(method, str) or method.lower() not in ("wald", "profile", "boot"):
         raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")
+    method = method.lower()
+    if isinstance(level, (bool, np.bool_)) or not isinstance(level, numbers.Real):
+        raise TypeError(f"level must be a number between 0 and 1 (e.g. 0.9), not {level!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     cols = _level_columns(level)
@@ -54,17 +58,19 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
             names = parameter_names(model)
         except NotImplementedError:
             names = fixed
+    else:
+        check_scale(model)
+        names = parameter_names(model)
+    wanted = names if parm is None else [parm] if isinstance(parm, str) else list(parm)
+    unknown = [p for p in wanted if p not in names]
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} in parm; the parameters are {names}")
+    if method == "wald":
         z = stats.norm.isf((1 - level) / 2)
         out = pd.DataFrame(np.nan, index=names, columns=cols)
         out.loc[fixed, cols[0]] = (model.fixef - z * model.se).to_numpy()
         out.loc[fixed, cols[1]] = (model.fixef + z * model.se).to_numpy()
-        return out if parm is None else out.loc[list(parm)]
-    check_scale(model)
-    names = parameter_names(model)
-    wanted = names if parm is None else list(parm)
-    unknown = [p for p in wanted if p not in names]
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; the parameters are {names}")
+        return out.loc[wanted]
     if method == "boot":
         from .bootstrap import parametric_bootstrap
 

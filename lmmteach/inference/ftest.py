@@ -63,6 +63,10 @@ def _check_L(model, L) -> tuple[np.ndarray, list]:
                          f"{', '.join(model.fixef.index)}), got {Lm.shape[-1]}")
     if not np.all(np.isfinite(Lm)):
         raise ValueError("L has missing or infinite entries")
+    zero = np.flatnonzero(~Lm.any(axis=1))
+    if len(zero):
+        raise ValueError(f"row {zero[0] + 1} of L is all zeros, so it tests nothing (L b = 0 holds for every b); "
+                         "give each contrast at least one non-zero coefficient")
     return Lm, index or [f"L{k + 1}" for k in range(Lm.shape[0])]
 
 

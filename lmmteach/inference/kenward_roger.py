@@ -14,7 +14,10 @@ information  I_E,kl = tr(Σ⁻¹G_kΣ⁻¹G_l) − 2 tr(Φ Q_kl) + tr(Φ P_k Φ 
 statistic F = (Lb̂)'(L Φ_A L')⁻¹(Lb̂)/q is scaled by λ and referred to F(q, m), λ and m matched to the first
 two moments (pbkrtest's ``KRmodcomp``; lmerTest's ``ddf = "Kenward-Roger"``).
 
-Σ is block diagonal (one block per group), so every sum runs group by group and no n × n matrix is formed.
+With one grouping factor Σ is block diagonal (one block per group), so every sum runs group by group and no
+n × n matrix is formed. With several (crossed or nested: Oats' ``(1 | Block/Variety)``, Penicillin's
+``(1 | plate) + (1 | sample)``) Σ is not, and the sums are formed once over the n × n matrices, as pbkrtest
+does: G_k = S_b ∘ (Z E_k Z'), S_b[t, u] = 1 when rows t and u share the level of term k's grouping factor b.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ __all__ = ["KenwardRoger", "kenward_roger", "kr_test"]
 
 #: below this smallest |eigenvalue| of the information matrix, pbkrtest inverts it by a pseudo-inverse
 INFORMATION_CONDITION = 1e-10
+#: largest number of observations for the dense n × n computation of several grouping factors
+KR_DENSE_MAX_N = 3000
 #: pbkrtest's snapping: a moment term V0 below this is 0; with m within this of 2 the F scale λ is 1
 KR_ZERO = 1e-10
 KR_DF_NEAR_2 = 1e-2
@@ -42,14 +47,14 @@ class KenwardRoger:
     W: np.ndarray  # Cov(γ̂) ≈ 2 I_E⁻¹
 
 
-def _parameter_matrices(model) -> tuple[list[np.ndarray], np.ndarray]:
-    """E_k (q × q, one per variance/covariance of the random effects) and their values γ_k (the entries of
-    Σ̂); σ̂² is added by the caller. Unstructured blocks have every variance and covariance, diagonal ones only
-    variances (as lme4's ``||``)."""
+def _parameter_matrices(model) -> tuple[list[np.ndarray], np.ndarray, list[int]]:
+    """E_k (q × q, one per variance/covariance of the random effects), their values γ_k (the entries of
+    Σ̂) and the index of each one's random term (block); σ̂² is added by the caller. Unstructured blocks have
+    every variance and covariance, diagonal ones only variances (as lme4's ``||``)."""
     Sigma = model.Sigma
     q = Sigma.shape[0]
-    E, gamma, offset = [], [], 0
-    for block in model.design.blocks:
+    E, gamma, owner, offset = [], [], [], 0
+    for b, block in enumerate(model.design.blocks):
         name = block.structure.name
         if name not in ("us", "diag"):
             raise ValueError(f"Kenward-Roger is available for unstructured (us) and diagonal random-effect "
@@ -61,8 +66,20 @@ def _parameter_matrices(model) -> tuple[list[np.ndarray], np.ndarray]:
             e[offset + r, offset + s] = e[offset + s, offset + r] = 1.0
             E.append(e)
             gamma.append(Sigma[offset + r, offset + s])
+            owner.append(b)
         offset += k
-    return E, np.asarray(gamma)
+    return E, np.asarray(gamma), owner
+
+
+def _add_group(Xi, Sinv, G, PP, QQ, K) -> None:
+    """Add one independent group's (or, for several grouping factors, all rows') terms to P_k, Q_kl and
+    tr(Σ⁻¹G_kΣ⁻¹G_l), given its X_i, Σ_i⁻¹ and G_k (σ²'s G is the identity, last)."""
+    H = np.stack([g @ Sinv for g in G])  # G_k Σ⁻¹
+    O = H @ Xi  # G_k Σ⁻¹ X
+    T = Sinv @ Xi  # Σ⁻¹ X
+    PP -= np.einsum("kni,nj->kij", O, T)
+    QQ += np.einsum("kni,nm,lmj->klij", O, Sinv, O)
+    K += np.einsum("kab,lba->kl", H, H)
 
 
 def kenward_roger(model) -> KenwardRoger:
@@ -72,10 +89,10 @@ def kenward_roger(model) -> KenwardRoger:
     d = model.design
     if d.weights is not None:
         raise ValueError("Kenward-Roger with prior weights is not available; use ddf='Satterthwaite'")
-    if not d.single_factor:  # the sums below run over independent groups, which crossed factors do not have
-        raise ValueError("Kenward-Roger is available for one grouping factor only; this model has "
-                         f"{', '.join(d.factors)}: use ddf='Satterthwaite'")
-    E, _ = _parameter_matrices(model)
+    if not d.single_factor and d.nobs > KR_DENSE_MAX_N:
+        raise ValueError(f"Kenward-Roger with several grouping factors ({', '.join(d.factors)}) forms n × n "
+                         f"matrices, and n = {d.nobs} > {KR_DENSE_MAX_N}; use ddf='Satterthwaite'")
+    E, gamma, owner = _parameter_matrices(model)
     n_gamma = len(E) + 1  # + σ²
     Phi = model.vcov.to_numpy()
     p = Phi.shape[0]
@@ -83,19 +100,20 @@ def kenward_roger(model) -> KenwardRoger:
     PP = np.zeros((n_gamma, p, p))
     QQ = np.zeros((n_gamma, n_gamma, p, p))
     K = np.zeros((n_gamma, n_gamma))
-    order = np.argsort(d.group, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(d.group, minlength=d.n_groups))]
-    for i in range(d.n_groups):
-        rows = order[bounds[i]:bounds[i + 1]]
-        Zi, Xi = d.Z[rows], d.X[rows]
-        Sinv = np.linalg.inv(Zi @ D @ Zi.T + s2 * np.eye(len(rows)))
-        G = [Zi @ e @ Zi.T for e in E] + [np.eye(len(rows))]
-        H = np.stack([g @ Sinv for g in G])  # G_k Σ⁻¹
-        O = H @ Xi  # G_k Σ⁻¹ X
-        T = Sinv @ Xi  # Σ⁻¹ X
-        PP -= np.einsum("kni,nj->kij", O, T)
-        QQ += np.einsum("kni,nm,lmj->klij", O, Sinv, O)
-        K += np.einsum("kab,lba->kl", H, H)
+    if d.single_factor:
+        order = np.argsort(d.group, kind="stable")
+        bounds = np.r_[0, np.cumsum(np.bincount(d.group, minlength=d.n_groups))]
+        for i in range(d.n_groups):
+            rows = order[bounds[i]:bounds[i + 1]]
+            Zi = d.Z[rows]
+            G = [Zi @ e @ Zi.T for e in E] + [np.eye(len(rows))]
+            Sinv = np.linalg.inv(Zi @ D @ Zi.T + s2 * np.eye(len(rows)))
+            _add_group(d.X[rows], Sinv, G, PP, QQ, K)
+    else:  # one "group" of all n rows; G_k is nonzero where two rows share the level of term k's factor
+        same = [np.equal.outer(b.group, b.group) for b in d.blocks]
+        G = [same[b] * (d.Z @ e @ d.Z.T) for e, b in zip(E, owner)] + [np.eye(d.nobs)]
+        Sinv = np.linalg.inv(sum(c * g for c, g in zip(np.r_[gamma, s2], G)))  # Σ = Σ_k γ_k G_k
+        _add_group(d.X, Sinv, G, PP, QQ, K)
     PhiP = Phi @ PP  # (k, p, p)
     IE = K - 2 * np.einsum("ij,klij->kl", Phi, QQ) + np.einsum("kij,lji->kl", PhiP, PhiP)
     IE = 0.5 * (IE + IE.T)

@@ -70,6 +70,73 @@ def _check_models(models):
             )
 
 
+NESTING_TOL = 1e-8
+"""Relative size of what is left of M0's fixed-effect columns after projecting on M1's, above which M0's
+fixed part is not within M1's."""
+
+
+def not_nested_reason(m0, m1) -> str | None:
+    """Why M0 is not a special case of M1 (None when it is, as far as the designs show): M0's fixed-effect
+    columns must lie in the span of M1's, and every random effect of M0 (grouping factor, term) must be in
+    M1 (a structure may be more general: diag ⊂ us, cs/ar1 ⊂ un); for gls fits, M0's correlation must be
+    independence, M1's, or M1 unstructured. Equal numbers of parameters with different models are never
+    nested."""
+    X0, X1 = m0.design.X, m1.design.X
+    if X0.shape[1]:
+        if X1.shape[1] == 0:
+            return f"{m0.formula!r} has fixed effects and {m1.formula!r} has none"
+        coef = np.linalg.lstsq(X1, X0, rcond=None)[0]
+        left = np.linalg.norm(X0 - X1 @ coef, axis=0) > NESTING_TOL * np.maximum(np.linalg.norm(X0, axis=0), 1.0)
+        if left.any():
+            name = m0.design.fixef_names[int(np.flatnonzero(left)[0])]
+            return f"the fixed effect {name!r} of {m0.formula!r} is not in the span of {m1.formula!r}'s"
+    if _is_gls(m0) != _is_gls(m1):
+        return None  # a random intercept is compound symmetry (anova_gls checks the fixed parts)
+    if _is_gls(m0):
+        c0, c1 = m0.correlation, m1.correlation
+        if not (c0 is None or c0 == c1 or c1 == "un") or (m0.heteroscedastic and not m1.heteroscedastic):
+            return (f"the errors' covariance of the first ({c0 or 'independent'}"
+                    f"{', heteroscedastic' if m0.heteroscedastic else ''}) is not a special case of the "
+                    f"second's ({c1 or 'independent'}{', heteroscedastic' if m1.heteroscedastic else ''})")
+    else:
+        e1 = set(_random_effects(m1))
+        missing = [(k, label) for k, label in _random_effects(m0).items() if k not in e1]
+        if missing:
+            return f"the random effect {missing[0][1]} of {m0.formula!r} is not in {m1.formula!r}"
+    if m0.npar == m1.npar and not (X0.shape == X1.shape and m0.formula == m1.formula
+                                   and _same_covariance(m0, m1)):
+        return f"both have {m0.npar} parameters, so neither is a special case of the other"
+    return None
+
+
+def _random_effects(model) -> dict:
+    """{(the grouping's partition of the rows, term name): "'term' on 'group'"} for every random effect: two
+    names of one grouping (``batch:cask`` and ``cask:batch``, or uniquely labelled casks) are one key."""
+    out = {}
+    for block in model.design.blocks:
+        _, first, codes = np.unique(block.group, return_index=True, return_inverse=True)
+        canonical = np.argsort(np.argsort(first))[codes]  # levels numbered by first appearance
+        for name in block.names:
+            out[(canonical.tobytes(), name)] = f"{name!r} on {block.group_name!r}"
+    return out
+
+
+def _same_covariance(a, b) -> bool:
+    if _is_gls(a) != _is_gls(b):
+        return False
+    if _is_gls(a):
+        return (a.correlation, a.heteroscedastic) == (b.correlation, b.heteroscedastic)
+    return _variance_structures(a) == _variance_structures(b)
+
+
+def check_nested(m0, m1, what: str = "a likelihood-ratio test") -> None:
+    """A clear error when M0 (fewer parameters) is not nested in M1 (:func:`not_nested_reason`)."""
+    reason = not_nested_reason(m0, m1)
+    if reason is not None:
+        raise ValueError(f"{what} needs nested models (the smaller a special case of the larger), but {reason}; "
+                         "compare non-nested models by AIC or BIC (m.aic, m.bic)")
+
+
 def lrt_statistic(m1, m0):
     """The likelihood-ratio statistic  χ² = 2(ℓ₁ − ℓ₀) ≥ 0  of M0 ⊂ M1 (a tiny negative value from a
     slightly-short optimum is reported as 0). For two fitted models a float; for two
@@ -175,6 +242,7 @@ def anova(*models, refit: bool = True, boundary: bool = False, type=None, ddf=No
         row = {"npar": m.npar, "AIC": m.aic, "BIC": m.bic, "logLik": m.loglik, "deviance": -2 * m.loglik,
                "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan, "ref": ""}
         if prev is not None:
+            check_nested(prev, m)
             chisq = lrt_statistic(m, prev)
             df = m.npar - prev.npar
             row["Chisq"], row["Df"] = chisq, df
@@ -245,6 +313,7 @@ def anova_gls(*models, refit: bool = True, **named) -> pd.DataFrame:
         row = {"npar": m.npar, "AIC": m.aic, "BIC": m.bic, "logLik": m.loglik, "deviance": -2 * m.loglik,
                "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan}
         if prev is not None:
+            check_nested(prev, m)
             chisq, df = lrt_statistic(m, prev), m.npar - prev.npar
             row["Chisq"], row["Df"] = chisq, df
             if df > 0:

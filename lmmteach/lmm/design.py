@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..anova.contrasts import contr_sum, contr_treatment
+from ..anova.contrasts import CONTRASTS
 from .covariance import CovarianceStructure, make_structure
 from .formula import Formula, RandomTerm, Term, parse_formula
 from .transforms import evaluate
@@ -222,26 +222,48 @@ def _response(frame: pd.DataFrame, name: str) -> np.ndarray:
     if np.ptp(y) == 0:
         raise ValueError(f"the response {name!r} is constant (every value is {y[0]:g}): there is no variation "
                          "to model")
-    if np.abs(y).max() > 1e100:
+    if np.abs(y).max() > MAX_ABS_VALUE:
         raise ValueError(f"the response {name!r} has values as large as {np.abs(y).max():.3g}; rescale it "
                          "(e.g. divide by a power of ten) so that its squares stay within floating point")
     return y
 
 
 # -- building model matrices ---------------------------------------------------------------------
+def check_contrasts(contrasts, f: Formula) -> dict:
+    """``contrasts=``: a dict {factor name: "treatment" | "sum" | "helmert" | "poly" | DataFrame} for variables
+    of the formula (None: none given). A factor not named gets R's default: treatment coding, or
+    orthogonal polynomials (``.L``, ``.Q``, ...) for an ordered pd.Categorical."""
+    if contrasts is None:
+        return {}
+    if not isinstance(contrasts, dict):
+        raise TypeError(f"contrasts must be a dict mapping factor names to codings, e.g. contrasts={{'store': "
+                        f"'sum'}}, not {contrasts!r}")
+    for v in contrasts:
+        if v not in f.variables():
+            raise ValueError(f"contrasts given for {v!r}, which is not a variable of the formula")
+    return dict(contrasts)
+
+
+def default_contrasts(values) -> str:
+    """R's default coding: ``"poly"`` for an ordered factor (an ordered pd.Categorical), else ``"treatment"``."""
+    dtype = getattr(values, "dtype", None)
+    return "poly" if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered else "treatment"
+
+
 def coding_matrix(levels: list, spec, var: str) -> pd.DataFrame:
-    """The coding (contrast) matrix of factor ``var``: ``"treatment"``, ``"sum"`` or a given DataFrame."""
+    """The coding (contrast) matrix of factor ``var``: a name of :data:`CONTRASTS` (``"treatment"``,
+    ``"sum"``, ``"helmert"``, ``"poly"``, or R's ``"contr.sum"`` ...) or a given DataFrame."""
+    choices = "'" + "', '".join(CONTRASTS) + "' or a DataFrame"
     if isinstance(spec, str):
-        if spec in ("treatment", "contr.treatment"):
-            return contr_treatment(levels)
-        if spec in ("sum", "contr.sum"):
-            return contr_sum(levels)
-        raise ValueError(f"unknown contrasts {spec!r} for factor {var!r}; use 'treatment', 'sum' or a DataFrame")
+        coding = CONTRASTS.get(spec.removeprefix("contr."))
+        if coding is None:
+            raise ValueError(f"unknown contrasts {spec!r} for factor {var!r}; use {choices}")
+        return coding(levels)
     if isinstance(spec, pd.DataFrame):
         if list(spec.index) != list(levels):
             raise ValueError(f"contrast matrix for {var!r} must have one row per level, in order: {levels}")
         return spec
-    raise TypeError(f"contrasts for {var!r} must be 'treatment', 'sum' or a DataFrame, not {type(spec).__name__}")
+    raise TypeError(f"contrasts for {var!r} must be {choices}, not {type(spec).__name__}")
 
 
 def _check_finite(x: np.ndarray, var: str, role: str = "variable") -> None:
@@ -301,7 +323,7 @@ def _variable_columns(frame, var, factor_vars, contrasts, full, xlevels, state=N
         names = [f"{var}{lev}" for lev in levels]
         M = np.eye(len(levels))
     else:
-        C = coding_matrix(levels, contrasts.get(var, "treatment"), var)
+        C = coding_matrix(levels, contrasts.get(var, default_contrasts(col)), var)
         names = [f"{var}{c}" for c in C.columns]
         M = C.to_numpy(dtype=float)
     return names, M[codes]
@@ -343,15 +365,37 @@ def model_matrix(frame, intercept: bool, terms: tuple[Term, ...], factor_vars, c
     return names, X
 
 
+MAX_ABS_VALUE = 1e100
+"""Largest |value| of the response or of a model-matrix column: beyond it, sums of squares over a few
+thousand rows leave double precision (1e308), and a column would be dropped as 'rank deficient' or give inf."""
+
+
+def check_column_scale(X: np.ndarray, names: list[str]) -> None:
+    """A clear error for a model-matrix column too large (or, non-zero, too small) for double precision's
+    sums of squares (:data:`MAX_ABS_VALUE`)."""
+    if X.shape[1] == 0:
+        return
+    size = np.abs(X).max(axis=0)
+    bad = np.flatnonzero((size > MAX_ABS_VALUE) | ((size > 0) & (size < 1 / MAX_ABS_VALUE)))
+    if len(bad):
+        k = int(bad[0])
+        raise ValueError(f"the fixed-effect column {names[k]!r} has values as {'large' if size[k] > 1 else 'small'} "
+                         f"as {size[k]:.3g}; rescale it by a power of ten (in the data, or I(x / 1e160) in the formula) so "
+                         "that its squares stay within floating point")
+
+
 def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
     """Keep a full-rank set of columns and warn about the others, as lme4 does: a column is dropped when
     it is (numerically) a combination of the columns before it -- |R_jj| of the QR decomposition, which is
     what is left of column j after projecting out columns 1..j-1, is below 1e-7 of the column's length."""
+    check_column_scale(X, names)
     if X.shape[1] == 0:
         return X, names, ()
     R = np.linalg.qr(X, mode="r")
     norms = np.linalg.norm(X, axis=0)
-    keep = np.abs(np.diag(R)) > 1e-7 * np.where(norms > 0, norms, 1.0)
+    keep = np.zeros(X.shape[1], bool)  # with fewer rows than columns, the columns past the n-th are dependent
+    k = min(X.shape)
+    keep[:k] = np.abs(np.diag(R)[:k]) > 1e-7 * np.where(norms[:k] > 0, norms[:k], 1.0)
     if keep.all():
         return X, names, ()
     dropped = tuple(n for n, k in zip(names, keep) if not k)
@@ -504,16 +548,13 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
     ``weights`` are prior weights, Var(e_i) = σ²/w_i; ``offset`` is added to the formula's ``offset(...)``
     terms; each is a column name, a pandas Series (matched to data by index) or an array (by position).
     """
-    f = formula if isinstance(formula, Formula) else parse_formula(formula)
+    f = formula if isinstance(formula, Formula) else parse_formula(formula, getattr(data, "columns", None))
     if not f.random:
         raise ValueError(
             f"the formula {f.text!r} has no random-effects term such as (1 | group); "
             "for a model without random effects use ordinary least squares"
         )
-    contrasts = dict(contrasts or {})
-    for v in contrasts:
-        if v not in f.variables():
-            raise ValueError(f"contrasts given for {v!r}, which is not a variable of the formula")
+    contrasts = check_contrasts(contrasts, f)
     frame, n_dropped = model_frame(f, data)
     w = _prior_weights(weights, data, frame.index)
     state: dict = {}

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 from .covariance import STRUCTURES
-from .transforms import FACTOR_FUNCTIONS, check_expression, expression_variables
+from .transforms import BACKTICK_ADVICE, FACTOR_FUNCTIONS, check_expression, expression_variables
 
 __all__ = ["Term", "RandomTerm", "Formula", "FormulaError", "parse_formula"]
 
@@ -160,7 +160,7 @@ def _variable(token: str, factor_vars: set[str], where: str) -> str:
     if token.startswith("`") and token.endswith("`") and len(token) > 2:
         return token[1:-1]
     if not _NAME.match(token):
-        raise FormulaError(f"cannot read {token!r} as a variable name in {where!r}")
+        raise FormulaError(f"cannot read {token!r} as a variable name in {where!r}{BACKTICK_ADVICE}")
     return token
 
 
@@ -228,7 +228,8 @@ def _parse_fixed(rhs: str, factor_vars: set[str], where: str) -> tuple[bool, lis
             raise FormulaError(f"':' needs a variable on both sides in {where!r}") from None
         if m:
             raise FormulaError(f"'{m.group(1)}' needs a term on both sides in {where!r}") from None
-        raise FormulaError(f"cannot read the fixed part {rhs!r} of {where!r}: {message}") from None
+        raise FormulaError(f"cannot read the fixed part {rhs!r} of {where!r}: {message.rstrip('.')}"
+                           f"{BACKTICK_ADVICE}") from None
     intercept, terms, offsets = False, [], []
     for term in parsed:
         exprs = [f.expr for f in term.factors]
@@ -257,7 +258,7 @@ def _fixed_variable(expr: str, method: str, factor_vars: set[str], where: str) -
     if method == "lookup":
         if _NAME.match(expr) or f"`{expr}`" in where:
             return expr
-        raise FormulaError(f"cannot read {expr!r} as a variable name in {where!r}")
+        raise FormulaError(f"cannot read {expr!r} as a variable name in {where!r}{BACKTICK_ADVICE}")
     if expr.split("(")[0].strip() in FACTOR_FUNCTIONS:
         raise FormulaError(f"{expr!r} in {where!r}: C()/factor() take one column name, e.g. C(k)")
     try:
@@ -311,7 +312,7 @@ def _grouping_factors(group: str, text: str) -> list[tuple[str, tuple[str, ...]]
             name = p[1:-1] if p.startswith("`") and p.endswith("`") and len(p) > 2 else p
             if not (_NAME.match(name) or p.startswith("`")):
                 raise FormulaError(f"grouping factor {group!r} in {text!r}: {p!r} is not a column name "
-                                   "(use a, a:b or a/b)")
+                                   f"(use a, a:b or a/b){BACKTICK_ADVICE}")
             vars_.append(name)
         if len(set(vars_)) < len(vars_):
             raise FormulaError(f"grouping factor {group!r} in {text!r} repeats a variable")
@@ -325,10 +326,51 @@ def _grouping_factors(group: str, text: str) -> list[tuple[str, tuple[str, ...]]
     return levels[::-1]
 
 
-def parse_formula(text: str) -> Formula:
-    """Read an lme4-style formula. Raises :class:`FormulaError` (a ``ValueError``) saying what is wrong."""
+_DOT = re.compile(r"(?<![\w.])\.(?![\w.])")
+
+
+def _pieces_text(pieces) -> list[str]:
+    return [piece for _, piece in pieces]
+
+
+def _quoted(name) -> str:
+    name = str(name)
+    return name if _NAME.match(name) else f"`{name}`"
+
+
+def _expand_dot(text: str, columns) -> str:
+    """``y ~ . + (1 | g)``: the ``.`` term replaced by every column of the data that the formula does not
+    use elsewhere (response, other terms, random terms and grouping factors), in the data's order. (R's ``.``
+    also adds the grouping factor as a fixed effect; "all other columns" is what is meant.)"""
+    sides = _split_top(text, "~")
+    if len(sides) != 2:
+        return text
+    pieces = _split_terms(sides[1].strip()) if sides[1].strip() else []
+    dots = [k for k, (_, piece) in enumerate(pieces) if piece == "."]
+    inside = [piece for piece in _pieces_text(pieces) if piece != "." and _DOT.search(re.sub(r"`[^`]*`", "", piece))]
+    if inside:
+        raise FormulaError(f"'.' (all other columns) can only be a term of its own, as in 'y ~ . + (1 | g)', "
+                           f"not part of {inside[0]!r} in {text!r}; write the columns out")
+    if not dots:
+        return text
+    if columns is None:
+        raise FormulaError(f"'.' (all other columns) in {text!r} needs the data's columns")
+    rest = [f"{sign} {piece}" for k, (sign, piece) in enumerate(pieces) if k not in dots]
+    used = set(parse_formula(f"{sides[0]} ~ {' '.join(rest).lstrip('+ ') or '1'}").variables())
+    others = [_quoted(c) for c in columns if str(c) not in used]
+    if not others:
+        raise FormulaError(f"'.' in {text!r} stands for the data's other columns, and there are none left")
+    parts = [f"{sign} {piece}" if k not in dots else f"{sign} " + " + ".join(others)
+             for k, (sign, piece) in enumerate(pieces)]
+    return f"{sides[0].strip()} ~ {' '.join(parts).lstrip('+ ')}"
+
+
+def parse_formula(text: str, columns=None) -> Formula:
+    """Read an lme4-style formula. Raises :class:`FormulaError` (a ``ValueError``) saying what is wrong.
+    ``columns`` (the data's column names) is needed for ``.``, "all other columns" (:func:`_expand_dot`)."""
     if not isinstance(text, str):
         raise TypeError(f"formula must be a string such as 'y ~ x + (1 | g)', not {type(text).__name__}")
+    text = _expand_dot(text, columns)
     sides = _split_top(text, "~")
     if len(sides) != 2:
         raise FormulaError(f"a formula needs exactly one '~' (response ~ terms): {text!r}")

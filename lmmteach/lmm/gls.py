@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import scipy.linalg
+from scipy.special import expit
 
 from .control import LmerControl
 from .covariance import AR1, CAR1, CovarianceStructure, Unstructured, make_structure
 from .profiled import DevianceFunction, FixedEffectsInQRBasis, profiled_deviance
-from .design import _check_data, _codes, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
+from .design import _check_data, _codes, check_contrasts, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
 from .transforms import expression_variables
 from .formula import Formula, parse_formula
 from .fitted import FittedModel
@@ -60,6 +61,9 @@ ORDERED_CORRELATIONS = ("ar1", "car1", "toep")
 AR1_START = 0.2
 """The starting φ of ``ar1`` and ``car1`` (nlme's ``corCAR1(value = 0.2)``; car1's range (0, 1) excludes
 independence, and ar1's deviance is even in φ when every lag is even, so φ = 0 is a stationary point)."""
+
+MAX_LOG_DELTA = 300.0
+"""|log δ_t| is held below this in V (a search walking off to a degenerate fit must not overflow)."""
 
 
 # -- the covariance of one group's errors ---------------------------------------------------------------
@@ -123,7 +127,7 @@ class ResidualCovariance:
         bounds = self.structure.bounds if self.structure is not None else []
         for j, k in enumerate(self._free):
             lo, hi = bounds[k]
-            theta[k] = lo + (hi - lo) / (1.0 + np.exp(-x[j])) if np.isfinite(lo) else x[j]
+            theta[k] = lo + (hi - lo) * expit(x[j]) if np.isfinite(lo) else x[j]  # expit: no overflow
         return theta
 
     def _x_from_theta(self, theta) -> np.ndarray:
@@ -152,7 +156,7 @@ class ResidualCovariance:
         """(1, δ_2, ..., δ_T): the SD of each time point relative to the first."""
         if not self.heteroscedastic:
             return np.ones(self.T)
-        return np.r_[1.0, np.exp(np.asarray(phi, float)[self.n_corr :])]
+        return np.r_[1.0, np.exp(np.clip(np.asarray(phi, float)[self.n_corr :], -MAX_LOG_DELTA, MAX_LOG_DELTA))]
 
     def matrix(self, phi) -> np.ndarray:
         """V = D R D."""
@@ -497,7 +501,7 @@ def gls_design(formula, data, group, time, contrasts=None, correlation: str | No
     """Build y, X, the group and the time index of each row (:func:`time_points`); check that (group, time)
     pairs are unique."""
     data = _check_data(data)
-    f = formula if isinstance(formula, Formula) else parse_formula(formula)
+    f = formula if isinstance(formula, Formula) else parse_formula(formula, [c for c in data.columns if c != group])
     if f.random:
         raise ValueError(f"gls models the errors' covariance directly, so the formula {f.text!r} must have no "
                          f"random-effects term such as {f.random[0].text}; use lmer for random effects")
@@ -511,7 +515,7 @@ def gls_design(formula, data, group, time, contrasts=None, correlation: str | No
                              "every row needs its group and time point")
     if f.offsets:
         raise ValueError(f"gls does not take offsets ({', '.join(f.offsets)}); subtract the offset from the response")
-    contrasts = dict(contrasts or {})
+    contrasts = check_contrasts(contrasts, f)
     frame, n_dropped = model_frame(f, data)
     state: dict = {}  # poly/scale/center parameters of the fitted data, reused by predict
     frame, y = response_values(frame, f.response, state)
@@ -623,6 +627,72 @@ class GLSFit(FittedModel):
         return format_gls(self)
 
 
+def _shown(value) -> str:
+    """A level as the user wrote it (0, 'visit 1'), not as NumPy prints its scalars (np.int64(0))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_identifiable(cp: PatternCrossproducts, covariance: ResidualCovariance, design: GLSDesign) -> None:
+    """Refuse covariance parameters the data cannot determine: more of them (with σ²) than the n − p residual
+    degrees of freedom, or (``un``) a correlation between two time points that no group has both of."""
+    n, p, k = design.nobs, design.p, covariance.n_params
+    if k + 1 > n - p:
+        raise ValueError(
+            f"correlation={covariance.name!r}{' with heteroscedastic=True' if covariance.heteroscedastic else ''} "
+            f"over {covariance.T} time points has {k} covariance parameter(s) besides sigma, more than the "
+            f"{n - p - 1} the data can determine (n = {n} rows, p = {p} fixed effects): use a structure with "
+            "fewer parameters (cs, ar1, car1) or fewer distinct times")
+    if covariance.name == "cs" and design.n_groups <= p:  # G indicators can only lie in span(X) when G ≤ p
+        D = np.equal.outer(design.group, np.arange(design.n_groups)).astype(float)
+        left = D - design.X @ np.linalg.lstsq(design.X, D, rcond=None)[0]
+        if np.all(np.abs(left) < 1e-8):
+            raise ValueError(
+                f"correlation='cs' with {design.n_groups} group(s) of {design.group_name!r} whose means the fixed "
+                "effects fit exactly (e.g. one group and an intercept): the common within-group correlation cannot "
+                "be told apart from them; more groups are needed")
+    if covariance.heteroscedastic:
+        for t, level in enumerate(design.time_levels):
+            Xt = design.X[design.time == t]
+            if np.linalg.matrix_rank(Xt) >= len(Xt):
+                raise ValueError(
+                    f"heteroscedastic=True: the {len(Xt)} row(s) at {design.time_name}={_shown(level)} can be fitted "
+                    "exactly by the fixed effects, so their SD can shrink to 0 and the likelihood has no "
+                    "maximum; use heteroscedastic=False, or pool time points with few rows")
+    if covariance.name == "un":
+        together = np.zeros((cp.T, cp.T), bool)
+        for P in cp.patterns:
+            together[np.ix_(P, P)] = True
+        if not together.all():
+            a, b = np.argwhere(~together)[0]
+            lev = design.time_levels
+            raise ValueError(f"correlation='un' needs every pair of time points observed in some group, but no "
+                             f"group has both {design.time_name}={_shown(lev[a])} and {_shown(lev[b])}, so their correlation "
+                             "cannot be estimated: use car1 or ar1 (correlation a function of the lag), or cs")
+
+
+SINGULAR_V = 1e-8
+"""Smallest eigenvalue of a group's fitted V_P (relative to its largest) below which the fit is singular."""
+
+
+def check_not_singular(cp: PatternCrossproducts, covariance: ResidualCovariance, phi) -> None:
+    """Refuse a fit whose Cov(y_i) went singular: the likelihood then grows without bound as a correlation
+    goes to the edge of its range (e.g. cs with few, small groups whose means or within-group contrasts the
+    fixed effects fit exactly), so there is no maximum-likelihood estimate to report."""
+    if covariance.name is None:
+        return
+    V = covariance.matrix(phi)
+    for P in cp.patterns:
+        w = np.linalg.eigvalsh(V[np.ix_(P, P)])
+        if w[0] < SINGULAR_V * w[-1]:
+            shown = ", ".join(f"{n} = {v:.4g}" for n, v in zip(covariance.parameter_names(),
+                                                               covariance.correlation_parameters(phi)))
+            raise ValueError(
+                f"the fitted correlation={covariance.name!r} makes Cov(y_i) singular ({shown}): the likelihood "
+                "grows without bound at the edge of the parameter range, so it has no maximum. The design is too "
+                "small for this structure (few groups, or groups the fixed effects fit exactly): use more groups, "
+                "a simpler structure, or none")
+
+
 def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: str | None = None,
         heteroscedastic: bool = False, reml: bool = True, contrasts: dict | None = None) -> GLSFit:
     """Fit a linear model with correlated, possibly heteroscedastic errors by REML (default) or ML,
@@ -655,8 +725,10 @@ def gls(formula: str, data: pd.DataFrame, group: str, time: str, correlation: st
         T = len(design.time_levels)
         cp = PatternCrossproducts.from_arrays(design.X, design.y, design.group, design.time, design.n_groups, T)
         covariance = ResidualCovariance(correlation, T, heteroscedastic, design.time_values)
+        check_identifiable(cp, covariance, design)
         devfun = GLSDeviance(cp, covariance, reml=reml)
         opt = optimize_gls(devfun)
+        check_not_singular(cp, covariance, opt.theta)
     fit = GLSFit(design, devfun, opt)
     if not opt.converged:
         warn_user(f"the gls optimiser did not converge ({opt.message}); check the estimates")

@@ -441,6 +441,14 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
         raise TypeError(f"reml must be True or False, not {reml!r}")
     design = lformula(formula, data, contrasts, weights=weights, offset=offset)
     devfun = mk_devfun(design, reml=reml)
+    if start is not None:  # lme4's start: θ, one value per covariance parameter, all finite
+        try:
+            start = np.asarray(start, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(f"start must be numbers (a starting theta), not {start!r}") from None
+        if len(start) != devfun.n_theta or not np.all(np.isfinite(start)):
+            raise ValueError(f"start must be {devfun.n_theta} finite number(s), one per covariance parameter "
+                             f"theta, got {start.tolist()}")
     opt = optimize_lmer(devfun, theta0=start, control=control)
     call = {"formula": design.formula.text, "data": data, "reml": reml, "contrasts": contrasts, "start": start,
             "weights": weights, "offset": offset, "control": control}

@@ -19,11 +19,12 @@ coefficients) come from the data the model is fitted to and are kept in a ``stat
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["FUNCTIONS", "FACTOR_FUNCTIONS", "supported_functions", "expression_variables", "check_expression",
+__all__ = ["FUNCTIONS", "FACTOR_FUNCTIONS", "CONSTANTS", "BACKTICK_ADVICE", "supported_functions", "expression_variables", "check_expression",
            "evaluate", "to_python"]
 
 _NUMPY_NAMES = ("log", "log10", "log2", "log1p", "exp", "exp2", "expm1", "sqrt", "square", "abs", "sign",
@@ -31,6 +32,11 @@ _NUMPY_NAMES = ("log", "log10", "log2", "log1p", "exp", "exp2", "expm1", "sqrt",
                 "round", "mean", "median", "min", "max", "sum", "clip", "where", "minimum", "maximum")
 #: functions that mark a column as a factor (kept by lmmteach's own coding of factors)
 FACTOR_FUNCTIONS = ("C", "factor")
+
+
+BACKTICK_ADVICE = ("; a column name with characters other than ASCII letters, digits, '_' and '.' (accents, "
+                   "other alphabets, spaces) goes in backticks, e.g. y ~ `größe` + (1 | `Schüler id`)")
+"""Appended to the errors of names the formula cannot read."""
 
 
 def _identity(x):
@@ -70,31 +76,56 @@ def supported_functions() -> str:
     return ", ".join(sorted(set(FUNCTIONS) - {"np", "numpy"}) + list(FACTOR_FUNCTIONS)) + ", np.<name>"
 
 
+CONSTANTS = {"pi": np.pi}
+"""Names a formula's expressions read as constants, as R does (``I(Days * pi)``)."""
+
+_R_NAME = re.compile(r"(?<![\w.`])((?:[A-Za-z_]|\.[A-Za-z_])[\w]*(?:\.[\w]*)+)(?![\w.`(])|`([^`]+)`")
+"""A dotted R name (``y.val``, ``grp.id``, not a call such as ``np.log(``) or a backticked name (`` `größe` ``)."""
+
+
+def _placeholders(expr: str) -> tuple[str, dict[str, str]]:
+    """``expr`` with each dotted or backticked column name replaced by a Python identifier, and the map
+    identifier -> name (``np.`` / ``numpy.`` attributes are left alone)."""
+    names: dict[str, str] = {}
+
+    def sub(m):
+        name = m.group(1) or m.group(2)
+        if m.group(1) and name.split(".")[0] in ("np", "numpy"):
+            return name
+        key = next((k for k, v in names.items() if v == name), f"_lmm_col{len(names)}_")
+        names[key] = name
+        return key
+
+    return _R_NAME.sub(sub, expr), names
+
+
 def to_python(expr: str) -> str:
     """R's power operator ``^`` written as Python's ``**`` (``^`` is bitwise xor in Python)."""
     return expr.replace("^", "**")
 
 
 def expression_variables(expr: str) -> list[str]:
-    """The data columns an expression reads (names that are not called as functions), in order."""
+    """The data columns an expression reads (names that are not called as functions, nor constants such as
+    ``pi``; dotted and backticked names are column names), in order."""
+    code, names = _placeholders(expr)
     try:
-        tree = ast.parse(to_python(expr), mode="eval")
+        tree = ast.parse(to_python(code), mode="eval")
     except SyntaxError:
         return [expr]
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     out: dict[str, None] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and id(node) not in called and node.id not in ("np", "numpy"):
-            out.setdefault(node.id, None)
+        if isinstance(node, ast.Name) and id(node) not in called and node.id not in ("np", "numpy", *CONSTANTS):
+            out.setdefault(names.get(node.id, node.id), None)
     return list(out)
 
 
 def check_expression(expr: str) -> None:
     """Raise ``ValueError`` naming the problem when ``expr`` is not Python or calls an unknown function."""
     try:
-        tree = ast.parse(to_python(expr), mode="eval")
+        tree = ast.parse(to_python(_placeholders(expr)[0]), mode="eval")
     except SyntaxError:
-        raise ValueError(f"cannot read {expr!r} as a variable name or expression") from None
+        raise ValueError(f"cannot read {expr!r} as a variable name or expression{BACKTICK_ADVICE}") from None
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             name = node.func.id
@@ -109,15 +140,17 @@ def evaluate(expr: str, frame: pd.DataFrame, state: dict):
     transforms' parameters: empty when fitting (it is filled), the fitted parameters when predicting."""
     from formulaic.utils.stateful_transforms import stateful_eval
 
-    env = dict(FUNCTIONS)
+    env = {**FUNCTIONS, **CONSTANTS}
+    code, placeholders = _placeholders(expr)
+    keys = {name: key for key, name in placeholders.items()}
     for name in expression_variables(expr):
         if name in frame.columns:
             col = frame[name]
-            env[name] = col.to_numpy(dtype=float) if pd.api.types.is_numeric_dtype(col) and \
+            env[keys.get(name, name)] = col.to_numpy(dtype=float) if pd.api.types.is_numeric_dtype(col) and \
                 not pd.api.types.is_bool_dtype(col) else col.to_numpy()
     try:
         with np.errstate(all="ignore"):
-            value = stateful_eval(to_python(expr), env, None, state.setdefault(expr, {}), None)
+            value = stateful_eval(to_python(code), env, None, state.setdefault(expr, {}), None)
     except ValueError as err:
         raise ValueError(f"cannot evaluate {expr!r}: {err}") from None
     except Exception as err:  # the student's expression: say which one failed and why

@@ -194,8 +194,9 @@ def test_mauchly_undefined_when_too_few_subjects():
     assert m.W == 0.0 and np.isnan(m.p)
 
 
-def test_two_subjects_runs_without_warnings():
-    res = aov1rm(np.array([[1.0, 2.0, 4.0], [2.0, 2.5, 3.0]]))
+def test_two_subjects_runs_and_says_what_is_undefined():
+    with pytest.warns(UserWarning, match=r"Huynh-Feldt epsilon and p and Mauchly's test: undefined \(NaN\)"):
+        res = aov1rm(np.array([[1.0, 2.0, 4.0], [2.0, 2.5, 3.0]]))
     assert np.isfinite(res.F) and np.isnan(res.eps_hf) and np.isnan(res.p_hf)
 
 

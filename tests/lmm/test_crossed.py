@@ -284,6 +284,10 @@ def test_textbook_per_group_split_refuses_several_factors():
         textbook.split_by_group(fit("penicillin_reml").design)
 
 
-def test_kenward_roger_refuses_several_factors():
-    with pytest.raises(ValueError, match="one grouping factor only.*plate, sample.*Satterthwaite"):
+def test_kenward_roger_with_several_factors_refuses_only_large_n(monkeypatch):
+    """Several grouping factors need n × n matrices (checked against pbkrtest in test_edges.py)."""
+    from lmmteach.inference import kenward_roger as kr
+
+    monkeypatch.setattr(kr, "KR_DENSE_MAX_N", 100)
+    with pytest.raises(ValueError, match=r"several grouping factors \(plate, sample\).*n = 144 > 100.*Satterthwaite"):
         lt.kenward_roger(fit("penicillin_reml"))
