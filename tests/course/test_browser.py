@@ -378,10 +378,14 @@ def test_formgrader_page_in_browser(offline, grade_server):
 
 @pytest.fixture(scope="module")
 def student_lab(tmp_path_factory):
-    """`course.py lab`'s server (students' view of lectures/)."""
+    """`course.py lab`'s server (students' view of lectures/), on a copy of lectures/: a kernel run in the tests
+    (live slides) must not save outputs into the repository's notebooks."""
+    tmp = tmp_path_factory.mktemp("lab")
+    lectures = tmp / "lectures"
+    shutil.copytree(ROOT / "lectures", lectures, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     port = _free_port()
-    cmd, env = course.lab_command(ROOT / "lectures", _server_args(port))
-    with _server(cmd, env, ROOT, port, tmp_path_factory.mktemp("lab") / "lab.log") as base:
+    cmd, env = course.lab_command(lectures, _server_args(port))
+    with _server(cmd, env, tmp, port, tmp / "lab.log") as base:
         yield base
 
 
