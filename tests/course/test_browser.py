@@ -477,11 +477,19 @@ def test_live_slides_slider_redraws(offline, student_lab):
     section = page.evaluate("""(call) => [...document.querySelectorAll('.jp-CodeCell')]
                                .find(e => e.textContent.includes(call)).closest('section').id""", WIDGET_CALL)
     page.evaluate("(id) => { location.hash = '#/' + id; }", section)
+    page.wait_for_selector(f"section#{section}.present", state="attached", timeout=MATHJAX_TIMEOUT)
+    page.wait_for_timeout(1000)  # the slide transition
     cell = page.locator(f"section#{section} .jp-CodeCell").filter(has_text=WIDGET_CALL)
     cell.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Control+Enter")  # run in place (Shift+Enter would move to the next slide)
     figure = cell.locator(".jp-OutputArea-output img")
-    figure.first.wait_for(timeout=KERNEL_TIMEOUT * 1000)
+    try:
+        figure.first.wait_for(timeout=KERNEL_TIMEOUT * 1000)
+    except Exception:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "live_slides_widget_failed.png"))
+        raise AssertionError(f"no figure under the widget cell: {cell.inner_text()[:500]!r}; console: "
+                             f"{[m for m in console if 'Maximum call stack' not in m][-10:]}") from None
     assert cell.locator(".widget-slider").count() == 3
     assert "VBox(children" not in cell.inner_text()
     before = figure.first.get_attribute("src")
