@@ -1,11 +1,13 @@
 """lmmteach: linear mixed-effects regression from first principles.
 
-The package has four wings, in the order of the lecture notes (Helwig, "Linear Mixed-Effects Regression"),
+The package has five wings, in the order of the lecture notes (Helwig, "Linear Mixed-Effects Regression"),
 and imports run one way, from the course down to RM ANOVA:
 
 - :mod:`lmmteach.anova` — one-way RM ANOVA: sphericity, Box's ε, GG/HF corrections, tables, comparisons;
 - :mod:`lmmteach.lmm` — the mixed model: formula → design → covariance structures → profiled deviance →
   optimiser → fitted model (lme4's stages), and the dense textbook formulas;
+- :mod:`lmmteach.glmm` — generalised linear mixed models (lme4's glmer): PIRLS on the same engine, Laplace
+  and adaptive quadrature;
 - :mod:`lmmteach.inference` — likelihood-ratio tests, parametric bootstrap, intervals, Satterthwaite t tests;
 - :mod:`lmmteach.course` — the course's data, figures and homework feedback.
 
@@ -37,6 +39,10 @@ from .lmm.control import LmerControl
 from .lmm.model import LinearMixedModel, lmer
 from .lmm.gls import GLSFit, gls
 
+# Generalised Linear Mixed Model (a course addition: lme4's glmer)
+from .glmm.family import binomial, poisson
+from .glmm.model import GeneralizedLinearMixedModel, glmer, glmer_devfun, overdispersion
+
 # inference
 from .inference.lrt import anova
 from .inference.bootstrap import BootstrapLRT, bootstrap_lrt
@@ -55,6 +61,7 @@ __all__ = [
     "aov1rm", "box_epsilon", "mauchly", "contr_sum", "contr_treatment", "anova_error_strata",
     "anova_twoway_additive", "long_to_wide", "univariate_rm_table", "pairwise_comparisons",
     "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LmerControl", "LinearMixedModel", "lmer", "GLSFit", "gls",
+    "binomial", "poisson", "GeneralizedLinearMixedModel", "glmer", "glmer_devfun", "overdispersion",
     "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite", "contest", "kenward_roger",
     "datasets", "grading", "plots",
 ]

@@ -12,6 +12,17 @@ import lmmteach as lt
 
 REFERENCE = Path(__file__).parent / "reference"
 
+ROUNDING_RTOL = 1e-10
+"""Two computations of one quantity that are equal in exact arithmetic (a closed form and the fitted model's,
+the dense textbook form and the fast one, a stacked and a one-at-a-time evaluation, ours and R's closed form):
+they differ only by the rounding of other summation orders and BLAS kernels, ~1e-13 relative on these
+well-conditioned problems under every OpenBLAS kernel `course.py test` runs. 1e-10 leaves a thousandfold margin
+and still catches any algebra error, which shows at 1e-4 or more."""
+ZERO_ATOL = 1e-10
+"""A unit-scale quantity that is zero (or an entry that is one) in exact arithmetic, where a relative tolerance
+means nothing: K'X = 0, P'P = I, contrasts summing to 0, a centred value near 0, a singular fit's zero variance,
+a p-value far in the tail. Rounding leaves ~1e-15; 1e-10 is the same thousandfold margin as ``ROUNDING_RTOL``."""
+
 _DATA = {
     "grocery": lt.load_grocery,
     "timss": lambda: lt.load_timss(center=True),

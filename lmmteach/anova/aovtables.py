@@ -16,7 +16,8 @@ balanced, complete design: every subject observed exactly once at every level.
   the intercept tested against subjects and the treatment against error.
 
 :func:`long_to_wide` turns the long data into the subjects x levels table that
-:func:`lmmteach.anova.rmanova.aov1rm` takes.
+:func:`lmmteach.anova.rmanova.aov1rm` takes; :func:`as_printed` prints any ANOVA or LRT table as R does,
+with blanks where a row has no test.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .contrasts import contr_treatment
 from .rmanova import rm_decomposition
 
 __all__ = [
+    "as_printed",
     "long_to_wide",
     "anova_twoway_additive",
     "anova_error_strata",
@@ -224,3 +226,17 @@ def univariate_rm_table(data, response: str, factor: str, subject: str) -> pd.Da
     rows["F"] = (rows["SS"] / rows["num Df"]) / (rows["Error SS"] / rows["den Df"])
     rows["Pr(>F)"] = stats.f.sf(rows["F"], rows["num Df"], rows["den Df"])
     return rows
+
+
+def as_printed(table: pd.DataFrame) -> str:
+    """``table`` as text, as R prints an ANOVA or LRT table: a cell with no value (the residual row's F and p,
+    the first model's Chisq and Df) is blank, where pandas would print ``NaN`` (floats) or ``<NA>`` (nullable
+    integers such as ``Df``). The numbers themselves are printed as pandas prints them (round first)."""
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"as_printed: table must be a pandas DataFrame, not {type(table).__name__}")
+    out = table.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.api.extensions.ExtensionDtype) and out[col].isna().any():
+            out[col] = out[col].astype(object).where(out[col].notna(), "")
+    return out.to_string(na_rep="")
+

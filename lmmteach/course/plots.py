@@ -13,7 +13,24 @@ __all__ = ["plot_group_boxplots", "plot_interval_coverage", "plot_profiles", "pl
            "plot_f_adjusted", "plot_pairwise_intervals", "plot_fitted_lines", "plot_covariance_heatmap",
            "plot_structure_covariance", "plot_sampling_distributions", "plot_shrinkage", "plot_lrt_null",
            "plot_school_means", "plot_within_between", "plot_caterpillar", "plot_residuals_fitted",
-           "plot_normal_qq", "plot_ranef_qq", "deviance_grid", "plot_deviance_curve", "plot_deviance_contour"]
+           "plot_normal_qq", "plot_ranef_qq", "deviance_grid", "plot_deviance_curve", "plot_deviance_contour",
+           "show"]
+
+
+# -- every lecture ----------------------------------------------------------------------------------------
+
+def show(fig=None, *, alt: str) -> None:
+    """Display ``fig`` (default: the current figure) in the notebook with its alt text in the output itself
+    (``metadata["image/png"]["alt"]``, which JupyterLab, nbconvert's decks and myst-nb read), then close it
+    so the inline backend does not draw it a second time."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    if not isinstance(alt, str) or not alt.strip():
+        raise ValueError("show: alt must be a non-empty description of the figure")
+    fig = plt.gcf() if fig is None else fig
+    display(fig, metadata={"image/png": {"alt": alt}})
+    plt.close(fig)
 
 
 # -- lecture 1, "Correlated Data" ------------------------------------------------------------------------
@@ -584,12 +601,16 @@ def plot_residuals_fitted(model, ax=None):
     return ax
 
 
-def plot_normal_qq(values, ax=None, title="Normal QQ plot", label="sample quantiles"):
-    """Normal QQ plot: sorted values against N(0, 1) quantiles at (i − a)/(n + 1 − 2a) (R's ``ppoints``), with
-    R's ``qqline`` through the first and third quartiles. Returns the Axes."""
+def plot_normal_qq(values, ax=None, title="Normal QQ plot", label="sample quantiles", line: str = "quartiles"):
+    """Normal QQ plot: sorted values against N(0, 1) quantiles at (i − a)/(n + 1 − 2a) (R's ``ppoints``), with a
+    reference line: ``line="quartiles"`` is R's ``qqline`` through the first and third quartiles (for values of
+    unknown scale), ``line="identity"`` is y = x (for values that should be N(0, 1) themselves, e.g.
+    standardised residuals or BLUPs: a line fitted to them would hide a wrong spread). Returns the Axes."""
     import matplotlib.pyplot as plt
     from scipy import stats
 
+    if line not in ("quartiles", "identity"):
+        raise ValueError(f"plot_normal_qq: line must be 'quartiles' or 'identity', not {line!r}")
     if ax is None:
         _, ax = plt.subplots()
     v = np.sort(np.asarray(values, float))
@@ -597,11 +618,14 @@ def plot_normal_qq(values, ax=None, title="Normal QQ plot", label="sample quanti
     n = len(v)
     a = 3 / 8 if n <= 10 else 1 / 2
     q = stats.norm.ppf((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
-    y1, y3 = np.quantile(v, [0.25, 0.75])
-    z1, z3 = stats.norm.ppf([0.25, 0.75])
-    slope = (y3 - y1) / (z3 - z1)
     ax.scatter(q, v, s=6, color="tab:blue")
-    ax.plot(q[[0, -1]], y1 + slope * (q[[0, -1]] - z1), color="tab:red", lw=1.5)
+    if line == "identity":
+        ax.plot(q[[0, -1]], q[[0, -1]], color="tab:red", lw=1.5, label="y = x")
+    else:
+        y1, y3 = np.quantile(v, [0.25, 0.75])
+        z1, z3 = stats.norm.ppf([0.25, 0.75])
+        slope = (y3 - y1) / (z3 - z1)
+        ax.plot(q[[0, -1]], y1 + slope * (q[[0, -1]] - z1), color="tab:red", lw=1.5)
     ax.set_xlabel("theoretical N(0, 1) quantile")
     ax.set_ylabel(label)
     ax.set_title(title)

@@ -69,7 +69,8 @@ def parametric_bootstrap(model, statistic, nsim: int = 1000, seed=None, progress
     source = model if simulate_from is None else simulate_from
     rng = np.random.default_rng(seed)
     sizes = [min(BATCH_SIZE, int(nsim) - k) for k in range(0, int(nsim), BATCH_SIZE)]
-    batches = (np.stack([simulate(source, rng) for _ in range(k)]) for k in sizes)
+    draw = getattr(source, "simulate_response", None) or (lambda rng: simulate(source, rng))  # glmer fits: their own
+    batches = (np.stack([draw(rng) for _ in range(k)]) for k in sizes)
     task = (statistic, many)
     blocks = []
     with tqdm(total=int(nsim), disable=not show_progress(progress), desc=desc, leave=False) as bar:

@@ -37,6 +37,10 @@ def confint(model, method: str = "profile", level: float = 0.95, parm=None, nsim
     effects, and columns ``2.5 %`` and ``97.5 %`` (for level 0.95). ``parm`` selects rows by name;
     ``nsim``, ``seed`` and ``n_jobs`` (worker processes; the result does not depend on it) are for
     ``method="boot"``."""
+    from ..glmm.model import GeneralizedLinearMixedModel
+
+    if isinstance(model, GeneralizedLinearMixedModel):  # glmer fits: Wald or profile, by the model itself
+        return model.confint(level=level, method=method, parm=parm)
     method = method.lower()
     if method not in ("wald", "profile", "boot"):
         raise ValueError(f"method must be 'wald', 'profile' or 'boot', not {method!r}")

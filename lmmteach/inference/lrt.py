@@ -50,9 +50,16 @@ def _check_models(models):
     if len(models) < 2:
         raise ValueError("anova needs at least two fitted models to compare (likelihood-ratio tests); for "
                          "F tests of one model's terms use anova(m, type=3, ddf='Satterthwaite')")
+    from ..glmm.model import GeneralizedLinearMixedModel
+
     for m in models:
-        if not isinstance(m, LinearMixedModel):
-            raise TypeError(f"anova compares models returned by lmmteach.lmer, not {type(m).__name__}")
+        if not isinstance(m, (LinearMixedModel, GeneralizedLinearMixedModel)):
+            raise TypeError(f"anova compares models returned by lmmteach.lmer or lmmteach.glmer, not {type(m).__name__}")
+    if len({type(m) for m in models}) > 1:
+        raise TypeError("anova compares lmer fits with lmer fits, and glmer fits with glmer fits")
+    if isinstance(models[0], GeneralizedLinearMixedModel) and len({str(m.family) for m in models}) > 1:
+        raise ValueError("glmer fits with different families (or links) are not nested: "
+                         + ", ".join(sorted({str(m.family) for m in models})))
     n0, id0 = models[0].nobs, models[0].design.data_id
     for m in models[1:]:
         if m.nobs != n0 or m.design.data_id != id0:

@@ -8,6 +8,7 @@ from scipy import stats
 
 import lmmteach as lt
 from lmmteach.multcomp import p_adjust, pairwise_comparisons
+import _shared as shared
 STORES = ["storeA", "storeB", "storeC", "storeD"]
 
 
@@ -68,7 +69,7 @@ def test_pooled_se_is_the_notes_formula(stores):
     mse, n = 0.0449533333333333, 10
     np.testing.assert_allclose(tab["se"], np.sqrt(mse / n * 2), rtol=1e-9)
     t = tab["statistic"].to_numpy()
-    np.testing.assert_allclose(tab["p_adj"], np.minimum(1, 6 * 2 * stats.t.sf(np.abs(t), 27)), rtol=1e-12)
+    np.testing.assert_allclose(tab["p_adj"], np.minimum(1, 6 * 2 * stats.t.sf(np.abs(t), 27)), rtol=shared.ROUNDING_RTOL)
 
 
 def test_interval_widths_order_tukey_bonferroni_scheffe(stores):
@@ -78,8 +79,8 @@ def test_interval_widths_order_tukey_bonferroni_scheffe(stores):
     assert width["tukey"] < width["bonferroni"] < width["scheffe"]
     sch = pairwise_comparisons(stores, method="scheffe")
     half = np.sqrt(3 * stats.f.ppf(0.95, 3, 27)) * sch["se"]
-    np.testing.assert_allclose(sch["upper"] - sch["estimate"], half, rtol=1e-12)
-    np.testing.assert_allclose(sch["p_adj"], stats.f.sf(sch["statistic"], 3, 27), rtol=1e-12)
+    np.testing.assert_allclose(sch["upper"] - sch["estimate"], half, rtol=shared.ROUNDING_RTOL)
+    np.testing.assert_allclose(sch["p_adj"], stats.f.sf(sch["statistic"], 3, 27), rtol=shared.ROUNDING_RTOL)
 
 
 def test_p_adjust_holm_by_hand():

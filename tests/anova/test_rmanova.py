@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import _shared as shared
+
 from lmmteach.rmanova import (
     aov1rm,
     box_epsilon,
@@ -58,7 +60,7 @@ def test_grocery_estimates_match_notes_function(groceries, ref):
     res = aov1rm(groceries)
     r = ref["grocery"]["notes_aov1rm"]
     assert close(res.mu, r["mu"])
-    np.testing.assert_allclose(res.alphas.to_numpy(), r["alphas"], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(res.alphas.to_numpy(), r["alphas"], rtol=1e-6, atol=shared.ZERO_ATOL)
     np.testing.assert_allclose(res.rhos.to_numpy(), r["rhos"], rtol=1e-6)
     assert close(res.sigma2_e, r["sigma2_e"])
     assert close(res.sigma2_rho, r["sigma2_rho"])
@@ -155,7 +157,7 @@ def test_box_epsilon_matches_trace_formula(groceries):
     J = np.eye(a) - 1 / a
     D = J @ S @ J
     gg = np.trace(D) ** 2 / ((a - 1) * np.sum(D**2))  # the notes' R code
-    assert box_epsilon(S) == pytest.approx(gg, rel=1e-12)
+    assert box_epsilon(S) == pytest.approx(gg, rel=shared.ROUNDING_RTOL)
 
 
 def test_box_epsilon_bad_input():
@@ -174,8 +176,8 @@ def test_huynh_feldt_formula_and_n2():
 
 def test_orthonormal_contrasts():
     P = orthonormal_contrasts(5)
-    np.testing.assert_allclose(P.T @ P, np.eye(4), atol=1e-12)
-    np.testing.assert_allclose(P.sum(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(P.T @ P, np.eye(4), atol=shared.ZERO_ATOL)
+    np.testing.assert_allclose(P.sum(axis=0), 0, atol=shared.ZERO_ATOL)
 
 
 def test_mauchly_function_matches_car(ref):

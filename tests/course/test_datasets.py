@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from lmmteach import datasets as ds
+import _shared as shared
 
 REF = json.loads((Path(__file__).resolve().parents[1] / "reference" / "datasets_reference.json").read_text())
 REPO = Path(__file__).resolve().parents[2]
@@ -207,11 +208,11 @@ def test_timss_center_matches_the_notes_r_code():
     school = df.groupby("idschool", observed=True)[["grpMmath", "grpMhoursTV"]].first()
     school.index = school.index.astype(str)
     for col in ["grpMmath", "grpMhoursTV"]:
-        np.testing.assert_allclose(school.loc[r["school"]["idschool"], col], r["school"][col], rtol=1e-12)
+        np.testing.assert_allclose(school.loc[r["school"]["idschool"], col], r["school"][col], rtol=shared.ROUNDING_RTOL)
     students = df.set_index(df["idstudent"].astype(str)).loc[r["students"]["idstudent"]]
     for col in ["grpCmath", "grpChoursTV"]:
-        np.testing.assert_allclose(students[col], r["students"][col], rtol=1e-9, atol=1e-11)
-        assert (df[col] ** 2).sum() == pytest.approx(r["sum_sq"][col], rel=1e-10)
+        np.testing.assert_allclose(students[col], r["students"][col], rtol=shared.ROUNDING_RTOL, atol=shared.ZERO_ATOL)
+        assert (df[col] ** 2).sum() == pytest.approx(r["sum_sq"][col], rel=shared.ROUNDING_RTOL)
     assert df.attrs["simulated"] is True
 
 
@@ -318,7 +319,7 @@ def test_orthodont_is_nlmes():
     assert list(df["Subject"].cat.categories) == r["subject_levels"]
     assert list(df["Sex"].cat.categories) == r["sex_levels"]
     means = df.groupby("Sex", observed=True)["distance"].mean()
-    assert means.to_dict() == pytest.approx(r["mean_by_sex"], rel=1e-12)
+    assert means.to_dict() == pytest.approx(r["mean_by_sex"], rel=shared.ROUNDING_RTOL)
 
 
 def test_hsb_is_nlmes_high_school_and_beyond():
@@ -330,10 +331,10 @@ def test_hsb_is_nlmes_high_school_and_beyond():
     assert list(df["Sector"].cat.categories) == r["sector_levels"]
     assert list(df["Minority"].cat.categories) == ["No", "Yes"]
     assert df.groupby("School", observed=True)["Sector"].first().eq("Catholic").sum() == r["catholic_schools"]
-    assert df["MathAch"].mean() == pytest.approx(r["mean_mathach"], rel=1e-12)
+    assert df["MathAch"].mean() == pytest.approx(r["mean_mathach"], rel=shared.ROUNDING_RTOL)
     # cses = SES - school mean, as R's ave() computes it
-    np.testing.assert_allclose(df["cses"].iloc[:20], r["cses_head"], rtol=1e-9, atol=1e-12)
-    assert (df["cses"] ** 2).sum() == pytest.approx(r["sum_sq_cses"], rel=1e-10)
+    np.testing.assert_allclose(df["cses"].iloc[:20], r["cses_head"], rtol=shared.ROUNDING_RTOL, atol=shared.ZERO_ATOL)
+    assert (df["cses"] ** 2).sum() == pytest.approx(r["sum_sq_cses"], rel=shared.ROUNDING_RTOL)
     gap = (df["meanses"] - (df["SES"] - df["cses"])).abs().max()
     assert gap == pytest.approx(r["max_meanses_gap"], rel=1e-6)
 

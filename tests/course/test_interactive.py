@@ -10,6 +10,7 @@ from scipy import stats
 
 import lmmteach as lt
 from lmmteach.course import interactive
+import _shared as shared
 
 MC_SE_BAND = 4  # Monte Carlo tolerance: simulated coverage within 4 binomial SEs (plus the approximation's bias)
 
@@ -31,7 +32,7 @@ def test_naive_ols_coverage_rejects_bad_input():
 
 
 def test_ar1_sigma_is_positive_definite_and_spherical_only_when_independent():
-    assert lt.box_epsilon(interactive.ar1_sigma(0.0)) == pytest.approx(1.0, abs=1e-12)
+    assert lt.box_epsilon(interactive.ar1_sigma(0.0)) == pytest.approx(1.0, abs=shared.ZERO_ATOL)
     for rho in (-0.5, 0.3, 0.95):
         for var_last in (0.5, 1.0, 9.0):
             S = interactive.ar1_sigma(rho, var_last)

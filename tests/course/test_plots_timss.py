@@ -6,6 +6,7 @@ from scipy import stats
 
 import lmmteach as lt
 from lmmteach import plots
+import _shared as shared
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_caterpillar_draws_sorted_blups_with_conditional_intervals(slopes_fit):
         segments = ax.collections[0].get_segments()  # the error bars, in the same order
         order = np.argsort(re[term].to_numpy(), kind="stable")
         half = np.array([(s[1, 0] - s[0, 0]) / 2 for s in segments])
-        np.testing.assert_allclose(half, z * se[term].to_numpy()[order], rtol=1e-10)
+        np.testing.assert_allclose(half, z * se[term].to_numpy()[order], rtol=shared.ROUNDING_RTOL)
         assert term in ax.get_xlabel()
 
 

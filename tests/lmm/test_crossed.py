@@ -128,7 +128,7 @@ def test_textbook_dense_path_equals_blocked(key):
     Sigmas = [m.sigma**2 * b.structure.relcov(t) for b, t in zip(m.design.blocks, m.devfun.split(m.theta))]
     y, X, Z, Sigma_b, Sigma_star = textbook.general_design_matrices(m.design, Sigmas, m.sigma**2)
     ll = textbook.loglik_reml(y, X, Sigma_star) if m.reml else textbook.loglik_ml(y, X, Sigma_star)
-    assert ll == pytest.approx(m.loglik, rel=1e-10)
+    assert ll == pytest.approx(m.loglik, rel=shared.ROUNDING_RTOL)
     b = textbook.gls_stacked(X, y, Sigma_star)
     np.testing.assert_allclose(b, m.fixef.to_numpy(), rtol=1e-9)
     v = textbook.blup(X, Z, y, b, Sigma_b, Sigma_star)

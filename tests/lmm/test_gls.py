@@ -86,14 +86,14 @@ def test_profiled_deviance_equals_the_dense_textbook_likelihood(correlation, het
     V = m.devfun.covariance.matrix(m.theta)
     S = textbook.gls_covariance(d.group, d.time, V, m.sigma**2)
     ll = (textbook.loglik_reml if reml else textbook.loglik_ml)(d.y, d.X, S)
-    assert ll == pytest.approx(m.loglik, rel=1e-10)
+    assert ll == pytest.approx(m.loglik, rel=shared.ROUNDING_RTOL)
     assert textbook.gls_stacked(d.X, d.y, S) == pytest.approx(m.fixef.to_numpy(), rel=1e-9)
     # and away from the optimum, at a perturbed φ (σ² profiled: the dense ML optimum over σ² is r'V⁻¹r/n)
     phi = m.theta + 0.1
     e = m.devfun.evaluate(phi)
     S = textbook.gls_covariance(d.group, d.time, m.devfun.covariance.matrix(phi), e.sigma2)
     ll = (textbook.loglik_reml if reml else textbook.loglik_ml)(d.y, d.X, S)
-    assert -2 * ll == pytest.approx(e.deviance, rel=1e-10)
+    assert -2 * ll == pytest.approx(e.deviance, rel=shared.ROUNDING_RTOL)
 
 
 def test_gradient_is_the_derivative_of_the_deviance():

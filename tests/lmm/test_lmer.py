@@ -112,7 +112,7 @@ def test_varcorr_has_r_shape_and_values(key):
                                atol=1e-6)
     np.testing.assert_allclose(vc.sdcor[~sd_rows], np.atleast_1d(rv["sdcor"])[~sd_rows], atol=ESTIMATE_RTOL)
     np.testing.assert_allclose(vc.vcov[sd_rows], np.atleast_1d(rv["vcov"])[sd_rows], rtol=ESTIMATE_RTOL,
-                               atol=1e-12)
+                               atol=shared.ZERO_ATOL)
 
 
 @pytest.mark.parametrize("key", sorted(FORMULAS))
@@ -184,7 +184,7 @@ def test_anova_matches_lme4(name):
     assert list(tab["Df"].iloc[1:]) == list(ref["Df"][1:])
     np.testing.assert_allclose(tab["logLik"], ref["logLik"], rtol=LOGLIK_RTOL)
     np.testing.assert_allclose(tab["Chisq"].iloc[1:], ref["Chisq"][1:], rtol=ESTIMATE_RTOL, atol=1e-6)
-    np.testing.assert_allclose(tab["Pr(>Chisq)"].iloc[1:], ref["p"][1:], rtol=ESTIMATE_RTOL, atol=1e-12)
+    np.testing.assert_allclose(tab["Pr(>Chisq)"].iloc[1:], ref["p"][1:], rtol=ESTIMATE_RTOL, atol=shared.ZERO_ATOL)
 
 
 def test_anova_refits_reml_with_ml_and_says_so():
@@ -215,7 +215,7 @@ def test_sum_contrasts_name_columns_like_r():
     m = fit("grocery_amod_sum")
     assert list(m.fixef.index) == ["(Intercept)", "store1", "store2", "store3"]
     # sum-to-zero coding: the intercept is the grand mean of the store means
-    assert m.fixef["(Intercept)"] == pytest.approx(shared.data("grocery")["price"].mean(), rel=1e-10)
+    assert m.fixef["(Intercept)"] == pytest.approx(shared.data("grocery")["price"].mean(), rel=shared.ROUNDING_RTOL)
 
 
 def test_summary_and_html_show_the_estimates():
@@ -230,7 +230,7 @@ def test_summary_and_html_show_the_estimates():
 def test_predict_population_and_conditional():
     m = fit("sleep_us")
     s = shared.data("sleepstudy")
-    np.testing.assert_allclose(m.predict(s), m.fitted.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(m.predict(s), m.fitted.to_numpy(), rtol=shared.ROUNDING_RTOL)
     pop = m.predict(s, re=False).to_numpy()
     np.testing.assert_allclose(pop, m.fixef["(Intercept)"] + m.fixef["Days"] * s["Days"].to_numpy())
     new = pd.DataFrame({"Days": [1.0], "Subject": ["999"]})
@@ -279,7 +279,7 @@ def test_predict_gives_nan_for_rows_with_missing_values():
     new.loc[1, "Days"] = np.nan
     pred = m.predict(new)
     assert np.isnan(pred.iloc[1]) and list(pred.index) == list(new.index)
-    np.testing.assert_allclose(pred.iloc[[0, 2]], m.fitted.iloc[[0, 2]], rtol=1e-12)
+    np.testing.assert_allclose(pred.iloc[[0, 2]], m.fitted.iloc[[0, 2]], rtol=shared.ROUNDING_RTOL)
 
 
 @pytest.mark.parametrize("key", sorted(FORMULAS))

@@ -7,6 +7,7 @@ import pytest
 
 import lmmteach as lt
 from lmmteach import textbook as tb
+import _shared as shared
 
 CASES = [
     ("price ~ store + (1 | item)", lt.load_grocery, [1.3]),
@@ -25,12 +26,12 @@ def test_dense_loglik_equals_fast_path(formula, loader, theta, reml):
     Sigma = sigma2 * devfun.relcov(theta)
     y, X, Z, Sigma_b, Sigma_star = tb.design_matrices(design, Sigma, sigma2)
     dense = tb.loglik_reml(y, X, Sigma_star) if reml else tb.loglik_ml(y, X, Sigma_star)
-    assert devfun.loglik(theta, sigma2) == pytest.approx(dense, rel=1e-10)
+    assert devfun.loglik(theta, sigma2) == pytest.approx(dense, rel=shared.ROUNDING_RTOL)
     # and the profiled version: at σ̂²(θ) the dense log-likelihood is −deviance/2
     e = devfun.evaluate(theta)
     *_, Sigma_star_hat = tb.design_matrices(design, e.sigma2 * devfun.relcov(theta), e.sigma2)
     dense_hat = tb.loglik_reml(y, X, Sigma_star_hat) if reml else tb.loglik_ml(y, X, Sigma_star_hat)
-    assert -0.5 * e.deviance == pytest.approx(dense_hat, rel=1e-10)
+    assert -0.5 * e.deviance == pytest.approx(dense_hat, rel=shared.ROUNDING_RTOL)
 
 
 def test_reml_error_contrasts_identities():
@@ -39,19 +40,19 @@ def test_reml_error_contrasts_identities():
     y, X, Z, Sigma_b, S = tb.design_matrices(design, np.array([[2.0]]), 0.05)
     K = tb.error_contrasts(X)
     assert K.shape == (40, 36)
-    np.testing.assert_allclose(K.T @ X, 0, atol=1e-12)
-    np.testing.assert_allclose(K.T @ K, np.eye(36), atol=1e-12)
+    np.testing.assert_allclose(K.T @ X, 0, atol=shared.ZERO_ATOL)
+    np.testing.assert_allclose(K.T @ K, np.eye(36), atol=shared.ZERO_ATOL)
     # ln|K'Σ*K| = ln|Σ*| + ln|X'Σ*⁻¹X| − ln|X'X|  (the notes' form holds up to the constant ln|X'X|)
     lhs = np.linalg.slogdet(K.T @ S @ K)[1]
     rhs = np.linalg.slogdet(S)[1] + np.linalg.slogdet(X.T @ np.linalg.solve(S, X))[1] - np.linalg.slogdet(X.T @ X)[1]
-    assert lhs == pytest.approx(rhs, rel=1e-12)
+    assert lhs == pytest.approx(rhs, rel=shared.ROUNDING_RTOL)
     b = tb.gls_stacked(X, y, S)
     r = y - X @ b
     w = K.T @ y
-    assert w @ np.linalg.solve(K.T @ S @ K, w) == pytest.approx(r @ np.linalg.solve(S, r), rel=1e-10)
+    assert w @ np.linalg.solve(K.T @ S @ K, w) == pytest.approx(r @ np.linalg.solve(S, r), rel=shared.ROUNDING_RTOL)
     # so the two REML log-likelihoods differ only by ½ ln|X'X|, whatever Σ is
     diff = tb.loglik_reml_contrasts(y, X, S, K) - tb.loglik_reml(y, X, S)
-    assert diff == pytest.approx(0.5 * np.linalg.slogdet(X.T @ X)[1], rel=1e-10)
+    assert diff == pytest.approx(0.5 * np.linalg.slogdet(X.T @ X)[1], rel=shared.ROUNDING_RTOL)
 
 
 @pytest.mark.parametrize("formula,loader", [(c[0], c[1]) for c in CASES])

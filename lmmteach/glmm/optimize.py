@@ -1,0 +1,204 @@
+"""Minimise the GLMM deviance in lme4's two stages (``glmer``'s ``optimizeGlmer`` twice).
+
+1. **θ alone**, with β moving inside PIRLS together with the random effects (lme4's nAGQ = 0 criterion,
+   ``GlmerDeviance.stage1``): cheap and close to the optimum;
+2. **θ and β together**, starting from stage 1, on the Laplace (or adaptive quadrature) deviance
+   (``GlmerDeviance.__call__``): the maximum-likelihood estimates.
+
+Both stages use COBYQA (scipy's successor of Powell's BOBYQA, lme4's default derivative-free optimiser)
+within θ's bounds (relative SDs ≥ 0). Stage 2 stops COBYQA early (trust region 1e-2) and finishes with
+Newton steps on the finite-difference gradient and Hessian of the deviance (:func:`newton_polish`), the
+Hessian lme4 also computes at the end for its convergence check and standard errors -- so it is needed
+anyway, and Newton converges in a step or two where the derivative-free search would crawl. The deviance is
+smooth enough for second differences: PIRLS converges to the mode far below the difference step
+(:data:`lmmteach.glmm.pirls.PIRLS_TOL`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.optimize import Bounds, minimize
+
+from ..lmm.optimize import one_blas_thread
+
+from .laplace import GlmerDeviance
+
+__all__ = ["GlmerControl", "GlmerOptimum", "optimize_glmer", "central_gradient", "difference_derivatives",
+           "newton_polish", "free_parameters"]
+
+
+@dataclass(frozen=True)
+class GlmerControl:
+    """Settings of the two stages (lme4's ``glmerControl``): gradient tolerance, iteration limits, the
+    difference step, and whether to run the first stage at all (``stage1``, lme4's ``nAGQ0initStep``)."""
+
+    stage1_radius: float = 1e-5  # COBYQA's final trust-region radius, stage 1 (θ only, a starting point)
+    stage2_radius: float = 1e-2  # and stage 2 (then Newton steps finish)
+    newton_steps: int = 6  # most Newton steps after stage 2's search
+    newton_tol: float = 1e-7  # stop when no parameter moves by more than this
+    initial_radius: float = 0.05  # the first trust-region radius of stage 2 (it starts near the optimum)
+    maxfev: int = 5000
+    fd_step: float = 1e-5  # central differences for the final gradient: step × max(1, |x|)
+    stage1: bool = True
+    check_gradient_tol: float = 2e-3  # lme4's check.conv.grad tolerance: warn if max|gradient| exceeds it
+    hessian_step: float = 1e-3  # second differences: step × max(1, |x|) (see newton_polish)
+    nagq0_radius: float = 1e-7  # nAGQ = 0: stage 1 is the fit, so it runs to this radius
+    hessian_reuse: float = 1e-4  # after a Newton step shorter than this, the next one reuses the Hessian
+
+
+@dataclass(frozen=True)
+class GlmerOptimum:
+    """The optimum: θ, β, the deviance −2 log L, the gradient at the end, and what the search did."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    deviance: float
+    gradient: np.ndarray
+    converged: bool
+    n_eval: int
+    message: str
+    stage1_theta: np.ndarray = field(default_factory=lambda: np.empty(0))
+    log: tuple = ()
+    hessian: np.ndarray | None = None  # ∂²(−2 log L)/∂(θ, β)² at the optimum (None if not computed)
+
+
+def central_gradient(fun, x, bounds, step: float) -> np.ndarray:
+    """∂f/∂x_k by central differences (one-sided at a bound)."""
+    x = np.asarray(x, float)
+    g = np.empty_like(x)
+    for k in range(len(x)):
+        h = step * max(1.0, abs(x[k]))
+        lo, hi = bounds[k]
+        up, down = x.copy(), x.copy()
+        up[k] = min(x[k] + h, hi)
+        down[k] = max(x[k] - h, lo)
+        g[k] = (fun(up) - fun(down)) / (up[k] - down[k])
+    return g
+
+
+def _cobyqa(fun, x0, bounds, radius: float, control: GlmerControl, initial: float | None = None):
+    lower, upper = zip(*bounds)
+    options = {"final_tr_radius": radius, "maxfev": control.maxfev}
+    if initial is not None:
+        options["initial_tr_radius"] = initial
+    return minimize(fun, x0, method="COBYQA", bounds=Bounds(lower, upper), options=options)
+
+
+def optimize_glmer(devfun: GlmerDeviance, control: GlmerControl | None = None, theta0=None,
+                   beta0=None) -> GlmerOptimum:
+    """lme4's two stages (module docstring), from θ₀ (default 1 for SDs, 0 for correlations) and the GLM's β."""
+    control = control or GlmerControl()
+    with one_blas_thread():  # tiny matrices: a multi-threaded BLAS only adds overhead
+        return _optimize(devfun, control, theta0, beta0)
+
+
+def _optimize(devfun: GlmerDeviance, control: GlmerControl, theta0, beta0) -> GlmerOptimum:
+    theta_bounds = devfun.theta_bounds
+    theta = devfun.theta0 if theta0 is None else np.asarray(theta0, float)
+    beta = devfun.beta_glm if beta0 is None else np.asarray(beta0, float)
+    log = [f"start: theta = {np.round(theta, 5)}, beta from the GLM without random effects"]
+    if devfun.nAGQ == 0:  # lme4's nAGQ = 0: the first stage is the fit (tightly converged)
+        return _stage1_fit(devfun, theta, theta_bounds, replace(control, stage1_radius=control.nagq0_radius), log)
+    if control.stage1:
+        r1 = _cobyqa(devfun.stage1, theta, theta_bounds, control.stage1_radius, control)
+        theta = r1.x
+        beta = devfun.modes(theta).beta  # β of the joint PIRLS solution at stage 1's θ
+        log.append(f"stage 1 (theta, beta in PIRLS): deviance {r1.fun:.6f} after {r1.nfev} evaluations, "
+                   f"theta = {np.round(theta, 5)}")
+    bounds = theta_bounds + [(-np.inf, np.inf)] * devfun.p
+    r2 = _cobyqa(devfun, np.r_[theta, beta], bounds, control.stage2_radius, control, control.initial_radius)
+    log.append(f"stage 2 (theta and beta, nAGQ = {devfun.nAGQ}): deviance {r2.fun:.6f} after {r2.nfev} evaluations "
+               f"({r2.message})")
+    x, dev, grad, H, steps = newton_polish(devfun, r2.x, float(r2.fun), bounds, control)
+    free = free_parameters(x, grad, bounds)
+    gmax = float(np.max(np.abs(grad[free]))) if free.any() else 0.0
+    converged = gmax < control.check_gradient_tol
+    log.append(f"Newton: {steps} step(s), deviance {dev:.10g}; max|gradient| = {gmax:.2g}")
+    devfun(x)  # leaves the modes of the optimum as the devfun's last ones
+    n = devfun.n_theta
+    return GlmerOptimum(x[:n], x[n:], float(dev), grad, converged, devfun.n_eval, str(r2.message),
+                        theta.copy(), tuple(log), H)
+
+
+def _stage1_fit(devfun: GlmerDeviance, theta, theta_bounds, control: GlmerControl, log: list) -> GlmerOptimum:
+    """The fit for nAGQ = 0: θ minimises the Laplace deviance with β inside PIRLS; β is PIRLS's at that θ."""
+    r1 = _cobyqa(devfun.stage1, theta, theta_bounds, control.stage1_radius, control)
+    x, dev, grad, _, steps = newton_polish(devfun.stage1, r1.x, float(r1.fun), theta_bounds, control)
+    free = free_parameters(x, grad, theta_bounds)
+    gmax = float(np.max(np.abs(grad[free]))) if free.any() else 0.0
+    modes = devfun.modes(x)
+    log.append(f"nAGQ = 0 (theta, beta in PIRLS): deviance {dev:.10g} after {r1.nfev} evaluations and {steps} "
+               f"Newton step(s); max|gradient| = {gmax:.2g}")
+    return GlmerOptimum(x, modes.beta, float(modes.laplace_deviance), grad, gmax < control.check_gradient_tol,
+                        devfun.n_eval, str(r1.message), x.copy(), tuple(log))
+
+
+def free_parameters(x, grad, bounds) -> np.ndarray:
+    """Which parameters are free: not at a bound with the gradient pushing outwards."""
+    return np.array([not ((x[k] <= lo and grad[k] > 0) or (x[k] >= hi and grad[k] < 0))
+                     for k, (lo, hi) in enumerate(bounds)])
+
+
+def difference_derivatives(fun, x, f0: float, h) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian of f at x by central differences with steps h (2k² evaluations):
+    g_i = [f(x + 2h_i) − f(x − 2h_i)] / (4h_i),  H_ii = [f(x + 2h_i) − 2f(x) + f(x − 2h_i)] / (4h_i²),
+    H_ij = [f(x + h_i + h_j) − f(x + h_i − h_j) − f(x − h_i + h_j) + f(x − h_i − h_j)] / (4h_ih_j)."""
+    k = len(x)
+    E = np.diag(h)
+    g, H = np.empty(k), np.empty((k, k))
+    for i in range(k):
+        up, down = fun(x + 2 * E[i]), fun(x - 2 * E[i])
+        g[i] = (up - down) / (4 * h[i])
+        H[i, i] = (up - 2 * f0 + down) / (4 * h[i] * h[i])
+        for j in range(i):
+            H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) - fun(x + E[i] - E[j]) - fun(x - E[i] + E[j])
+                                 + fun(x - E[i] - E[j])) / (4 * h[i] * h[j])
+    return g, H
+
+
+def newton_polish(fun, x, f0: float, bounds, control: GlmerControl):
+    """Newton steps x ← x − H⁻¹g on the free parameters (θ at a bound stays there), halving a step that does not
+    lower f; the differences are taken at a centre moved inside θ's bounds. After a step shorter than
+    ``control.hessian_reuse`` the next one keeps H and takes a new gradient only (2k evaluations instead of
+    2k²): H then comes from a point that close to the optimum, which changes no standard error that matters.
+    Returns x, f(x), g, H, steps."""
+    lower = np.array([lo for lo, _ in bounds])
+    upper = np.array([hi for _, hi in bounds])
+    steps = 0
+    H = None
+    moved = np.inf
+    while True:
+        h = control.hessian_step * np.maximum(1.0, np.abs(x))
+        centre = np.clip(x, lower + 2 * h, upper - 2 * h)
+        if H is not None and moved <= control.hessian_reuse:  # a short last step: keep H, a new gradient only
+            g = central_gradient(fun, x, bounds, control.fd_step)
+        else:
+            fc = f0 if np.array_equal(centre, x) else fun(centre)
+            g, H = difference_derivatives(fun, centre, fc, h)
+            g = g + H @ (x - centre)  # the gradient at x, from the quadratic model around the centre
+        free = free_parameters(x, g, bounds) & ~((x <= lower) & (g > 0))
+        if steps >= control.newton_steps or not free.any():
+            return x, f0, g, H, steps
+        try:
+            delta = np.zeros_like(x)
+            delta[free] = -np.linalg.solve(H[np.ix_(free, free)], g[free])
+        except np.linalg.LinAlgError:
+            return x, f0, g, H, steps
+        if not np.all(np.isfinite(delta)) or g @ delta >= 0:  # not a descent direction: keep x
+            return x, f0, g, H, steps
+        t = 1.0
+        while t > 1e-3:
+            trial = np.clip(x + t * delta, lower, upper)
+            ft = fun(trial)
+            if ft <= f0:
+                break
+            t /= 2
+        else:
+            return x, f0, g, H, steps
+        moved = float(np.max(np.abs(trial - x)))
+        x, f0 = trial, ft
+        steps += 1
+        if moved <= control.newton_tol:
+            return x, f0, g, H, steps
