@@ -476,8 +476,13 @@ def test_live_slides_slider_redraws(offline, student_lab):
     assert _execute_in_kernel(student_lab, f"{WIDGET_LECTURE}.ipynb", setup) == "ok"
     section = page.evaluate("""(call) => [...document.querySelectorAll('.jp-CodeCell')]
                                .find(e => e.textContent.includes(call)).closest('section').id""", WIDGET_CALL)
-    page.evaluate("(id) => { location.hash = '#/' + id; }", section)
-    page.wait_for_selector(f"section#{section}.present", state="attached", timeout=MATHJAX_TIMEOUT)
+    for _ in range(30):  # reveal follows the URL's hash once it is ready: set it until the slide is shown
+        page.evaluate("(id) => { location.hash = '#/' + id; }", section)
+        page.wait_for_timeout(2000)
+        if page.locator(f"section#{section}.present").count():
+            break
+        page.evaluate("() => { location.hash = '#/'; }")
+    assert page.locator(f"section#{section}.present").count(), f"could not go to the slide {section}"
     page.wait_for_timeout(1000)  # the slide transition
     cell = page.locator(f"section#{section} .jp-CodeCell").filter(has_text=WIDGET_CALL)
     cell.locator(".jp-InputArea-editor").click()
