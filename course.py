@@ -60,16 +60,27 @@ def setup() -> None:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
+    print("setting up the course environment (once, and again when pyproject.toml changes; 1-3 minutes)",
+          flush=True)
+    print("[1/4] upgrading pip", flush=True)
     run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    print("[2/4] installing lmmteach with JupyterLab, nbgrader, Sphinx and the test tools (the longest step)",
+          flush=True)
     run(PY, "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[course,test]")
+    print("[3/4] registering the notebook kernel", flush=True)
     run(PY, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", "Python 3 (lmmteach)")
+    print("[4/4] writing the course's JupyterLab settings", flush=True)
     lab_defaults()
     stamp.write_text(digest)
+    print("course environment ready", flush=True)
 
 
 # JupyterLab defaults for this environment (a user's own settings still win). Live slides (jupyterlab-rise):
 # reveal's white theme, whose fonts ship with it (the default theme fetches Google fonts), and long slides scroll.
-LAB_OVERRIDES = {"jupyterlab-rise:plugin": {"theme": "white", "scroll": True}}
+# No Jupyter news: a fresh JupyterLab asks "notified about official Jupyter news?", and Yes goes online.
+LAB_OVERRIDES = {"jupyterlab-rise:plugin": {"theme": "white", "scroll": True},
+                 "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"  # switched off in the students' JupyterLab too
 
 
 def lab_defaults() -> None:
@@ -83,14 +94,15 @@ def _root_flag() -> list[str]:
 
 
 def student_config_dir() -> Path:
-    """A Jupyter config directory that switches nbgrader's instructor tools off (put on JUPYTER_CONFIG_PATH).
+    """A Jupyter config directory that switches nbgrader's instructor tools and Jupyter's news off (put on
+    JUPYTER_CONFIG_PATH).
 
     It ranks above the environment's own config (where nbgrader enables them) and below the user's ~/.jupyter.
     """
     config = BUILD / "jupyter-student"
     (config / "labconfig").mkdir(parents=True, exist_ok=True)
     (config / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {name: True for name in INSTRUCTOR_PLUGINS}}, indent=2))
+        json.dumps({"disabledExtensions": {name: True for name in (*INSTRUCTOR_PLUGINS, NEWS_PLUGIN)}}, indent=2))
     (config / "jupyter_server_config.json").write_text(json.dumps(
         {"ServerApp": {"jpserver_extensions": {name: False for name in INSTRUCTOR_SERVER_EXTENSIONS}}}, indent=2))
     return config

@@ -43,6 +43,9 @@ c.Execute.timeout = 300
 # student really changed. Grading is unchanged: both ways the gradebook's cell, hidden tests included, runs.
 # ---------------------------------------------------------------------------------------------------------
 import copy  # noqa: E402
+import warnings  # noqa: E402
+
+from sqlalchemy.exc import SAWarning  # noqa: E402
 
 from nbgrader.api import MissingEntry  # noqa: E402
 from nbgrader.converters.autograde import Autograde  # noqa: E402
@@ -67,6 +70,13 @@ class OverwriteCellsKnowingHiddenTests(OverwriteCells):
                     cell.source = source_cell.source
         return super().preprocess_cell(cell, resources, cell_index)
 
+
+# nbgrader 0.9 with SQLAlchemy 2 warns "Object of type <SubmittedAssignment> not in session, add operation along
+# 'Student.submissions' will not proceed" three times per autograde: SQLAlchemy 2 no longer cascades an object
+# into the session through a backref, and nbgrader adds these objects to the session itself right after, so
+# nothing is lost (the gradebook tests read every score back). Only these messages are silenced.
+warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session, add operation along",
+                        category=SAWarning)
 
 c.Autograde.sanitize_preprocessors = [
     OverwriteCellsKnowingHiddenTests if p is OverwriteCells else p

@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -377,10 +378,14 @@ def test_formgrader_page_in_browser(offline, grade_server):
 
 @pytest.fixture(scope="module")
 def student_lab(tmp_path_factory):
-    """`course.py lab`'s server (students' view of lectures/)."""
+    """`course.py lab`'s server (students' view of lectures/), on a copy of lectures/: a kernel run in the tests
+    (live slides) must not save outputs into the repository's notebooks."""
+    tmp = tmp_path_factory.mktemp("lab")
+    lectures = tmp / "lectures"
+    shutil.copytree(ROOT / "lectures", lectures, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     port = _free_port()
-    cmd, env = course.lab_command(ROOT / "lectures", _server_args(port))
-    with _server(cmd, env, ROOT, port, tmp_path_factory.mktemp("lab") / "lab.log") as base:
+    cmd, env = course.lab_command(lectures, _server_args(port))
+    with _server(cmd, env, tmp, port, tmp / "lab.log") as base:
         yield base
 
 
@@ -418,3 +423,149 @@ def test_live_slides_offline(offline, student_lab):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Live slides with widgets (jupyterlab-rise): a slider moved in the slide view redraws its figure
+# ---------------------------------------------------------------------------------------------------------
+WIDGET_LECTURE, WIDGET_CALL = "02_rm_anova", "interact_if_available(interactive.plot_sphericity"
+KERNEL_TIMEOUT = 120  # seconds, for the setup cell and one redraw (500 simulated data sets) on a busy machine
+
+
+def _execute_in_kernel(base: str, path: str, code: str) -> str:
+    """Run ``code`` in the kernel of the running session of notebook ``path`` (the slides' kernel); its status."""
+    import websocket  # websocket-client, installed with jupyter_server
+
+    deadline = time.monotonic() + KERNEL_TIMEOUT
+    while True:
+        sessions = json.loads(_get(f"{base}/api/sessions")[1])
+        kernel = next((x["kernel"]["id"] for x in sessions if x["path"].endswith(path)), None)
+        if kernel or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert kernel, f"no kernel for {path}: {sessions}"
+    ws = websocket.create_connection(f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels?token={TOKEN}",
+                                     timeout=KERNEL_TIMEOUT)
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False}}))
+        while True:
+            reply = json.loads(ws.recv())
+            if reply.get("parent_header", {}).get("msg_id") == msg_id and reply["msg_type"] == "execute_reply":
+                return reply["content"]["status"]
+    finally:
+        ws.close()
+
+
+def test_live_slides_slider_redraws(offline, student_lab):
+    """A lecture in the slide view: its widget cell run there shows sliders (not "VBox(children=...)"), and
+    moving a slider redraws the figure. The lecture's setup cell is a skipped slide, so it runs in the slides'
+    kernel first, as a presenter's Run All before presenting would."""
+    page = offline.page
+    console = []
+    page.on("console", lambda m: console.append(m.text))
+    page.goto(f"{student_lab}/rise/{WIDGET_LECTURE}.ipynb?token={TOKEN}")
+    page.wait_for_selector(".reveal .slides section", state="attached", timeout=SERVER_START_TIMEOUT * 1000)
+    cells = json.loads((ROOT / "lectures" / f"{WIDGET_LECTURE}.ipynb").read_text(encoding="utf-8"))["cells"]
+    setup = next("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert _execute_in_kernel(student_lab, f"{WIDGET_LECTURE}.ipynb", setup) == "ok"
+    section = page.evaluate("""(call) => [...document.querySelectorAll('.jp-CodeCell')]
+                               .find(e => e.textContent.includes(call)).closest('section').id""", WIDGET_CALL)
+    for _ in range(30):  # reveal follows the URL's hash once it is ready: set it until the slide is shown
+        page.evaluate("(id) => { location.hash = '#/' + id; }", section)
+        page.wait_for_timeout(2000)
+        if page.locator(f"section#{section}.present").count():
+            break
+        page.evaluate("() => { location.hash = '#/'; }")
+    assert page.locator(f"section#{section}.present").count(), f"could not go to the slide {section}"
+    page.wait_for_timeout(1000)  # the slide transition
+    cell = page.locator(f"section#{section} .jp-CodeCell").filter(has_text=WIDGET_CALL)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")  # run in place (Shift+Enter would move to the next slide)
+    figure = cell.locator(".jp-OutputArea-output img")
+    try:
+        figure.first.wait_for(timeout=KERNEL_TIMEOUT * 1000)
+    except Exception:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "live_slides_widget_failed.png"))
+        raise AssertionError(f"no figure under the widget cell: {cell.inner_text()[:500]!r}; console: "
+                             f"{[m for m in console if 'Maximum call stack' not in m][-10:]}") from None
+    assert cell.locator(".widget-slider").count() == 3
+    assert "VBox(children" not in cell.inner_text()
+    before = figure.first.get_attribute("src")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "live_slides_widget.png"))
+    readout = cell.locator(".widget-readout").first  # rho: type a value, as a keyboard user moves the slider
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("0.2")
+    page.keyboard.press("Enter")
+    page.wait_for_function("([c, b]) => { const i = c.querySelector('.jp-OutputArea-output img'); return i && i.src !== b; }",
+                           arg=[cell.element_handle(), before], timeout=KERNEL_TIMEOUT * 1000)
+    assert readout.inner_text().strip() == "0.20"
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "live_slides_widget_moved.png"))
+    assert not [m for m in console if "Shared module" in m], [m for m in console if "Shared module" in m]
+    assert offline.blocked == [], f"live slides ask the network for {offline.blocked}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Titles and headings with maths
+# ---------------------------------------------------------------------------------------------------------
+TITLE_06 = "Cov(yᵢ)"
+
+
+def test_titles_with_maths_in_deck_and_index(offline, slides):
+    page = offline.page
+    page.goto((slides / "index.html").as_uri())
+    link = page.locator('a[href="06_beyond.slides.html"]').inner_text()
+    assert TITLE_06 in link and "text{" not in link and "\\" not in link, link
+    page.goto((slides / "06_beyond.slides.html").as_uri())
+    page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=MATHJAX_TIMEOUT)
+    _wait_for_mathjax(page)
+    assert TITLE_06 in page.title() and "text{" not in page.title(), page.title()
+    # reveal's white theme capitalises headings, never the maths in them
+    cases = page.evaluate("""() => [...document.querySelectorAll('.reveal h1 mjx-container, .reveal h2 mjx-container')]
+                             .map(m => getComputedStyle(m).textTransform)""")
+    assert cases and set(cases) == {"none"}, cases
+    page.evaluate("() => Reveal.slide(0)")
+    page.wait_for_timeout(800)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "deck_title_06.png"))
+    # toggles say what they hide
+    labels = set(page.locator("details.lmm-hidden > summary").all_inner_texts())
+    assert labels <= {"Solution: show the code", "Solution: show the result", "Show the code", "Show the output"}
+
+
+def test_titles_with_maths_on_the_site(offline, site):
+    page = offline.page
+    page.goto((site / "06_beyond.html").as_uri())
+    _wait_for_mathjax(page)
+    assert TITLE_06 in page.title() and "text{" not in page.title(), page.title()
+    assert TITLE_06 in page.locator("article h1").first.inner_text()
+    current = page.locator("nav.bd-links a.current").inner_text()
+    assert TITLE_06 in current and "text{" not in current, current
+    page.goto((site / "index.html").as_uri())
+    listed = " ".join(page.locator("article a.reference.internal").all_inner_texts())
+    assert TITLE_06 in listed and "text{" not in listed
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto((site / "06_beyond.html").as_uri())
+    page.screenshot(path=str(SHOTS / "site_title_06.png"))
+
+
+def test_no_news_popup_in_students_lab(offline, student_lab):
+    """A fresh student sees no "notified about official Jupyter news?" question (Yes would go online)."""
+    status, body = _get(f"{student_lab}/lab")
+    disabled = body.split('"disabledExtensions"', 1)[1].split("]", 1)[0]
+    assert course.NEWS_PLUGIN in disabled
+    page = offline.page
+    page.goto(f"{student_lab}/lab?token={TOKEN}")
+    page.wait_for_selector(".jp-LabShell", timeout=SERVER_START_TIMEOUT * 1000)
+    page.wait_for_timeout(5000)
+    assert page.locator("text=official Jupyter news").count() == 0
+    page.screenshot(path=str(SHOTS / "student_lab.png"))

@@ -78,7 +78,7 @@ def test_nothing_a_student_receives_holds_a_key(bundle):
         # a hidden-test or solution block: the marker ending its line (in a file or a notebook's JSON string);
         # the README naming the markers in prose is fine
         assert not re.search(r"### BEGIN (?:HIDDEN TESTS|SOLUTION)(?:\n|\\n)", text), f"{name}: a marked block"
-        assert "make_homework_keys" not in text, name
+        assert "make_homework_keys" not in name, f"{name}: a key generator"
         if name.startswith("homework/") or ".whl/" in name:
             leaked = sorted(k for k in keys if k in text)
             assert not leaked, f"{name} holds answer-key numbers {leaked[:5]}"
