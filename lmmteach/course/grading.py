@@ -335,8 +335,10 @@ def _functions(items) -> list[Callable]:
     out: list[Callable] = []
     for item in items:
         if isinstance(item, types.ModuleType):
+            # a former flat name (lmmteach.textbook) holds the wing module's functions (lmmteach.lmm.textbook)
+            homes = {item.__name__, f"{item.__package__}.{item.__name__.rpartition('.')[2]}"}
             out += [f for name, f in vars(item).items() if isinstance(f, types.FunctionType)
-                    and not name.startswith("_") and f.__module__ == item.__name__]
+                    and not name.startswith("_") and f.__module__ in homes]
         else:
             out.append(item)
     return out
