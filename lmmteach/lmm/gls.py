@@ -174,8 +174,9 @@ class ResidualCovariance:
         bounds = self.structure.bounds
         for j, k in enumerate(self._free):
             lo, hi = bounds[k]
-            if np.isfinite(lo):
-                dC[j] *= (theta[k] - lo) * (hi - theta[k]) / (hi - lo)
+            if np.isfinite(lo):  # at a bound the logistic map is flat: its 0 wins over an infinite ∂C/∂θ there
+                factor = (theta[k] - lo) * (hi - theta[k]) / (hi - lo)  # (car1's φ^(lag−1) at φ = 0, lag < 1)
+                dC[j] = dC[j] * factor if factor != 0 else 0.0
         if not isinstance(self.structure, Unstructured):
             return dC
         C = self.structure.relcov(theta)
