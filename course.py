@@ -79,7 +79,10 @@ def setup() -> None:
 # reveal's white theme, whose fonts ship with it (the default theme fetches Google fonts), and long slides scroll.
 # No Jupyter news: a fresh JupyterLab asks "notified about official Jupyter news?", and Yes goes online.
 LAB_OVERRIDES = {"jupyterlab-rise:plugin": {"theme": "white", "scroll": True},
-                 "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+                 "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+                 # every cell in the page (attached when the CPU is idle): the browser's find and a scroll to a
+                 # self-check's output work on the whole lecture (JupyterLab 4.3's "full" keeps only visible cells)
+                 "@jupyterlab/notebook-extension:tracker": {"windowingMode": "defer"}}
 NEWS_PLUGIN = "@jupyterlab/apputils-extension:announcements"  # switched off in the students' JupyterLab too
 
 
