@@ -145,27 +145,32 @@ def hidden_blocks(nb: dict) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_check(notebook: Path, blocks: dict, script: str, argv=None) -> int:
+    """Write ``blocks`` ({grade_id: hidden tests}) into ``notebook``, or with ``--check`` exit 1 when its hidden
+    tests are out of date (compared by :func:`same_block`). One command line for every homework's key script."""
+    parser = argparse.ArgumentParser(description=f"write the hidden tests of {notebook.name} from the data")
     parser.add_argument("--check", action="store_true", help="exit 1 if the hidden tests are out of date")
     args = parser.parse_args(argv)
-    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    blocks = rendered()
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
     if args.check:
-        stale = sorted(g for g, b in blocks.items() if not same_block(hidden_blocks(nb).get(g, ""), b))
-        if stale or set(hidden_blocks(nb)) != set(blocks):
-            print(f"hidden tests out of date in {NOTEBOOK.name}: {stale}; run python lectures/homework/keys/make_homework_keys_hw4.py")
+        committed = hidden_blocks(nb)
+        stale = sorted(g for g, b in blocks.items() if not same_block(committed.get(g, ""), b))
+        if stale or set(committed) != set(blocks):
+            print(f"hidden tests out of date in {notebook.name}: {stale}; run python lectures/homework/keys/{script}")
             return 1
-        print("hw4 hidden tests are up to date")
+        print(f"{notebook.stem} hidden tests are up to date")
         return 0
     for cell in nb["cells"]:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if gid in blocks:
-            src = _set_hidden("".join(cell["source"]), blocks[gid])
-            cell["source"] = src.splitlines(keepends=True)
-    NOTEBOOK.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote the hidden tests of {NOTEBOOK.relative_to(ROOT)}")
+            cell["source"] = _set_hidden("".join(cell["source"]), blocks[gid]).splitlines(keepends=True)
+    notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote the hidden tests of {notebook.relative_to(ROOT)}")
     return 0
+
+
+def main(argv=None) -> int:
+    return write_or_check(NOTEBOOK, rendered(), Path(__file__).name, argv)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ the student's own earlier numbers imply (``_right_or_consistent``), as in the ot
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -33,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[3]  # lectures/homework/keys/ -> the rep
 NOTEBOOK = ROOT / "lectures" / "homework" / "source" / "hw5_glmm" / "hw5_glmm.ipynb"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_homework_keys import HELPER, arr, num, same_block  # noqa: E402,F401  (one writer of keys)
-from make_homework_keys_hw4 import _set_hidden, hidden_blocks  # noqa: E402,F401  (the same notebook surgery)
+from make_homework_keys_hw4 import hidden_blocks, write_or_check  # noqa: E402,F401  (the same notebook surgery)
 
 FORMULA = "count ~ temp + (1 | site)"
 SIGMA_GIVEN, BETA_GIVEN, SITE, NODES = 0.6, (1.0, 0.4), "s01", 10  # Part 2's given parameters, as the notebook
@@ -114,25 +112,7 @@ _right_or_consistent("p_boundary", p_boundary, {num(k["p_boundary"])}, 0.5 * sta
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the hidden tests are out of date")
-    args = parser.parse_args(argv)
-    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    blocks = rendered()
-    if args.check:
-        stale = sorted(g for g, b in blocks.items() if not same_block(hidden_blocks(nb).get(g, ""), b))
-        if stale or set(hidden_blocks(nb)) != set(blocks):
-            print(f"hidden tests out of date in {NOTEBOOK.name}: {stale}; run python lectures/homework/keys/make_homework_keys_hw5.py")
-            return 1
-        print("hw5 hidden tests are up to date")
-        return 0
-    for cell in nb["cells"]:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if gid in blocks:
-            cell["source"] = _set_hidden("".join(cell["source"]), blocks[gid]).splitlines(keepends=True)
-    NOTEBOOK.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote the hidden tests of {NOTEBOOK.relative_to(ROOT)}")
-    return 0
+    return write_or_check(NOTEBOOK, rendered(), Path(__file__).name, argv)
 
 
 if __name__ == "__main__":
