@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KenwardRoger", "kenward_roger", "kr_test"]
+__all__ = ["KenwardRoger", "kenward_roger", "kenward_roger_gls", "gls_parameter_matrices", "kr_test"]
 
 #: below this smallest |eigenvalue| of the information matrix, pbkrtest inverts it by a pseudo-inverse
 INFORMATION_CONDITION = 1e-10
@@ -71,19 +71,50 @@ def _parameter_matrices(model) -> tuple[list[np.ndarray], np.ndarray, list[int]]
     return E, np.asarray(gamma), owner
 
 
-def _add_group(Xi, Sinv, G, PP, QQ, K) -> None:
+def _add_group(Xi, Sinv, G, PP, QQ, K, G2=None, RR=None) -> None:
     """Add one independent group's (or, for several grouping factors, all rows') terms to P_k, Q_kl and
-    tr(Σ⁻¹G_kΣ⁻¹G_l), given its X_i, Σ_i⁻¹ and G_k (σ²'s G is the identity, last)."""
+    tr(Σ⁻¹G_kΣ⁻¹G_l), given its X_i, Σ_i⁻¹ and G_k (σ²'s G is the identity, last). ``Xi`` may hold m groups
+    that share Σ_i (m × n_i × p: a missing pattern of a gls fit). With second derivatives G2_kl = ∂²Σ_i/∂γ_k∂γ_l
+    (a parametrisation that is not linear), R_kl = X_i'Σ_i⁻¹ G2_kl Σ_i⁻¹X_i is added to RR."""
+    X3 = Xi[None] if Xi.ndim == 2 else Xi
     H = np.stack([g @ Sinv for g in G])  # G_k Σ⁻¹
-    O = H @ Xi  # G_k Σ⁻¹ X
-    T = Sinv @ Xi  # Σ⁻¹ X
-    PP -= np.einsum("kni,nj->kij", O, T)
-    QQ += np.einsum("kni,nm,lmj->klij", O, Sinv, O)
-    K += np.einsum("kab,lba->kl", H, H)
+    O = np.einsum("kab,mbj->kmaj", H, X3)  # G_k Σ⁻¹ X
+    T = np.einsum("ab,mbj->maj", Sinv, X3)  # Σ⁻¹ X
+    PP -= np.einsum("kmni,mnj->kij", O, T)
+    QQ += np.einsum("kmni,nl,hmlj->khij", O, Sinv, O, optimize=True)
+    K += len(X3) * np.einsum("kab,lba->kl", H, H)
+    if G2 is not None:
+        RR += np.einsum("mni,klnt,mtj->klij", T, G2, T, optimize=True)
+
+
+def _adjusted(Phi, PP, QQ, K, RR=None) -> KenwardRoger:
+    """Φ_A from the summed P_k, Q_kl, tr(Σ⁻¹G_kΣ⁻¹G_l) and (when Σ is not linear in γ) R_kl:
+
+        I_E,kl = tr(Σ⁻¹G_kΣ⁻¹G_l) − 2 tr(Φ Q_kl) + tr(Φ P_k Φ P_l),   W = 2 I_E⁻¹,
+        Φ_A = Φ + 2 Φ U Φ,   U = Σ_kl W_kl (Q_kl − P_k Φ P_l − ¼ R_kl)      (Kenward & Roger 1997, eq. 4)."""
+    PhiP = Phi @ PP  # (k, p, p)
+    IE = K - 2 * np.einsum("ij,klij->kl", Phi, QQ) + np.einsum("kij,lji->kl", PhiP, PhiP)
+    IE = 0.5 * (IE + IE.T)
+    condition = np.min(np.abs(np.linalg.eigvalsh(IE)))
+    W = 2 * (np.linalg.inv(IE) if condition > INFORMATION_CONDITION else np.linalg.pinv(IE))
+    U = np.einsum("kl,klij->ij", W, QQ) - np.einsum("kl,kia,ab,lbj->ij", W, PP, Phi, PP)
+    if RR is not None:
+        U -= 0.25 * np.einsum("kl,klij->ij", W, RR)
+    PhiA = Phi + 2 * Phi @ U @ Phi
+    return KenwardRoger(Phi, 0.5 * (PhiA + PhiA.T), tuple(PP), W)
 
 
 def kenward_roger(model) -> KenwardRoger:
-    """pbkrtest's ``vcovAdj``: the Kenward–Roger adjusted covariance of b̂ (REML fits only)."""
+    """pbkrtest's ``vcovAdj``: the Kenward–Roger adjusted covariance of b̂ (REML fits only), of an lmer
+    fit or (:func:`kenward_roger_gls`) a gls fit."""
+    from ..lmm.gls import GLSFit
+    from ..lmm.model import LinearMixedModel
+
+    if isinstance(model, GLSFit):
+        return kenward_roger_gls(model)
+    if not isinstance(model, LinearMixedModel):
+        raise TypeError(f"Kenward-Roger needs a model fitted by lmmteach.lmer or lmmteach.gls, not "
+                        f"{type(model).__name__}")
     if not model.reml:
         raise ValueError("Kenward-Roger's method is only available for REML fits (lmer(..., reml=True))")
     d = model.design
@@ -114,14 +145,75 @@ def kenward_roger(model) -> KenwardRoger:
         G = [same[b] * (d.Z @ e @ d.Z.T) for e, b in zip(E, owner)] + [np.eye(d.nobs)]
         Sinv = np.linalg.inv(sum(c * g for c, g in zip(np.r_[gamma, s2], G)))  # Σ = Σ_k γ_k G_k
         _add_group(d.X, Sinv, G, PP, QQ, K)
-    PhiP = Phi @ PP  # (k, p, p)
-    IE = K - 2 * np.einsum("ij,klij->kl", Phi, QQ) + np.einsum("kij,lji->kl", PhiP, PhiP)
-    IE = 0.5 * (IE + IE.T)
-    condition = np.min(np.abs(np.linalg.eigvalsh(IE)))
-    W = 2 * (np.linalg.inv(IE) if condition > INFORMATION_CONDITION else np.linalg.pinv(IE))
-    U = np.einsum("kl,klij->ij", W, QQ) - np.einsum("kl,kia,ab,lbj->ij", W, PP, Phi, PP)
-    PhiA = Phi + 2 * Phi @ U @ Phi
-    return KenwardRoger(Phi, 0.5 * (PhiA + PhiA.T), tuple(PP), W)
+    return _adjusted(Phi, PP, QQ, K)
+
+
+# -- gls fits: Σ_i = Σ[P_i, P_i], the T × T covariance over the time points at subject i's visits P_i ---------
+def _linear_labels(cov) -> np.ndarray | None:
+    """For a gls covariance that is linear in its parameters γ, the T × T matrix naming each entry's γ_k (−1:
+    the entry is 0), so that G_k = ∂Σ/∂γ_k is the indicator of label k; None for AR(1) (not linear)."""
+    T = cov.T
+    tt, ss = np.indices((T, T))
+    lo, hi = np.minimum(tt, ss), np.maximum(tt, ss)
+    pair = hi * (hi + 1) // 2 + lo  # one label per unordered pair {t, s}, diagonal included
+    if cov.name is None:  # σ² I, or diag(σ_t²) with a variance per time point
+        return np.where(tt == ss, tt if cov.heteroscedastic else 0, -1)
+    if cov.heteroscedastic and cov.name != "un":
+        raise ValueError(f"Kenward-Roger for gls is available for correlation={cov.name!r} with one variance "
+                         "(heteroscedastic=False), or for the MMRM (correlation='un', heteroscedastic=True); "
+                         f"with a variance per time point {cov.name!r} is not linear in its parameters")
+    if cov.name == "cs":  # σ² on the diagonal, c = σ²ρ off it
+        return (tt != ss).astype(int)
+    if cov.name == "toep":  # c_d = σ²ρ_d at lag d (c_0 = σ²)
+        return np.abs(tt - ss)
+    if cov.name == "un":  # every σ_ts (MMRM), or one σ² and every σ_ts, t ≠ s
+        return pair if cov.heteroscedastic else np.where(tt == ss, 0, pair)  # off-diagonal pairs are > 0
+    return None
+
+
+def gls_parameter_matrices(fit) -> tuple[np.ndarray, np.ndarray | None]:
+    """G_k = ∂Σ/∂γ_k (k × T × T) and, when Σ is not linear in γ, G2_kl = ∂²Σ/∂γ_k∂γ_l (k × k × T × T), at the
+    estimates of a gls fit, in the parametrisation SAS's DDFM=KR uses:
+
+    * independent errors: σ² (or σ_t², one per time point);  ``cs``: σ² and c = σ²ρ;  ``toep``: c_d = σ²ρ_d,
+      d = 0, ..., T − 1;  ``un``: σ² and every σ_ts (t ≠ s), or, heteroscedastic (the MMRM), every σ_ts —
+      all linear, G2 = 0 (and any linear reparametrisation gives the same Φ_A: CS's (σ², c) and the random
+      intercept's (σ_b², σ_e²) of pbkrtest give one answer);
+    * ``ar1``, ``car1``: (σ², ρ) with Σ_ts = σ²ρ^|t−s|, not linear, so the R_kl of the second derivatives
+      ∂²Σ/∂σ²∂ρ = |t−s| ρ^(|t−s|−1), ∂²Σ/∂ρ² = σ²|t−s|(|t−s|−1)ρ^(|t−s|−2) enter Φ_A.
+    """
+    cov = fit.devfun.covariance
+    labels = _linear_labels(cov)
+    if labels is not None:
+        used = np.unique(labels[labels >= 0])
+        return np.stack([(labels == k).astype(float) for k in used]), None
+    lag = cov.structure.lag
+    s2, rho = fit.sigma**2, float(cov.correlation_parameters(fit.theta)[0])
+    with np.errstate(divide="ignore", invalid="ignore"):  # ρ^(lag−1), ρ^(lag−2) only where lag allows
+        d1 = np.where(lag > 0, lag * np.power(rho, lag - 1), 0.0)
+        d2 = np.where(lag > 1, lag * (lag - 1) * np.power(rho, lag - 2), 0.0)
+    G = np.stack([np.power(rho, lag), s2 * d1])
+    G2 = np.stack([np.stack([np.zeros_like(lag), d1]), np.stack([d1, s2 * d2])])
+    return G, G2
+
+
+def kenward_roger_gls(fit) -> KenwardRoger:
+    """Kenward–Roger's Φ_A for a gls fit (REML only): the sums over subjects run over the missing patterns, the
+    subjects with visits P sharing Σ_P = Σ̂[P, P]. See :func:`gls_parameter_matrices` for the parametrisation."""
+    if not fit.reml:
+        raise ValueError("Kenward-Roger's method is only available for REML fits (gls(..., reml=True))")
+    G, G2 = gls_parameter_matrices(fit)
+    Sigma = fit.cov_matrix().to_numpy()
+    cp, X = fit.devfun.cp, fit.design.X
+    k, p = len(G), X.shape[1]
+    PP, QQ, K = np.zeros((k, p, p)), np.zeros((k, k, p, p)), np.zeros((k, k))
+    RR = None if G2 is None else np.zeros((k, k, p, p))
+    for P, rows in zip(cp.patterns, cp.pattern_rows):
+        ix = np.ix_(P, P)
+        Sinv = np.linalg.inv(Sigma[ix])
+        _add_group(X[rows], Sinv, [g[ix] for g in G], PP, QQ, K,
+                   None if G2 is None else G2[:, :, P][:, :, :, P], RR)
+    return _adjusted(fit.vcov.to_numpy(), PP, QQ, K, RR)
 
 
 def kr_test(model, L, kr: KenwardRoger | None = None) -> dict:
