@@ -223,16 +223,18 @@ def anova_terms(model, type: int = 3, ddf: str = "Satterthwaite") -> pd.DataFram
 
 
 def contest(model, L, joint: bool = True, ddf: str = "Satterthwaite") -> pd.DataFrame:
-    """lmerTest's ``contest``: tests of contrasts L b = 0 (one per row of ``L``).
+    """lmerTest's ``contest``: tests of contrasts L b = 0 (one per row of ``L``), of an lmer or a gls fit (for gls,
+    Kenward–Roger in the parametrisation of :func:`~lmmteach.inference.kenward_roger.gls_parameter_matrices`).
 
     ``joint=True``: one F test of all rows together (columns as :func:`anova_terms`); ``joint=False``: a
     t test per row (``Estimate, Std. Error, df, t value, Pr(>|t|)``), with Kenward–Roger's adjusted
     covariance and df when ``ddf="Kenward-Roger"``.
     """
+    from ..lmm.gls import GLSFit
     from ..lmm.model import LinearMixedModel
 
-    if not isinstance(model, LinearMixedModel):
-        raise TypeError(f"contest tests a model returned by lmmteach.lmer, not {type(model).__name__}")
+    if not isinstance(model, (LinearMixedModel, GLSFit)):
+        raise TypeError(f"contest tests a model returned by lmmteach.lmer or lmmteach.gls, not {type(model).__name__}")
     ddf = _ddf_method(ddf)
     Lm, index = _check_L(model, L)
     if joint:

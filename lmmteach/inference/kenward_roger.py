@@ -18,6 +18,15 @@ With one grouping factor Σ is block diagonal (one block per group), so every su
 n × n matrix is formed. With several (crossed or nested: Oats' ``(1 | Block/Variety)``, Penicillin's
 ``(1 | plate) + (1 | sample)``) Σ is not, and the sums are formed once over the n × n matrices, as pbkrtest
 does: G_k = S_b ∘ (Z E_k Z'), S_b[t, u] = 1 when rows t and u share the level of term k's grouping factor b.
+
+**gls fits** (the MMRM, :func:`kenward_roger_gls`): Σ_i = Σ[P_i, P_i], P_i the time points of subject i, and the
+sums run over the missing patterns. KR depends on the parametrisation γ of Σ: Φ_A has the term
+−¼ Σ_kl W_kl R_kl, R_kl = X'Σ⁻¹(∂²Σ/∂γ_k∂γ_l)Σ⁻¹X, which is 0 when Σ is linear in γ and changes under a
+non-linear reparametrisation (every *linear* one gives the same Φ_A, F and ddf). We use SAS's DDFM=KR
+parametrisation: linear (σ_ts) for CS, Toeplitz and UN — the one in which KR reproduces Hotelling's T² for
+complete data with an unstructured covariance (Kenward & Roger 1997), and CS's equals pbkrtest's random
+intercept (σ_b², σ²) — and (σ², ρ), with its second derivatives, for AR(1). A program working in another
+parametrisation (log-SDs and a Cholesky factor of the correlations, say) gets other numbers for the same fit.
 """
 
 from __future__ import annotations
