@@ -48,6 +48,7 @@ from .glmm.model import GeneralizedLinearMixedModel, glmer, glmer_devfun, overdi
 from .inference.lrt import anova
 from .inference.bootstrap import BootstrapLRT, bootstrap_lrt
 from .inference.confint import confint
+from .inference.profile import profile_zeta
 from .inference.satterthwaite import satterthwaite
 from .inference.ftest import contest
 from .inference.kenward_roger import kenward_roger
@@ -64,7 +65,7 @@ __all__ = [
     "anova_twoway_additive", "long_to_wide", "univariate_rm_table", "pairwise_comparisons",
     "parse_formula", "lformula", "textbook", "mk_devfun", "optimize_lmer", "LmerControl", "LinearMixedModel", "lmer", "GLSFit", "gls",
     "binomial", "poisson", "GeneralizedLinearMixedModel", "glmer", "glmer_devfun", "overdispersion",
-    "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "satterthwaite", "contest", "kenward_roger",
+    "anova", "BootstrapLRT", "bootstrap_lrt", "confint", "profile_zeta", "satterthwaite", "contest", "kenward_roger",
     "datasets", "grading", "plots",
 ]
 

@@ -50,7 +50,8 @@ from ..lmm.optimize import bfgs_update, hessian, one_blas_thread, optimize_lmer,
 from ..lmm.profiled import profiled_deviance
 from .._util import fd_hessian
 
-__all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "check_scale", "profile_intervals"]
+__all__ = ["sdcor", "theta_from_sdcor", "sdcor_deviance", "parameter_names", "check_scale", "profile_intervals",
+           "profile_zeta"]
 
 ROOT_CHECK_TOL = 1e-6
 """A robust inner minimum replaces the warm one when it lies this far below it."""
@@ -725,3 +726,39 @@ def _profile_rows(model, names, wanted, level, cols, use_gradient) -> pd.DataFra
             j = k - n_var
             rows.append(prof.interval(prof.fixef_profile(j), z * se[j], (-np.inf, np.inf), crit))
     return pd.DataFrame(rows, index=wanted, columns=cols)
+
+
+def profile_zeta(model, parm: str, values, use_gradient: bool | None = None) -> pd.DataFrame:
+    """lme4's ``profile(m, which = parm)`` at given values v of one parameter (``.sig01``, ..., ``.sigma`` on the
+    SD/correlation scale, or a fixed effect): columns ``parm``, ``deviance`` d_k(v) (the ML deviance with the
+    parameter held at v, the others re-estimated) and ``zeta`` ζ(v) = sign(v − ψ̂_k) √(d_k(v) − d(ψ̂)), the curve
+    of a zeta plot (:func:`lmmteach.course.plots.plot_zeta`). A REML fit is profiled by ML, as lme4 does.
+    The points are computed outward from the estimate, each warm-started from its neighbour and checked from
+    other starts (as the intervals' end points are)."""
+    check_scale(model)
+    names = parameter_names(model)
+    if not isinstance(parm, str) or parm not in names:
+        raise ValueError(f"unknown parameter {parm!r}; the parameters are {names}")
+    try:
+        v = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"values must be numbers (the values of {parm} to profile at), not {values!r}") from None
+    if v.ndim != 1 or len(v) == 0 or not np.all(np.isfinite(v)):
+        raise ValueError(f"values must be a non-empty 1-d sequence of finite numbers, got {values!r}")
+    with one_blas_thread():
+        prof = _Profiler(model, use_gradient)
+        k, n_var = names.index(parm), len(prof.psi_hat)
+        if k < n_var:
+            lo, hi = prof.bounds[k]
+            if np.any((v < lo) | (v > hi)):
+                raise ValueError(f"{parm} is {'a correlation' if lo == -1.0 else 'a standard deviation'}: its values "
+                                 f"must lie in [{lo:g}, {hi:g}], got {v[(v < lo) | (v > hi)][0]:g}")
+        profile = prof.variance_profile(k) if k < n_var else prof.fixef_profile(k - n_var)
+        estimate = profile.points[0].v
+        deviance = np.empty(len(v))
+        for side in (v < estimate, v >= estimate):  # outward from the estimate: each start is a neighbour's
+            idx = np.flatnonzero(side)
+            for i in idx[np.argsort(np.abs(v[idx] - estimate))]:
+                deviance[i] = profile.point(float(v[i]), robust=True).deviance
+    zeta = np.sign(v - estimate) * np.sqrt(np.maximum(deviance - prof.dev_hat, 0.0))
+    return pd.DataFrame({parm: v, "deviance": deviance, "zeta": zeta})
