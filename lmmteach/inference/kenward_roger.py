@@ -200,7 +200,7 @@ def gls_parameter_matrices(fit) -> tuple[np.ndarray, np.ndarray | None]:
     s2, rho = fit.sigma**2, float(cov.correlation_parameters(fit.theta)[0])
     with np.errstate(divide="ignore", invalid="ignore"):  # ρ^(lag−1), ρ^(lag−2) only where lag allows
         d1 = np.where(lag > 0, lag * np.power(rho, lag - 1), 0.0)
-        d2 = np.where(lag > 1, lag * (lag - 1) * np.power(rho, lag - 2), 0.0)
+        d2 = np.where((lag > 0) & (lag != 1), lag * (lag - 1) * np.power(rho, lag - 2), 0.0)  # car1: lag < 1 too
     G = np.stack([np.power(rho, lag), s2 * d1])
     G2 = np.stack([np.stack([np.zeros_like(lag), d1]), np.stack([d1, s2 * d2])])
     return G, G2

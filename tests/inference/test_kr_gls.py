@@ -119,12 +119,14 @@ def test_mmrm_kenward_roger_is_hotellings_t2_two_samples():
         stats.f.sf((N - 1 - q) / (q * (N - 2)) * T2, q, N - 1 - q), rel=EXACT_RTOL)
 
 
-@pytest.mark.parametrize("correlation", ["ar1", "car1"])
-def test_ar1_parameter_derivatives_are_those_of_sigma2_rho_to_the_lag(correlation):
-    data = shared.data("sleepstudy")
-    fit = lt.gls("Reaction ~ Days", data, group="Subject", time="Days", correlation=correlation)
+@pytest.mark.parametrize("correlation, unit", [("ar1", 1.0), ("car1", 1 / 3)])
+def test_ar1_parameter_derivatives_are_those_of_sigma2_rho_to_the_lag(correlation, unit):
+    """sleepstudy's days, for car1 counted in units of 3 days (lags 1/3, 2/3, 1, ...: below 1 too)."""
+    data = shared.data("sleepstudy").assign(t=lambda d: d["Days"] * unit)
+    fit = lt.gls("Reaction ~ Days", data, group="Subject", time="t", correlation=correlation)
     G, G2 = gls_parameter_matrices(fit)
-    lag = np.abs(np.subtract.outer(np.arange(10.0), np.arange(10.0)))
+    times = np.arange(10.0) * unit
+    lag = np.abs(np.subtract.outer(times, times))
 
     def Sigma(g):
         return g[0] * g[1] ** lag
