@@ -87,6 +87,8 @@ def test_run_all_reveals_no_solution(offline, lab_copy):  # noqa: F811  (the imp
     needles = _needles(lectures / LECTURE)
     assert len(needles) >= 3
     page = offline.page
+    console = []
+    page.on("console", lambda m: console.append(m.text))
     page.goto(f"{base}/lab/tree/{LECTURE}?token={tb.TOKEN}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=tb.SERVER_START_TIMEOUT * 1000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
@@ -128,6 +130,9 @@ def test_run_all_reveals_no_solution(offline, lab_copy):  # noqa: F811  (the imp
     assert page.evaluate(VISIBLE, needles) != [], f"the opened solution shows nothing (dialogs: {dialogs})"
     page.screenshot(path=str(tb.SHOTS / "lecture_solution_opened.png"))
     assert offline.blocked == [], f"the lab asks the network for {offline.blocked}"
+    # the FAST design-token errors of the live slides (test_browser.RISE_STACK_ERROR) are jupyterlab-rise's
+    # bundle's: JupyterLab's own notebook page, with the same lecture run and its widgets, logs none
+    assert tb._stack_errors(console) == 0, [m for m in console if tb.RISE_STACK_ERROR in m][:3]
 
 
 # ---------------------------------------------------------------------------------------------------------
