@@ -301,6 +301,9 @@ def _get(url: str) -> tuple[int, str]:
 
 @contextmanager
 def _server(cmd: list[str], env: dict[str, str], cwd: Path, port: int, log: Path):
+    """A Jupyter server for one test module; its JupyterLab workspaces (the open tabs it restores) live beside
+    its log, not in the user's ~/.jupyter, where every other server on the machine would share them."""
+    env = {**env, "JUPYTERLAB_WORKSPACES_DIR": str(log.parent / "workspaces")}
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
