@@ -184,6 +184,8 @@ def test_run_all_before_the_kernel_is_ready_saves_no_blank_lecture(offline, lab_
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=tb.SERVER_START_TIMEOUT * 1000)
     page.wait_for_function("(n) => document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').length >= n",
                            arg=min(stored, 5), timeout=60_000)
+    page.locator(".jp-Notebook .jp-OutputArea-output").nth(1).scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
     tb.SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(tb.SHOTS / "lecture_run_all_early_reopened.png"))
     assert offline.blocked == [], f"the lab asks the network for {offline.blocked}"
