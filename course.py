@@ -96,9 +96,14 @@ def _root_flag() -> list[str]:
     return ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
 
 
+# Run All pressed while the kernel still starts blanks every cell (JupyterLab runs nothing then, and the
+# autosave writes the blank lecture): this save hook keeps a lecture's stored outputs in that case.
+LECTURE_SAVE_HOOK = "lmmteach.course.labsave.keep_lecture_outputs"
+
+
 def student_config_dir() -> Path:
-    """A Jupyter config directory that switches nbgrader's instructor tools and Jupyter's news off (put on
-    JUPYTER_CONFIG_PATH).
+    """A Jupyter config directory that switches nbgrader's instructor tools and Jupyter's news off and keeps a
+    lecture from being saved blank (put on JUPYTER_CONFIG_PATH).
 
     It ranks above the environment's own config (where nbgrader enables them) and below the user's ~/.jupyter.
     """
@@ -107,7 +112,8 @@ def student_config_dir() -> Path:
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {name: True for name in (*INSTRUCTOR_PLUGINS, NEWS_PLUGIN)}}, indent=2))
     (config / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {name: False for name in INSTRUCTOR_SERVER_EXTENSIONS}}}, indent=2))
+        {"ServerApp": {"jpserver_extensions": {name: False for name in INSTRUCTOR_SERVER_EXTENSIONS}},
+         "ContentsManager": {"pre_save_hook": LECTURE_SAVE_HOOK}}, indent=2))
     return config
 
 

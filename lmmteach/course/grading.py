@@ -31,13 +31,16 @@ Homework tasks done by hand (the library would do them in one call):
 
 =====================================================  ==================================
 ``ShortcutWatch(*functions, task=...)``                records calls; ``.check(name)`` fails if any
-                                                       (a module stands for its public functions)
+                                                       (a module stands for its public functions and
+                                                       classes, a class for its constructor and methods)
 ``switched_off(*functions, reason=...)``               a ``with`` block in which they refuse to run
 =====================================================  ==================================
 
 Both reach every public path to a function: each module attribute that holds it (``lmmteach.aov1rm``,
 ``lmmteach.anova.rmanova.aov1rm``, ...) and each name a student bound to it (``from lmmteach.textbook
-import gls as g``), found by identity, not by name.
+import gls as g``), found by identity, not by name; and a class by its constructor and methods, so that
+neither ``LinearMixedModel(design, devfun, opt)`` nor ``model.devfun.loglik(theta, sigma2)`` of a model fitted
+before gets round them.
 
 Tolerances follow ``numpy.isclose``: ``|got - expected| <= atol + rtol * |expected|``.
 """
@@ -335,22 +338,73 @@ def _functions(items) -> list[Callable]:
     out: list[Callable] = []
     for item in items:
         if isinstance(item, types.ModuleType):
-            # a former flat name (lmmteach.textbook) holds the wing module's functions (lmmteach.lmm.textbook)
-            homes = {item.__name__, f"{item.__package__}.{item.__name__.rpartition('.')[2]}"}
-            out += [f for name, f in vars(item).items() if isinstance(f, types.FunctionType)
-                    and not name.startswith("_") and f.__module__ in homes]
-        else:
+            out += [f for f in _public_members(item) if isinstance(f, types.FunctionType)]
+        elif not isinstance(item, type):
             out.append(item)
     return out
 
 
+def _public_members(module: types.ModuleType) -> list:
+    """The public functions and classes defined in ``module``; a former flat name (lmmteach.textbook) holds
+    the wing module's (lmmteach.lmm.textbook)."""
+    homes = {module.__name__, f"{module.__package__}.{module.__name__.rpartition('.')[2]}"}
+    return [f for name, f in vars(module).items() if isinstance(f, (types.FunctionType, type))
+            and not name.startswith("_") and f.__module__ in homes]
+
+
+def _classes(items) -> list[type]:
+    """The classes given (a module: the public classes defined in it), each with the library classes it
+    inherits from and every subclass: where its constructor and methods live."""
+    given = [c for item in items
+             for c in (_public_members(item) if isinstance(item, types.ModuleType) else [item])
+             if isinstance(c, type)]
+    package = __name__.partition(".")[0]
+    out: dict[type, None] = {}
+    while given:
+        cls = given.pop()
+        if cls in out:
+            continue
+        out[cls] = None
+        given += [c for c in cls.__mro__[1:] if c.__module__.partition(".")[0] == package]
+        given += cls.__subclasses__()
+    return list(out)
+
+
+def _replace_methods(classes, replacement: Callable[[Callable], Callable]) -> list[tuple[type, str, object]]:
+    """Put ``replacement(f)`` in place of every method of ``classes`` defined in them (``__init__`` and
+    ``__call__`` included, properties not): constructing the class, or calling a method of an instance made
+    before, goes through it. Returns what was replaced, for the undo."""
+    replaced = []
+    for cls in classes:
+        for attr, value in list(vars(cls).items()):
+            if attr.startswith("__") and attr not in ("__init__", "__call__"):
+                continue
+            if isinstance(value, types.FunctionType):
+                stand_in: object = replacement(value)
+            elif isinstance(value, (staticmethod, classmethod)):
+                stand_in = type(value)(replacement(value.__func__))
+            else:
+                continue
+            type.__setattr__(cls, attr, stand_in)
+            replaced.append((cls, attr, value))
+    return replaced
+
+
+def _shown(function: Callable) -> str:
+    """How a student calls it: ``gls``, ``LinearMixedModel.loglik``, ``LinearMixedModel(...)`` (constructing)."""
+    name = function.__qualname__
+    return name[:-len(".__init__")] + "(...)" if name.endswith(".__init__") else name
+
+
 def _replace_everywhere(functions, replacement: Callable[[Callable], Callable]) -> Callable[[], None]:
-    """Put ``replacement(f)`` in place of each of ``functions`` (modules: their public functions) wherever a
-    loaded module holds it (by identity: every alias and import path, the notebook's own names in ``__main__``
-    included); return an undo."""
+    """Put ``replacement(f)`` in place of each of ``functions`` (modules: their public functions and classes)
+    wherever a loaded module holds it (by identity: every alias and import path, the notebook's own names in
+    ``__main__`` included), and in place of every method of each class given (its constructor, and the
+    methods of instances made before: ``model.devfun.loglik``), in it, its library base classes and its
+    subclasses; return an undo."""
     wanted = {id(f): f for f in _functions(functions)}
     stand_in = {key: replacement(f) for key, f in wanted.items()}
-    replaced = []
+    replaced: list[tuple[dict, str, object]] = []
     for module in list(sys.modules.values()):
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
@@ -359,10 +413,13 @@ def _replace_everywhere(functions, replacement: Callable[[Callable], Callable]) 
             if id(value) in wanted and value is wanted[id(value)]:
                 namespace[attr] = stand_in[id(value)]
                 replaced.append((namespace, attr, value))
+    methods = _replace_methods(_classes(functions), replacement)
 
     def undo() -> None:
         for namespace, attr, value in replaced:
             namespace[attr] = value
+        for cls, attr, value in methods:
+            type.__setattr__(cls, attr, value)
     return undo
 
 
@@ -379,7 +436,7 @@ class ShortcutWatch:
     def _recording(self, function: Callable) -> Callable:
         @functools.wraps(function)
         def recorded(*args, **kwargs):
-            self.called.append(f"{function.__module__}.{function.__qualname__}")
+            self.called.append(f"{function.__module__}.{_shown(function)}")
             return function(*args, **kwargs)
         return recorded
 
@@ -397,7 +454,7 @@ def switched_off(*functions: Callable | types.ModuleType, reason: str) -> Iterat
     def refusing(function: Callable) -> Callable:
         @functools.wraps(function)
         def refuse(*args, **kwargs):
-            raise AssertionError(f"{function.__qualname__} is switched off here: {reason}")
+            raise AssertionError(f"{_shown(function)} is switched off here: {reason}")
         return refuse
 
     undo = _replace_everywhere(functions, refusing)

@@ -301,6 +301,9 @@ def _get(url: str) -> tuple[int, str]:
 
 @contextmanager
 def _server(cmd: list[str], env: dict[str, str], cwd: Path, port: int, log: Path):
+    """A Jupyter server for one test module; its JupyterLab workspaces (the open tabs it restores) live beside
+    its log, not in the user's ~/.jupyter, where every other server on the machine would share them."""
+    env = {**env, "JUPYTERLAB_WORKSPACES_DIR": str(log.parent / "workspaces")}
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -429,11 +432,25 @@ if __name__ == "__main__":  # pragma: no cover
 # Live slides with widgets (jupyterlab-rise): a slider moved in the slide view redraws its figure
 # ---------------------------------------------------------------------------------------------------------
 WIDGET_LECTURE, WIDGET_CALL = "02_rm_anova", "interact_if_available(interactive.plot_sphericity"
+# jupyterlab-rise 0.43.1's slide app logs "RangeError: Maximum call stack size exceeded" from the FAST
+# design-token code it bundles (@microsoft/fast-foundation: microsoft/fast#7057, #6464) while it renders a deck:
+# upstream, harmless (caught and logged), a few per slide group (14 for lecture 01, 23-41 for lecture 02 here).
+# They must not grow while presenting (running cells, moving a slider); see lectures/docs/troubleshooting.md.
+RISE_STACK_ERROR = "Maximum call stack size exceeded"
+RISE_STACK_ERRORS_PER_LOAD = 80  # about twice the most seen for lecture 02: a bound on a render, not a target
+
+
+def _stack_errors(console: list[str]) -> int:
+    return sum(RISE_STACK_ERROR in m for m in console)
+
+
 KERNEL_TIMEOUT = 120  # seconds, for the setup cell and one redraw (500 simulated data sets) on a busy machine
 
 
-def _execute_in_kernel(base: str, path: str, code: str) -> str:
-    """Run ``code`` in the kernel of the running session of notebook ``path`` (the slides' kernel); its status."""
+def _execute_in_kernel(base: str, path: str, code: str, page) -> str:
+    """Run ``code`` in the kernel of the running session of notebook ``path`` (the slides' kernel); its status.
+    While it waits for the session, ``page`` keeps running: Playwright's sync API routes the page's requests
+    (the offline filter) only inside its own calls, so a ``time.sleep`` would hold back the session request."""
     import websocket  # websocket-client, installed with jupyter_server
 
     deadline = time.monotonic() + KERNEL_TIMEOUT
@@ -442,7 +459,7 @@ def _execute_in_kernel(base: str, path: str, code: str) -> str:
         kernel = next((x["kernel"]["id"] for x in sessions if x["path"].endswith(path)), None)
         if kernel or time.monotonic() > deadline:
             break
-        time.sleep(1)
+        page.wait_for_timeout(1000)
     assert kernel, f"no kernel for {path}: {sessions}"
     ws = websocket.create_connection(f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels?token={TOKEN}",
                                      timeout=KERNEL_TIMEOUT)
@@ -473,7 +490,11 @@ def test_live_slides_slider_redraws(offline, student_lab):
     page.wait_for_selector(".reveal .slides section", state="attached", timeout=SERVER_START_TIMEOUT * 1000)
     cells = json.loads((ROOT / "lectures" / f"{WIDGET_LECTURE}.ipynb").read_text(encoding="utf-8"))["cells"]
     setup = next("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    assert _execute_in_kernel(student_lab, f"{WIDGET_LECTURE}.ipynb", setup) == "ok"
+    assert _execute_in_kernel(student_lab, f"{WIDGET_LECTURE}.ipynb", setup, page) == "ok"
+    page.wait_for_timeout(5000)
+    loaded = _stack_errors(console)
+    print(f"{RISE_STACK_ERROR!r} in the console after loading the slides: {loaded}")
+    assert loaded <= RISE_STACK_ERRORS_PER_LOAD, console[-5:]
     section = page.evaluate("""(call) => [...document.querySelectorAll('.jp-CodeCell')]
                                .find(e => e.textContent.includes(call)).closest('section').id""", WIDGET_CALL)
     for _ in range(30):  # reveal follows the URL's hash once it is ready: set it until the slide is shown
@@ -494,7 +515,7 @@ def test_live_slides_slider_redraws(offline, student_lab):
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "live_slides_widget_failed.png"))
         raise AssertionError(f"no figure under the widget cell: {cell.inner_text()[:500]!r}; console: "
-                             f"{[m for m in console if 'Maximum call stack' not in m][-10:]}") from None
+                             f"{[m for m in console if RISE_STACK_ERROR not in m][-10:]}") from None
     assert cell.locator(".widget-slider").count() == 3
     assert "VBox(children" not in cell.inner_text()
     before = figure.first.get_attribute("src")
@@ -510,6 +531,7 @@ def test_live_slides_slider_redraws(offline, student_lab):
     assert readout.inner_text().strip() == "0.20"
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "live_slides_widget_moved.png"))
+    assert _stack_errors(console) <= loaded, "jupyterlab-rise's console errors grow while presenting"
     assert not [m for m in console if "Shared module" in m], [m for m in console if "Shared module" in m]
     assert offline.blocked == [], f"live slides ask the network for {offline.blocked}"
 

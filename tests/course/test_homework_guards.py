@@ -77,6 +77,55 @@ def via_lmer():
     assert errors[5] == "", errors[5]
 
 
+# Every public path to hw3's fitting code, each used inside a student's function: the model class built from
+# lme4's stages, its former flat module name, the fitting function by its wing path and former flat name, the
+# deviance classes and the methods of a model fitted before the test (an instance the switch cannot take away).
+HW3_PRELUDE = """import warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+import lmmteach.model as former_model
+from lmmteach.lmm.model import LinearMixedModel as LMM
+from lmmteach.lmm.deviance import ProfiledDeviance, one_factor_devfun
+design = lmmteach.lformula("score ~ ses + (1 | class)", classrooms)
+fitted_before = lmmteach.lmer("score ~ ses + (1 | class)", classrooms, reml=False)
+theta = np.array([np.sqrt(20.0 / 40.0)])
+"""
+HW3_PATHS = {
+    "the class": "lmmteach.LinearMixedModel(design, fitted_before.devfun, fitted_before.optimum)",
+    "the class under another name": "LMM(design, fitted_before.devfun, fitted_before.optimum)",
+    "the class by its former flat module": "former_model.LinearMixedModel(design, fitted_before.devfun, "
+                                           "fitted_before.optimum)",
+    "lmer by its wing path": 'lmmteach.lmm.model.lmer("score ~ ses + (1 | class)", classrooms)',
+    "lmer by its former flat module": 'former_model.lmer("score ~ ses + (1 | class)", classrooms)',
+    "the stages": "lmmteach.optimize_lmer(lmmteach.mk_devfun(design, reml=False))",
+    "a deviance by its module": "one_factor_devfun(design, reml=False)(theta)",
+    "a deviance class": "ProfiledDeviance(fitted_before.devfun.cp, fitted_before.devfun.structures)",
+    "a fitted model's deviance": "fitted_before.devfun.loglik(theta, 40.0)",
+    "a fitted model's refit": "fitted_before.update(reml=True)",
+    "gls by its wing path": 'lmmteach.lmm.gls.gls("score ~ ses", classrooms, group="class", time="pupil", '
+                            'correlation="cs")',
+}
+
+
+@pytest.fixture(scope="module")
+def hw3_runs():
+    cells = []
+    for code in HW3_PATHS.values():
+        cells += [f"def student():\n    return {code}\n\nwith no_library_shortcuts():\n    student()",
+                  "student()  # outside the block: the library is back"]
+    return run_cells(setup_cell("hw3_estimation"), HW3_PRELUDE, *cells)
+
+
+@pytest.mark.parametrize("i", range(len(HW3_PATHS)), ids=list(HW3_PATHS))
+def test_hw3_switch_reaches_every_path(hw3_runs, i):
+    """Inside no_library_shortcuts() each path refuses with the switch's message; the same code runs once the
+    block is left (so it was the switch, not a mistake in the code, that stopped it)."""
+    assert hw3_runs[:2] == ["", ""], hw3_runs[:2]
+    inside, outside = hw3_runs[2 + 2 * i], hw3_runs[3 + 2 * i]
+    assert inside.startswith("AssertionError:") and "switched off here" in inside, inside
+    assert "graded on your own numpy/scipy code" in inside
+    assert outside == "", outside
+
+
 @pytest.mark.parametrize(("assignment", "part"), [("hw2_random_effects", "Part 4"), ("hw4_beyond", "Part 1")])
 def test_lrt_by_hand_watch(assignment, part):
     """hw2 and hw4 compute their likelihood-ratio tests by hand: lmmteach.anova under another name is seen."""
