@@ -89,8 +89,9 @@ def _block_diagonal(B: np.ndarray) -> sp.csr_matrix:
 
 
 MAX_SCHUR_BYTES = 2**31
-"""The dense Schur complement M_rr (R × R doubles) may take at most this much memory (2 GiB): beyond it a fit
-stops with a clear error instead of a MemoryError (the sparse Schur complement is not implemented)."""
+"""The dense Schur complement M_rr (R × R doubles) may take at most this much memory (2 GiB): beyond it this
+engine stops with a clear error instead of a MemoryError (:func:`lmmteach.lmm.engine.mk_devfun` hands large
+ones to the sparse Schur complement, :mod:`lmmteach.lmm.sparse_schur`, long before)."""
 
 DENSE_FILL = 0.25
 """Z_r'Z₁ is kept dense when at least this fraction of its entries are non-zero (e.g. fully crossed subjects ×
@@ -149,7 +150,7 @@ class BlockedCrossproducts:
     l_terms: tuple[int, ...]  # ℓ_j of every term
     A11: np.ndarray  # (ℓ₁, q₁, q₁)  Z₁'Z₁ per level
     A_r1: sp.csr_matrix | np.ndarray  # (R, ℓ₁q₁)  Z_r'Z₁ (dense when ``DENSE_FILL`` of it is non-zero)
-    Arr: np.ndarray  # (R, R)  Z_r'Z_r
+    Arr: np.ndarray | sp.csr_matrix  # (R, R)  Z_r'Z_r (sparse for the sparse Schur complement)
     Z1Xy: np.ndarray  # (ℓ₁, q₁, p + 1)  Z₁'[Q e] per level
     ZrXy: np.ndarray  # (R, p + 1)  Z_r'[Q e]
     yty: float  # e'e
@@ -167,9 +168,10 @@ class BlockedCrossproducts:
     log_weights: float = 0.0  # Σ log w_i of prior weights; −2ℓ loses it (as in Crossproducts)
 
     @classmethod
-    def from_design(cls, design) -> "BlockedCrossproducts":
+    def from_design(cls, design, sparse_schur: bool = False) -> "BlockedCrossproducts":
         """The cross-products of a design; with prior weights every row of X, Z and y is scaled by √w_i and
-        an offset is subtracted from y first (:meth:`Design.fitting_arrays`)."""
+        an offset is subtracted from y first (:meth:`Design.fitting_arrays`). With ``sparse_schur`` Z_r'Z_r
+        and Z_r'Z₁ stay sparse, for :class:`~lmmteach.lmm.sparse_schur.SparseSchurDeviance`."""
         X, Zrows, y = design.fitting_arrays()
         Zs = np.split(Zrows, np.cumsum([b.q for b in design.blocks])[:-1], axis=1)
         blocks = [replace(b, Z=Z) for b, Z in zip(design.blocks, Zs)]
@@ -188,13 +190,16 @@ class BlockedCrossproducts:
         scalar = all(b.q == 1 for b in blocks) and len(first) == 1
         if not scalar and A_r1.nnz >= DENSE_FILL * A_r1.shape[0] * A_r1.shape[1]:
             A_r1 = A_r1.toarray()
-        if 8 * Zr.shape[1] ** 2 > MAX_SCHUR_BYTES:
+        if sparse_schur:  # M_rr stays sparse (:mod:`lmmteach.lmm.sparse_schur`): no dense R × R matrix
+            A_r1 = sp.csr_matrix(A_r1)
+            scalar = False
+        elif 8 * Zr.shape[1] ** 2 > MAX_SCHUR_BYTES:
             sizes = ", ".join(f"{blocks[k].group_name} ({blocks[k].n_levels} levels x {blocks[k].q})" for k in rest)
             raise ValueError(f"the random effects of {sizes} make a dense {Zr.shape[1]:,} x {Zr.shape[1]:,} Schur "
                              f"complement ({8 * Zr.shape[1] ** 2 / 2**30:.1f} GiB), more than this engine forms "
-                             f"(MAX_SCHUR_BYTES = {MAX_SCHUR_BYTES / 2**30:.0f} GiB). The factor with the most levels "
-                             "is already the block-diagonal one; the others have too many levels for a dense factor")
-        Arr = (Zr.T @ Zr).toarray()
+                             f"(MAX_SCHUR_BYTES = {MAX_SCHUR_BYTES / 2**30:.0f} GiB): use the sparse Schur "
+                             "complement (lmmteach.lmm.sparse_schur; lmer chooses it for large ones)")
+        Arr = (Zr.T @ Zr).tocsr() if sparse_schur else (Zr.T @ Zr).toarray()
         ZQ1 = _per_level(Z1_rows, Q, group1, l1)
         col_rms = np.sqrt(np.concatenate([np.mean(b.Z ** 2, axis=0) for b in blocks]))
         blank = cls(first, rest, tuple(b.q for b in blocks), tuple(b.n_levels for b in blocks), A11, A_r1, Arr,
@@ -251,9 +256,9 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
     lambdas: list  # λ_j of every term (q_j × q_j)
     L11: np.ndarray  # (ℓ₁, q₁, q₁)
     Lr1: sp.csr_matrix | np.ndarray  # (R, ℓ₁q₁), sparse or dense as Z_r'Z₁
-    Lrr: np.ndarray  # (R, R)
+    Lrr: np.ndarray | None  # (R, R); None for the sparse Schur complement (which keeps its own factor)
     RZX1: np.ndarray  # (ℓ₁, q₁, p + 1)
-    RZXr: np.ndarray  # (R, p + 1)
+    RZXr: np.ndarray | None  # (R, p + 1); None for the sparse Schur complement
     logdet_V: float
     gradient: np.ndarray | None = None  # ∂(deviance)/∂θ
     dC: np.ndarray | None = None  # ∂(deviance)/∂C, block diagonal over the terms (q × q, q = Σ q_j)
@@ -269,12 +274,17 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
     def u(self) -> tuple[np.ndarray, np.ndarray]:
         """Spherical random effects by back substitution through the blocks: (block 1 (ℓ₁, q₁), block r (R,))."""
         p = self.beta_Q.size
-        rhs_r = self.RZXr[:, p] - self.RZXr[:, :p] @ self.beta_Q
-        ur = solve_triangular(self.Lrr, rhs_r, lower=True, trans="T", check_finite=False)
+        ur = self._u_rest()
         l1, q1 = self.L11.shape[:2]
         rhs_1 = self.RZX1[:, :, p] - self.RZX1[:, :, :p] @ self.beta_Q - np.asarray(self.Lr1.T @ ur).reshape(l1, q1)
         u1 = np.linalg.solve(np.swapaxes(self.L11, 1, 2), rhs_1[:, :, None])[:, :, 0]
         return u1, ur
+
+    def _u_rest(self) -> np.ndarray:
+        """ũ_r = L_rr⁻ᵀ(R_ZXr,y − R_ZXr,X b̂), the last block of the back substitution."""
+        p = self.beta_Q.size
+        rhs_r = self.RZXr[:, p] - self.RZXr[:, :p] @ self.beta_Q
+        return solve_triangular(self.Lrr, rhs_r, lower=True, trans="T", check_finite=False)
 
     @property
     def u_vector(self) -> np.ndarray:
@@ -395,15 +405,28 @@ class BlockedDeviance(RandomEffectsDeviance):
         return replace(e, gradient=grad, dC=_on_diagonal(dC), dlogdetV_dC=_on_diagonal(W), dpwrss_dC=_on_diagonal(S))
 
     def _factor_and_solve(self, theta) -> BlockedEvaluation:
-        cp = self.cp
+        theta, lambdas = self._set_theta(theta)  # 1. set θ
+        if self.cp.pairs is not None:
+            return self._evaluate_scalar(theta, lambdas)
+        L11, logdet, RZX1, Lam_r, Lr1 = self._factor_block_1(lambdas)
+        # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
+        Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ self.cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
+        Mrr -= _full(Lr1 @ Lr1.T)
+        Mrr[np.diag_indices_from(Mrr)] += 1.0
+        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ self.cp.ZrXy))
+
+    def _set_theta(self, theta) -> tuple[np.ndarray, list]:
+        """θ checked, and the terms' λ_j."""
         theta = np.atleast_1d(np.asarray(theta, float))
         if theta.shape != (self.n_theta,):
             raise ValueError(f"theta must have {self.n_theta} value(s) for this model, got {theta.size}")
-        lambdas = [s.factor(t) for s, t in zip(self.structures, self.split(theta))]  # 1. set θ
-        if cp.pairs is not None:
-            return self._evaluate_scalar(theta, lambdas)
+        return theta, [s.factor(t) for s, t in zip(self.structures, self.split(theta))]
+
+    def _factor_block_1(self, lambdas):
+        """Steps 2 and 3: L₁₁ (per level), log|L₁₁|², R_ZX1 = L₁₁⁻¹Λ₁'Z₁'[X y], Λ_r and L_r1."""
+        cp = self.cp
         lam1 = block_diag(*[lambdas[k] for k in cp.first])
-        l1, q1 = cp.A11.shape[:2]
+        q1 = cp.A11.shape[1]
         # 2. block 1: M₁₁ = Λ₁'Z₁'Z₁Λ₁ + I, one q₁ × q₁ block per level
         L11 = np.linalg.cholesky(lam1.T @ cp.A11 @ lam1 + np.eye(q1))
         logdet = 2.0 * np.log(np.diagonal(L11, axis1=1, axis2=2)).sum()
@@ -412,11 +435,7 @@ class BlockedDeviance(RandomEffectsDeviance):
         Lam_r = self._lambda_rest(lambdas)
         right = np.linalg.inv(L11) @ lam1.T  # (L₁₁⁻¹Λ₁')_l; its transpose per level multiplies from the right
         Lr1 = _times_block_diagonal(Lam_r.T @ cp.A_r1, np.swapaxes(right, 1, 2))
-        # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
-        Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
-        Mrr -= _full(Lr1 @ Lr1.T)
-        Mrr[np.diag_indices_from(Mrr)] += 1.0
-        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ cp.ZrXy))
+        return L11, logdet, RZX1, Lam_r, Lr1
 
     def _evaluate_scalar(self, theta, lambdas) -> BlockedEvaluation:
         """Speed only. The same steps when every term is a scalar random effect (1 | g): Λ is diagonal, so the blocks are
@@ -445,15 +464,22 @@ class BlockedDeviance(RandomEffectsDeviance):
 
     def _finish(self, theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, LamZrXy) -> BlockedEvaluation:
         """Blocks rr, then X and y, then the profiled deviance."""
-        cp, n, p = self.cp, self.cp.n, self.p
         l1, q1 = L11.shape[:2]
         Lrr = cholesky(Mrr, lower=True, check_finite=False, overwrite_a=True)
         logdet += 2.0 * np.log(np.diag(Lrr)).sum()
         rhs = LamZrXy - Lr1 @ RZX1.reshape(l1 * q1, -1)
         RZXr = solve_triangular(Lrr, rhs, lower=True, check_finite=False)
-        # 5. X and y: the (p+1) × (p+1) Schur complement  [X y]'[X y] − R_ZX'R_ZX
+        return self._solve_fixed(BlockedEvaluation, theta, lambdas, L11, logdet, RZX1, Lr1, RZXr.T @ RZXr,
+                                 Lrr=Lrr, RZXr=RZXr)
+
+    def _solve_fixed(self, evaluation, theta, lambdas, L11, logdet, RZX1, Lr1, RZXr_gram, **blocks_rr):
+        """5. X and y: the (p+1) × (p+1) Schur complement  [X y]'[X y] − R_ZX'R_ZX  (R_ZXr'R_ZXr given as
+        ``RZXr_gram``), b̂, the penalised RSS and the profiled deviance; ``blocks_rr`` are the factor's
+        rr pieces for the evaluation."""
+        cp, n, p = self.cp, self.cp.n, self.p
+        l1, q1 = L11.shape[:2]
         R1 = RZX1.reshape(l1 * q1, -1)
-        S = -(R1.T @ R1) - RZXr.T @ RZXr
+        S = -(R1.T @ R1) - RZXr_gram
         S[:p, :p] += np.eye(p)
         S[p, p] += cp.yty
         A = S[:p, :p]
@@ -464,9 +490,9 @@ class BlockedDeviance(RandomEffectsDeviance):
         dof = n - p if self.reml else n
         dev = profiled_deviance(logdet, pwrss, n, p, self.reml, 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2,
                                 cp.log_weights)
-        return BlockedEvaluation(theta, float(dev), cp, A, beta, pwrss, pwrss / dof, lambdas, L11, Lr1, Lrr,
-                                 RZX1, RZXr, float(logdet))
-
+        return evaluation(theta=theta, deviance=float(dev), cp=cp, A_Q=A, beta_Q=beta, pwrss=pwrss,
+                          sigma2=pwrss / dof, lambdas=lambdas, L11=L11, Lr1=Lr1, RZX1=RZX1, logdet_V=float(logdet),
+                          **blocks_rr)
 
     def _gradient_blocks(self, e: BlockedEvaluation):
         """The pieces of the gradient (module docstring): W summed over the levels of block 1 (q₁ × q₁),

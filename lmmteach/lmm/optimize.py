@@ -6,7 +6,8 @@ so the search is the same for all: L-BFGS-B with the structures' bounds (relativ
 [−1, 1]), then Newton steps, then an honest report: converged or not, iterations, evaluations, and the
 size of the gradient where the search stopped (the *projected* gradient: at a bound, only the part
 pointing into the parameter space counts). ``LmerControl(optimizer="COBYQA")`` gives a derivative-free
-search instead (lme4's BOBYQA), for comparison.
+search instead (lme4's BOBYQA), for comparison; it is also the search of an engine without an exact
+gradient (``devfun.search``: the sparse Schur complement, :mod:`lmmteach.lmm.sparse_schur`).
 """
 
 from __future__ import annotations
@@ -320,7 +321,7 @@ def _optimize(devfun, theta0, control: LmerControl, polish: bool) -> OptimizerRe
         e = devfun.evaluate(np.zeros(0))
         return OptimizerResult(np.zeros(0), e.deviance, True, 0, 1, np.zeros(0), 0.0, "no covariance parameters",
                                method="none (no covariance parameters)")
-    if control.optimizer == "COBYQA":
+    if control.optimizer == "COBYQA" or devfun.search == "COBYQA":  # asked for, or no exact gradient
         return _optimize_derivative_free(devfun, theta0, control)
     log = []
     if theta0 is None:

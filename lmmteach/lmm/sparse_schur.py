@@ -1,0 +1,201 @@
+"""The blocked profiled deviance with a sparse Schur complement, for crossed factors with many levels.
+
+:mod:`lmmteach.lmm.blocked` eliminates the first grouping factor (block diagonal, one small block per level)
+and factors what is left, the Schur complement of the other factors' random effects,
+
+    M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1',     L_r1 = Λ_r'Z_r'Z₁Λ₁L₁₁⁻ᵀ,
+
+as a dense R × R matrix. With R in the tens of thousands that matrix no longer fits (20,000 levels: 3.2 GB)
+and its dense Cholesky factor costs R³/3 flops (2.7 × 10¹² for 20,000). But M_rr is *sparse*: entry (i, j)
+is non-zero only when level i and level j of the other factors meet a common level of the first factor
+(Z_r'Z_r and L_r1 L_r1' have that pattern). In a clustered design -- patients × doctors within clinics,
+pupils × neighbourhoods within regions, raters × items within batches -- such pairs stay within a cluster,
+and a fill-reducing ordering keeps the factor sparse too. Here M_rr is formed as a sparse matrix and
+factored by SuperLU (``scipy.sparse.linalg.splu``) with a symmetric fill-reducing ordering
+(minimum degree on M_rr's pattern, ``MMD_AT_PLUS_A``) and the diagonal as pivots (``diag_pivot_thresh=0``):
+
+    P M_rr P' = L U,     U = D L'   (M_rr is symmetric positive definite: no pivoting is needed),
+
+so that with the diagonal u_ii of U (the pivots d_i)
+
+    log|M_rr| = Σ_i log u_ii,
+
+and every solve with M_rr is two sparse triangular solves. The rest is the dense engine's algebra with
+L_rr⁻¹ replaced by M_rr⁻¹ where it appears twice: for [X y] the Schur complement needs
+
+    R_ZXr'R_ZXr = (L_rr⁻¹B)'(L_rr⁻¹B) = B'M_rr⁻¹B,     B = Λ_r'Z_r'[X y] − L_r1 R_ZX1,
+
+and the spherical random effects of block r are ũ_r = L_rr⁻ᵀL_rr⁻¹(B_y − B_X b̂) = M_rr⁻¹(B_y − B_X b̂).
+The deviance is the same number as the dense engine's (the same formula, other round-off).
+
+**Exact, not approximate; but not every design is cheap.** When the levels are crossed at random (each row
+a uniformly random pair of 20,000 × 20,000 levels) the pattern is an expander graph and no ordering keeps
+the factor sparse: CHOLMOD's factor of such a 20,000 × 20,000 matrix has ~7 × 10⁷ non-zeros and takes
+minutes (lme4's fit is as slow), and SuperLU is slower still. That is intrinsic to exact methods.
+
+**No gradient here.** The exact gradient of the blocked engine needs diagonal blocks of M⁻¹ on the pattern
+of M_rr (for scalar terms ∂log|M|/∂θ_k = (2/θ_k)(ℓ_k − tr_k M⁻¹)), a selected inverse that SuperLU does not
+give. So this engine's deviance has no ``gradient=True``: the fit uses the derivative-free search
+(``search = "COBYQA"``, :func:`lmmteach.lmm.optimize.optimize_lmer`, with its central-difference
+convergence check), and what needs the exact gradient (profiles, Satterthwaite's degrees of freedom) stops
+with a clear error.
+
+Which engine a design gets is decided in :mod:`lmmteach.lmm.engine`: this one when the Schur complement
+has more than :data:`SPARSE_SCHUR_COLUMNS` columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from .blocked import BlockedCrossproducts, BlockedDeviance, BlockedEvaluation, _times_block_diagonal
+
+__all__ = ["SPARSE_SCHUR_COLUMNS", "schur_columns", "SparseCholesky", "SparseSchurEvaluation", "SparseSchurDeviance",
+           "mk_sparse_schur_devfun"]
+
+SPARSE_SCHUR_COLUMNS = 5000
+"""A design whose Schur complement M_rr has more columns than this gets the sparse engine: a dense one would
+take 200 MB and ~4 × 10¹⁰ flops per evaluation (seconds), where a clustered design's sparse factor takes
+milliseconds. Speed only: both engines compute the same deviance."""
+
+CONDVAR_COLUMNS = 512
+"""Conditional variances solve M_rr X = E for this many unit (or sparse) columns at a time (memory: R × 512
+doubles)."""
+
+
+def schur_columns(design) -> int:
+    """R, the number of columns of the Schur complement M_rr: the random effects of every grouping factor
+    but the first (the one with the most levels, lme4's order)."""
+    first = design.blocks[0].group_name
+    return sum(b.q * b.n_levels for b in design.blocks if b.group_name != first)
+
+
+class SparseCholesky:
+    """The factor P M P' = L D L' of a sparse symmetric positive definite M (SuperLU with a symmetric
+    minimum-degree ordering and diagonal pivots; U = D L'), its log-determinant and solves with M."""
+
+    def __init__(self, M: sp.spmatrix):
+        try:
+            self._lu = splu(sp.csc_matrix(M), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                            options={"SymmetricMode": True})
+        except RuntimeError as err:  # SuperLU: "Factor is exactly singular"
+            raise np.linalg.LinAlgError(str(err)) from None
+        pivots = self._lu.U.diagonal()
+        if not np.all(np.isfinite(pivots)) or np.any(pivots <= 0) or \
+                not np.array_equal(self._lu.perm_r, self._lu.perm_c):
+            raise np.linalg.LinAlgError("the sparse Schur complement is not numerically positive definite")
+        self.logdet = float(np.log(pivots).sum())  # log|M| = Σ log d_i (|P| = ±1 twice)
+        self.nnz = int(self._lu.L.nnz + self._lu.U.nnz)
+
+    def solve(self, B: np.ndarray) -> np.ndarray:
+        """M⁻¹B for a dense vector or matrix B."""
+        return self._lu.solve(np.asarray(B, float))
+
+
+@dataclass(frozen=True)
+class SparseSchurEvaluation(BlockedEvaluation):
+    """One evaluation with the sparse Schur complement: as :class:`BlockedEvaluation`, with the factor of
+    M_rr (``schur``) and B = Λ_r'Z_r'[X y] − L_r1 R_ZX1 (``rhs_r``) in place of L_rr and R_ZXr = L_rr⁻¹B."""
+
+    schur: Any = None  # SparseCholesky of M_rr
+    rhs_r: np.ndarray | None = None  # (R, p + 1)
+
+    def _u_rest(self) -> np.ndarray:
+        """ũ_r = M_rr⁻¹(B_y − B_X b̂)."""
+        assert self.rhs_r is not None
+        p = self.beta_Q.size
+        return self.schur.solve(self.rhs_r[:, p] - self.rhs_r[:, :p] @ self.beta_Q)
+
+    def condvar(self, factor_terms: dict[str, list[int]]) -> dict[str, np.ndarray]:
+        """Var(b | y)/σ² = Λ [M⁻¹]_ll Λ' for every level l of every grouping factor (as the dense engine),
+        from solves with M_rr, :data:`CONDVAR_COLUMNS` columns at a time:
+
+            [M⁻¹]_rr = M_rr⁻¹,    [M⁻¹]_11,l = L₁₁,l⁻ᵀL₁₁,l⁻¹ + K_l'M_rr⁻¹K_l,   K = L_r1 L₁₁⁻¹ (sparse)
+
+        (the blocks of L⁻¹ in :meth:`BlockedEvaluation.condvar`). R solves in all: slower than the fit for
+        large R, so computed only when asked for."""
+        cp = self.cp
+        l1, q1 = self.L11.shape[:2]
+        L11inv = np.linalg.inv(self.L11)
+        K = sp.csc_matrix(_times_block_diagonal(sp.csr_matrix(self.Lr1), L11inv))  # R × ℓ₁q₁
+        Rdim = K.shape[0]
+        offsets, offset = {}, 0
+        for k in cp.rest:
+            offsets[k] = offset
+            offset += cp.q_terms[k] * cp.l_terms[k]
+        out = {}
+        for name, ks in factor_terms.items():
+            lam = _block_diag([self.lambdas[k] for k in ks])
+            if ks[0] in cp.first:
+                M11 = np.swapaxes(L11inv, 1, 2) @ L11inv
+                step = max(1, CONDVAR_COLUMNS // q1)
+                for start in range(0, l1, step):
+                    cols = slice(start * q1, min(l1, start + step) * q1)
+                    Kc = K[:, cols].toarray()
+                    Y = self.schur.solve(Kc)
+                    m = Kc.shape[1] // q1
+                    M11[start : start + m] += np.einsum("rla,rlb->lab", Kc.reshape(Rdim, m, q1),
+                                                        Y.reshape(Rdim, m, q1))
+                out[name] = lam @ M11 @ lam.T
+                continue
+            idx = np.hstack([offsets[k] + np.arange(cp.l_terms[k] * cp.q_terms[k]).reshape(cp.l_terms[k], -1)
+                             for k in ks])  # (ℓ, q): the factor's columns of level l
+            ell, q = idx.shape
+            blocks = np.empty((ell, q, q))
+            step = max(1, CONDVAR_COLUMNS // q)
+            for start in range(0, ell, step):
+                rows = idx[start : start + step]
+                m = rows.shape[0]
+                E = np.zeros((Rdim, m * q))
+                E[rows.ravel(), np.arange(m * q)] = 1.0
+                Y = self.schur.solve(E)  # columns of M_rr⁻¹
+                blocks[start : start + m] = Y[rows[:, :, None], np.arange(m * q).reshape(m, q)[:, None, :]]
+            out[name] = lam @ blocks @ lam.T
+        return out
+
+
+def _block_diag(blocks: list) -> np.ndarray:
+    q = sum(b.shape[0] for b in blocks)
+    out, offset = np.zeros((q, q)), 0
+    for b in blocks:
+        out[offset : offset + b.shape[0], offset : offset + b.shape[0]] = b
+        offset += b.shape[0]
+    return out
+
+
+class SparseSchurDeviance(BlockedDeviance):
+    """The blocked profiled deviance (:class:`~lmmteach.lmm.blocked.BlockedDeviance`) with a sparse Schur
+    complement M_rr (module docstring): the same deviance, conditional modes and variances, no gradient."""
+
+    search = "COBYQA"  # no exact gradient: the derivative-free search (module docstring)
+
+    def _evaluate(self, theta, gradient: bool = False) -> SparseSchurEvaluation:
+        if gradient:
+            raise NotImplementedError(
+                "this model's Schur complement is sparse (lmmteach.lmm.sparse_schur: more than "
+                f"{SPARSE_SCHUR_COLUMNS:,} random effects outside the first grouping factor) and has no exact "
+                "gradient: profiles and Satterthwaite's degrees of freedom are not available for it")
+        theta, lambdas = self._set_theta(theta)  # 1. set θ
+        L11, logdet, RZX1, Lam_r, Lr1 = self._factor_block_1(lambdas)  # 2.-3. blocks 1 and r1, as dense
+        # 4. block rr, sparse: M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
+        Lr1 = sp.csr_matrix(Lr1)
+        Mrr = Lam_r.T @ self.cp.Arr @ Lam_r - Lr1 @ Lr1.T + sp.identity(Lam_r.shape[0], format="csr")
+        schur = SparseCholesky(Mrr)
+        l1, q1 = L11.shape[:2]
+        B = np.asarray(Lam_r.T @ self.cp.ZrXy) - np.asarray(Lr1 @ RZX1.reshape(l1 * q1, -1))
+        gram = B.T @ schur.solve(B)  # R_ZXr'R_ZXr = B'M_rr⁻¹B
+        gram = 0.5 * (gram + gram.T)
+        # 5. X and y, as the dense engine
+        return self._solve_fixed(SparseSchurEvaluation, theta, lambdas, L11, logdet + schur.logdet, RZX1, Lr1,
+                                 gram, Lrr=None, RZXr=None, schur=schur, rhs_r=B)
+
+
+def mk_sparse_schur_devfun(design, reml: bool = True) -> SparseSchurDeviance:
+    """The blocked profiled deviance of a design with the sparse Schur complement."""
+    return SparseSchurDeviance(BlockedCrossproducts.from_design(design, sparse_schur=True), design.structures(),
+                               reml=reml)
