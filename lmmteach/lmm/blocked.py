@@ -93,6 +93,13 @@ MAX_SCHUR_BYTES = 2**31
 engine stops with a clear error instead of a MemoryError (:func:`lmmteach.lmm.engine.mk_devfun` hands large
 ones to the sparse Schur complement, :mod:`lmmteach.lmm.sparse_schur`, long before)."""
 
+TRACE_FORMULA_MIN_THETA = 1e-2
+"""Speed only. With scalar terms and every θ_j at least this, the gradient takes W_j = Σ_l W_ll from the
+diagonal of M⁻¹: Λ Z'V⁻¹Z Λ = Λ(Z'Z − Z'ZΛM⁻¹ΛZ'Z)Λ = (M − I) − (M − I)M⁻¹(M − I) = I − M⁻¹, so
+W_j = (ℓ_j − tr_j M⁻¹)/θ_j², and ΛZ'V⁻¹[Q e] = M⁻¹ΛZ'[Q e] (back substitution). This saves the R × R
+matrix H and a triangular solve with R right-hand sides. The difference 1 − (M⁻¹)_ii loses about
+−2 log₁₀ θ_j digits, hence the floor (1e-2: four digits of sixteen); below it the general blocks."""
+
 DENSE_FILL = 0.25
 """Z_r'Z₁ is kept dense when at least this fraction of its entries are non-zero (e.g. fully crossed subjects ×
 items): then dense products beat sparse ones many times over. Speed only: the algebra is the same."""
@@ -521,13 +528,28 @@ class BlockedDeviance(RandomEffectsDeviance):
             Minv = np.tril(Mrr_inv) + np.tril(Mrr_inv, -1).T
             G3 = G.reshape(G.shape[0], l1, q1)
             W1 -= G3.reshape(-1, q1).T @ (Minv @ G).reshape(-1, q1)  # Σ_r Σ_l G_rla (M⁻¹G)_rlb
-            return W1, Y1, H, Trr, Yr
+            return W1, Y1, self._rest_W(H, Trr), Yr
         for a in range(q1):
             for b in range(a, q1):
                 GG = (G[:, a::q1] @ G[:, b::q1].T).tocoo()  # Σ_l G_la G_lb'
                 W1[a, b] -= float(np.sum(Mrr_inv[np.maximum(GG.row, GG.col), np.minimum(GG.row, GG.col)] * GG.data))
                 W1[b, a] = W1[a, b]
-        return W1, Y1, H, Trr, Yr
+        return W1, Y1, self._rest_W(H, Trr), Yr
+
+    def _rest_W(self, H: np.ndarray, Trr: np.ndarray) -> list[np.ndarray]:
+        """W_j = Σ_l W_ll for each term j of block r: the diagonal blocks of H − T_rr'T_rr summed over the
+        levels (W_rr = Z_r'V⁻¹Z_r = H − T_rr'T_rr, T_rr = L_rr⁻¹Λ_r'H)."""
+        cp = self.cp
+        Rdim = H.shape[0]
+        out, offset = [], 0
+        for k in cp.rest:
+            q, ell = cp.q_terms[k], cp.l_terms[k]
+            sl = slice(offset, offset + ell * q)
+            Hk = H[sl, sl].reshape(ell, q, ell, q)[np.arange(ell), :, np.arange(ell), :]  # (ℓ, q, q) diagonal blocks
+            Tk = Trr[:, sl].reshape(Rdim, ell, q)
+            out.append(Hk.sum(axis=0) - np.einsum("rla,rlb->ab", Tk, Tk))
+            offset += ell * q
+        return out
 
     @cached_property
     def _pair_products(self) -> np.ndarray:
@@ -553,28 +575,39 @@ class BlockedDeviance(RandomEffectsDeviance):
         assert cp.pairs is not None
         pos, prod, levels, per_level = cp.pairs
         Rdim = cp.Arr.shape[0]
-        UU = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
-        H = cp.Arr - UU.reshape(Rdim, Rdim)  # lower triangle right; mirror it
-        H = np.tril(H) + np.tril(H, -1).T
-        Trr = solve_triangular(e.Lrr, dr[:, None] * H, lower=True, check_finite=False)
         Mrr_inv = _inverse_lower(e.Lrr)  # lower triangle: pos = i·R + j with i ≥ j reads it
+        F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
+        trace_formula = min(t1, dr.min()) >= TRACE_FORMULA_MIN_THETA
+        if trace_formula:  # speed only: W_rr and Z_r'V⁻¹[Q e] from M_rr⁻¹ and ũ-like solves, no H
+            m = np.diag(Mrr_inv)
+            W_rest, offset = [], 0
+            for k in cp.rest:
+                ell = cp.l_terms[k]
+                W_rest.append(np.array([[(ell - m[offset : offset + ell].sum()) / e.lambdas[k][0, 0] ** 2]]))
+                offset += ell
+            Yr = F / dr[:, None]  # Λ_r Z_r'V⁻¹[Q e] = [M⁻¹ΛZ'[Q e]]_r = L_rr⁻ᵀR_ZXr
+        else:
+            UU = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
+            H = cp.Arr - UU.reshape(Rdim, Rdim)  # lower triangle right; mirror it
+            H = np.tril(H) + np.tril(H, -1).T
+            Trr = solve_triangular(e.Lrr, dr[:, None] * H, lower=True, check_finite=False)
+            W_rest = self._rest_W(H, Trr)
         Mrr_inv *= dr[:, None]
         Mrr_inv *= dr[None, :]  # Λ_r M_rr⁻¹ Λ_r, as G = Λ_r Z_r'Z₁ diag(1/L₁₁²)
         g2 = np.repeat((1.0 / L11**4)[levels], per_level)
         W1 = np.sum(a - (d1 * a) ** 2) - float(np.sum(self._pair_products * g2 * Mrr_inv.ravel()[pos]))
-        F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
         R1 = e.RZX1[:, 0, :]
         Y1 = cp.Z1Xy[:, 0, :] - (d1 * a)[:, None] * R1 - np.asarray(A.T @ (dr[:, None] * F)) / (L11 * L11)[:, None]
-        Yr = cp.ZrXy - np.asarray(A @ (d1[:, None] * R1)) - H @ (dr[:, None] * F)
-        return np.array([[W1]]), Y1[:, None, :], H, Trr, Yr
+        if not trace_formula:
+            Yr = cp.ZrXy - np.asarray(A @ (d1[:, None] * R1)) - H @ (dr[:, None] * F)
+        return np.array([[W1]]), Y1[:, None, :], W_rest, Yr
 
     def _gradient_C(self, e: BlockedEvaluation) -> tuple[list, list, list]:
         """Per term j (the design's order): ∂d/∂C_j = W_j − (dof/r²) S_j − [REML] Σ_l P_l A⁻¹P_l', with its
         two parts W_j = Σ_l W_ll (= ∂log|V|/∂C_j) and −S_j = −Σ_l s_l s_l' (= ∂(r'V⁻¹r)/∂C_j); the blocks
         of T = L⁻¹Λ'Z'Z as in the module docstring."""
         cp, p = self.cp, self.p
-        Rdim = e.Lrr.shape[0]
-        W1, Y1, H, Trr, Yr = self._gradient_blocks_scalar(e) if cp.pairs is not None else self._gradient_blocks(e)
+        W1, Y1, W_rest, Yr = self._gradient_blocks_scalar(e) if cp.pairs is not None else self._gradient_blocks(e)
         dof = cp.n - p if self.reml else cp.n
         RX = np.linalg.cholesky(e.A_Q)
         dC, Ws, Ss = [None] * len(cp.q_terms), [None] * len(cp.q_terms), [None] * len(cp.q_terms)
@@ -595,13 +628,9 @@ class BlockedDeviance(RandomEffectsDeviance):
             finish(k, W1[sl, sl], Y1[:, sl, :])
             offset += q
         offset = 0
-        for k in cp.rest:
+        for k, W in zip(cp.rest, W_rest):
             q, ell = cp.q_terms[k], cp.l_terms[k]
-            sl = slice(offset, offset + ell * q)
-            Hk = H[sl, sl].reshape(ell, q, ell, q)[np.arange(ell), :, np.arange(ell), :]  # (ℓ, q, q) diagonal blocks
-            Tk = Trr[:, sl].reshape(Rdim, ell, q)
-            W = Hk.sum(axis=0) - np.einsum("rla,rlb->ab", Tk, Tk)
-            finish(k, W, Yr[sl].reshape(ell, q, -1))
+            finish(k, W, Yr[offset : offset + ell * q].reshape(ell, q, -1))
             offset += ell * q
         return dC, Ws, Ss
 
