@@ -289,6 +289,7 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
 
     def _u_rest(self) -> np.ndarray:
         """ũ_r = L_rr⁻ᵀ(R_ZXr,y − R_ZXr,X b̂), the last block of the back substitution."""
+        assert self.Lrr is not None and self.RZXr is not None  # the dense factor (the sparse one overrides this)
         p = self.beta_Q.size
         rhs_r = self.RZXr[:, p] - self.RZXr[:, :p] @ self.beta_Q
         return solve_triangular(self.Lrr, rhs_r, lower=True, trans="T", check_finite=False)
@@ -329,6 +330,7 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
         cp = self.cp
         l1, q1 = self.L11.shape[:2]
         L11inv = np.linalg.inv(self.L11)
+        assert self.Lrr is not None  # the dense factor (the sparse one overrides this)
         Rdim = self.Lrr.shape[0]
         Lrr_inv = solve_triangular(self.Lrr, np.eye(Rdim), lower=True, check_finite=False)
         W = Lrr_inv @ _full(_times_block_diagonal(self.Lr1, L11inv))  # R × ℓ₁q₁
@@ -516,6 +518,7 @@ class BlockedDeviance(RandomEffectsDeviance):
         H = cp.Arr - _full(U @ U.T)  # Z_r'V₁⁻¹Z_r
         LamH = np.asarray(Lam_r.T @ H)
         Trr = solve_triangular(e.Lrr, LamH, lower=True, check_finite=False)
+        assert e.Lrr is not None  # the dense factor
         Mrr_inv = _inverse_lower(e.Lrr)  # (lower triangle; read at [max, min] below)
         # Z'V⁻¹[Q e] = Z'[Q e] − T'R_ZX, by blocks (T_r1'R_ZXr = G'L_rr⁻ᵀR_ZXr)
         F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
@@ -575,6 +578,7 @@ class BlockedDeviance(RandomEffectsDeviance):
         assert cp.pairs is not None
         pos, prod, levels, per_level = cp.pairs
         Rdim = cp.Arr.shape[0]
+        assert e.Lrr is not None  # the dense factor
         Mrr_inv = _inverse_lower(e.Lrr)  # lower triangle: pos = i·R + j with i ≥ j reads it
         F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
         trace_formula = min(t1, dr.min()) >= TRACE_FORMULA_MIN_THETA
