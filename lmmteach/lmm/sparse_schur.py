@@ -51,11 +51,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
+from scipy.sparse.linalg import spilu, splu
 
 from .blocked import BlockedCrossproducts, BlockedDeviance, BlockedEvaluation, _times_block_diagonal
 
-__all__ = ["SPARSE_SCHUR_COLUMNS", "schur_columns", "SparseCholesky", "SparseSchurEvaluation", "SparseSchurDeviance",
+__all__ = ["SPARSE_SCHUR_COLUMNS", "MAX_FACTOR_FLOPS", "schur_columns", "fill_reducing_order", "cholesky_cost",
+           "SparseCholesky", "SparseSchurEvaluation", "SparseSchurDeviance",
            "mk_sparse_schur_devfun"]
 
 SPARSE_SCHUR_COLUMNS = 5000
@@ -75,13 +76,57 @@ def schur_columns(design) -> int:
     return sum(b.q * b.n_levels for b in design.blocks if b.group_name != first)
 
 
-class SparseCholesky:
-    """The factor P M P' = L D L' of a sparse symmetric positive definite M (SuperLU with a symmetric
-    minimum-degree ordering and diagonal pivots; U = D L'), its log-determinant and solves with M."""
+MAX_FACTOR_FLOPS = 2e10
+"""The sparse factor of M_rr may cost at most this many flops per evaluation (Σ_j c_j², c_j the non-zeros
+of column j of L): about ten seconds at SuperLU's speed, and a fit takes some forty evaluations. Beyond it the
+fit stops with a clear error instead of running for hours (levels crossed without cluster structure)."""
 
-    def __init__(self, M: sp.spmatrix):
+
+def fill_reducing_order(M: sp.spmatrix) -> np.ndarray:
+    """SuperLU's symmetric minimum-degree ordering of M's pattern (``MMD_AT_PLUS_A``), as an index array
+    ``order`` such that M[order][:, order] is factored with little fill. Taken from SuperLU's incomplete
+    factorisation with every entry dropped (``spilu``, drop_tol = 1): the ordering without the work of the
+    factor; it depends only on the pattern."""
+    ilu = spilu(sp.csc_matrix(M), drop_tol=1.0, fill_factor=1.0, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True})
+    return np.argsort(ilu.perm_c)  # perm_c sends column j to position perm_c[j]
+
+
+def cholesky_cost(M: sp.spmatrix, max_flops: float = np.inf) -> tuple[int, float]:
+    """(non-zeros, flops) of the Cholesky factor L of a symmetric M from its pattern alone (symbolic
+    factorisation, stopping once the flops pass ``max_flops``). Column j of L has the non-zeros of column j
+    of M below the diagonal and those of the columns whose first off-diagonal non-zero is in row j (its
+    children in the elimination tree), below row j; factoring column j costs c_j² flops."""
+    A = sp.csc_matrix(sp.tril(M, -1))
+    A.sort_indices()
+    children: list[list[int]] = [[] for _ in range(A.shape[0])]
+    below: list = [None] * A.shape[0]  # the rows of column j's non-zeros below the diagonal
+    nnz, flops = 0, 0.0
+    for j in range(A.shape[0]):
+        rows = A.indices[A.indptr[j] : A.indptr[j + 1]]
+        if children[j]:
+            rows = np.unique(np.concatenate([rows] + [below[c][1:] for c in children[j]]))  # (row j dropped)
+            for c in children[j]:
+                below[c] = None
+        below[j] = rows
+        if rows.size:
+            children[rows[0]].append(j)
+        nnz += rows.size + 1
+        flops += float(rows.size + 1) ** 2
+        if flops > max_flops:
+            break
+    return nnz, flops
+
+
+class SparseCholesky:
+    """The factor of a sparse symmetric positive definite M in a given fill-reducing order:
+    M[o][:, o] = L D L' (SuperLU with the natural order of the permuted matrix and diagonal pivots, U = D L'),
+    its log-determinant and solves with M."""
+
+    def __init__(self, M: sp.spmatrix, order: np.ndarray):
+        self.order = order
         try:
-            self._lu = splu(sp.csc_matrix(M), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+            self._lu = splu(sp.csc_matrix(M)[order][:, order], permc_spec="NATURAL", diag_pivot_thresh=0.0,
                             options={"SymmetricMode": True})
         except RuntimeError as err:  # SuperLU: "Factor is exactly singular"
             raise np.linalg.LinAlgError(str(err)) from None
@@ -89,12 +134,14 @@ class SparseCholesky:
         if not np.all(np.isfinite(pivots)) or np.any(pivots <= 0) or \
                 not np.array_equal(self._lu.perm_r, self._lu.perm_c):
             raise np.linalg.LinAlgError("the sparse Schur complement is not numerically positive definite")
-        self.logdet = float(np.log(pivots).sum())  # log|M| = Σ log d_i (|P| = ±1 twice)
-        self.nnz = int(self._lu.L.nnz + self._lu.U.nnz)
+        self.logdet = float(np.log(pivots).sum())  # log|M| = Σ log d_i (a symmetric permutation keeps |M|)
 
     def solve(self, B: np.ndarray) -> np.ndarray:
-        """M⁻¹B for a dense vector or matrix B."""
-        return self._lu.solve(np.asarray(B, float))
+        """M⁻¹B for a dense vector or matrix B: M[o][:, o] y = B[o], then x[o] = y."""
+        B = np.asarray(B, float)
+        out = np.empty_like(B)
+        out[self.order] = self._lu.solve(B[self.order])
+        return out
 
 
 @dataclass(frozen=True)
@@ -159,6 +206,13 @@ class SparseSchurEvaluation(BlockedEvaluation):
         return out
 
 
+def _level_indicator(sizes: list[int]) -> sp.csr_matrix:
+    """The 0/1 matrix (columns × levels) whose column l marks the ``sizes[l]`` columns of level l."""
+    sizes_arr = np.asarray(sizes, dtype=np.int64)
+    return sp.csr_matrix((np.ones(int(sizes_arr.sum())), (np.arange(int(sizes_arr.sum())),
+                                                          np.repeat(np.arange(sizes_arr.size), sizes_arr))))
+
+
 def _block_diag(blocks: list) -> np.ndarray:
     q = sum(b.shape[0] for b in blocks)
     out, offset = np.zeros((q, q)), 0
@@ -174,6 +228,44 @@ class SparseSchurDeviance(BlockedDeviance):
 
     search = "COBYQA"  # no exact gradient: the derivative-free search (module docstring)
 
+    def __init__(self, crossproducts, structures, reml: bool = True, order: np.ndarray | None = None):
+        super().__init__(crossproducts, structures, reml)
+        self._order = order
+
+    def _new(self, crossproducts=None, covariance=None, reml: bool | None = None):
+        """The same model changed (:meth:`DevianceFunction._new`), keeping the fill-reducing order when
+        the random-effects design is the same (a new response, REML switched)."""
+        out = super()._new(crossproducts, covariance, reml)
+        if out.cp.Arr is self.cp.Arr and out.cp.A_r1 is self.cp.A_r1:
+            out._order = self._order
+        return out
+
+    @property
+    def order(self) -> np.ndarray:
+        """The fill-reducing order of M_rr, found once from its pattern (that of Z_r'Z_r + Z_r'Z₁Z₁'Z_r + I,
+        whatever θ), after checking that the factor is affordable (:data:`MAX_FACTOR_FLOPS`)."""
+        if self._order is None:
+            cp = self.cp
+            # by levels (a level's q_j columns together: Λ mixes them), Z_r'Z_r + Z_r'Z₁Z₁'Z_r, then by columns
+            Kr = _level_indicator([cp.q_terms[k] for k in cp.rest for _ in range(cp.l_terms[k])])
+            K1 = _level_indicator([cp.A11.shape[1]] * cp.A11.shape[0])
+            A = Kr.T @ abs(sp.csr_matrix(cp.A_r1)) @ K1
+            pattern = Kr @ (Kr.T @ abs(sp.csr_matrix(cp.Arr)) @ Kr + A @ A.T) @ Kr.T
+            pattern = pattern + sp.diags(np.asarray(pattern.sum(axis=1)).ravel() + 1.0)  # any values will do
+            order = fill_reducing_order(pattern)
+            nnz, flops = cholesky_cost(sp.csc_matrix(pattern)[order][:, order], MAX_FACTOR_FLOPS)
+            if flops > MAX_FACTOR_FLOPS:
+                names = ", ".join(dict.fromkeys(cp.terms[k][0] for k in cp.rest))
+                raise ValueError(
+                    f"the random effects of {names} ({pattern.shape[0]:,} columns outside the first grouping factor) "
+                    f"have no cheap exact factor: one factorisation would cost more than {MAX_FACTOR_FLOPS:.0e} "
+                    f"flops (MAX_FACTOR_FLOPS; already {nnz:,} non-zeros in part of the factor). Their levels meet "
+                    "those of the first factor without cluster structure (e.g. at random), which fills in any "
+                    "exact sparse factor (lme4's too); clustered designs (levels crossed within clinics, schools, "
+                    "batches) are cheap")
+            self._order = order
+        return self._order
+
     def _evaluate(self, theta, gradient: bool = False) -> SparseSchurEvaluation:
         if gradient:
             raise NotImplementedError(
@@ -185,7 +277,7 @@ class SparseSchurDeviance(BlockedDeviance):
         # 4. block rr, sparse: M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
         Lr1 = sp.csr_matrix(Lr1)
         Mrr = Lam_r.T @ self.cp.Arr @ Lam_r - Lr1 @ Lr1.T + sp.identity(Lam_r.shape[0], format="csr")
-        schur = SparseCholesky(Mrr)
+        schur = SparseCholesky(Mrr, self.order)
         l1, q1 = L11.shape[:2]
         B = np.asarray(Lam_r.T @ self.cp.ZrXy) - np.asarray(Lr1 @ RZX1.reshape(l1 * q1, -1))
         gram = B.T @ schur.solve(B)  # R_ZXr'R_ZXr = B'M_rr⁻¹B

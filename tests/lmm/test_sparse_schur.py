@@ -5,11 +5,13 @@ visits to another clinic's doctor). Its 300 columns would go dense; the tests lo
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import pytest
 
 import _shared as shared
 import lmmteach as lt
 import lmmteach.lmm.engine as engine
+import lmmteach.lmm.sparse_schur as sparse_schur
 from lmmteach.lmm.blocked import BlockedDeviance
 from lmmteach.lmm.sparse_schur import SparseSchurDeviance
 
@@ -75,3 +77,34 @@ def test_sparse_schur_has_no_gradient_and_says_so(sparse_engine):
     f = lt.mk_devfun(lt.lformula("y ~ x + (1 | patient) + (1 | doctor)", DATA))
     with pytest.raises(NotImplementedError, match="sparse.*no exact gradient"):
         f.evaluate(f.theta0, gradient=True)
+
+
+def test_symbolic_factor_count_is_superlus(sparse_engine):
+    """cholesky_cost counts the non-zeros of the factor from the pattern alone: SuperLU's L and U (both with
+    the diagonal) hold twice as many in the same order."""
+    from scipy.sparse.linalg import splu
+
+    f = lt.mk_devfun(lt.lformula("y ~ x + (1 | patient) + (x | doctor)", DATA))
+    captured = {}
+
+    class Capture(sparse_schur.SparseCholesky):
+        def __init__(self, M, order):
+            captured["M"] = M
+            super().__init__(M, order)
+
+    sparse_schur.SparseCholesky, original = Capture, sparse_schur.SparseCholesky
+    try:
+        f(f.theta0)
+    finally:
+        sparse_schur.SparseCholesky = original
+    M = sp.csc_matrix(captured["M"])[f.order][:, f.order]
+    lu = splu(M, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    nnz, flops = sparse_schur.cholesky_cost(M)
+    assert 2 * nnz == lu.L.nnz + lu.U.nnz
+    assert nnz < M.shape[0] ** 2 / 10 and flops > nnz  # sparse (clustered), and more flops than entries
+
+
+def test_a_factor_without_cluster_structure_is_a_clear_error(sparse_engine, monkeypatch):
+    monkeypatch.setattr(sparse_schur, "MAX_FACTOR_FLOPS", 1e3)
+    with pytest.raises(ValueError, match=r"doctor .*no cheap exact factor.*MAX_FACTOR_FLOPS"):
+        lt.lmer("y ~ x + (1 | patient) + (1 | doctor)", DATA)
