@@ -15,6 +15,8 @@ and all the others block r ("the rest"):
 * L_r1 = Λ_r'Z_r'Z₁Λ₁ L₁₁⁻ᵀ is **sparse** (only level pairs that occur together are non-zero);
 * the rest is a **dense** Schur complement, M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1' = L_rr L_rr', of the size
   of the smaller factors' random effects only (for InstEval-shaped data 1,142 × 1,142, not 4,114 × 4,114);
+  when it has thousands of columns it is factored as a sparse matrix instead (speed only, the same deviance:
+  :mod:`lmmteach.lmm.sparse_schur`);
 * then X and y: R_ZX = L⁻¹Λ'Z'[X y] by the two blocks, and the (p+1) × (p+1) Schur complement
   [X y]'[X y] − R_ZX'R_ZX, whose Cholesky factor holds X'V⁻¹X and the penalised residual sum of squares.
 

@@ -116,7 +116,7 @@ def _run(cmd, timeout: float) -> tuple[dict | None, str, float]:
         return None, f"did not finish within {timeout:.0f} s (stopped)", time.perf_counter() - t0
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        return None, "failed: " + (err.strip().splitlines() or ["?"])[-1][:300], wall
+        return None, f"stopped after {wall:.1f} s: " + (err.strip().splitlines() or ["?"])[-1][:400], wall
     res = json.loads(out.strip().splitlines()[-1])
     rss = [line for line in err.splitlines() if line.startswith("MAXRSS_KB")]
     if rss:
