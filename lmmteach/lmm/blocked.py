@@ -557,13 +557,16 @@ class BlockedDeviance(RandomEffectsDeviance):
         return out
 
     @cached_property
-    def _pair_products(self) -> np.ndarray:
-        """a_il a_jl of the level pairs (:func:`_column_pairs`), doubled where i > j: such a pair stands for
-        (i, j) and (j, i) in a sum over all pairs."""
+    def _pair_matrix(self) -> sp.csr_matrix:
+        """Speed only. The level pairs (:func:`_column_pairs`) as a sparse (R², ℓ₁) matrix: row i·R + j (i ≥ j),
+        column l, entry a_il a_jl, doubled where i > j (such a pair stands for (i, j) and (j, i) in a sum over
+        all pairs). Σ_l w_l Σ_pairs of l a_il a_jl x_ij is then one sparse product, x' (P w); built on the
+        first gradient (a deviance evaluated without one, e.g. in a PIRLS step, never pays for it)."""
         assert self.cp.pairs is not None
-        pos, prod = self.cp.pairs[:2]
+        pos, prod, levels, per_level = self.cp.pairs
         Rdim = self.cp.Arr.shape[0]
-        return np.where(pos // Rdim == pos % Rdim, prod, 2.0 * prod)
+        doubled = np.where(pos // Rdim == pos % Rdim, prod, 2.0 * prod)
+        return sp.csr_matrix((doubled, (pos, np.repeat(levels, per_level))), shape=(Rdim * Rdim, self.cp.A11.shape[0]))
 
     def _gradient_blocks_scalar(self, e: BlockedEvaluation):
         """Speed only. :meth:`_gradient_blocks` when every term is (1 | g) (as :meth:`_evaluate_scalar`): with
@@ -600,8 +603,7 @@ class BlockedDeviance(RandomEffectsDeviance):
             W_rest = self._rest_W(H, Trr)
         Mrr_inv *= dr[:, None]
         Mrr_inv *= dr[None, :]  # Λ_r M_rr⁻¹ Λ_r, as G = Λ_r Z_r'Z₁ diag(1/L₁₁²)
-        g2 = np.repeat((1.0 / L11**4)[levels], per_level)
-        W1 = np.sum(a - (d1 * a) ** 2) - float(np.sum(self._pair_products * g2 * Mrr_inv.ravel()[pos]))
+        W1 = np.sum(a - (d1 * a) ** 2) - float(Mrr_inv.ravel() @ (self._pair_matrix @ (1.0 / L11**4)))
         R1 = e.RZX1[:, 0, :]
         Y1 = cp.Z1Xy[:, 0, :] - (d1 * a)[:, None] * R1 - np.asarray(A.T @ (dr[:, None] * F)) / (L11 * L11)[:, None]
         if not trace_formula:
