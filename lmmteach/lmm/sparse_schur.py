@@ -11,8 +11,9 @@ is non-zero only when level i and level j of the other factors meet a common lev
 (Z_r'Z_r and L_r1 L_r1' have that pattern). In a clustered design -- patients × doctors within clinics,
 pupils × neighbourhoods within regions, raters × items within batches -- such pairs stay within a cluster,
 and a fill-reducing ordering keeps the factor sparse too. Here M_rr is formed as a sparse matrix and
-factored by SuperLU (``scipy.sparse.linalg.splu``) with a symmetric fill-reducing ordering
-(minimum degree on M_rr's pattern, ``MMD_AT_PLUS_A``) and the diagonal as pivots (``diag_pivot_thresh=0``):
+factored by SuperLU (``scipy.sparse.linalg.splu``) in a symmetric fill-reducing order P (SuperLU's minimum
+degree on M_rr's pattern, found once: the pattern does not change with θ) with the diagonal as pivots
+(``diag_pivot_thresh=0``):
 
     P M_rr P' = L U,     U = D L'   (M_rr is symmetric positive definite: no pivoting is needed),
 
@@ -31,7 +32,10 @@ The deviance is the same number as the dense engine's (the same formula, other r
 **Exact, not approximate; but not every design is cheap.** When the levels are crossed at random (each row
 a uniformly random pair of 20,000 × 20,000 levels) the pattern is an expander graph and no ordering keeps
 the factor sparse: CHOLMOD's factor of such a 20,000 × 20,000 matrix has ~7 × 10⁷ non-zeros and takes
-minutes (lme4's fit is as slow), and SuperLU is slower still. That is intrinsic to exact methods.
+minutes (lme4's fit is as slow), and SuperLU is slower still. That is intrinsic to exact methods. So before
+the first factorisation the factor's cost is counted from the pattern alone (:func:`cholesky_cost`, a
+symbolic factorisation), and a design whose factor would cost more than :data:`MAX_FACTOR_FLOPS` stops with
+a ValueError naming the factors instead of running for hours.
 
 **No gradient here.** The exact gradient of the blocked engine needs diagonal blocks of M⁻¹ on the pattern
 of M_rr (for scalar terms ∂log|M|/∂θ_k = (2/θ_k)(ℓ_k − tr_k M⁻¹)), a selected inverse that SuperLU does not
