@@ -41,8 +41,8 @@ a ValueError naming the factors instead of running for hours.
 of M_rr (for scalar terms ∂log|M|/∂θ_k = (2/θ_k)(ℓ_k − tr_k M⁻¹)), a selected inverse that SuperLU does not
 give. So this engine's deviance has no ``gradient=True``: the fit uses the derivative-free search
 (``search = "COBYQA"``, :func:`lmmteach.lmm.optimize.optimize_lmer`, with its central-difference
-convergence check), and what needs the exact gradient (profiles, Satterthwaite's degrees of freedom) stops
-with a clear error.
+convergence check), and what needs the exact gradient (profiles, the bootstrap's warm-started refits,
+Satterthwaite's degrees of freedom) stops with a clear error.
 
 Which engine a design gets is decided in :mod:`lmmteach.lmm.engine`: this one when the Schur complement
 has more than :data:`SPARSE_SCHUR_COLUMNS` columns.
@@ -275,7 +275,7 @@ class SparseSchurDeviance(BlockedDeviance):
             raise NotImplementedError(
                 "this model's Schur complement is sparse (lmmteach.lmm.sparse_schur: more than "
                 f"{SPARSE_SCHUR_COLUMNS:,} random effects outside the first grouping factor) and has no exact "
-                "gradient: profiles and Satterthwaite's degrees of freedom are not available for it")
+                "gradient: profiles, bootstrap refits and Satterthwaite's degrees of freedom are not available for it")
         theta, lambdas = self._set_theta(theta)  # 1. set θ
         L11, logdet, RZX1, Lam_r, Lr1 = self._factor_block_1(lambdas)  # 2.-3. blocks 1 and r1, as dense
         # 4. block rr, sparse: M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
