@@ -15,6 +15,8 @@ and all the others block r ("the rest"):
 * L_r1 = Λ_r'Z_r'Z₁Λ₁ L₁₁⁻ᵀ is **sparse** (only level pairs that occur together are non-zero);
 * the rest is a **dense** Schur complement, M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1' = L_rr L_rr', of the size
   of the smaller factors' random effects only (for InstEval-shaped data 1,142 × 1,142, not 4,114 × 4,114);
+  when it has thousands of columns it is factored as a sparse matrix instead (speed only, the same deviance:
+  :mod:`lmmteach.lmm.sparse_schur`);
 * then X and y: R_ZX = L⁻¹Λ'Z'[X y] by the two blocks, and the (p+1) × (p+1) Schur complement
   [X y]'[X y] − R_ZX'R_ZX, whose Cholesky factor holds X'V⁻¹X and the penalised residual sum of squares.
 
@@ -89,8 +91,16 @@ def _block_diagonal(B: np.ndarray) -> sp.csr_matrix:
 
 
 MAX_SCHUR_BYTES = 2**31
-"""The dense Schur complement M_rr (R × R doubles) may take at most this much memory (2 GiB): beyond it a fit
-stops with a clear error instead of a MemoryError (the sparse Schur complement is not implemented)."""
+"""The dense Schur complement M_rr (R × R doubles) may take at most this much memory (2 GiB): beyond it this
+engine stops with a clear error instead of a MemoryError (:func:`lmmteach.lmm.engine.mk_devfun` hands large
+ones to the sparse Schur complement, :mod:`lmmteach.lmm.sparse_schur`, long before)."""
+
+TRACE_FORMULA_MIN_THETA = 1e-2
+"""Speed only. With scalar terms and every θ_j at least this, the gradient takes W_j = Σ_l W_ll from the
+diagonal of M⁻¹: Λ Z'V⁻¹Z Λ = Λ(Z'Z − Z'ZΛM⁻¹ΛZ'Z)Λ = (M − I) − (M − I)M⁻¹(M − I) = I − M⁻¹, so
+W_j = (ℓ_j − tr_j M⁻¹)/θ_j², and ΛZ'V⁻¹[Q e] = M⁻¹ΛZ'[Q e] (back substitution). This saves the R × R
+matrix H and a triangular solve with R right-hand sides. The difference 1 − (M⁻¹)_ii loses about
+−2 log₁₀ θ_j digits, hence the floor (1e-2: four digits of sixteen); below it the general blocks."""
 
 DENSE_FILL = 0.25
 """Z_r'Z₁ is kept dense when at least this fraction of its entries are non-zero (e.g. fully crossed subjects ×
@@ -149,7 +159,7 @@ class BlockedCrossproducts:
     l_terms: tuple[int, ...]  # ℓ_j of every term
     A11: np.ndarray  # (ℓ₁, q₁, q₁)  Z₁'Z₁ per level
     A_r1: sp.csr_matrix | np.ndarray  # (R, ℓ₁q₁)  Z_r'Z₁ (dense when ``DENSE_FILL`` of it is non-zero)
-    Arr: np.ndarray  # (R, R)  Z_r'Z_r
+    Arr: np.ndarray | sp.csr_matrix  # (R, R)  Z_r'Z_r (sparse for the sparse Schur complement)
     Z1Xy: np.ndarray  # (ℓ₁, q₁, p + 1)  Z₁'[Q e] per level
     ZrXy: np.ndarray  # (R, p + 1)  Z_r'[Q e]
     yty: float  # e'e
@@ -167,9 +177,10 @@ class BlockedCrossproducts:
     log_weights: float = 0.0  # Σ log w_i of prior weights; −2ℓ loses it (as in Crossproducts)
 
     @classmethod
-    def from_design(cls, design) -> "BlockedCrossproducts":
+    def from_design(cls, design, sparse_schur: bool = False) -> "BlockedCrossproducts":
         """The cross-products of a design; with prior weights every row of X, Z and y is scaled by √w_i and
-        an offset is subtracted from y first (:meth:`Design.fitting_arrays`)."""
+        an offset is subtracted from y first (:meth:`Design.fitting_arrays`). With ``sparse_schur`` Z_r'Z_r
+        and Z_r'Z₁ stay sparse, for :class:`~lmmteach.lmm.sparse_schur.SparseSchurDeviance`."""
         X, Zrows, y = design.fitting_arrays()
         Zs = np.split(Zrows, np.cumsum([b.q for b in design.blocks])[:-1], axis=1)
         blocks = [replace(b, Z=Z) for b, Z in zip(design.blocks, Zs)]
@@ -188,13 +199,16 @@ class BlockedCrossproducts:
         scalar = all(b.q == 1 for b in blocks) and len(first) == 1
         if not scalar and A_r1.nnz >= DENSE_FILL * A_r1.shape[0] * A_r1.shape[1]:
             A_r1 = A_r1.toarray()
-        if 8 * Zr.shape[1] ** 2 > MAX_SCHUR_BYTES:
+        if sparse_schur:  # M_rr stays sparse (:mod:`lmmteach.lmm.sparse_schur`): no dense R × R matrix
+            A_r1 = sp.csr_matrix(A_r1)
+            scalar = False
+        elif 8 * Zr.shape[1] ** 2 > MAX_SCHUR_BYTES:
             sizes = ", ".join(f"{blocks[k].group_name} ({blocks[k].n_levels} levels x {blocks[k].q})" for k in rest)
             raise ValueError(f"the random effects of {sizes} make a dense {Zr.shape[1]:,} x {Zr.shape[1]:,} Schur "
                              f"complement ({8 * Zr.shape[1] ** 2 / 2**30:.1f} GiB), more than this engine forms "
-                             f"(MAX_SCHUR_BYTES = {MAX_SCHUR_BYTES / 2**30:.0f} GiB). The factor with the most levels "
-                             "is already the block-diagonal one; the others have too many levels for a dense factor")
-        Arr = (Zr.T @ Zr).toarray()
+                             f"(MAX_SCHUR_BYTES = {MAX_SCHUR_BYTES / 2**30:.0f} GiB): use the sparse Schur "
+                             "complement (lmmteach.lmm.sparse_schur; lmer chooses it for large ones)")
+        Arr = (Zr.T @ Zr).tocsr() if sparse_schur else (Zr.T @ Zr).toarray()
         ZQ1 = _per_level(Z1_rows, Q, group1, l1)
         col_rms = np.sqrt(np.concatenate([np.mean(b.Z ** 2, axis=0) for b in blocks]))
         blank = cls(first, rest, tuple(b.q for b in blocks), tuple(b.n_levels for b in blocks), A11, A_r1, Arr,
@@ -251,9 +265,9 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
     lambdas: list  # λ_j of every term (q_j × q_j)
     L11: np.ndarray  # (ℓ₁, q₁, q₁)
     Lr1: sp.csr_matrix | np.ndarray  # (R, ℓ₁q₁), sparse or dense as Z_r'Z₁
-    Lrr: np.ndarray  # (R, R)
+    Lrr: np.ndarray | None  # (R, R); None for the sparse Schur complement (which keeps its own factor)
     RZX1: np.ndarray  # (ℓ₁, q₁, p + 1)
-    RZXr: np.ndarray  # (R, p + 1)
+    RZXr: np.ndarray | None  # (R, p + 1); None for the sparse Schur complement
     logdet_V: float
     gradient: np.ndarray | None = None  # ∂(deviance)/∂θ
     dC: np.ndarray | None = None  # ∂(deviance)/∂C, block diagonal over the terms (q × q, q = Σ q_j)
@@ -269,12 +283,18 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
     def u(self) -> tuple[np.ndarray, np.ndarray]:
         """Spherical random effects by back substitution through the blocks: (block 1 (ℓ₁, q₁), block r (R,))."""
         p = self.beta_Q.size
-        rhs_r = self.RZXr[:, p] - self.RZXr[:, :p] @ self.beta_Q
-        ur = solve_triangular(self.Lrr, rhs_r, lower=True, trans="T", check_finite=False)
+        ur = self._u_rest()
         l1, q1 = self.L11.shape[:2]
         rhs_1 = self.RZX1[:, :, p] - self.RZX1[:, :, :p] @ self.beta_Q - np.asarray(self.Lr1.T @ ur).reshape(l1, q1)
         u1 = np.linalg.solve(np.swapaxes(self.L11, 1, 2), rhs_1[:, :, None])[:, :, 0]
         return u1, ur
+
+    def _u_rest(self) -> np.ndarray:
+        """ũ_r = L_rr⁻ᵀ(R_ZXr,y − R_ZXr,X b̂), the last block of the back substitution."""
+        assert self.Lrr is not None and self.RZXr is not None  # the dense factor (the sparse one overrides this)
+        p = self.beta_Q.size
+        rhs_r = self.RZXr[:, p] - self.RZXr[:, :p] @ self.beta_Q
+        return solve_triangular(self.Lrr, rhs_r, lower=True, trans="T", check_finite=False)
 
     @property
     def u_vector(self) -> np.ndarray:
@@ -312,6 +332,7 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
         cp = self.cp
         l1, q1 = self.L11.shape[:2]
         L11inv = np.linalg.inv(self.L11)
+        assert self.Lrr is not None  # the dense factor (the sparse one overrides this)
         Rdim = self.Lrr.shape[0]
         Lrr_inv = solve_triangular(self.Lrr, np.eye(Rdim), lower=True, check_finite=False)
         W = Lrr_inv @ _full(_times_block_diagonal(self.Lr1, L11inv))  # R × ℓ₁q₁
@@ -395,15 +416,28 @@ class BlockedDeviance(RandomEffectsDeviance):
         return replace(e, gradient=grad, dC=_on_diagonal(dC), dlogdetV_dC=_on_diagonal(W), dpwrss_dC=_on_diagonal(S))
 
     def _factor_and_solve(self, theta) -> BlockedEvaluation:
-        cp = self.cp
+        theta, lambdas = self._set_theta(theta)  # 1. set θ
+        if self.cp.pairs is not None:
+            return self._evaluate_scalar(theta, lambdas)
+        L11, logdet, RZX1, Lam_r, Lr1 = self._factor_block_1(lambdas)
+        # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
+        Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ self.cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
+        Mrr -= _full(Lr1 @ Lr1.T)
+        Mrr[np.diag_indices_from(Mrr)] += 1.0
+        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ self.cp.ZrXy))
+
+    def _set_theta(self, theta) -> tuple[np.ndarray, list]:
+        """θ checked, and the terms' λ_j."""
         theta = np.atleast_1d(np.asarray(theta, float))
         if theta.shape != (self.n_theta,):
             raise ValueError(f"theta must have {self.n_theta} value(s) for this model, got {theta.size}")
-        lambdas = [s.factor(t) for s, t in zip(self.structures, self.split(theta))]  # 1. set θ
-        if cp.pairs is not None:
-            return self._evaluate_scalar(theta, lambdas)
+        return theta, [s.factor(t) for s, t in zip(self.structures, self.split(theta))]
+
+    def _factor_block_1(self, lambdas):
+        """Steps 2 and 3: L₁₁ (per level), log|L₁₁|², R_ZX1 = L₁₁⁻¹Λ₁'Z₁'[X y], Λ_r and L_r1."""
+        cp = self.cp
         lam1 = block_diag(*[lambdas[k] for k in cp.first])
-        l1, q1 = cp.A11.shape[:2]
+        q1 = cp.A11.shape[1]
         # 2. block 1: M₁₁ = Λ₁'Z₁'Z₁Λ₁ + I, one q₁ × q₁ block per level
         L11 = np.linalg.cholesky(lam1.T @ cp.A11 @ lam1 + np.eye(q1))
         logdet = 2.0 * np.log(np.diagonal(L11, axis1=1, axis2=2)).sum()
@@ -412,11 +446,7 @@ class BlockedDeviance(RandomEffectsDeviance):
         Lam_r = self._lambda_rest(lambdas)
         right = np.linalg.inv(L11) @ lam1.T  # (L₁₁⁻¹Λ₁')_l; its transpose per level multiplies from the right
         Lr1 = _times_block_diagonal(Lam_r.T @ cp.A_r1, np.swapaxes(right, 1, 2))
-        # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
-        Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
-        Mrr -= _full(Lr1 @ Lr1.T)
-        Mrr[np.diag_indices_from(Mrr)] += 1.0
-        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ cp.ZrXy))
+        return L11, logdet, RZX1, Lam_r, Lr1
 
     def _evaluate_scalar(self, theta, lambdas) -> BlockedEvaluation:
         """Speed only. The same steps when every term is a scalar random effect (1 | g): Λ is diagonal, so the blocks are
@@ -445,15 +475,22 @@ class BlockedDeviance(RandomEffectsDeviance):
 
     def _finish(self, theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, LamZrXy) -> BlockedEvaluation:
         """Blocks rr, then X and y, then the profiled deviance."""
-        cp, n, p = self.cp, self.cp.n, self.p
         l1, q1 = L11.shape[:2]
         Lrr = cholesky(Mrr, lower=True, check_finite=False, overwrite_a=True)
         logdet += 2.0 * np.log(np.diag(Lrr)).sum()
         rhs = LamZrXy - Lr1 @ RZX1.reshape(l1 * q1, -1)
         RZXr = solve_triangular(Lrr, rhs, lower=True, check_finite=False)
-        # 5. X and y: the (p+1) × (p+1) Schur complement  [X y]'[X y] − R_ZX'R_ZX
+        return self._solve_fixed(BlockedEvaluation, theta, lambdas, L11, logdet, RZX1, Lr1, RZXr.T @ RZXr,
+                                 Lrr=Lrr, RZXr=RZXr)
+
+    def _solve_fixed(self, evaluation, theta, lambdas, L11, logdet, RZX1, Lr1, RZXr_gram, **blocks_rr):
+        """5. X and y: the (p+1) × (p+1) Schur complement  [X y]'[X y] − R_ZX'R_ZX  (R_ZXr'R_ZXr given as
+        ``RZXr_gram``), b̂, the penalised RSS and the profiled deviance; ``blocks_rr`` are the factor's
+        rr pieces for the evaluation."""
+        cp, n, p = self.cp, self.cp.n, self.p
+        l1, q1 = L11.shape[:2]
         R1 = RZX1.reshape(l1 * q1, -1)
-        S = -(R1.T @ R1) - RZXr.T @ RZXr
+        S = -(R1.T @ R1) - RZXr_gram
         S[:p, :p] += np.eye(p)
         S[p, p] += cp.yty
         A = S[:p, :p]
@@ -464,9 +501,9 @@ class BlockedDeviance(RandomEffectsDeviance):
         dof = n - p if self.reml else n
         dev = profiled_deviance(logdet, pwrss, n, p, self.reml, 2.0 * np.log(np.diag(RX)).sum() + self._logdet_R2,
                                 cp.log_weights)
-        return BlockedEvaluation(theta, float(dev), cp, A, beta, pwrss, pwrss / dof, lambdas, L11, Lr1, Lrr,
-                                 RZX1, RZXr, float(logdet))
-
+        return evaluation(theta=theta, deviance=float(dev), cp=cp, A_Q=A, beta_Q=beta, pwrss=pwrss,
+                          sigma2=pwrss / dof, lambdas=lambdas, L11=L11, Lr1=Lr1, RZX1=RZX1, logdet_V=float(logdet),
+                          **blocks_rr)
 
     def _gradient_blocks(self, e: BlockedEvaluation):
         """The pieces of the gradient (module docstring): W summed over the levels of block 1 (q₁ × q₁),
@@ -483,6 +520,7 @@ class BlockedDeviance(RandomEffectsDeviance):
         H = cp.Arr - _full(U @ U.T)  # Z_r'V₁⁻¹Z_r
         LamH = np.asarray(Lam_r.T @ H)
         Trr = solve_triangular(e.Lrr, LamH, lower=True, check_finite=False)
+        assert e.Lrr is not None  # the dense factor
         Mrr_inv = _inverse_lower(e.Lrr)  # (lower triangle; read at [max, min] below)
         # Z'V⁻¹[Q e] = Z'[Q e] − T'R_ZX, by blocks (T_r1'R_ZXr = G'L_rr⁻ᵀR_ZXr)
         F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
@@ -495,22 +533,40 @@ class BlockedDeviance(RandomEffectsDeviance):
             Minv = np.tril(Mrr_inv) + np.tril(Mrr_inv, -1).T
             G3 = G.reshape(G.shape[0], l1, q1)
             W1 -= G3.reshape(-1, q1).T @ (Minv @ G).reshape(-1, q1)  # Σ_r Σ_l G_rla (M⁻¹G)_rlb
-            return W1, Y1, H, Trr, Yr
+            return W1, Y1, self._rest_W(H, Trr), Yr
         for a in range(q1):
             for b in range(a, q1):
                 GG = (G[:, a::q1] @ G[:, b::q1].T).tocoo()  # Σ_l G_la G_lb'
                 W1[a, b] -= float(np.sum(Mrr_inv[np.maximum(GG.row, GG.col), np.minimum(GG.row, GG.col)] * GG.data))
                 W1[b, a] = W1[a, b]
-        return W1, Y1, H, Trr, Yr
+        return W1, Y1, self._rest_W(H, Trr), Yr
+
+    def _rest_W(self, H: np.ndarray, Trr: np.ndarray) -> list[np.ndarray]:
+        """W_j = Σ_l W_ll for each term j of block r: the diagonal blocks of H − T_rr'T_rr summed over the
+        levels (W_rr = Z_r'V⁻¹Z_r = H − T_rr'T_rr, T_rr = L_rr⁻¹Λ_r'H)."""
+        cp = self.cp
+        Rdim = H.shape[0]
+        out, offset = [], 0
+        for k in cp.rest:
+            q, ell = cp.q_terms[k], cp.l_terms[k]
+            sl = slice(offset, offset + ell * q)
+            Hk = H[sl, sl].reshape(ell, q, ell, q)[np.arange(ell), :, np.arange(ell), :]  # (ℓ, q, q) diagonal blocks
+            Tk = Trr[:, sl].reshape(Rdim, ell, q)
+            out.append(Hk.sum(axis=0) - np.einsum("rla,rlb->ab", Tk, Tk))
+            offset += ell * q
+        return out
 
     @cached_property
-    def _pair_products(self) -> np.ndarray:
-        """a_il a_jl of the level pairs (:func:`_column_pairs`), doubled where i > j: such a pair stands for
-        (i, j) and (j, i) in a sum over all pairs."""
+    def _pair_matrix(self) -> sp.csr_matrix:
+        """Speed only. The level pairs (:func:`_column_pairs`) as a sparse (R², ℓ₁) matrix: row i·R + j (i ≥ j),
+        column l, entry a_il a_jl, doubled where i > j (such a pair stands for (i, j) and (j, i) in a sum over
+        all pairs). Σ_l w_l Σ_pairs of l a_il a_jl x_ij is then one sparse product, x' (P w); built on the
+        first gradient (a deviance evaluated without one, e.g. in a PIRLS step, never pays for it)."""
         assert self.cp.pairs is not None
-        pos, prod = self.cp.pairs[:2]
+        pos, prod, levels, per_level = self.cp.pairs
         Rdim = self.cp.Arr.shape[0]
-        return np.where(pos // Rdim == pos % Rdim, prod, 2.0 * prod)
+        doubled = np.where(pos // Rdim == pos % Rdim, prod, 2.0 * prod)
+        return sp.csr_matrix((doubled, (pos, np.repeat(levels, per_level))), shape=(Rdim * Rdim, self.cp.A11.shape[0]))
 
     def _gradient_blocks_scalar(self, e: BlockedEvaluation):
         """Speed only. :meth:`_gradient_blocks` when every term is (1 | g) (as :meth:`_evaluate_scalar`): with
@@ -527,28 +583,39 @@ class BlockedDeviance(RandomEffectsDeviance):
         assert cp.pairs is not None
         pos, prod, levels, per_level = cp.pairs
         Rdim = cp.Arr.shape[0]
-        UU = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
-        H = cp.Arr - UU.reshape(Rdim, Rdim)  # lower triangle right; mirror it
-        H = np.tril(H) + np.tril(H, -1).T
-        Trr = solve_triangular(e.Lrr, dr[:, None] * H, lower=True, check_finite=False)
+        assert e.Lrr is not None  # the dense factor
         Mrr_inv = _inverse_lower(e.Lrr)  # lower triangle: pos = i·R + j with i ≥ j reads it
+        F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
+        trace_formula = min(t1, dr.min()) >= TRACE_FORMULA_MIN_THETA
+        if trace_formula:  # speed only: W_rr and Z_r'V⁻¹[Q e] from M_rr⁻¹ and ũ-like solves, no H
+            m = np.diag(Mrr_inv)
+            W_rest, offset = [], 0
+            for k in cp.rest:
+                ell = cp.l_terms[k]
+                W_rest.append(np.array([[(ell - m[offset : offset + ell].sum()) / e.lambdas[k][0, 0] ** 2]]))
+                offset += ell
+            Yr = F / dr[:, None]  # Λ_r Z_r'V⁻¹[Q e] = [M⁻¹ΛZ'[Q e]]_r = L_rr⁻ᵀR_ZXr
+        else:
+            UU = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
+            H = cp.Arr - UU.reshape(Rdim, Rdim)  # lower triangle right; mirror it
+            H = np.tril(H) + np.tril(H, -1).T
+            Trr = solve_triangular(e.Lrr, dr[:, None] * H, lower=True, check_finite=False)
+            W_rest = self._rest_W(H, Trr)
         Mrr_inv *= dr[:, None]
         Mrr_inv *= dr[None, :]  # Λ_r M_rr⁻¹ Λ_r, as G = Λ_r Z_r'Z₁ diag(1/L₁₁²)
-        g2 = np.repeat((1.0 / L11**4)[levels], per_level)
-        W1 = np.sum(a - (d1 * a) ** 2) - float(np.sum(self._pair_products * g2 * Mrr_inv.ravel()[pos]))
-        F = solve_triangular(e.Lrr, e.RZXr, lower=True, trans="T", check_finite=False)
+        W1 = np.sum(a - (d1 * a) ** 2) - float(Mrr_inv.ravel() @ (self._pair_matrix @ (1.0 / L11**4)))
         R1 = e.RZX1[:, 0, :]
         Y1 = cp.Z1Xy[:, 0, :] - (d1 * a)[:, None] * R1 - np.asarray(A.T @ (dr[:, None] * F)) / (L11 * L11)[:, None]
-        Yr = cp.ZrXy - np.asarray(A @ (d1[:, None] * R1)) - H @ (dr[:, None] * F)
-        return np.array([[W1]]), Y1[:, None, :], H, Trr, Yr
+        if not trace_formula:
+            Yr = cp.ZrXy - np.asarray(A @ (d1[:, None] * R1)) - H @ (dr[:, None] * F)
+        return np.array([[W1]]), Y1[:, None, :], W_rest, Yr
 
     def _gradient_C(self, e: BlockedEvaluation) -> tuple[list, list, list]:
         """Per term j (the design's order): ∂d/∂C_j = W_j − (dof/r²) S_j − [REML] Σ_l P_l A⁻¹P_l', with its
         two parts W_j = Σ_l W_ll (= ∂log|V|/∂C_j) and −S_j = −Σ_l s_l s_l' (= ∂(r'V⁻¹r)/∂C_j); the blocks
         of T = L⁻¹Λ'Z'Z as in the module docstring."""
         cp, p = self.cp, self.p
-        Rdim = e.Lrr.shape[0]
-        W1, Y1, H, Trr, Yr = self._gradient_blocks_scalar(e) if cp.pairs is not None else self._gradient_blocks(e)
+        W1, Y1, W_rest, Yr = self._gradient_blocks_scalar(e) if cp.pairs is not None else self._gradient_blocks(e)
         dof = cp.n - p if self.reml else cp.n
         RX = np.linalg.cholesky(e.A_Q)
         dC, Ws, Ss = [None] * len(cp.q_terms), [None] * len(cp.q_terms), [None] * len(cp.q_terms)
@@ -569,13 +636,9 @@ class BlockedDeviance(RandomEffectsDeviance):
             finish(k, W1[sl, sl], Y1[:, sl, :])
             offset += q
         offset = 0
-        for k in cp.rest:
+        for k, W in zip(cp.rest, W_rest):
             q, ell = cp.q_terms[k], cp.l_terms[k]
-            sl = slice(offset, offset + ell * q)
-            Hk = H[sl, sl].reshape(ell, q, ell, q)[np.arange(ell), :, np.arange(ell), :]  # (ℓ, q, q) diagonal blocks
-            Tk = Trr[:, sl].reshape(Rdim, ell, q)
-            W = Hk.sum(axis=0) - np.einsum("rla,rlb->ab", Tk, Tk)
-            finish(k, W, Yr[sl].reshape(ell, q, -1))
+            finish(k, W, Yr[offset : offset + ell * q].reshape(ell, q, -1))
             offset += ell * q
         return dC, Ws, Ss
 

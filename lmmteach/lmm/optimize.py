@@ -6,7 +6,8 @@ so the search is the same for all: L-BFGS-B with the structures' bounds (relativ
 [−1, 1]), then Newton steps, then an honest report: converged or not, iterations, evaluations, and the
 size of the gradient where the search stopped (the *projected* gradient: at a bound, only the part
 pointing into the parameter space counts). ``LmerControl(optimizer="COBYQA")`` gives a derivative-free
-search instead (lme4's BOBYQA), for comparison.
+search instead (lme4's BOBYQA), for comparison; it is also the search of an engine without an exact
+gradient (``devfun.search``: the sparse Schur complement, :mod:`lmmteach.lmm.sparse_schur`).
 """
 
 from __future__ import annotations
@@ -320,7 +321,7 @@ def _optimize(devfun, theta0, control: LmerControl, polish: bool) -> OptimizerRe
         e = devfun.evaluate(np.zeros(0))
         return OptimizerResult(np.zeros(0), e.deviance, True, 0, 1, np.zeros(0), 0.0, "no covariance parameters",
                                method="none (no covariance parameters)")
-    if control.optimizer == "COBYQA":
+    if control.optimizer == "COBYQA" or devfun.search == "COBYQA":  # asked for, or no exact gradient
         return _optimize_derivative_free(devfun, theta0, control)
     log = []
     if theta0 is None:
@@ -335,15 +336,19 @@ def _optimize(devfun, theta0, control: LmerControl, polish: bool) -> OptimizerRe
     # SD-type parameters are kept a hair above 0 during the search: at exactly 0 their gradient vanishes
     # (C is quadratic in them) and a gradient method would stall there; the boundary is tried at the end.
     # They are also capped at 10⁴ times their typical size: far beyond any optimum, and it keeps the line
-    # search away from θ's so large that X'V⁻¹X is numerically singular.
+    # search away from θ's so large that X'V⁻¹X is numerically singular. The cap is a wall in the objective
+    # (the deviance is taken as +∞ beyond it), not a bound handed to L-BFGS-B: with every variable bounded on
+    # both sides L-BFGS-B's first step is the whole gradient, far out, and it spends evaluations coming back.
     floor, cap = control.sd_floor, control.sd_cap
-    xbounds = [((lo / s) + floor, min(hi / s, cap)) if lo == 0.0 else (lo / s, hi / s)
-               for (lo, hi), s in zip(bounds, scale)]
+    xbounds = [((lo / s) + floor, hi / s) if lo == 0.0 else (lo / s, hi / s) for (lo, hi), s in zip(bounds, scale)]
+    capped = np.array([lo == 0.0 for lo, _ in bounds])
     n_eval = 0
 
     def fun(x):
         nonlocal n_eval
         n_eval += 1
+        if np.any(x[capped] > cap):  # beyond the cap: tell the search to back off
+            return 1e300, np.zeros_like(x)
         try:
             e = devfun.evaluate(x * scale, gradient=True)
         except np.linalg.LinAlgError:  # numerically singular at an extreme θ: tell the search to back off
@@ -351,7 +356,7 @@ def _optimize(devfun, theta0, control: LmerControl, polish: bool) -> OptimizerRe
         return e.deviance, e.gradient * scale
 
     n_iter, res = 0, None
-    start = np.clip(theta0 / scale, [b[0] for b in xbounds], [b[1] for b in xbounds])
+    start = np.clip(theta0 / scale, [b[0] for b in xbounds], np.where(capped, cap, [b[1] for b in xbounds]))
     for _ in range(int(control.boundary_restarts)):
         res = minimize(fun, start, jac=True, method="L-BFGS-B", bounds=xbounds,
                        options={"maxiter": control.maxiter, "ftol": control.ftol, "gtol": control.gtol,

@@ -112,6 +112,10 @@ class DevianceFunction(ABC):
     stacks_responses = False
     """True when ``evaluate`` takes a stack of responses and θ's natively (else they are looped over)."""
 
+    search = "L-BFGS-B"
+    """The search that suits this deviance (:func:`lmmteach.lmm.optimize.optimize_lmer`): L-BFGS-B with the
+    exact gradient, or "COBYQA" (derivative-free) for an engine without one."""
+
     def __init__(self, crossproducts, covariance, reml: bool = True):
         self.cp = crossproducts
         self.covariance = covariance

@@ -7,7 +7,9 @@ departments, crossed; a two-level ``service``; :func:`lmmteach.load_insteval_lik
 
     y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept)      by ML.
 
-Prints the median wall time over ``--repeat`` fits (the whole call: formula, design, optimisation), the
+Prints the median wall time over ``--repeat`` fits (the whole call: formula, design, optimisation) -- lmmteach's
+default search (L-BFGS-B on the exact gradient, then Newton steps) and, beside it, the derivative-free
+``LmerControl(optimizer="COBYQA")`` --, the
 log-likelihood each package reaches, and peak memory (lmmteach: the Python heap's peak during one fit, from
 tracemalloc; lme4: the R process's maximum resident set size). lme4 runs when ``Rscript`` with lme4 is on the
 PATH, with its default optimiser; its time is measured inside R. Not a test: timings vary between machines.
@@ -48,16 +50,16 @@ cat(toJSON(list(time = median(times), logLik = as.numeric(logLik(m)), theta = un
 """
 
 
-def time_lmmteach(data, repeat):
+def time_lmmteach(data, repeat, control=None):
     times = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(repeat):
             t0 = time.perf_counter()
-            m = lt.lmer(FORMULA, data, reml=False)
+            m = lt.lmer(FORMULA, data, reml=False, control=control)
             times.append(time.perf_counter() - t0)
         tracemalloc.start()
-        lt.lmer(FORMULA, data, reml=False)
+        lt.lmer(FORMULA, data, reml=False, control=control)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return float(np.median(times)), m, peak / 2**20
@@ -93,10 +95,15 @@ def main():
     print(f"data: {len(data):,} rows; {data.s.nunique():,} students x {data.d.nunique():,} lecturers x "
           f"{data.dept.nunique()} departments; model {FORMULA} (ML)")
     t, m, peak = time_lmmteach(data, args.repeat)
+    t_df, m_df, peak_df = time_lmmteach(data, args.repeat, lt.LmerControl(optimizer="COBYQA"))
     r = None if args.no_r else run_lme4(data, args.repeat)
     print(f"{'':10} {'time (s)':>9} {'logLik':>16} {'evaluations':>12} {'peak MB':>8}  theta")
     print(f"{'lmmteach':10} {t:9.2f} {m.loglik:16.6f} {m.optimum.n_eval:12d} {peak:8.0f}  "
-          f"{np.array2string(m.theta, precision=6)}  converged={m.converged}")
+          f"{np.array2string(m.theta, precision=6)}  converged={m.converged}, max |gradient| "
+          f"{m.optimum.gradient_norm:.2g}")
+    print(f"{'  COBYQA':10} {t_df:9.2f} {m_df.loglik:16.6f} {m_df.optimum.n_eval:12d} {peak_df:8.0f}  "
+          f"{np.array2string(m_df.theta, precision=6)}  converged={m_df.converged} "
+          "(LmerControl(optimizer='COBYQA'): derivative-free)")
     if r is not None:
         print(f"{'lme4':10} {r['time']:9.2f} {r['logLik']:16.6f} {r['evals']:12d} {r['peak_mb']:8.0f}  "
               f"{np.array2string(np.asarray(r['theta']), precision=6)}  warned={r['warned']}")

@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {  # script: (its quick arguments, its flag that leaves R out)
     "benchmark_timss.py": (["--repeat", "1", "--no-statsmodels"], None),
     "benchmark_crossed.py": (["--repeat", "1"], "--no-r"),
+    "benchmark_large_crossed.py": (["--timeout", "60"], "--no-r"),
     "benchmark_kb07.py": (["--repeat", "1"], "--no-r"),
     "benchmark_inference.py": (["--repeat", "1", "--n-jobs", "1"], "--skip-r"),
     "benchmark_gls.py": (["--sizes", "1000", "10000"], None),

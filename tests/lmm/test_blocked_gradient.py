@@ -114,3 +114,25 @@ def test_gradient_new_response():
     f = m.devfun.with_response(m.design.with_response(y))
     theta = _away(m.theta)
     _assert_close(f.evaluate(theta, gradient=True).gradient, _central(f, theta))
+
+
+@pytest.mark.parametrize("formula, data", [("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin"),
+                                           ("strength ~ 1 + (1 | batch/cask)", "pastes"),
+                                           ("strength ~ 1 + (1 | batch) + (1 | sample)", "pastes")])
+@pytest.mark.parametrize("reml", [True, False])
+def test_trace_formula_gradient_is_the_general_one(formula, data, reml, monkeypatch):
+    """Scalar terms with every θ_j ≥ TRACE_FORMULA_MIN_THETA take W_j = (ℓ_j − tr_j M⁻¹)/θ_j² (speed only):
+    the same gradient, to rounding, as the blocks H and T_rr (the floor raised so that those run)."""
+    import lmmteach as lt
+    import lmmteach.lmm.blocked as blocked
+
+    f = lt.mk_devfun(lt.lformula(formula, shared.data(data)), reml=reml)
+    for theta in (f.theta0, 0.3 * f.theta0 + 0.02, 2.0 * f.theta0):
+        assert theta.min() >= blocked.TRACE_FORMULA_MIN_THETA
+        fast = f._evaluate(theta, gradient=True)
+        monkeypatch.setattr(blocked, "TRACE_FORMULA_MIN_THETA", np.inf)
+        general = f._evaluate(theta, gradient=True)
+        monkeypatch.undo()
+        scale = max(1.0, float(np.abs(general.gradient).max()))
+        np.testing.assert_allclose(fast.gradient, general.gradient, rtol=0, atol=SAME_RTOL * scale)
+        np.testing.assert_allclose(fast.dC, general.dC, rtol=0, atol=SAME_RTOL * max(1.0, np.abs(general.dC).max()))

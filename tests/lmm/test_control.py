@@ -36,7 +36,8 @@ def test_control_reaches_the_optimiser():
         coarse = lt.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", pen,
                          control=LmerControl(optimizer="COBYQA", df_initial_radius=0.5, df_final_radius=0.1))
     assert "COBYQA (derivative-free)" in coarse.fit_log
-    fine = shared.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin")
+    fine = shared.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin", control=LmerControl(optimizer="COBYQA"))
+    assert "COBYQA (derivative-free)" in fine.fit_log and fine.converged
     assert coarse.optimum.n_eval < fine.optimum.n_eval
 
 

@@ -78,8 +78,9 @@ def test_reml_switch_and_the_one_formula(name):
 
 
 def test_too_large_a_dense_schur_complement_is_a_clear_error(monkeypatch):
-    """Crossed factors whose dense Schur complement would not fit stop with a ValueError naming the factor
-    and the size (not a MemoryError): the sparse Schur complement is not implemented."""
+    """The dense blocked engine, asked for a Schur complement that would not fit, stops with a ValueError
+    naming the factor and the size (not a MemoryError); ``mk_devfun`` gives such designs the sparse Schur
+    complement long before (tests/lmm/test_sparse_schur.py)."""
     import lmmteach.lmm.blocked as blocked
 
     monkeypatch.setattr(blocked, "MAX_SCHUR_BYTES", 8 * 5**2)  # 5 columns of block r at most
