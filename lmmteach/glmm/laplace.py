@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .family import Family
-from .pirls import PirlsResult, glm_start, pirls
+from .pirls import PirlsResult, glm_start, pirls, pls_engine
 from .quadrature import MAX_NAGQ, agq_deviance
 from .response import GlmmResponse
 
@@ -49,6 +49,7 @@ class GlmerDeviance:
         sizes = [s.n_params for s in self.structures]
         self._slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
         self.nAGQ = check_nagq(nAGQ, design)
+        self.engine = pls_engine(design)  # the linear mixed model's engine, reweighted in every PIRLS iteration
         self.beta_glm, self.separated = glm_start(design.X, family, self.y, self.prior_weights, self.offset)
         self._last_b: list | None = None
         self.n_eval = 0
@@ -88,7 +89,7 @@ class GlmerDeviance:
         start = self._last_b if warm else None
         fixed = beta is not None
         r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta,
-                  beta if fixed else self.beta_glm, fixed, start)
+                  beta if fixed else self.beta_glm, fixed, start, self.engine)
         self._last_b = r.b_terms
         self.n_eval += 1
         self.n_unconverged += not r.converged
