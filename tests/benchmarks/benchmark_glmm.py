@@ -1,6 +1,6 @@
 """Benchmark: glmer (binomial, crossed random effects), lmmteach beside lme4 in the same run.
 
-    .venv/bin/python tests/benchmark_glmm.py [--repeat 1] [--no-r] [--rows 100000]
+    .venv/bin/python tests/benchmarks/benchmark_glmm.py [--repeat 1] [--no-r] [--rows 100000]
 
 Two models, both  y ~ fixed + (1 | subject) + (1 | item)  by the Laplace approximation:
 
@@ -31,7 +31,7 @@ import pandas as pd
 import lmmteach as lt
 
 HERE = Path(__file__).resolve().parent
-VERBAGG = HERE / "reference" / "glmm_verbagg.csv"
+VERBAGG = HERE.parent / "reference" / "glmm_verbagg.csv"
 VERBAGG_FORMULA = "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)"
 SIMULATED_FORMULA = "y ~ x + (1 | subj) + (1 | item)"
 N_SUBJECTS = 2000
