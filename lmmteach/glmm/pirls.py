@@ -33,7 +33,7 @@ from .family import Family
 __all__ = ["PlsSolve", "PirlsResult", "pls_engine", "solve_weighted_pls", "linear_predictor", "pirls", "glm_start",
            "spherical_start", "PIRLS_TOL", "PIRLS_MAXIT", "MAX_HALVINGS"]
 
-PIRLS_TOL = 1e-9
+PIRLS_TOL = 1e-11
 """PIRLS stops when no linear predictor moves by more than this (times max(1, |η|)): Newton converges
 quadratically, so the mode is then exact to about this squared, and the deviance is smooth in (θ, β)."""
 PIRLS_MAXIT = 60
