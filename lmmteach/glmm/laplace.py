@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .family import Family
-from .pirls import PirlsResult, glm_start, pirls, pls_engine
+from .pirls import PirlsResult, glm_start, pirls, pls_engine, predicted_modes
 from .quadrature import MAX_NAGQ, agq_deviance
 from .response import GlmmResponse
 
@@ -52,6 +52,7 @@ class GlmerDeviance:
         self.engine = pls_engine(design)  # the linear mixed model's engine, reweighted in every PIRLS iteration
         self.beta_glm, self.separated = glm_start(design.X, family, self.y, self.prior_weights, self.offset)
         self._last_b: list | None = None
+        self._last: PirlsResult | None = None  # the last converged modes (speed only: see predicted_modes)
         self.n_eval = 0
         self.response: GlmmResponse | None = None  # how glmer read the response (set by glmer_devfun)
         self.n_unconverged = 0  # PIRLS runs that hit the iteration limit (glmer warns once, at the end)
@@ -88,9 +89,13 @@ class GlmerDeviance:
         theta = np.atleast_1d(np.asarray(theta, float))
         start = self._last_b if warm else None
         fixed = beta is not None
+        last = self._last if warm else None
+        if fixed and last is not None and np.array_equal(last.theta, theta):
+            start = predicted_modes(last, beta)  # speed only: a start exact to first order in β − β_last
         r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta,
                   beta if fixed else self.beta_glm, fixed, start, self.engine)
         self._last_b = r.b_terms
+        self._last = r if r.converged else None
         self.n_eval += 1
         self.n_unconverged += not r.converged
         return r

@@ -53,7 +53,7 @@ from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import block_diag, cho_solve, cholesky, lapack, solve_triangular
+from scipy.linalg import block_diag, cho_solve, cholesky, lapack, qr, solve_triangular
 
 from .deviance import Crossproducts, ProfiledDeviance, forward_solve
 from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, profiled_deviance
@@ -261,7 +261,7 @@ class BlockedCrossproducts:
         sw = np.sqrt(w)
         index = self._reweighting_index
         X = self.X * sw[:, None]
-        Q, R = np.linalg.qr(X)
+        Q, R = qr(X, mode="economic", check_finite=False)  # scipy's: less overhead than numpy's for a thin X
         l1, q1 = self.A11.shape[:2]
         Z1 = index.Z1.copy()
         Z1.data *= sw[index.Z1_rows]
