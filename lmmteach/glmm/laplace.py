@@ -53,6 +53,7 @@ class GlmerDeviance:
         self.beta_glm, self.separated = glm_start(design.X, family, self.y, self.prior_weights, self.offset)
         self._last_b: list | None = None
         self._last: PirlsResult | None = None  # the last converged modes (speed only: see predicted_modes)
+        self._last_joint_beta: np.ndarray | None = None  # β of the last run with β inside PIRLS (stage 1)
         self.n_eval = 0
         self.response: GlmmResponse | None = None  # how glmer read the response (set by glmer_devfun)
         self.n_unconverged = 0  # PIRLS runs that hit the iteration limit (glmer warns once, at the end)
@@ -85,15 +86,20 @@ class GlmerDeviance:
 
     # -- evaluations ---------------------------------------------------------------------------------
     def modes(self, theta, beta=None, warm: bool = True) -> PirlsResult:
-        """The conditional modes at θ and β (``beta=None``: β moves with u, from the GLM's estimate)."""
+        """The conditional modes at θ and β (``beta=None``: β moves with u). ``warm``: PIRLS starts from the last
+        modes (and, with β moving, the last such β), else from u = 0 and the GLM's β."""
         theta = np.atleast_1d(np.asarray(theta, float))
         start = self._last_b if warm else None
         fixed = beta is not None
         last = self._last if warm else None
         if fixed and last is not None and np.array_equal(last.theta, theta):
             start = predicted_modes(last, beta)  # speed only: a start exact to first order in β − β_last
-        r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta,
-                  beta if fixed else self.beta_glm, fixed, start, self.engine)
+        if not fixed:  # β moves with u: from the last such run's β (it goes with the start's b)
+            beta = self._last_joint_beta if warm and self._last_joint_beta is not None else self.beta_glm
+        r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta, beta, fixed, start,
+                  self.engine)
+        if not fixed:
+            self._last_joint_beta = r.beta
         self._last_b = r.b_terms
         self._last = r if r.converged else None
         self.n_eval += 1
