@@ -126,8 +126,7 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
     pdev = _penalised_deviance(family, y, eta, prior_weights, u)
     history = [pdev]
     for it in range(1, PIRLS_MAXIT + 1):
-        W = family.working_weights(eta, prior_weights)
-        z = family.working_response(y, eta, offset)
+        W, z = family.working(y, eta, offset, prior_weights)
         sol = solve_weighted_pls(engine, theta, W, z, beta if beta_fixed else None)
         new_eta = linear_predictor(design, sol.beta, sol.b_terms, offset)
         step, new_pdev = 1.0, _penalised_deviance(family, y, new_eta, prior_weights, sol.u)
@@ -145,8 +144,8 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
         eta = linear_predictor(design, beta, b_terms, offset)
         pdev = new_pdev
         history.append(pdev)
-    W = family.working_weights(eta, prior_weights)
-    sol = solve_weighted_pls(engine, theta, W, family.working_response(y, eta, offset), beta)
+    W, z = family.working(y, eta, offset, prior_weights)
+    sol = solve_weighted_pls(engine, theta, W, z, beta)
     return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, PIRLS_MAXIT, False, history)
 
 
