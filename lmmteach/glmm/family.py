@@ -105,14 +105,21 @@ class Family:
     def simulate(self, mu, weights, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
+    def working(self, y, eta, offset, weights) -> tuple[np.ndarray, np.ndarray]:
+        """PIRLS's weights and response at η, from one μ and one dμ/dη:
+
+            W_i = w_i (dμ/dη)² / V(μ_i)   (Fisher scoring's information per observation),
+            z_i = η_i − offset_i + (y_i − μ_i) / (dμ/dη)_i   (a linearised y on the η scale)."""
+        mu, d = self.link.linkinv(eta), self.link.mu_eta(eta)
+        return weights * d**2 / self.variance(mu), eta - offset + (y - mu) / d
+
     def working_weights(self, eta, weights) -> np.ndarray:
-        """PIRLS weights  W_i = w_i (dμ/dη)² / V(μ_i)  (Fisher scoring's information per observation)."""
-        mu = self.link.linkinv(eta)
-        return weights * self.link.mu_eta(eta) ** 2 / self.variance(mu)
+        """PIRLS weights W_i (:meth:`working`; they do not depend on y)."""
+        return self.working(0.0, eta, 0.0, weights)[0]
 
     def working_response(self, y, eta, offset) -> np.ndarray:
-        """PIRLS's response  z_i = η_i − offset_i + (y_i − μ_i) / (dμ/dη)_i  (a linearised y on the η scale)."""
-        return eta - offset + (y - self.link.linkinv(eta)) / self.link.mu_eta(eta)
+        """PIRLS's response z_i (:meth:`working`)."""
+        return self.working(y, eta, offset, 1.0)[1]
 
     def pearson_residuals(self, y, mu, weights) -> np.ndarray:
         """(y_i − μ_i) √w_i / √V(μ_i)."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .family import Family
-from .pirls import PirlsResult, glm_start, pirls
+from .pirls import PirlsResult, glm_start, pirls, pls_engine, predicted_modes
 from .quadrature import MAX_NAGQ, agq_deviance
 from .response import GlmmResponse
 
@@ -49,8 +49,11 @@ class GlmerDeviance:
         sizes = [s.n_params for s in self.structures]
         self._slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
         self.nAGQ = check_nagq(nAGQ, design)
+        self.engine = pls_engine(design)  # the linear mixed model's engine, reweighted in every PIRLS iteration
         self.beta_glm, self.separated = glm_start(design.X, family, self.y, self.prior_weights, self.offset)
         self._last_b: list | None = None
+        self._last: PirlsResult | None = None  # the last converged modes (speed only: see predicted_modes)
+        self._last_joint_beta: np.ndarray | None = None  # β of the last run with β inside PIRLS (stage 1)
         self.n_eval = 0
         self.response: GlmmResponse | None = None  # how glmer read the response (set by glmer_devfun)
         self.n_unconverged = 0  # PIRLS runs that hit the iteration limit (glmer warns once, at the end)
@@ -83,13 +86,22 @@ class GlmerDeviance:
 
     # -- evaluations ---------------------------------------------------------------------------------
     def modes(self, theta, beta=None, warm: bool = True) -> PirlsResult:
-        """The conditional modes at θ and β (``beta=None``: β moves with u, from the GLM's estimate)."""
+        """The conditional modes at θ and β (``beta=None``: β moves with u). ``warm``: PIRLS starts from the last
+        modes (and, with β moving, the last such β), else from u = 0 and the GLM's β."""
         theta = np.atleast_1d(np.asarray(theta, float))
         start = self._last_b if warm else None
         fixed = beta is not None
-        r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta,
-                  beta if fixed else self.beta_glm, fixed, start)
+        last = self._last if warm else None
+        if fixed and last is not None and np.array_equal(last.theta, theta):
+            start = predicted_modes(last, beta)  # speed only: a start exact to first order in β − β_last
+        if not fixed:  # β moves with u: from the last such run's β (it goes with the start's b)
+            beta = self._last_joint_beta if warm and self._last_joint_beta is not None else self.beta_glm
+        r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta, beta, fixed, start,
+                  self.engine)
+        if not fixed:
+            self._last_joint_beta = r.beta
         self._last_b = r.b_terms
+        self._last = r if r.converged else None
         self.n_eval += 1
         self.n_unconverged += not r.converged
         return r

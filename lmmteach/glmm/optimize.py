@@ -45,7 +45,7 @@ class GlmerControl:
     check_gradient_tol: float = 2e-3  # lme4's check.conv.grad tolerance: warn if max|gradient| exceeds it
     hessian_step: float = 1e-3  # second differences: step × max(1, |x|) (see newton_polish)
     nagq0_radius: float = 1e-7  # nAGQ = 0: stage 1 is the fit, so it runs to this radius
-    hessian_reuse: float = 1e-4  # after a Newton step shorter than this, the next one reuses the Hessian
+    hessian_reuse: float = 1e-4  # after a Newton step shorter than this, H is retaken (see newton_polish)
 
 
 @dataclass(frozen=True)
@@ -142,52 +142,61 @@ def free_parameters(x, grad, bounds) -> np.ndarray:
 
 
 def difference_derivatives(fun, x, f0: float, h) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient and Hessian of f at x by central differences with steps h (2k² evaluations):
-    g_i = [f(x + 2h_i) − f(x − 2h_i)] / (4h_i),  H_ii = [f(x + 2h_i) − 2f(x) + f(x − 2h_i)] / (4h_i²),
-    H_ij = [f(x + h_i + h_j) − f(x + h_i − h_j) − f(x − h_i + h_j) + f(x − h_i − h_j)] / (4h_ih_j)."""
+    """Gradient and Hessian of f at x by central differences with steps h, from k(k + 1) evaluations (the
+    f(x ± h_i) serve the gradient, the diagonal and every off-diagonal element that involves i):
+    g_i = [f(x + h_i) − f(x − h_i)] / (2h_i),  H_ii = [f(x + h_i) − 2f(x) + f(x − h_i)] / h_i²,
+    H_ij = [f(x + h_i + h_j) + f(x − h_i − h_j) − f(x + h_i) − f(x − h_i) − f(x + h_j) − f(x − h_j) + 2f(x)]
+    / (2h_ih_j)  (error O(h²) as the four-point formula's, with two evaluations per pair instead of four)."""
     k = len(x)
     E = np.diag(h)
     g, H = np.empty(k), np.empty((k, k))
+    up, down = np.empty(k), np.empty(k)
     for i in range(k):
-        up, down = fun(x + 2 * E[i]), fun(x - 2 * E[i])
-        g[i] = (up - down) / (4 * h[i])
-        H[i, i] = (up - 2 * f0 + down) / (4 * h[i] * h[i])
+        up[i], down[i] = fun(x + E[i]), fun(x - E[i])
+        g[i] = (up[i] - down[i]) / (2 * h[i])
+        H[i, i] = (up[i] - 2 * f0 + down[i]) / (h[i] * h[i])
         for j in range(i):
-            H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) - fun(x + E[i] - E[j]) - fun(x - E[i] + E[j])
-                                 + fun(x - E[i] - E[j])) / (4 * h[i] * h[j])
+            H[i, j] = H[j, i] = (fun(x + E[i] + E[j]) + fun(x - E[i] - E[j]) - up[i] - down[i] - up[j] - down[j]
+                                 + 2 * f0) / (2 * h[i] * h[j])
     return g, H
 
 
 def newton_polish(fun, x, f0: float, bounds, control: GlmerControl):
     """Newton steps x ← x − H⁻¹g on the free parameters (θ at a bound stays there), halving a step that does not
-    lower f; the differences are taken at a centre moved inside θ's bounds. After a step shorter than
-    ``control.hessian_reuse`` the next one keeps H and takes a new gradient only (2k evaluations instead of
-    2k²): H then comes from a point that close to the optimum, which changes no standard error that matters.
+    lower f; the differences are taken at a centre moved inside θ's bounds. H is taken at the start; while the
+    steps are longer than ``control.hessian_reuse`` the next one takes a new gradient only (2k evaluations instead
+    of k(k + 1)): with H from a nearby point each step still shrinks the distance to the optimum by the relative
+    error of H. After a shorter step H is taken again where x is now (unless it was taken within
+    ``hessian_reuse`` of it): the last steps are then Newton's, and it is the H of the standard errors.
     Returns x, f(x), g, H, steps."""
     lower = np.array([lo for lo, _ in bounds])
     upper = np.array([hi for _, hi in bounds])
     steps = 0
-    H = None
-    moved = np.inf
-    while True:
+    H, g, at, moved = None, None, x, np.inf
+
+    def derivatives(x, f0):
         h = control.hessian_step * np.maximum(1.0, np.abs(x))
-        centre = np.clip(x, lower + 2 * h, upper - 2 * h)
-        if H is not None and moved <= control.hessian_reuse:  # a short last step: keep H, a new gradient only
+        centre = np.clip(x, lower + h, upper - h)
+        fc = f0 if np.array_equal(centre, x) else fun(centre)
+        g, H = difference_derivatives(fun, centre, fc, h)
+        return g + H @ (x - centre), H  # the gradient at x, from the quadratic model around the centre
+
+    while True:
+        if H is None or (moved <= control.hessian_reuse and float(np.max(np.abs(x - at))) > control.hessian_reuse):
+            g, H = derivatives(x, f0)
+            at = x
+        elif g is None:
             g = central_gradient(fun, x, bounds, control.fd_step)
-        else:
-            fc = f0 if np.array_equal(centre, x) else fun(centre)
-            g, H = difference_derivatives(fun, centre, fc, h)
-            g = g + H @ (x - centre)  # the gradient at x, from the quadratic model around the centre
         free = free_parameters(x, g, bounds) & ~((x <= lower) & (g > 0))
         if steps >= control.newton_steps or not free.any():
-            return x, f0, g, H, steps
+            break
         try:
             delta = np.zeros_like(x)
             delta[free] = -np.linalg.solve(H[np.ix_(free, free)], g[free])
         except np.linalg.LinAlgError:
-            return x, f0, g, H, steps
+            break
         if not np.all(np.isfinite(delta)) or g @ delta >= 0:  # not a descent direction: keep x
-            return x, f0, g, H, steps
+            break
         t = 1.0
         while t > 1e-3:
             trial = np.clip(x + t * delta, lower, upper)
@@ -196,9 +205,14 @@ def newton_polish(fun, x, f0: float, bounds, control: GlmerControl):
                 break
             t /= 2
         else:
-            return x, f0, g, H, steps
+            break
         moved = float(np.max(np.abs(trial - x)))
-        x, f0 = trial, ft
+        x, f0, g = trial, ft, None
         steps += 1
         if moved <= control.newton_tol:
-            return x, f0, g, H, steps
+            break
+    if float(np.max(np.abs(x - at))) > control.hessian_reuse:  # the H of the standard errors, at the optimum
+        g, H = derivatives(x, f0)
+    elif g is None:
+        g = central_gradient(fun, x, bounds, control.fd_step)
+    return x, f0, g, H, steps

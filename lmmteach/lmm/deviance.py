@@ -109,6 +109,18 @@ class Crossproducts:
         yty = (e * e).sum(axis=-1)
         return replace(self, Zty=Zty, Xty=e @ self.Q, yty=yty if y.ndim > 1 else float(yty), b_ols=b_ols, B=B, y=y)
 
+    def reweighted(self, weights, y) -> "Crossproducts":
+        """The cross-products of the same rows with prior weights w and response y (every row of X, Z and y
+        scaled by √w_i: Z_i'W_iZ_i, Z_i'W_iX_i, ... as :meth:`from_arrays` of the weighted rows). Call it on
+        cross-products built without prior weights (a GLMM's PIRLS asks for one per iteration)."""
+        from dataclasses import replace
+
+        w = np.asarray(weights, float)
+        sw = np.sqrt(w)
+        out = Crossproducts.from_arrays(self.X * sw[:, None], self.Z * sw[:, None], np.asarray(y, float) * sw,
+                                        self.group, self.ZtZ.shape[0])
+        return replace(out, log_weights=float(np.log(w).sum()))
+
     def take(self, rows) -> "Crossproducts":
         """The responses ``rows`` of a stack of responses (:meth:`with_response` with K responses)."""
         from dataclasses import replace

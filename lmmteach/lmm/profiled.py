@@ -152,6 +152,13 @@ class DevianceFunction(ABC):
         """The same model for K responses at once (the rows of ``Y``, in the fitted order)."""
         return self.with_y(design.fitting_response(Y))
 
+    def reweighted(self, weights, y):
+        """The same model with prior weights w and response y, as the engine fits them (each row of X, Z and y
+        scaled by √w_i): the weighted least-squares problem of one PIRLS iteration of a GLMM. Only the
+        cross-products' numbers are recomputed (:meth:`BlockedCrossproducts.reweighted`). Call it on a deviance
+        built without prior weights or offset."""
+        return self._new(self.cp.reweighted(weights, y))
+
     def take(self, rows):
         """The deviance of the responses ``rows`` of a stack (:meth:`with_y` with K responses)."""
         return self._new(self.cp.take(rows))

@@ -16,7 +16,7 @@ from lmmteach.lmm.profiled import DevianceFunction, RandomEffectsDeviance, Stack
 
 ROOT = Path(__file__).resolve().parents[2] / "lmmteach"
 CALLERS = ["lmm/model.py", "lmm/fitted.py", "lmm/optimize.py", "inference/profile.py", "inference/bootstrap.py",
-           "inference/satterthwaite.py", "inference/confint.py"]
+           "inference/satterthwaite.py", "inference/confint.py", "glmm/pirls.py", "glmm/laplace.py"]
 ENGINE_QUESTION = re.compile(r"isinstance\([^)]*(Deviance|Crossproducts|Evaluation)|hasattr\(|getattr\([^)]*(gradient|"
                              r"condvar|n_responses)|single_factor|has_gradient|exact_gradient")
 
@@ -86,3 +86,41 @@ def test_too_large_a_dense_schur_complement_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(blocked, "MAX_SCHUR_BYTES", 8 * 5**2)  # 5 columns of block r at most
     with pytest.raises(ValueError, match=r"sample \(6 levels x 1\).*Schur complement"):
         lt.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", shared.data("penicillin"))
+
+
+def _crossed_data(n_subj: int, n_item: int, seed: int = 7):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    subj, item = np.repeat(np.arange(n_subj), 2 * n_item), np.tile(np.repeat(np.arange(n_item), 2), n_subj)
+    x = np.tile([-1.0, 1.0], n_subj * n_item)  # two rows per subject × item cell: x sums to zero there, x weighted not
+    return pd.DataFrame({"y": rng.normal(size=len(subj)), "x": x, "s": subj.astype(str), "i": item.astype(str),
+                         "g": rng.integers(0, 7, len(subj)).astype(str)})
+
+
+@pytest.mark.filterwarnings("ignore:the labels of")  # crossed on purpose
+@pytest.mark.parametrize("formula, shape", [
+    ("y ~ x + (x | s)", (40, 6)),  # one factor, vector-valued
+    ("y ~ x + (1 | s) + (1 | i)", (60, 12)),  # scalar terms: the level pairs
+    ("y ~ x + (1 | s) + (1 | i)", (520, 30)),  # fully crossed, 241,800 level pairs: reweighted dense
+    ("y ~ x + (x | s) + (1 | i)", (50, 10)),  # a vector term: Z_r'Z₁ dense
+    ("y ~ x + (1 | s) + (0 + x | i) + (1 | g)", (45, 8)),  # three factors, a slope whose cells sum to zero
+])
+def test_reweighted_equals_the_engine_of_the_weighted_design(formula, shape):
+    """What PIRLS asks of an engine built once (``reweighted``) equals a new engine of the weighted design."""
+    from dataclasses import replace
+
+    from lmmteach.lmm.design import lformula
+
+    design = lformula(formula, _crossed_data(*shape))
+    rng = np.random.default_rng(3)
+    w, z = rng.uniform(0.02, 0.25, design.nobs), rng.normal(size=design.nobs)
+    base = lt.mk_devfun(design, reml=False)
+    theta = rng.uniform(0.4, 1.3, base.n_theta)
+    fresh = lt.mk_devfun(replace(design, y=z, weights=w), reml=False).evaluate(theta)
+    for _ in range(2):  # the second call reuses the index structure
+        again = base.reweighted(w, z).evaluate(theta)
+        assert again.deviance == pytest.approx(fresh.deviance, rel=1e-12)
+        assert again.logdet_V == pytest.approx(fresh.logdet_V, rel=1e-12)
+        np.testing.assert_allclose(again.beta, fresh.beta, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(again.u_vector, fresh.u_vector, rtol=1e-10, atol=1e-12)
