@@ -262,6 +262,12 @@ class BlockedCrossproducts:
     def p(self) -> int:
         return self.R.shape[0]
 
+    @property
+    def rest_offsets(self) -> dict[int, int]:
+        """The first column of each term of block r among block r's R columns."""
+        starts = np.cumsum([0] + [self.q_terms[k] * self.l_terms[k] for k in self.rest])
+        return {k: int(s) for k, s in zip(self.rest, starts)}
+
     def reweighted(self, weights, y) -> "BlockedCrossproducts":
         """Speed only (a GLMM's PIRLS asks for one per iteration). The cross-products of the same rows with prior
         weights w and response y: with W = diag(w),
@@ -469,10 +475,7 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
         Wl = W.reshape(Rdim, l1, q1)
         M11 = L11inv.transpose(0, 2, 1) @ L11inv + np.einsum("rli,rlj->lij", Wl, Wl)
         Mrr = Lrr_inv.T @ Lrr_inv
-        offsets, offset = {}, 0
-        for k in cp.rest:
-            offsets[k] = offset
-            offset += cp.q_terms[k] * cp.l_terms[k]
+        offsets = cp.rest_offsets
         out = {}
         for name, ks in factor_terms.items():
             lam = block_diag(*[self.lambdas[k] for k in ks])

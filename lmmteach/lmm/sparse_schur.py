@@ -175,10 +175,7 @@ class SparseSchurEvaluation(BlockedEvaluation):
         L11inv = np.linalg.inv(self.L11)
         K = sp.csc_matrix(_times_block_diagonal(sp.csr_matrix(self.Lr1), L11inv))  # R × ℓ₁q₁
         Rdim = K.shape[0]
-        offsets, offset = {}, 0
-        for k in cp.rest:
-            offsets[k] = offset
-            offset += cp.q_terms[k] * cp.l_terms[k]
+        offsets = cp.rest_offsets
         out = {}
         for name, ks in factor_terms.items():
             lam = _block_diag([self.lambdas[k] for k in ks])
