@@ -30,9 +30,11 @@ Lecture self-checks (after an exercise, they print instead of raising, and never
 Homework tasks done by hand (the library would do them in one call):
 
 =====================================================  ==================================
-``ShortcutWatch(*functions, task=...)``                records calls; ``.check(name)`` fails if any
+``ShortcutWatch(*functions, task=..., family=True)``   records calls; ``.check(name)`` fails if any
                                                        (a module stands for its public functions and
-                                                       classes, a class for its constructor and methods)
+                                                       classes, a class for its constructor and methods;
+                                                       ``family=False``: not its library bases and
+                                                       subclasses, which other models share)
 ``switched_off(*functions, reason=...)``               a ``with`` block in which they refuse to run
 =====================================================  ==================================
 
@@ -352,9 +354,11 @@ def _public_members(module: types.ModuleType) -> list:
             and not name.startswith("_") and f.__module__ in homes]
 
 
-def _classes(items) -> list[type]:
+def _classes(items, family: bool = True) -> list[type]:
     """The classes given (a module: the public classes defined in it), each with the library classes it
-    inherits from and every subclass: where its constructor and methods live."""
+    inherits from and every subclass: where its constructor and methods live. ``family=False``: the classes
+    alone (their own constructor and methods: a base they share with other models, e.g. ``FittedModel`` of
+    ``GLSFit`` and ``LinearMixedModel``, stays untouched)."""
     given = [c for item in items
              for c in (_public_members(item) if isinstance(item, types.ModuleType) else [item])
              if isinstance(c, type)]
@@ -365,6 +369,8 @@ def _classes(items) -> list[type]:
         if cls in out:
             continue
         out[cls] = None
+        if not family:
+            continue
         given += [c for c in cls.__mro__[1:] if c.__module__.partition(".")[0] == package]
         given += cls.__subclasses__()
     return list(out)
@@ -396,12 +402,13 @@ def _shown(function: Callable) -> str:
     return name[:-len(".__init__")] + "(...)" if name.endswith(".__init__") else name
 
 
-def _replace_everywhere(functions, replacement: Callable[[Callable], Callable]) -> Callable[[], None]:
+def _replace_everywhere(functions, replacement: Callable[[Callable], Callable],
+                        family: bool = True) -> Callable[[], None]:
     """Put ``replacement(f)`` in place of each of ``functions`` (modules: their public functions and classes)
     wherever a loaded module holds it (by identity: every alias and import path, the notebook's own names in
     ``__main__`` included), and in place of every method of each class given (its constructor, and the
     methods of instances made before: ``model.devfun.loglik``), in it, its library base classes and its
-    subclasses; return an undo."""
+    subclasses (``family=False``: in it alone, :func:`_classes`); return an undo."""
     wanted = {id(f): f for f in _functions(functions)}
     stand_in = {key: replacement(f) for key, f in wanted.items()}
     replaced: list[tuple[dict, str, object]] = []
@@ -413,7 +420,7 @@ def _replace_everywhere(functions, replacement: Callable[[Callable], Callable]) 
             if id(value) in wanted and value is wanted[id(value)]:
                 namespace[attr] = stand_in[id(value)]
                 replaced.append((namespace, attr, value))
-    methods = _replace_methods(_classes(functions), replacement)
+    methods = _replace_methods(_classes(functions, family), replacement)
 
     def undo() -> None:
         for namespace, attr, value in replaced:
@@ -426,12 +433,14 @@ def _replace_everywhere(functions, replacement: Callable[[Callable], Callable]) 
 class ShortcutWatch:
     """Records every call of ``functions`` from now on (through any module or alias), so a test cell can tell
     that a task asked for by hand was not done by the library: ``check(name)`` raises ``AssertionError``
-    naming the function if any was called. Created in a homework's locked setup cell."""
+    naming the function if any was called. Created in a homework's locked setup cell. ``family=False`` watches
+    the classes given without their library bases and subclasses (:func:`_classes`): a homework that fits
+    ``lmer`` models may watch ``GLSFit`` without recording the ``FittedModel`` methods both share."""
 
-    def __init__(self, *functions: Callable | types.ModuleType, task: str):
+    def __init__(self, *functions: Callable | types.ModuleType, task: str, family: bool = True):
         self.task = task
         self.called: list[str] = []
-        self.stop = _replace_everywhere(functions, self._recording)  # stop(): put the library's functions back
+        self.stop = _replace_everywhere(functions, self._recording, family)  # stop(): put the library's functions back
 
     def _recording(self, function: Callable) -> Callable:
         @functools.wraps(function)

@@ -137,3 +137,46 @@ except Exception:
     errors = run_cells(setup_cell(assignment), f'by_hand.check("{part}")', shortcut, f'by_hand.check("{part}")')
     assert errors[:3] == ["", "", ""], errors
     assert errors[3].startswith(f"AssertionError: {part}:") and "lrt.anova was called" in errors[3], errors[3]
+
+
+# hw2 fits lmer models freely but computes its likelihood-ratio tests (and the model without random effects) by
+# hand: every public path to gls's code is seen, while lmer fits and the methods lmer and gls fits share
+# (FittedModel's) are not.
+GLS_ARGS = '"score ~ ses", classrooms, group="class", time="pupil", correlation="cs"'
+HW2_GLS_PATHS = {
+    "gls": f"lmmteach.gls({GLS_ARGS})",
+    "gls under another name": f"from lmmteach.lmm.gls import gls as g\ng({GLS_ARGS})",
+    "gls by its wing path": f"lmmteach.lmm.gls.gls({GLS_ARGS})",
+    "the GLSFit class": "from lmmteach.lmm.gls import GLSFit\nGLSFit(*[None] * 3)",
+    "a GLSFit's own method": "fit_before.coef_table()",
+    "the optimiser": "from lmmteach.lmm.gls import optimize_gls as o\no(None)",
+    "the deviance": "dev_before(dev_before.theta0)",
+}
+
+
+@pytest.fixture(scope="module")
+def hw2_runs():
+    prelude = (f"by_hand.stop()\nfit_before = lmmteach.gls({GLS_ARGS})\n"
+               'dev_before = fit_before.devfun\n'
+               'by_hand = ShortcutWatch(*by_hand_args, task="Part 4 by hand", family=False)')
+    setup = setup_cell("hw2_random_effects")
+    args = setup.split("by_hand = ShortcutWatch(", 1)[1].split(", task=", 1)[0]
+    cells = [setup, f"by_hand_args = ({args},)", prelude,
+             'm = lmmteach.lmer("score ~ ses + (1 | class)", classrooms, reml=False)\n'
+             "m.fixef, m.loglik, m.vcov, m.fitted, m.residuals, m.summary()\nby_hand.check('lmer')"]
+    for code in HW2_GLS_PATHS.values():
+        cells += [f"try:\n    {code.replace(chr(10), chr(10) + '    ')}\nexcept Exception:\n    pass",
+                  'by_hand.check("Part 4")', "by_hand.called.clear()"]
+    return run_cells(*cells)
+
+
+def test_hw2_watch_lets_lmer_through(hw2_runs):
+    """lmer fits and the accessors lmer and gls fits share do not count as a shortcut."""
+    assert hw2_runs[:4] == ["", "", "", ""], hw2_runs[:4]
+
+
+@pytest.mark.parametrize("i", range(len(HW2_GLS_PATHS)), ids=list(HW2_GLS_PATHS))
+def test_hw2_watch_sees_every_gls_path(hw2_runs, i):
+    student, check = hw2_runs[4 + 3 * i], hw2_runs[5 + 3 * i]
+    assert student == "", student
+    assert check.startswith("AssertionError: Part 4: Part 4 by hand") and "gls" in check.lower(), check
