@@ -49,9 +49,9 @@ class Design:
     """Everything the likelihood needs, and what a fitted model reports back.
 
     ``X`` is n × p, ``y`` has n entries, ``blocks`` hold the columns of Z term by term (in lme4's order:
-    by number of levels, decreasing), each with its grouping factor. ``group``, ``group_name`` and ``levels``
-    describe the first term's grouping factor -- with one grouping factor (the notes' case) the only one;
-    ``factors`` lists them all.
+    by number of levels, decreasing), each with its grouping factor; ``factors`` lists the grouping factors.
+    ``group``, ``group_name``, ``levels`` and ``n_groups`` read the first term's grouping factor from its block
+    -- with one grouping factor (the notes' case) the only one: a view, not a second copy.
     """
 
     formula: Formula
@@ -59,9 +59,6 @@ class Design:
     X: np.ndarray
     fixef_names: tuple[str, ...]
     blocks: tuple[RandomBlock, ...]
-    group_name: str
-    group: np.ndarray
-    levels: tuple
     frame: pd.DataFrame  # the rows used (after dropping missing values), model variables only
     index: pd.Index  # row labels of the caller's data that were used
     n_dropped: int = 0
@@ -107,8 +104,23 @@ class Design:
         return len(self.y)
 
     @property
+    def group_name(self) -> str:
+        """The first term's grouping factor (the notes' one grouping factor)."""
+        return self.blocks[0].group_name
+
+    @property
+    def group(self) -> np.ndarray:
+        """The level index of each row in the first term's grouping factor."""
+        return self.blocks[0].group
+
+    @property
+    def levels(self) -> tuple:
+        """The level labels of the first term's grouping factor."""
+        return self.blocks[0].levels
+
+    @property
     def n_groups(self) -> int:
-        return len(self.levels)
+        return self.blocks[0].n_levels
 
     @property
     def factors(self) -> dict[str, tuple[np.ndarray, tuple]]:
@@ -610,11 +622,8 @@ def lformula(formula: str | Formula, data: pd.DataFrame, contrasts: dict | None 
     if len(factors) > 1 and q_total >= n:
         warn_user(f"there are more random effects ({q_total}) than observations ({n}); the variance "
                   "components may be poorly determined")
-    first = blocks[0]
-    group_name, group, levels = first.group_name, first.group, first.levels
     return Design(
-        formula=f, y=y, X=X, fixef_names=tuple(names), blocks=tuple(blocks), group_name=group_name,
-        group=group, levels=levels, frame=frame, index=frame.index, n_dropped=n_dropped,
+        formula=f, y=y, X=X, fixef_names=tuple(names), blocks=tuple(blocks), frame=frame, index=frame.index, n_dropped=n_dropped,
         dropped_columns=dropped, data_id=_fingerprint(y), xlevels=xlevels, contrasts=contrasts,
         weights=w, offset=_offset(f, frame, offset, data, state),
         transform_state=state, assign=tuple(assign),
