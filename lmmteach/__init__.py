@@ -3,7 +3,7 @@
 The package has five wings, in the order of the lecture notes (Helwig, "Linear Mixed-Effects Regression"),
 and imports run one way, from the course down to RM ANOVA:
 
-- :mod:`lmmteach.anova` — one-way RM ANOVA: sphericity, Box's ε, GG/HF corrections, tables, comparisons;
+- :mod:`lmmteach.aov` — one-way RM ANOVA (R's ``aov``): sphericity, Box's ε, GG/HF corrections, tables, comparisons;
 - :mod:`lmmteach.lmm` — the mixed model: formula → design → covariance structures → profiled deviance →
   optimiser → fitted model (lme4's stages), and the dense textbook formulas;
 - :mod:`lmmteach.glmm` — generalised linear mixed models (lme4's glmer): PIRLS on the same engine, Laplace
@@ -25,10 +25,10 @@ from .course.datasets import (list_datasets, load_cbpp, load_chickweight, load_c
                               load_penicillin, load_reaction_times, load_sleepstudy, load_timss)
 
 # One-Way RM-ANOVA
-from .anova.rmanova import aov1rm, box_epsilon, mauchly
-from .anova.contrasts import contr_sum, contr_treatment
-from .anova.aovtables import anova_error_strata, anova_twoway_additive, long_to_wide, univariate_rm_table
-from .anova.multcomp import pairwise_comparisons
+from .aov.rmanova import aov1rm, box_epsilon, mauchly
+from .aov.contrasts import contr_sum, contr_treatment
+from .aov.aovtables import anova_error_strata, anova_twoway_additive, long_to_wide, univariate_rm_table
+from .aov.multcomp import pairwise_comparisons
 
 # Linear Mixed-Effects Model: lme4's stages, the textbook (dense) formulas, the fitted model
 from .lmm.formula import parse_formula
@@ -71,10 +71,11 @@ __all__ = [
 
 # The modules' names from before the wings (``lmmteach.rmanova``, ``lt.lrt``) still work, with a
 # DeprecationWarning naming the new path. ``lt.datasets``, ``lt.grading``, ``lt.plots`` and ``lt.textbook`` are
-# public names (above) and stay. ``lt.anova`` is the likelihood-ratio test; the RM-ANOVA wing is
-# ``lmmteach.anova`` only as a package path (``from lmmteach.anova.rmanova import aov1rm``).
+# public names (above) and stay. ``lt.anova`` is the likelihood-ratio test (R's ``anova(m0, m1)``) and nothing
+# else; the RM-ANOVA wing, once the package ``lmmteach.anova``, is ``lmmteach.aov``: an import of the old package
+# path fails with a message naming the new one (an alias would put a module back in ``lt.anova``'s place).
 _FORMER_NAMES = {
-    "rmanova": "anova", "aovtables": "anova", "multcomp": "anova", "contrasts": "anova",
+    "rmanova": "aov", "aovtables": "aov", "multcomp": "aov", "contrasts": "aov",
     "formula": "lmm", "design": "lmm", "covariance": "lmm", "deviance": "lmm", "optimize": "lmm",
     "model": "lmm", "textbook": "lmm", "display": "lmm",
     "lrt": "inference", "bootstrap": "inference", "confint": "inference", "satterthwaite": "inference",
@@ -110,7 +111,13 @@ class _FormerNames:
         import importlib.util
 
         package, _, name = fullname.partition(".")
-        if package != __name__ or name not in _FORMER_NAMES:
+        if package != __name__:
+            return None
+        if name == "anova" or name.startswith("anova."):  # importing the old package path (its parent first)
+            raise ModuleNotFoundError(f"the RM-ANOVA package {__name__}.anova is now {__name__}.aov (e.g. "
+                                      f"{__name__}.aov.rmanova); {__name__}.anova is the likelihood-ratio test of "
+                                      "fitted models, lt.anova(m0, m1)", name=fullname)
+        if name not in _FORMER_NAMES:
             return None
         return importlib.util.spec_from_loader(fullname, _FormerNames)
 
@@ -127,18 +134,3 @@ class _FormerNames:
 
 
 _sys.meta_path.insert(0, _FormerNames)
-
-
-class _AnovaWing(type(_sys)):  # type: ignore[misc]
-    """``lmmteach.anova`` is both the RM-ANOVA wing (a package: ``lmmteach.anova.rmanova``) and, called, the
-    likelihood-ratio test of fitted models (``lt.anova(m1, m0)``, :func:`lmmteach.inference.lrt.anova`): one
-    object, so that the two no longer shadow each other (``import lmmteach.anova.rmanova`` and ``lt.anova(...)``
-    both work)."""
-
-    def __call__(self, *models, **options):
-        return _lrt_anova(*models, **options)
-
-
-_lrt_anova = anova
-_sys.modules[f"{__name__}.anova"].__class__ = _AnovaWing
-anova = _sys.modules[f"{__name__}.anova"]  # type: ignore[assignment]

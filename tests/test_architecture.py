@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lmmteach"
 # Lower layers first: a module may import from its own wing or from a wing listed before it.
-WINGS = ["_util", "anova", "lmm", "glmm", "inference", "course"]
+WINGS = ["_util", "aov", "lmm", "glmm", "inference", "course"]
 
 
 def _wing(module: str) -> str:
@@ -101,9 +101,10 @@ def test_mypy():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_former_flat_names_warn_and_anova_is_both():
+def test_former_flat_names_warn_and_anova_is_the_lrt():
     """The modules' names from before the wings still import, with a DeprecationWarning naming the new path;
-    ``lt.anova`` is the RM-ANOVA wing and, called, the likelihood-ratio test (no shadowing either way)."""
+    ``lt.anova`` is the likelihood-ratio test only; the RM-ANOVA wing is ``lmmteach.aov``, and its old package path
+    fails with a message naming the new one."""
     import importlib
     import sys
 
@@ -115,6 +116,10 @@ def test_former_flat_names_warn_and_anova_is_both():
     assert former.chibar_sf is importlib.import_module("lmmteach.inference.lrt").chibar_sf
     with pytest.warns(DeprecationWarning, match="use lmmteach.lmm.covariance"):
         assert lt.covariance.make_structure is importlib.import_module("lmmteach.lmm.covariance").make_structure
-    import lmmteach.anova.rmanova as rmanova
+    import lmmteach.aov.rmanova as rmanova
 
-    assert lt.anova.rmanova is rmanova and callable(lt.anova)
+    assert lt.anova is importlib.import_module("lmmteach.inference.lrt").anova
+    assert lt.aov1rm is rmanova.aov1rm
+    with pytest.raises(ModuleNotFoundError, match=r"package lmmteach.anova is now lmmteach.aov \(e.g. lmmteach.aov.rmanova\)"):
+        importlib.import_module("lmmteach.anova.rmanova")
+    assert lt.anova is importlib.import_module("lmmteach.inference.lrt").anova  # the failed import left it alone

@@ -39,7 +39,7 @@ Homework tasks done by hand (the library would do them in one call):
 =====================================================  ==================================
 
 Both reach every public path to a function: each module attribute that holds it (``lmmteach.aov1rm``,
-``lmmteach.anova.rmanova.aov1rm``, ...) and each name a student bound to it (``from lmmteach.textbook
+``lmmteach.aov.rmanova.aov1rm``, ...) and each name a student bound to it (``from lmmteach.textbook
 import gls as g``), found by identity, not by name; and a class by its constructor and methods, so that
 neither ``LinearMixedModel(design, devfun, opt)`` nor ``model.devfun.loglik(theta, sigma2)`` of a model fitted
 before gets round them.

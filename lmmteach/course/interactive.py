@@ -123,7 +123,7 @@ def epsilon_estimates(Sigma, n: int, n_rep: int = 500, seed: int = 1954) -> tupl
     :math:`\tilde\epsilon`: ``n_rep`` seeded samples of ``n`` subjects from :math:`N(\mathbf{0}, \Sigma)`, each
     estimated by :func:`lmmteach.box_epsilon` of the sample covariance and ``huynh_feldt_epsilon``. Returns
     (eps_gg, eps_hf) arrays; ε̃ is NaN when its denominator is not positive."""
-    from ..anova.rmanova import box_epsilon, huynh_feldt_epsilon
+    from ..aov.rmanova import box_epsilon, huynh_feldt_epsilon
 
     Sigma = np.asarray(Sigma, float)
     a = Sigma.shape[0]
@@ -145,7 +145,7 @@ def plot_sphericity_f_tails(rho: float = 0.8, var_last: float = 1.0, n: int = 10
     import matplotlib.pyplot as plt
     from scipy import stats
 
-    from ..anova.rmanova import box_epsilon
+    from ..aov.rmanova import box_epsilon
     from . import plots
 
     Sigma = ar1_sigma(rho, var_last)

@@ -112,7 +112,7 @@ def plot_profiles(data, response: str, factor: str, subject: str, centre: bool =
     y_ij − ȳ_i. + ȳ_.. (the subject effects ρ̂_i taken out), so that only the treatment effects and the
     errors remain. Returns the Axes."""
     import matplotlib.pyplot as plt
-    from ..anova.aovtables import long_to_wide
+    from ..aov.aovtables import long_to_wide
 
     wide = long_to_wide(data, response, factor, subject)
     Y = wide.to_numpy()
@@ -161,7 +161,7 @@ def plot_difference_variances(X, ax=None, title: str | None = None):
     data as for :func:`lmmteach.aov1rm`. Returns the Axes."""
     import matplotlib.pyplot as plt
     from itertools import combinations
-    from ..anova.rmanova import as_rm_matrix, rm_decomposition
+    from ..aov.rmanova import as_rm_matrix, rm_decomposition
 
     Y, levels, _ = as_rm_matrix(X)
     n, a = Y.shape

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..anova.contrasts import CONTRASTS
+from ..aov.contrasts import CONTRASTS
 from .covariance import CovarianceStructure, make_structure
 from .formula import Formula, RandomTerm, Term, parse_formula
 from .transforms import evaluate

@@ -44,7 +44,7 @@ df_S, df_A, df_E, df_T = (int(d) for d in fit.table["df"])""",
 table.index = ["Subjects", "Treatment", "Error", "Total"]
 F_a, p_a = fit.F, fit.p
 F_s, p_s = table.loc["Subjects", "F"], table.loc["Subjects", "p"]""",
-    "sphericity": """from lmmteach.anova.rmanova import box_epsilon as eps
+    "sphericity": """from lmmteach.aov.rmanova import box_epsilon as eps
 C_n = np.eye(n) - 1 / n
 Z = C_n @ Y
 Sigma_hat = np.cov(Y, rowvar=False)

@@ -29,7 +29,7 @@ def run_cells(*sources: str) -> list[str]:
 
 HW1_PATHS = [
     "fit = lmmteach.aov1rm(rt)",
-    "from lmmteach.anova.rmanova import aov1rm as one_liner\nfit = one_liner(rt)",
+    "from lmmteach.aov.rmanova import aov1rm as one_liner\nfit = one_liner(rt)",
     "fit = lmmteach.rmanova.aov1rm(rt)",
     "import lmmteach as lt\neps = lt.box_epsilon(np.cov(Y, rowvar=False))",
     "from lmmteach import univariate_rm_table as u\nu",  # bound but not called: no charge
@@ -128,7 +128,7 @@ def test_hw3_switch_reaches_every_path(hw3_runs, i):
 
 @pytest.mark.parametrize(("assignment", "part"), [("hw2_random_effects", "Part 4"), ("hw4_beyond", "Part 1")])
 def test_lrt_by_hand_watch(assignment, part):
-    """hw2 and hw4 compute their likelihood-ratio tests by hand: lmmteach.anova under another name is seen."""
+    """hw2 and hw4 compute their likelihood-ratio tests by hand: lmmteach.inference.lrt.anova under another name is seen."""
     shortcut = """from lmmteach.inference.lrt import anova as compare_models
 try:
     compare_models()  # any call counts, even one that fails

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import lmmteach as lt
-from lmmteach.anova.aovtables import anova_twoway_additive, as_printed
+from lmmteach.aov.aovtables import anova_twoway_additive, as_printed
 
 
 def test_residual_row_of_the_aov_table_is_blank(grocery):

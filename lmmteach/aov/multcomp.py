@@ -134,7 +134,7 @@ def pairwise_comparisons(X, method: str = "tukey", pooled: bool = True,
     Parameters
     ----------
     X : DataFrame or 2-D ndarray
-        Wide data as for :func:`lmmteach.anova.rmanova.aov1rm` (subjects x levels).
+        Wide data as for :func:`lmmteach.aov.rmanova.aov1rm` (subjects x levels).
     method : ``'tukey'``, ``'bonferroni'``, ``'scheffe'`` or ``'holm'``
         Family-wise adjustment.  ``pooled=False`` allows only
         ``'bonferroni'`` and ``'holm'``.

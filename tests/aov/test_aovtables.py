@@ -5,14 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmmteach.anova.aovtables import (
+from lmmteach.aov.aovtables import (
     anova_error_strata,
     anova_twoway_additive,
     long_to_wide,
     univariate_rm_table,
 )
-from lmmteach.anova.contrasts import contr_sum, contr_treatment
-from lmmteach.anova.rmanova import aov1rm
+from lmmteach.aov.contrasts import contr_sum, contr_treatment
+from lmmteach.aov.rmanova import aov1rm
 
 
 

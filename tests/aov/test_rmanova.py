@@ -12,7 +12,7 @@ import pytest
 
 import _shared as shared
 
-from lmmteach.anova.rmanova import (
+from lmmteach.aov.rmanova import (
     aov1rm,
     box_epsilon,
     huynh_feldt_epsilon,

@@ -16,7 +16,7 @@ balanced, complete design: every subject observed exactly once at every level.
   the intercept tested against subjects and the treatment against error.
 
 :func:`long_to_wide` turns the long data into the subjects x levels table that
-:func:`lmmteach.anova.rmanova.aov1rm` takes; :func:`as_printed` prints any ANOVA or LRT table as R does,
+:func:`lmmteach.aov.rmanova.aov1rm` takes; :func:`as_printed` prints any ANOVA or LRT table as R does,
 with blanks where a row has no test.
 """
 
@@ -211,7 +211,7 @@ def univariate_rm_table(data, response: str, factor: str, subject: str) -> pd.Da
     * ``(Intercept)``: :math:`SS = na\bar y_{..}^2` on 1 df against
       :math:`SSS` on ``n-1`` df (does the grand mean differ from 0?);
     * ``factor``: :math:`SSA` on ``a-1`` df against :math:`SSE` on
-      ``(n-1)(a-1)`` df -- the same F test as :func:`lmmteach.anova.rmanova.aov1rm`.
+      ``(n-1)(a-1)`` df -- the same F test as :func:`lmmteach.aov.rmanova.aov1rm`.
     """
     _, ss, n, a = _checked_wide(data, response, factor, subject)
     rows = pd.DataFrame(

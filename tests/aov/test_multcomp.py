@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 import lmmteach as lt
-from lmmteach.anova.multcomp import p_adjust, pairwise_comparisons
+from lmmteach.aov.multcomp import p_adjust, pairwise_comparisons
 import _shared as shared
 STORES = ["storeA", "storeB", "storeC", "storeD"]
 
