@@ -18,18 +18,11 @@ PATH, with its default optimiser; its time is measured inside R. Not a test: tim
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
-import tempfile
-import time
-import tracemalloc
-import warnings
-from pathlib import Path
 
 import numpy as np
 
 import lmmteach as lt
+from side_by_side import run_r, time_fits
 
 FORMULA = "y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept)"
 
@@ -51,39 +44,12 @@ cat(toJSON(list(time = median(times), logLik = as.numeric(logLik(m)), theta = un
 
 
 def time_lmmteach(data, repeat, control=None):
-    times = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            m = lt.lmer(FORMULA, data, reml=False, control=control)
-            times.append(time.perf_counter() - t0)
-        tracemalloc.start()
-        lt.lmer(FORMULA, data, reml=False, control=control)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return float(np.median(times)), m, peak / 2**20
+    return time_fits(lambda: lt.lmer(FORMULA, data, reml=False, control=control), repeat, peak_memory=True)
 
 
 def run_lme4(data, repeat):
-    if not shutil.which("Rscript"):
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        csv, script = Path(tmp) / "insteval_like.csv", Path(tmp) / "bench.R"
-        data.to_csv(csv, index=False)
-        script.write_text(R_SCRIPT)
-        cmd = ["Rscript", str(script), str(csv), str(repeat)]
-        timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
-        if timer:
-            cmd = [timer, "-f", "MAXRSS_KB %M"] + cmd
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            print("lme4 failed:", res.stderr[-500:])
-            return None
-        out = json.loads(res.stdout)
-        rss = [line for line in res.stderr.splitlines() if line.startswith("MAXRSS_KB")]
-        out["peak_mb"] = int(rss[-1].split()[1]) / 1024 if rss else float("nan")
-        return out
+    return run_r(R_SCRIPT, ["insteval_like.csv", repeat], files={"insteval_like.csv": data}, peak_memory=True,
+                 label="lme4")
 
 
 def main():

@@ -13,19 +13,14 @@ nlme runs when ``Rscript`` with nlme is on the PATH, for sizes up to ``--r-max``
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import lmmteach as lt
+from side_by_side import run_r
 
 T = 6
 R_SCRIPT = r"""
@@ -70,20 +65,7 @@ def time_lmmteach(data):
 
 
 def run_nlme(data, timeout):
-    if not shutil.which("Rscript"):
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        csv, script = Path(tmp) / "d.csv", Path(tmp) / "bench.R"
-        data.to_csv(csv, index=False)
-        script.write_text(R_SCRIPT)
-        try:
-            res = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"timeout": timeout}
-        if res.returncode != 0:
-            print("nlme run failed:", res.stderr.strip()[-400:], file=sys.stderr)
-            return None
-        return json.loads(res.stdout)
+    return run_r(R_SCRIPT, ["d.csv"], files={"d.csv": data}, timeout=timeout, label="nlme")
 
 
 def main(argv=None):

@@ -22,11 +22,6 @@ lmmteach's figures are printed alone. Not a test: timings vary between machines.
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import lmmteach as lt
+from side_by_side import run_r
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(lme4); library(pbkrtest); library(jsonlite)})
@@ -59,17 +55,8 @@ cat(toJSON(list(profile = t1, profile_sigma_upper = ci[".sigma", 2], boot = t2, 
 """
 
 
-def run_r(root: Path, repeat: int):
-    if not shutil.which("Rscript"):
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "bench.R"
-        script.write_text(R_SCRIPT)
-        res = subprocess.run(["Rscript", str(script), str(repeat)], capture_output=True, text=True, cwd=root)
-        if res.returncode != 0:
-            print("R run failed:", res.stderr.strip()[-400:], file=sys.stderr)
-            return None
-        return json.loads(res.stdout)
+def run_r_side(root: Path, repeat: int):
+    return run_r(R_SCRIPT, [repeat], cwd=root)
 
 
 def timed(f, repeat: int = 1):
@@ -94,7 +81,7 @@ def main(argv=None):
     m = lt.lmer("Reaction ~ Days + (Days | Subject)", sleep)
     m1 = lt.lmer("price ~ store + (1 | item)", grocery, reml=False)
     m0 = lt.lmer("price ~ 1 + (1 | item)", grocery, reml=False)
-    r = None if args.skip_r else run_r(Path(__file__).resolve().parents[2], args.repeat)
+    r = None if args.skip_r else run_r_side(Path(__file__).resolve().parents[2], args.repeat)
 
     mp = lt.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", lt.load_penicillin())
     tasks = {

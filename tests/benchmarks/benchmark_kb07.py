@@ -18,19 +18,13 @@ measured inside R. Not a test: timings vary between machines (the maximal model 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-import warnings
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kb07_like import MAXIMAL, ZEROCORR, kb07_like  # noqa: E402
+from side_by_side import run_r, time_fits  # noqa: E402
 
 import lmmteach as lt  # noqa: E402
 
@@ -56,28 +50,12 @@ cat(toJSON(list(time = median(times), logLik = as.numeric(logLik(m)), evals = m@
 
 
 def time_lmmteach(formula, data, repeat):
-    times = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            m = lt.lmer(formula, data, reml=False)
-            times.append(time.perf_counter() - t0)
-    return float(np.median(times)), m
+    t, m, _ = time_fits(lambda: lt.lmer(formula, data, reml=False), repeat)
+    return t, m
 
 
 def run_lme4(formula, data, repeat):
-    if not shutil.which("Rscript"):
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        csv, script = Path(tmp) / "kb07_like.csv", Path(tmp) / "bench.R"
-        data.to_csv(csv, index=False)
-        script.write_text(R_SCRIPT)
-        res = subprocess.run(["Rscript", str(script), str(csv), formula, str(repeat)], capture_output=True, text=True)
-        if res.returncode != 0:
-            print("lme4 failed:", res.stderr[-500:])
-            return None
-        return json.loads(res.stdout)
+    return run_r(R_SCRIPT, ["kb07_like.csv", formula, repeat], files={"kb07_like.csv": data}, label="lme4")
 
 
 def main(argv=None):

@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-import tracemalloc
 import warnings
-from pathlib import Path
 
-import numpy as np
 
 import lmmteach as lt
+from side_by_side import run_r, time_fits
 
 FIXED = "science ~ 1 + grpCmath + grpMmath + grade + gender + grpChoursTV + grpMhoursTV"
 MODELS = {
@@ -61,35 +55,15 @@ cat(toJSON(out, auto_unbox = TRUE, digits = I(15)))
 
 
 def time_lmmteach(data, formula, repeat):
-    times = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            m = lt.lmer(formula, data, reml=False)
-            times.append(time.perf_counter() - t0)
-        tracemalloc.start()
-        lt.lmer(formula, data, reml=False)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return float(np.median(times)), m.loglik, m.converged, peak / 2**20
+    t, m, peak = time_fits(lambda: lt.lmer(formula, data, reml=False), repeat, peak_memory=True)
+    return t, m.loglik, m.converged, peak
 
 
 def run_lme4(data, repeat):
-    if not shutil.which("Rscript"):
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        csv, js, script = Path(tmp) / "timss.csv", Path(tmp) / "models.json", Path(tmp) / "bench.R"
-        cols = ["idschool", "idstudent", "grade", "gender", "science", "math", "hoursTV",
-                "grpMmath", "grpMhoursTV", "grpCmath", "grpChoursTV"]
-        data[cols].to_csv(csv, index=False)
-        js.write_text(json.dumps(MODELS))
-        script.write_text(R_SCRIPT)
-        res = subprocess.run(["Rscript", str(script), str(csv), str(js), str(repeat)], capture_output=True, text=True)
-        if res.returncode != 0:
-            print("lme4 run failed:", res.stderr.strip()[-400:], file=sys.stderr)
-            return None
-        return json.loads(res.stdout)
+    cols = ["idschool", "idstudent", "grade", "gender", "science", "math", "hoursTV",
+            "grpMmath", "grpMhoursTV", "grpCmath", "grpChoursTV"]
+    return run_r(R_SCRIPT, ["timss.csv", "models.json", repeat],
+                 files={"timss.csv": data[cols], "models.json": json.dumps(MODELS)}, label="lme4")
 
 
 def run_statsmodels(data, name):
