@@ -3,6 +3,7 @@ name, and one "fit quietly and cache" helper (fits are immutable, so one fit ser
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 from functools import lru_cache
@@ -11,6 +12,16 @@ from pathlib import Path
 import lmmteach as lt
 
 REFERENCE = Path(__file__).parent / "reference"
+HOMEWORK_KEYS = Path(__file__).parents[1] / "lectures" / "homework" / "keys"
+
+
+def keys_script(filename: str):
+    """A homework's key generator, lectures/homework/keys/<filename>, loaded as a module (the scripts are not
+    in the package: students never receive them)."""
+    spec = importlib.util.spec_from_file_location(f"_lmmteach_{Path(filename).stem}", HOMEWORK_KEYS / filename)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 ROUNDING_RTOL = 1e-10
 """Two computations of one quantity that are equal in exact arithmetic (a closed form and the fitted model's,

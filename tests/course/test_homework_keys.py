@@ -3,7 +3,6 @@ computes from the committed data: regenerating the data and rerunning the script
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -14,16 +13,7 @@ import _shared as shared
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _keys_script():
-    spec = importlib.util.spec_from_file_location(
-        "_lmmteach_make_homework_keys", ROOT / "lectures" / "homework" / "keys" / "make_homework_keys.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-KEYS = _keys_script()
+KEYS = shared.keys_script("make_homework_keys.py")
 
 
 def _hidden_blocks(path: Path) -> dict:
@@ -45,6 +35,17 @@ def test_hidden_tests_hold_the_keys_computed_from_the_data(name):
     assert set(committed) == set(expected), name
     for grade_id, block in expected.items():
         assert KEYS.same_block(committed[grade_id], block), f"{name} {grade_id}: run python lectures/homework/keys/make_homework_keys.py"
+
+
+@pytest.mark.parametrize("script", ["make_homework_keys_hw4.py", "make_homework_keys_hw5.py"])
+def test_one_homework_script_holds_its_keys(script):
+    """hw4's and hw5's scripts each write one notebook's hidden blocks: the committed ones are what they compute."""
+    keys = shared.keys_script(script)
+    committed = keys.hidden_blocks(json.loads(keys.NOTEBOOK.read_text(encoding="utf-8")))
+    expected = keys.rendered()
+    assert set(committed) == set(expected)  # every hidden block is written by the script
+    for grade_id, block in expected.items():
+        assert keys.same_block(committed[grade_id], block), f"{grade_id}: run python lectures/homework/keys/{script}"
 
 
 def test_reml_key_is_the_error_contrast_likelihood_minus_half_log_det_xtx():

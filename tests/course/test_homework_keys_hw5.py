@@ -3,33 +3,11 @@ computes from the data, and they are R's: glm and lme4's glmer on the same CSV."
 
 from __future__ import annotations
 
-import importlib.util
-import json
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _keys_script():
-    spec = importlib.util.spec_from_file_location("_lmmteach_make_homework_keys_hw5",
-                                                  ROOT / "lectures" / "homework" / "keys" / "make_homework_keys_hw5.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import _shared as shared
 
 
-KEYS = _keys_script()
-
-
-def test_hw5_hidden_tests_hold_the_keys_computed_from_the_data():
-    nb = json.loads(KEYS.NOTEBOOK.read_text(encoding="utf-8"))
-    committed = KEYS.hidden_blocks(nb)
-    expected = KEYS.rendered()
-    assert set(committed) == set(expected)  # every hidden block is written by the script
-    for grade_id, block in expected.items():
-        assert KEYS.same_block(committed[grade_id], block), f"{grade_id}: run python lectures/homework/keys/make_homework_keys_hw5.py"
+KEYS = shared.keys_script("make_homework_keys_hw5.py")
 
 
 def test_hw5_keys_are_rs():
