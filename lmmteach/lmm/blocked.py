@@ -58,7 +58,7 @@ import scipy.sparse as sp
 from scipy.linalg import block_diag, cho_solve, cholesky, lapack, qr, solve_triangular
 
 from .deviance import Crossproducts, ProfiledDeviance, forward_solve
-from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, profiled_deviance
+from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, check_residual_left, profiled_deviance
 
 __all__ = ["BlockedCrossproducts", "BlockedEvaluation", "BlockedDeviance", "mk_blocked_devfun"]
 
@@ -229,9 +229,7 @@ class BlockedCrossproducts:
                     tuple((b.group_name, b.Z, b.group, b.n_levels) for b in blocks), X, y,
                     design.log_weights)
         out = blank.with_response(y)
-        if out.yty <= 1e-20 * float(y @ y):
-            raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
-                             "there is no variation left for random effects or residuals")
+        check_residual_left(out.yty, y)
         return out
 
     def with_response(self, y) -> "BlockedCrossproducts":

@@ -38,7 +38,7 @@ from functools import cached_property
 import numpy as np
 from scipy.linalg import cho_solve, solve_triangular
 
-from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, profiled_deviance
+from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, check_residual_left, profiled_deviance
 
 if TYPE_CHECKING:
     from .design import Design
@@ -85,9 +85,7 @@ class Crossproducts:
         empty = np.empty(0)  # the response's cross-products are filled in by with_response
         blank = cls(ZtZ, ZtX, empty, Q.T @ Q, empty, 0.0, len(y), R, empty, Q, group, Z=Z, X=X)
         out = blank.with_response(y)
-        if out.yty <= 1e-20 * float(y @ y):
-            raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
-                             "there is no variation left for random effects or residuals")
+        check_residual_left(out.yty, y)
         return out
 
     def with_response(self, y) -> "Crossproducts":

@@ -45,7 +45,7 @@ from scipy.linalg import block_diag
 
 from .._util import LOG_2PI
 
-__all__ = ["profiled_deviance", "DevianceEvaluation", "FixedEffectsInQRBasis", "DevianceFunction",
+__all__ = ["profiled_deviance", "check_residual_left", "DevianceEvaluation", "FixedEffectsInQRBasis", "DevianceFunction",
            "RandomEffectsDeviance", "StackedEvaluation", "StackedDeviance"]
 
 
@@ -62,6 +62,19 @@ def profiled_deviance(logdet_V, pwrss, n: int, p: int, reml: bool, logdet_A=0.0,
     if reml:
         dev = dev + logdet_A
     return dev - log_weights
+
+
+EXACT_FIT_RTOL = 1e-20
+"""The OLS residual sum of squares e'e below this times y'y counts as zero (the fixed effects reproduce y)."""
+
+
+def check_residual_left(yty_residual: float, y) -> None:
+    """Refuse a response that the fixed effects reproduce exactly: OLS's residual sum of squares e'e is 0,
+    so there is no variation left for random effects or residuals (every engine's cross-products check it)."""
+    y = np.asarray(y, float)
+    if yty_residual <= EXACT_FIT_RTOL * float(y @ y):
+        raise ValueError("the fixed effects reproduce the response exactly (residual sum of squares 0): "
+                         "there is no variation left for random effects or residuals")
 
 
 class DevianceEvaluation(Protocol):
