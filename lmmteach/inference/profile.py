@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ..lmm.covariance import Unstructured, VarianceComponents, sd_correlation
+from ..lmm.covariance import (check_sdcor_scale, sd_cor_blocks, sdcor_bounds, sdcor_of_theta,
+                              theta_from_blocks)
 from ..lmm.optimize import bfgs_update, hessian, one_blas_thread, optimize_lmer, optimize_warm
 from ..lmm.profiled import profiled_deviance
 from .._util import fd_hessian
@@ -87,79 +88,25 @@ not bring it down to the warm minimum."""
 # -- the σ/ρ scale ---------------------------------------------------------------------------------------------
 def check_scale(model):
     """Raise NotImplementedError unless every block is on lme4's SD/correlation scale (us or diag)."""
-    for b in model.design.blocks:
-        if not isinstance(b.structure, (Unstructured, VarianceComponents)):
-            raise NotImplementedError(
-                f"profile and bootstrap intervals use lme4's SD/correlation scale, which a {b.structure.name}() "
-                "block does not have; use method='wald' for the fixed effects")
+    check_sdcor_scale(model.design.structures())
 
 
 def sdcor(model, theta=None, sigma=None) -> np.ndarray:
     """ψ_var: the random-effect SDs and correlations (lme4's order) followed by σ."""
     theta = model.theta if theta is None else theta
     sigma = model.sigma if sigma is None else sigma
-    out = []
-    for b, t in zip(model.design.blocks, model.devfun.split(theta)):
-        sd, R = sd_correlation(sigma**2 * b.structure.relcov(t))
-        R = np.nan_to_num(R)  # an undefined correlation (a zero SD) is reported as 0
-        for c in range(b.structure.q):
-            out.append(sd[c])
-            if isinstance(b.structure, Unstructured):
-                out.extend(R[c + 1 :, c])
-    return np.array(out + [sigma])
+    return np.r_[sdcor_of_theta(model.design.structures(), model.devfun.split(theta), sigma), sigma]
 
 
 def _bounds(model) -> list[tuple[float, float]]:
-    out = []
-    for b in model.design.blocks:
-        for c in range(b.structure.q):
-            out.append((0.0, np.inf))
-            if isinstance(b.structure, Unstructured):
-                out += [(-1.0, 1.0)] * (b.structure.q - c - 1)
-    return out + [(0.0, np.inf)]
-
-
-def _sd_cor_blocks(model, psi):
-    """ψ (σ last) cut into its random-effect blocks: (structure, SDs, correlation matrix R, the positions
-    in ψ of the SDs, of the correlations as (position, row, column)) per block, in lme4's order."""
-    out, k = [], 0
-    for b in model.design.blocks:
-        q = b.structure.q
-        if isinstance(b.structure, VarianceComponents):
-            out.append((b.structure, np.asarray(psi[k : k + q], float), np.eye(q), list(range(k, k + q)), []))
-            k += q
-            continue
-        sd, R, sd_at, cor_at = np.zeros(q), np.eye(q), [], []
-        for c in range(q):
-            sd[c] = psi[k]
-            sd_at.append(k)
-            k += 1
-            for r in range(c + 1, q):
-                R[r, c] = R[c, r] = psi[k]
-                cor_at.append((k, r, c))
-                k += 1
-        out.append((b.structure, sd, R, sd_at, cor_at))
-    return out
+    return sdcor_bounds(model.design.structures()) + [(0.0, np.inf)]
 
 
 def theta_from_sdcor(model, psi) -> np.ndarray | None:
     """θ for given SDs/correlations ψ (σ last): C = Σ/σ² with Σ = D R D per block (D the SDs, R the
     correlations), θ from its Cholesky factor; None when the correlations do not make a valid
     covariance matrix."""
-    return _theta_from_blocks(_sd_cor_blocks(model, psi), psi[-1])
-
-
-def _theta_from_blocks(blocks, sigma) -> np.ndarray | None:
-    thetas = []
-    for structure, sd, R, _, _ in blocks:
-        if isinstance(structure, VarianceComponents):
-            thetas.append(sd / sigma)
-            continue
-        q = len(sd)
-        if q == 2 and abs(R[1, 0]) > 1 + 1e-12 or q > 2 and np.linalg.eigvalsh(R).min() < -1e-12:
-            return None
-        thetas.append(structure.theta_from_relcov(np.outer(sd, sd) * R / sigma**2))
-    return np.concatenate(thetas)
+    return theta_from_blocks(sd_cor_blocks(model.design.structures(), psi), psi[-1])
 
 
 def parameter_names(model) -> list[str]:
@@ -183,9 +130,9 @@ def sdcor_deviance(model, psi, gradient: bool = False):
     """
     psi = np.asarray(psi, float)
     sigma = psi[-1]
-    blocks = _sd_cor_blocks(model, psi)
+    blocks = sd_cor_blocks(model.design.structures(), psi)
     with np.errstate(divide="ignore", invalid="ignore"):
-        theta = None if not sigma > 0 else _theta_from_blocks(blocks, sigma)
+        theta = None if not sigma > 0 else theta_from_blocks(blocks, sigma)
     devfun = model.devfun
     if not gradient:
         try:

@@ -35,7 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["CovarianceStructure", "Unstructured", "VarianceComponents", "CompoundSymmetry", "AR1", "CAR1", "Toeplitz",
-           "make_structure", "sd_correlation"]
+           "make_structure", "sd_correlation", "check_sdcor_scale", "sdcor_of_theta", "sdcor_bounds", "sd_cor_blocks",
+           "theta_from_blocks"]
 
 
 class CovarianceStructure:
@@ -425,6 +426,82 @@ def sd_correlation(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         R = S / np.outer(sd, sd)
     R[np.outer(sd, sd) == 0] = np.nan
     return sd, R
+
+
+# -- lme4's SD/correlation scale of the random-effects parameters (profiles, bootstrap intervals) ---------------
+# ψ lists, block by block in the terms' order, each column's SD followed by its correlations with the later
+# columns (lme4's .sig01, .sig02, ...): for (1 + x | g) that is sd(1), cor(1, x), sd(x). Σ = σ² C(θ) = D R D.
+def check_sdcor_scale(structures) -> None:
+    """Raise NotImplementedError unless every block is on lme4's SD/correlation scale (us or diag)."""
+    for s in structures:
+        if not isinstance(s, (Unstructured, VarianceComponents)):
+            raise NotImplementedError(
+                f"profile and bootstrap intervals use lme4's SD/correlation scale, which a {s.name}() "
+                "block does not have; use method='wald' for the fixed effects")
+
+
+def sdcor_of_theta(structures, thetas, sigma: float = 1.0) -> np.ndarray:
+    """ψ: the SDs and correlations of Σ = σ² C(θ) in lme4's order (an undefined correlation, at a zero SD, is 0);
+    ``thetas`` holds each block's θ (σ = 1 for a GLMM)."""
+    out = []
+    for s, t in zip(structures, thetas):
+        sd, R = sd_correlation(sigma**2 * s.relcov(t))
+        R = np.nan_to_num(R)
+        for c in range(s.q):
+            out.append(sd[c])
+            if isinstance(s, Unstructured):
+                out.extend(R[c + 1 :, c])
+    return np.array(out)
+
+
+def sdcor_bounds(structures) -> list[tuple[float, float]]:
+    """Each ψ's range: an SD in [0, ∞), a correlation in [−1, 1]."""
+    out = []
+    for s in structures:
+        for c in range(s.q):
+            out.append((0.0, np.inf))
+            if isinstance(s, Unstructured):
+                out += [(-1.0, 1.0)] * (s.q - c - 1)
+    return out
+
+
+def sd_cor_blocks(structures, psi):
+    """ψ cut into its blocks: (structure, SDs, correlation matrix R, the positions in ψ of the SDs, of the
+    correlations as (position, row, column)) per block, in lme4's order (entries of ψ after the blocks, such as
+    σ, are ignored)."""
+    out, k = [], 0
+    for s in structures:
+        q = s.q
+        if isinstance(s, VarianceComponents):
+            out.append((s, np.asarray(psi[k : k + q], float), np.eye(q), list(range(k, k + q)), []))
+            k += q
+            continue
+        sd, R, sd_at, cor_at = np.zeros(q), np.eye(q), [], []
+        for c in range(q):
+            sd[c] = psi[k]
+            sd_at.append(k)
+            k += 1
+            for r in range(c + 1, q):
+                R[r, c] = R[c, r] = psi[k]
+                cor_at.append((k, r, c))
+                k += 1
+        out.append((s, sd, R, sd_at, cor_at))
+    return out
+
+
+def theta_from_blocks(blocks, sigma: float = 1.0) -> np.ndarray | None:
+    """θ of the blocks of :func:`sd_cor_blocks`: C = D R D / σ² per block, θ from its Cholesky factor; None when
+    the correlations do not make a valid covariance matrix."""
+    thetas = []
+    for structure, sd, R, _, _ in blocks:
+        if isinstance(structure, VarianceComponents):
+            thetas.append(sd / sigma)
+            continue
+        q = len(sd)
+        if q == 2 and abs(R[1, 0]) > 1 + 1e-12 or q > 2 and np.linalg.eigvalsh(R).min() < -1e-12:
+            return None
+        thetas.append(structure.theta_from_relcov(np.outer(sd, sd) * R / sigma**2))
+    return np.concatenate(thetas)
 
 
 def _sd_cor_parameters(S: np.ndarray) -> list[tuple[str, float]]:
