@@ -1,16 +1,19 @@
 """Profile-likelihood intervals for a GLMM's parameters (lme4's ``confint(m, method = "profile")``).
 
-For one parameter ψ (a fixed effect β_j, or the SD θ_k of a scalar random-effects term: b = θ_k u with
-σ = 1 in these families), the profiled deviance holds ψ at a value v and minimises the Laplace (or
-quadrature) deviance over all the other parameters,
+The parameters are on lme4's scale: the random effects' SDs and correlations (``.sig01, .sig02, ...``: for each
+term, each column's SD followed by its correlations with the later columns; σ = 1 in these families, so a scalar
+term's SD is its θ) and the fixed effects. For one parameter ψ the profiled deviance holds ψ at a value v and
+minimises the Laplace (or quadrature) deviance over all the other parameters,
 
     D(v) = min_{others} −2 log L(ψ = v, others),      ζ(v) = sign(v − ψ̂) √(D(v) − D(ψ̂)),
 
 and the interval at level 1 − α is {v : |ζ(v)| ≤ z_{1−α/2}}: its end points are the roots of ζ(v) = ±z
-(found by Brent's method). An SD whose deviance at 0 is within z² of the minimum has the lower end point 0.
+(found by Brent's method). An SD whose deviance at 0 is within z² of the minimum has the lower end point 0, and
+a correlation whose deviance at ±1 is within z² has the end point ±1.
 
 Each inner minimisation starts on the first-order path of the optimum, z(v) ≈ ẑ − H_oo⁻¹ H_oψ (v − ψ̂) (H the
-fit's Hessian, o the other parameters), and takes chord-Newton steps z ← z − H_oo⁻¹ g(z) with central-difference
+Hessian on this scale, J'H_θJ from the fit's Hessian H_θ in (θ, β) and the Jacobian J = ∂(θ, β)/∂(ψ, β);
+o the other parameters), and takes chord-Newton steps z ← z − H_oo⁻¹ g(z) with central-difference
 gradients g; Brent's method then needs a few such minimisations per end point.
 """
 
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ..lmm.covariance import check_sdcor_scale, sd_cor_blocks, sdcor_bounds, sdcor_of_theta, theta_from_blocks
 from ..lmm.optimize import one_blas_thread
 from .optimize import central_gradient
 
@@ -32,33 +36,57 @@ INNER_TOL = 1e-8
 INNER_MAXIT = 30
 GRADIENT_STEP = 1e-5
 """Central differences for the inner gradients: step × max(1, |x|)."""
+JACOBIAN_STEP = 1e-6
+"""Central differences for J = ∂θ/∂ψ (θ is a smooth function of the SDs and correlations inside their range)."""
 MAX_BRACKET_DOUBLINGS = 12
 
 
 def parameter_names(model) -> list[str]:
-    """lme4's names: ``.sig01, .sig02, ...`` for the random-effects SDs, then the fixed effects."""
-    return [f".sig{k + 1:02d}" for k in range(model.devfun.n_theta)] + list(model.fixef.index)
+    """lme4's names: ``.sig01, .sig02, ...`` for the random effects' SDs and correlations, then the fixed effects."""
+    return [f".sig{k + 1:02d}" for k in range(len(sdcor_bounds(model.design.structures())))] + list(model.fixef.index)
 
 
-def _check_scalar_terms(model) -> None:
-    if any(b.q != 1 for b in model.design.blocks):
-        raise ValueError("profile intervals are offered for scalar random-effects terms such as (1 | g) only "
-                         "(this model has a vector-valued term); use method='Wald' for the fixed effects")
+def _theta_of_psi(structures, psi) -> np.ndarray | None:
+    """θ for SDs and correlations ψ (σ = 1); None where the correlations make no covariance matrix."""
+    return theta_from_blocks(sd_cor_blocks(structures, psi))
 
 
 class _Profile:
     """D(v) for one parameter (module docstring)."""
 
     def __init__(self, model, index: int):
+        check_sdcor_scale(model.design.structures())
         self.devfun = model.devfun
-        self.x_hat = np.r_[model.theta, model.optimum.beta]
+        self.structures = model.design.structures()
+        psi_hat = sdcor_of_theta(self.structures, self.devfun.split(model.theta))
+        self.n_psi = len(psi_hat)
+        self.x_hat = np.r_[psi_hat, model.optimum.beta]
         self.d_hat = model.deviance
         self.index = index
-        self.bounds = model.devfun.theta_bounds + [(-np.inf, np.inf)] * model.devfun.p
+        self.bounds = sdcor_bounds(self.structures) + [(-np.inf, np.inf)] * model.devfun.p
         self.others = [k for k in range(len(self.x_hat)) if k != index]
-        H = model.hessian
+        J = self._jacobian()
+        self.H = H = J.T @ model.hessian @ J
         self.H_oo = H[np.ix_(self.others, self.others)]
         self.path = -np.linalg.solve(self.H_oo, H[self.others, index])  # dz/dv at the optimum
+
+    def _jacobian(self) -> np.ndarray:
+        """J = ∂(θ, β)/∂(ψ, β) at the estimates: central differences in ψ (one-sided at a bound); β maps to itself."""
+        k, n = len(self.x_hat), self.n_psi
+        J = np.eye(k)
+        psi = self.x_hat[:n]
+        for c in range(n):
+            lo, hi = self.bounds[c]
+            up, down = psi.copy(), psi.copy()
+            up[c], down[c] = min(psi[c] + JACOBIAN_STEP, hi), max(psi[c] - JACOBIAN_STEP, lo)
+            t_up, t_down = _theta_of_psi(self.structures, up), _theta_of_psi(self.structures, down)
+            J[:n, c] = (t_up - t_down) / (up[c] - down[c])
+        return J
+
+    def devfun_psi(self, x) -> float:
+        """−2 log L at ψ and β (inf where ψ's correlations make no covariance matrix)."""
+        theta = _theta_of_psi(self.structures, x[: self.n_psi])
+        return np.inf if theta is None else self.devfun(np.r_[theta, x[self.n_psi :]])
 
     def full(self, v: float, z: np.ndarray) -> np.ndarray:
         x = np.empty_like(self.x_hat)
@@ -70,7 +98,7 @@ class _Profile:
         lower = np.array([self.bounds[k][0] for k in self.others])
 
         def f(z):
-            return self.devfun(self.full(v, z))
+            return self.devfun_psi(self.full(v, z))
 
         bounds = [self.bounds[k] for k in self.others]
         z = np.maximum(self.x_hat[self.others] + self.path * (v - self.x_hat[self.index]), lower)
@@ -98,7 +126,6 @@ class _Profile:
 
 def profile_deviance(model, parameter: str, values) -> pd.DataFrame:
     """D(v) and ζ(v) at the given values of one parameter (for a plot of the profile)."""
-    _check_scalar_terms(model)
     names = parameter_names(model)
     if parameter not in names:
         raise ValueError(f"unknown parameter {parameter!r}; the parameters are {names}")
@@ -111,7 +138,6 @@ def profile_deviance(model, parameter: str, values) -> pd.DataFrame:
 
 def profile_interval(model, parameter: str, level: float = 0.95) -> tuple[float, float]:
     """The profile interval of one parameter (module docstring)."""
-    _check_scalar_terms(model)
     names = parameter_names(model)
     if parameter not in names:
         raise ValueError(f"unknown parameter {parameter!r}; the parameters are {names}")
@@ -119,28 +145,27 @@ def profile_interval(model, parameter: str, level: float = 0.95) -> tuple[float,
     prof = _Profile(model, j)
     z = stats.norm.isf((1 - level) / 2)
     x_hat = prof.x_hat[j]
-    H = model.hessian
+    H = prof.H
     try:
         scale = float(np.sqrt(max(2 * np.linalg.inv(H)[j, j], 1e-8)))
     except np.linalg.LinAlgError:
         scale = 0.1 * max(1.0, abs(x_hat))
-    lower_bound = prof.bounds[j][0]
     ends = []
     with one_blas_thread():
-        for side in (-1, 1):
+        for side, bound in ((-1, prof.bounds[j][0]), (1, prof.bounds[j][1])):
             target = side * z
             step = scale * z
             v = x_hat + side * step
             for _ in range(MAX_BRACKET_DOUBLINGS):
-                if side < 0 and v <= lower_bound:
-                    v = lower_bound
+                if side * (v - bound) >= 0:
+                    v = bound
                     break
                 if side * prof.zeta(v) >= z:
                     break
                 step *= 2
                 v = x_hat + side * step
-            if side < 0 and v == lower_bound and prof.zeta(v) > -z:
-                ends.append(float(lower_bound))  # an SD whose whole lower side is inside the interval
+            if v == bound and side * prof.zeta(v) < z:
+                ends.append(float(bound))  # an SD's whole lower side, or a correlation's side, inside the interval
                 continue
             a, b = sorted((x_hat, v))
             ends.append(float(optimize.brentq(lambda t, c=target: prof.zeta(t) - c, a, b, xtol=PROFILE_XTOL)))
