@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import shutil
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ __all__ = ["varcorr_lines", "format_model", "fit_log_lines", "fixef_correlation_
 
 
 
-def term_rows(model, number: str) -> list[tuple[str, object, list[list[str]]]]:
+def term_rows(model, number: str) -> list[tuple[str, Any, list[list[str]]]]:
     """The rows of the 'Random effects' table term by term -- (group, block, rows), each row Groups, Name,
     Variance, Std.Dev., Corr with the numbers in the format ``number`` -- from ``model.varcorr``."""
     vc = model.varcorr
