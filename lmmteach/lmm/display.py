@@ -256,15 +256,13 @@ def format_gls(fit) -> str:
                      + _gls_footer(fit))
 
 
-class GLSSummary:
+class GLSSummary(Summary):
     """``summary(gls_fit)``: header, covariance structure, coefficient table with t tests, σ̂."""
 
-    def __init__(self, fit):
-        self.fit = fit
-
     @property
-    def coefficients(self) -> pd.DataFrame:
-        return self.fit.coef_table()
+    def fit(self):
+        """The gls fit summarised (nlme's name for it)."""
+        return self.model
 
     def __str__(self) -> str:
         f = self.fit
@@ -275,9 +273,6 @@ class GLSSummary:
                          + fixef_correlation_lines(f)[1:] + [""] + _gls_footer(f))
 
     __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(str(self)) + "</pre>"
 
 
 class AnovaTable(pd.DataFrame):
