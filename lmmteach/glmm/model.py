@@ -15,7 +15,6 @@ A fitted model is an immutable result; printing is :mod:`lmmteach.glmm.display`.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -24,10 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..lmm.covariance import sd_correlation
-from ..lmm.design import Design, grouping_labels, lformula, model_matrix, variable_values, _check_data
-from ..lmm.model import _allowed_new_levels
-from ..lmm.transforms import expression_variables
+from ..lmm.design import Design, lformula, model_matrix, _check_data
+from ..lmm.fitted import MixedModelFit
 from ..lmm.optimize import one_blas_thread
 from .._util import warn_user
 from .family import Family, make_family
@@ -44,8 +41,10 @@ SINGULAR_TOL = 1e-4
 
 
 @dataclass(frozen=True, eq=False)
-class GeneralizedLinearMixedModel:
-    """A fitted GLMM  g(μ) = offset + Xβ + Zb,  b ~ N(0, Σ),  y | b ~ family(μ)."""
+class GeneralizedLinearMixedModel(MixedModelFit):
+    """A fitted GLMM  g(μ) = offset + Xβ + Zb,  b ~ N(0, Σ),  y | b ~ family(μ) (the accessors shared with
+    lmer and gls fits are in :class:`~lmmteach.lmm.fitted.FittedModel`, the random effects' in
+    :class:`~lmmteach.lmm.fitted.MixedModelFit`)."""
 
     design: Design
     family: Family
@@ -54,15 +53,14 @@ class GeneralizedLinearMixedModel:
     response: GlmmResponse
     call: dict = field(default_factory=dict, repr=False)
 
+    statistic_name = "z value"  # σ = 1 is known: Wald z tests, as lme4's summary
+    n_scale_parameters = 0  # no σ to estimate in binomial and Poisson models
+
     # -- the conditional modes at the optimum --------------------------------------------------------
     @cached_property
     def modes(self) -> PirlsResult:
         """PIRLS at (θ̂, β̂): the conditional modes of the random effects, η, μ, the working weights."""
         return self.devfun.modes(self.optimum.theta, self.optimum.beta, warm=False)
-
-    @property
-    def formula(self) -> str:
-        return self.call.get("formula", self.design.formula.text)
 
     @property
     def reml(self) -> bool:
@@ -73,14 +71,9 @@ class GeneralizedLinearMixedModel:
     def nAGQ(self) -> int:
         return self.devfun.nAGQ
 
-    @property
-    def theta(self) -> np.ndarray:
-        """θ: the relative covariance factors' parameters (lme4's ``getME(m, "theta")``; here σ = 1)."""
-        return self.optimum.theta.copy()
-
-    @property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self.optimum.beta, index=list(self.design.fixef_names), name="Estimate")
+    def _beta(self) -> np.ndarray:
+        """β̂ (kept in the optimum: the GLMM's deviance is not profiled over β)."""
+        return self.optimum.beta
 
     @property
     def hessian(self) -> np.ndarray:
@@ -112,13 +105,9 @@ class GeneralizedLinearMixedModel:
             V = 2 * np.linalg.pinv(H[n:, n:])
         return pd.DataFrame(V, index=names, columns=names)
 
-    @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.vcov.index, name="Std. Error")
-
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error, z value, Pr(>|z|) (Wald z tests, as lme4's summary)."""
-        z = self.fixef / self.se
+        z = self.wald_statistics
         return pd.DataFrame({"Estimate": self.fixef, "Std. Error": self.se, "z value": z,
                              "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))})
 
@@ -140,38 +129,13 @@ class GeneralizedLinearMixedModel:
         return out if parm is None else out.loc[list(parm)]
 
     # -- random effects ------------------------------------------------------------------------------
-    def _factor_terms(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        for k, b in enumerate(self.design.blocks):
-            out.setdefault(b.group_name, []).append(k)
-        return out
+    def _term_effects(self) -> list[np.ndarray]:
+        """The conditional modes b̃ of every term (PIRLS at the estimates)."""
+        return self.modes.b_terms
 
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Σ = λλ' of each term as R's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor (no residual
-        row: binomial and Poisson models have σ = 1)."""
-        rows: list[tuple] = []
-        for name, block, lam in zip(self.design.block_names, self.design.blocks, self.devfun.lambdas(self.theta)):
-            S = lam @ lam.T
-            sd, R = sd_correlation(S)
-            for k, v in enumerate(block.names):
-                rows.append((name, v, None, S[k, k], sd[k]))
-            for c in range(len(block.names)):
-                for r in range(c + 1, len(block.names)):
-                    rows.append((name, block.names[c], block.names[r], S[r, c], R[r, c]))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"]).astype({"vcov": float,
-                                                                                             "sdcor": float})
-
-    @property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes b̃ of the random effects: {grouping factor: levels × its terms} (lme4's ``ranef``)."""
-        out = {}
-        for name, ks in self._factor_terms().items():
-            b0 = self.design.blocks[ks[0]]
-            cols = [n for k in ks for n in self.design.blocks[k].names]
-            out[name] = pd.DataFrame(np.hstack([self.modes.b_terms[k] for k in ks]),
-                                     index=pd.Index(b0.levels, name=name), columns=cols)
-        return out
+    def _random_scale(self) -> float:
+        """1: Σ = λλ' (binomial and Poisson models have σ = 1)."""
+        return 1.0
 
     @property
     def ranef_condvar(self) -> dict[str, np.ndarray]:
@@ -179,23 +143,7 @@ class GeneralizedLinearMixedModel:
         curvature of the Laplace approximation; lme4's ``ranef(m, condVar = TRUE)``): {factor: (ℓ, q, q)}."""
         return self.modes.solve.evaluation.condvar(self._factor_terms())
 
-    @property
-    def ranef_se(self) -> dict[str, pd.DataFrame]:
-        """Conditional SDs of the modes (square roots of the diagonals of ``ranef_condvar``)."""
-        out = {}
-        cv = self.ranef_condvar
-        for name, modes in self.ranef.items():
-            var = np.diagonal(cv[name], axis1=1, axis2=2)
-            out[name] = pd.DataFrame(np.sqrt(np.clip(var, 0, None)), index=modes.index, columns=modes.columns)
-        return out
-
     # -- fit statistics --------------------------------------------------------------------------------
-    @property
-    def loglik(self) -> float:
-        """log L(θ̂, β̂), Laplace or adaptive quadrature, with every constant of the family's density (for
-        nAGQ > 1 lme4 reports it less the saturated model's log-likelihood, :attr:`saturated_loglik`)."""
-        return -0.5 * self.optimum.deviance
-
     def loglik_at(self, theta=None, beta=None, nAGQ: int | None = None) -> float:
         """log L at (θ, β) (default: the estimates) with ``nAGQ`` quadrature nodes (default: the fit's) -- e.g.
         the log-likelihood of the fitted parameters as the number of nodes grows from 1 (Laplace) to 25."""
@@ -216,44 +164,10 @@ class GeneralizedLinearMixedModel:
         """−2 log L (lme4's ``deviance`` of a glmer fit is the same number, with the same caveat for nAGQ > 1)."""
         return self.optimum.deviance
 
-    @property
-    def npar(self) -> int:
-        return self.design.p + self.devfun.n_theta
+    def _fit_log_lines(self) -> list[str]:
+        from .display import glmer_fit_log_lines
 
-    @property
-    def aic(self) -> float:
-        return self.deviance + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return self.deviance + np.log(self.nobs) * self.npar
-
-    @property
-    def nobs(self) -> int:
-        return self.design.nobs
-
-    @property
-    def df_resid(self) -> int:
-        return self.nobs - self.npar
-
-    @property
-    def ngroups(self) -> dict[str, int]:
-        return {name: len(levels) for name, (_, levels) in self.design.factors.items()}
-
-    @property
-    def is_singular(self) -> bool:
-        return any(b.structure.is_singular(t, SINGULAR_TOL)
-                   for b, t in zip(self.design.blocks, self.devfun.split(self.theta)))
-
-    @property
-    def converged(self) -> bool:
-        return self.optimum.converged
-
-    @property
-    def fit_log(self) -> str:
-        o = self.optimum
-        return "\n".join([f"{o.n_eval} PIRLS runs; converged: {o.converged}; deviance {o.deviance:.10g}"]
-                         + [f"  {k + 1}. {s}" for k, s in enumerate(o.log)])
+        return glmer_fit_log_lines(self)
 
     # -- fitted values and residuals ---------------------------------------------------------------------
     @property
@@ -261,10 +175,9 @@ class GeneralizedLinearMixedModel:
         """η̃ = offset + Xβ̂ + Zb̃ (at the conditional modes)."""
         return pd.Series(self.modes.eta, index=self.design.index, name="eta")
 
-    @property
-    def fitted(self) -> pd.Series:
+    def _fitted_values(self) -> np.ndarray:
         """μ̃ = g⁻¹(η̃): fitted means (proportions for binomial models) given the conditional modes."""
-        return pd.Series(self.modes.mu, index=self.design.index, name="fitted")
+        return self.modes.mu
 
     def residuals(self, type: str = "deviance") -> pd.Series:  # noqa: A002 -- R's argument name
         """Residuals of the conditional fit: "deviance" (sign(y − μ)√d_i, lme4's default), "pearson"
@@ -291,7 +204,7 @@ class GeneralizedLinearMixedModel:
             eta = self.modes.eta if re else self.devfun.offset + self.design.X @ self.optimum.beta
             out = pd.Series(eta, index=self.design.index, name="predicted")
         else:
-            out = self._predict_eta(_check_data(newdata), re, allow_new_levels)
+            out = self._predict_newdata(newdata, re, allow_new_levels)
         if type == "link":
             return out
         return pd.Series(self.family.link.linkinv(out.to_numpy()), index=out.index, name="predicted").where(out.notna())
@@ -312,52 +225,7 @@ class GeneralizedLinearMixedModel:
         mean = marginal_mean(self.family, eta.to_numpy(), np.sqrt(var), nodes)
         return pd.Series(mean, index=eta.index, name="marginal mean")
 
-    def _predict_eta(self, newdata: pd.DataFrame, re: bool, allow_new_levels) -> pd.Series:
-        f, d = self.design.formula, self.design
-        needed = [c for t in f.terms for v in t.variables for c in expression_variables(v)]
-        needed += [c for o in f.offsets for c in expression_variables(o)]
-        if re:
-            needed += [v for r in f.random for t in r.terms for v in t.variables]
-            needed += [v for r in f.random for v in r.grouping_variables]
-        missing = [v for v in dict.fromkeys(needed) if v not in newdata.columns]
-        if missing:
-            raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
-        complete = newdata[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy()
-        out = pd.Series(np.nan, index=newdata.index, name="predicted")
-        newdata = newdata.loc[complete]
-        xl = dict(d.xlevels)
-        state = copy.deepcopy(d.transform_state)
-        names, X = model_matrix(newdata, f.intercept, f.terms, f.factor_vars, d.contrasts, xl, state)
-        X = X[:, [names.index(n) for n in d.fixef_names]]
-        pred = X @ self.optimum.beta
-        for expr in f.offsets:
-            pred = pred + np.asarray(variable_values(newdata, expr, state), dtype=float)
-        if re:
-            new_ok = _allowed_new_levels(allow_new_levels, list(d.factors))
-            for b, v in zip(d.blocks, self.modes.b_terms):
-                Z = model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
-                labels = grouping_labels(newdata, b.term.grouping_variables)
-                lookup = {str(lev): i for i, lev in enumerate(b.levels)}
-                codes = np.array([lookup.get(str(x), -1) for x in labels], dtype=np.intp)
-                if (codes < 0).any() and not new_ok[b.group_name]:
-                    new = sorted({str(x) for x, c in zip(labels, codes) if c < 0})
-                    raise ValueError(f"new level(s) of {b.group_name!r} not in the fitted data: {new[:5]}; use "
-                                     "allow_new_levels=True (or a set of factor names) to predict them with b = 0")
-                V = np.where((codes >= 0)[:, None], v[np.maximum(codes, 0)], 0.0)
-                pred = pred + np.einsum("nq,nq->n", Z, V)
-        out[complete] = pred
-        return out
-
     # -- simulating and refitting ----------------------------------------------------------------------------
-    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
-        """``nsim`` responses from the fitted model (lme4's ``simulate``): new b* ~ N(0, Σ̂) each time, then
-        y* | b* from the family at μ* = g⁻¹(offset + Xβ̂ + Zb*); binomial responses as proportions of the trials."""
-        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
-            raise ValueError(f"nsim must be a whole number >= 1, not {nsim!r}")
-        rng = np.random.default_rng(seed)
-        sims = {f"sim_{k + 1}": self.simulate_response(rng) for k in range(int(nsim))}
-        return pd.DataFrame(sims, index=self.design.index)
-
     def simulate_response(self, rng: np.random.Generator) -> np.ndarray:
         """One simulated response (see :meth:`simulate`), rows in the fitted order; the parametric bootstrap
         (:func:`lmmteach.bootstrap_lrt`) draws its responses with it."""
@@ -369,31 +237,31 @@ class GeneralizedLinearMixedModel:
         return self.family.simulate(self.family.link.linkinv(eta), d.prior_weights, rng)
 
     def refit_many(self, Y, theta0=None) -> "GlmerRefits":
-        """The model refitted to each row of ``Y`` (K × n), one after another, each from this fit's estimates
-        (``theta0`` is accepted for the linear model's signature; the start is always this fit's θ̂, β̂)."""
+        """The model refitted to each row of ``Y`` (K × n), one after another (:meth:`refit`), each from θ =
+        ``theta0`` (default: this fit's θ̂) and this fit's β̂; a refit that fails has log-likelihood NaN."""
         Y = np.atleast_2d(np.asarray(Y, float))
         logliks = []
         for y in Y:
             try:
-                logliks.append(self.refit(y).loglik)
+                logliks.append(self.refit(y, theta0).loglik)
             except (ValueError, np.linalg.LinAlgError):
                 logliks.append(np.nan)
         return GlmerRefits(np.array(logliks))
 
-    def refit(self, y) -> "GeneralizedLinearMixedModel":
-        """The same model fitted to a new response (rows in the fitted order; proportions for binomial models
-        with trials), starting from this fit's estimates (lme4's ``refit``)."""
-        y = np.asarray(y, float)
-        if y.shape != (self.nobs,):
-            raise ValueError(f"y must have one value per observation ({self.nobs}), not shape {y.shape}")
-        design = self.design.with_response(y)
+    def _devfun_with_response(self, design) -> GlmerDeviance:
         d = self.devfun
-        devfun = mk_glmer_devfun(design, self.family, y, d.prior_weights, d.offset, self.nAGQ)
+        return mk_glmer_devfun(design, self.family, design.y, d.prior_weights, d.offset, self.nAGQ)
+
+    def _reoptimize(self, devfun, start: np.ndarray) -> GlmerOptimum:
+        """The optimum from θ = ``start`` and this fit's β̂, without lme4's first stage (lme4's ``refit``; a
+        response is given as proportions for binomial models with trials)."""
         control = replace(self.call.get("control") or GlmerControl(), stage1=False)  # start at the estimates
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a simulated response may be singular: the caller decides
-            opt = optimize_glmer(devfun, control, theta0=self.theta, beta0=self.optimum.beta)
-        return GeneralizedLinearMixedModel(design, self.family, devfun, opt, self.response, self.call)
+            return optimize_glmer(devfun, control, theta0=start, beta0=self.optimum.beta)
+
+    def _result(self, design, devfun, optimum, ml: bool = False) -> "GeneralizedLinearMixedModel":
+        return GeneralizedLinearMixedModel(design, self.family, devfun, optimum, self.response, self.call)
 
     def summary(self):
         from .display import GlmerSummary

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import shutil
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,36 +11,55 @@ import pandas as pd
 from .._util import fmt
 
 __all__ = ["varcorr_lines", "format_model", "fit_log_lines", "fixef_correlation_lines", "scaled_residual_lines", "abbreviate",
+           "term_rows", "table_lines", "numbered_steps", "short_lines", "fit_statistics_line", "status_lines",
            "Summary", "model_html", "gls_covariance_lines", "format_gls", "GLSSummary", "AnovaTable"]
 
 
 
-def varcorr_lines(model) -> list[str]:
-    """The 'Random effects' block: Groups, Name, Variance, Std.Dev., Corr."""
+def term_rows(model, number: str) -> list[tuple[str, Any, list[list[str]]]]:
+    """The rows of the 'Random effects' table term by term -- (group, block, rows), each row Groups, Name,
+    Variance, Std.Dev., Corr with the numbers in the format ``number`` -- from ``model.varcorr``."""
     vc = model.varcorr
-    rows = []
-    for grp, block, theta in zip(model.design.block_names, model.design.blocks, model.devfun.split(model.theta)):
+    out = []
+    for grp, block in zip(model.design.block_names, model.design.blocks):
         part = vc[vc.grp == grp]
         var = part[part.var2.isna()]
         cov = part[part.var2.notna()]
         names = list(block.names)
+        rows = []
         for k, (_, r) in enumerate(var.iterrows()):
             cors = []
             for j in range(k):
                 c = cov[(cov.var1 == names[j]) & (cov.var2 == names[k])]
                 cors.append(f"{c.sdcor.iloc[0]:5.2f}" if len(c) else "")
-            rows.append([grp if k == 0 else "", r.var1, f"{r.vcov:.5g}", f"{r.sdcor:.5g}", " ".join(cors)])
+            rows.append([grp if k == 0 else "", r.var1, f"{r.vcov:{number}}", f"{r.sdcor:{number}}", " ".join(cors)])
+        out.append((grp, block, rows))
+    return out
+
+
+def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
+    """lme4's left-aligned text table: each column as wide as its widest cell, two spaces apart."""
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    return [" " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + rows]
+
+
+def varcorr_lines(model) -> list[str]:
+    """The 'Random effects' block: Groups, Name, Variance, Std.Dev., Corr, each structure's own parameters
+    (ρ, ω) under its term, and the residual."""
+    rows = []
+    for (_, block, term), theta in zip(term_rows(model, ".5g"), model.devfun.split(model.theta)):
+        rows += term
         extra = [f"{n}={v:.4g}" for n, v in block.structure.parameters(theta, model.sigma ** 2)
                  if n.startswith(("rho", "omega"))]
         if extra:
             rows.append(["", f"[{block.structure.name}: {', '.join(extra)}]", "", "", ""])
     rows.append(["Residual", "", f"{model.sigma ** 2:.5g}", f"{model.sigma:.5g}", ""])
-    header = ["Groups", "Name", "Variance", "Std.Dev.", "Corr"]
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
-    def line(r):
-        return " " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+    return table_lines(["Groups", "Name", "Variance", "Std.Dev.", "Corr"], rows)
 
-    return [line(header)] + [line(r) for r in rows]
+
+def numbered_steps(log) -> list[str]:
+    """The optimiser's steps, one a line: "  1. ...", "  2. ..."."""
+    return [f"  {k + 1}. {step}" for k, step in enumerate(log)]
 
 
 def fit_log_lines(model) -> list[str]:
@@ -47,14 +67,35 @@ def fit_log_lines(model) -> list[str]:
     o = model.optimum
     lines = [f"optimizer: {o.method}; {o.n_iter} iterations, {o.n_eval} deviance evaluations",
              f"converged: {o.converged}; max |projected gradient| {o.gradient_norm:.3g}; deviance {o.deviance:.10g}"]
-    lines += [f"  {k + 1}. {step}" for k, step in enumerate(o.log)]
-    return lines
+    return lines + numbered_steps(o.log)
+
+
+def short_lines(model, header: list[str], random_effects: list[str]) -> list[str]:
+    """lme4's ``print(m)`` below the header: random effects, numbers of observations and groups, b̂."""
+    return header + ["Random effects:"] + random_effects + [
+        _obs_line(model), "Fixed Effects:", model.fixef.round(4).to_frame().T.to_string(index=False)]
 
 
 def format_model(model) -> str:
     """A short print like lme4's ``print(m)``."""
-    return "\n".join(_header(model) + ["Random effects:"] + varcorr_lines(model) + [
-        _obs_line(model), "Fixed Effects:", model.fixef.round(4).to_frame().T.to_string(index=False)])
+    return "\n".join(short_lines(model, _header(model), varcorr_lines(model)))
+
+
+def fit_statistics_line(model, digits: int) -> str:
+    """AIC, BIC, logLik, deviance, df.resid under their names, ``digits`` decimals."""
+    stats = pd.DataFrame([[model.aic, model.bic, model.loglik, model.deviance, model.df_resid]],
+                         columns=["AIC", "BIC", "logLik", "deviance", "df.resid"])
+    return stats.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}")
+
+
+def status_lines(model) -> list[str]:
+    """A failed convergence check and a singular fit, said under the header."""
+    out = []
+    if not model.converged:
+        out.append(f"Warning: did not converge (max |gradient| {model.gradient_norm:.3g})")
+    if model.is_singular:
+        out.append("boundary (singular) fit: see help('isSingular')")
+    return out
 
 
 def _header(model) -> list[str]:
@@ -63,14 +104,8 @@ def _header(model) -> list[str]:
     if model.reml:
         out.append(f"REML criterion at convergence: {model.deviance:.4f}")
     else:
-        stats = pd.DataFrame([[model.aic, model.bic, model.loglik, model.deviance, model.df_resid]],
-                             columns=["AIC", "BIC", "logLik", "deviance", "df.resid"])
-        out += [stats.to_string(index=False, float_format=lambda v: f"{v:.2f}")]
-    if not model.converged:
-        out.append(f"Warning: did not converge (max |gradient| {model.optimum.gradient_norm:.3g})")
-    if model.is_singular:
-        out.append("boundary (singular) fit: see help('isSingular')")
-    return out
+        out.append(fit_statistics_line(model, 2))
+    return out + status_lines(model)
 
 
 def _obs_line(model) -> str:
@@ -132,9 +167,10 @@ def fixef_correlation_lines(model, max_p: int = 12) -> list[str]:
     return lines
 
 
-def scaled_residual_lines(model) -> list[str]:
-    """lme4's "Scaled residuals": quantiles of (y − ŷ)/σ̂, each header right-aligned over its value."""
-    q = np.quantile(model.residuals / model.sigma, [0, 0.25, 0.5, 0.75, 1])
+def scaled_residual_lines(model, residuals=None) -> list[str]:
+    """lme4's "Scaled residuals": quantiles of ``residuals`` (default (y − ŷ)/σ̂; glmer's are its Pearson
+    residuals), each header right-aligned over its value."""
+    q = np.quantile(model.residuals / model.sigma if residuals is None else residuals, [0, 0.25, 0.5, 0.75, 1])
     values = [f"{v:.4f}" for v in q]
     heads = ["Min", "1Q", "Median", "3Q", "Max"]
     w = max(len(t) for t in values + heads)
@@ -220,15 +256,13 @@ def format_gls(fit) -> str:
                      + _gls_footer(fit))
 
 
-class GLSSummary:
+class GLSSummary(Summary):
     """``summary(gls_fit)``: header, covariance structure, coefficient table with t tests, σ̂."""
 
-    def __init__(self, fit):
-        self.fit = fit
-
     @property
-    def coefficients(self) -> pd.DataFrame:
-        return self.fit.coef_table()
+    def fit(self):
+        """The gls fit summarised (nlme's name for it)."""
+        return self.model
 
     def __str__(self) -> str:
         f = self.fit
@@ -239,9 +273,6 @@ class GLSSummary:
                          + fixef_correlation_lines(f)[1:] + [""] + _gls_footer(f))
 
     __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(str(self)) + "</pre>"
 
 
 class AnovaTable(pd.DataFrame):

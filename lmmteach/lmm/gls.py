@@ -27,7 +27,6 @@ One evaluation costs O(patterns · T² p²), whatever the number of groups; no n
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -40,9 +39,8 @@ from .control import LmerControl
 from .covariance import AR1, CAR1, CovarianceStructure, Unstructured, make_structure
 from .profiled import DevianceFunction, FixedEffectsInQRBasis, profiled_deviance
 from .design import _check_data, _codes, check_contrasts, _drop_rank_deficient, _fingerprint, model_frame, model_matrix, response_values
-from .transforms import expression_variables
 from .formula import Formula, parse_formula
-from .fitted import FittedModel
+from .fitted import ProfiledFit
 from .optimize import OptimizerResult, one_blas_thread, optimize_lmer
 from .._util import factor_levels, warn_user
 
@@ -541,9 +539,9 @@ def gls_design(formula, data, group, time, contrasts=None, correlation: str | No
 
 # -- the fitted model ---------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class GLSFit(FittedModel):
+class GLSFit(ProfiledFit):
     """A fitted GLS model  y_i = X_i b + e_i,  e_i ~ N(0, σ² V[P_i, P_i])  (immutable; the accessors shared
-    with lmer fits are in :class:`~lmmteach.lmm.fitted.FittedModel`)."""
+    with lmer fits are in :class:`~lmmteach.lmm.fitted.ProfiledFit`)."""
 
     design: GLSDesign
     devfun: GLSDeviance
@@ -567,7 +565,7 @@ class GLSFit(FittedModel):
         """nlme's coefficient table: Value, Std.Error, t-value, p-value (t on n − p df, as nlme)."""
         from scipy import stats
 
-        t = self.tvalues
+        t = self.wald_statistics
         return pd.DataFrame({"Value": self.fixef, "Std.Error": self.se, "t-value": t,
                              "p-value": 2 * stats.t.sf(np.abs(t), self.nobs - self.design.p)})
 
@@ -600,19 +598,7 @@ class GLSFit(FittedModel):
         """X b̂ for ``newdata`` (default: the data fitted); NaN where a needed variable is missing."""
         if newdata is None:
             return self.fitted.rename("predicted")
-        newdata = _check_data(newdata)
-        f, d = self.design.formula, self.design
-        needed = list(dict.fromkeys(c for t in f.terms for v in t.variables for c in expression_variables(v)))
-        missing = [v for v in needed if v not in newdata.columns]
-        if missing:
-            raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
-        complete = newdata[needed].notna().all(axis=1).to_numpy() if needed else np.ones(len(newdata), bool)
-        out = pd.Series(np.nan, index=newdata.index, name="predicted")
-        names, X = model_matrix(newdata.loc[complete], f.intercept, f.terms, f.factor_vars, d.contrasts,
-                                dict(d.xlevels), copy.deepcopy(d.transform_state))
-        X = X[:, [names.index(n) for n in d.fixef_names]]
-        out[complete] = X @ self._eval.beta
-        return out
+        return self._predict_newdata(newdata)
 
     def _result(self, design, devfun, optimum, ml: bool = False) -> "GLSFit":
         return GLSFit(design, devfun, optimum)

@@ -13,7 +13,6 @@ changes. Printing lives in :mod:`lmmteach.lmm.display`, plots in :mod:`lmmteach.
 
 from __future__ import annotations
 
-import copy
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -24,11 +23,9 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from .covariance import sd_correlation
-from .design import Design, grouping_labels, lformula, model_matrix, variable_values, _check_data
-from .transforms import expression_variables
+from .design import Design, lformula
 from .engine import mk_devfun
-from .fitted import FittedModel
+from .fitted import MixedModelFit, ProfiledFit
 from .profiled import RandomEffectsDeviance
 from .control import LmerControl
 from .optimize import OptimizerResult, optimize_lmer, optimize_warm, optimize_warm_many
@@ -41,9 +38,10 @@ __all__ = ["LinearMixedModel", "Refits", "lmer"]
 
 
 @dataclass(frozen=True, eq=False)
-class LinearMixedModel(FittedModel):
+class LinearMixedModel(ProfiledFit, MixedModelFit):
     """A fitted model  y_i = X_i b + Z_i v_i + e_i,  v_i ~ N(0, Σ),  e_i ~ N(0, σ² I) (the accessors shared
-    with gls fits are in :class:`~lmmteach.lmm.fitted.FittedModel`)."""
+    with gls fits are in :class:`~lmmteach.lmm.fitted.ProfiledFit`, those shared with glmer fits in
+    :class:`~lmmteach.lmm.fitted.MixedModelFit`)."""
 
     design: Design
     devfun: RandomEffectsDeviance
@@ -53,7 +51,7 @@ class LinearMixedModel(FittedModel):
     # -- fixed effects -----------------------------------------------------------------------------------
     def coef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error and t value of each fixed effect (lme4's ``coef(summary(m))``)."""
-        return pd.concat([self.fixef, self.se, self.tvalues], axis=1)
+        return pd.concat([self.fixef, self.se, self.wald_statistics], axis=1)
 
     # -- variance components ------------------------------------------------------------------------------
     @property
@@ -61,24 +59,13 @@ class LinearMixedModel(FittedModel):
         """Σ̂ = σ̂² Λ Λ', the covariance matrix of the random effects of one group (all terms)."""
         return self._eval.sigma2 * self.devfun.relcov(self.optimum.theta)
 
-    @property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components in the shape of R's ``as.data.frame(VarCorr(m))``:
-        columns grp, var1, var2, vcov, sdcor; variances first within each term, then covariances
-        (sdcor holds the correlation); the last row is the residual."""
-        rows: list[tuple] = []
+    def _random_scale(self) -> float:
+        """σ̂²: Σ = σ̂² Λ Λ'."""
+        return float(self._eval.sigma2)
+
+    def _residual_rows(self) -> list[tuple]:
         s2 = self._eval.sigma2
-        for name, block, theta in zip(self.design.block_names, self.design.blocks, self.devfun.split(self.theta)):
-            S = s2 * block.structure.relcov(theta)
-            sd, R = sd_correlation(S)
-            for k, v in enumerate(block.names):
-                rows.append((name, v, None, S[k, k], sd[k]))
-            for c in range(len(block.names)):
-                for r in range(c + 1, len(block.names)):
-                    rows.append((name, block.names[c], block.names[r], S[r, c], R[r, c]))
-        rows.append(("Residual", None, None, s2, np.sqrt(s2)))
-        out = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
-        return out.astype({"vcov": float, "sdcor": float})
+        return [("Residual", None, None, s2, np.sqrt(s2))]
 
     def covariance_parameters(self) -> pd.DataFrame:
         """Each structure's own parameters (σ's and correlations for us/diag, σ_v², σ², ω for cs,
@@ -97,25 +84,9 @@ class LinearMixedModel(FittedModel):
         """The BLUPs term by term: an (ℓ_j × q_j) array for every random term j."""
         return self._eval.term_blups
 
-    def _factor_terms(self) -> dict[str, list[int]]:
-        """{grouping factor: indices of its terms}, in lme4's order of the factors."""
-        out: dict[str, list[int]] = {}
-        for k, b in enumerate(self.design.blocks):
-            out.setdefault(b.group_name, []).append(k)
-        return out
-
-    @property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """BLUPs v̂ = Σ_b Z' Σ*⁻¹ (y − X b̂): {grouping factor: DataFrame (levels × the factor's terms)},
-        one entry per grouping factor as lme4's ``ranef``."""
-        out = {}
-        blups = self._term_blups
-        for name, ks in self._factor_terms().items():
-            b0 = self.design.blocks[ks[0]]
-            names = [n for k in ks for n in self.design.blocks[k].names]
-            index = pd.Index(b0.levels, name=name)
-            out[name] = pd.DataFrame(np.hstack([blups[k] for k in ks]), index=index, columns=names)
-        return out
+    def _term_effects(self) -> list[np.ndarray]:
+        """The BLUPs v̂ = Σ_b Z' Σ*⁻¹ (y − X b̂) of every term."""
+        return self._term_blups
 
     @property
     def ranef_condvar(self) -> dict[str, np.ndarray]:
@@ -125,51 +96,11 @@ class LinearMixedModel(FittedModel):
         e = self._eval
         return {name: e.sigma2 * v for name, v in e.condvar(self._factor_terms()).items()}
 
-    @property
-    def ranef_se(self) -> dict[str, pd.DataFrame]:
-        """Conditional standard deviations of the BLUPs (square roots of the diagonal of ``ranef_condvar``)."""
-        out = {}
-        condvar = self.ranef_condvar
-        for name, blups in self.ranef.items():
-            var = np.diagonal(condvar[name], axis1=1, axis2=2)
-            out[name] = pd.DataFrame(np.sqrt(np.clip(var, 0, None)), index=blups.index, columns=blups.columns)
-        return out
-
-    @property
-    def coef(self) -> dict[str, pd.DataFrame]:
-        """Per-level coefficients b̂ + v̂ (lme4's ``coef``): fixed effects with each level's BLUPs added,
-        one DataFrame per grouping factor."""
-        out = {}
-        for name, blups in self.ranef.items():
-            c = pd.DataFrame(np.repeat(self.fixef.to_numpy()[None, :], len(blups), axis=0),
-                             index=blups.index, columns=self.fixef.index)
-            for col in blups.columns:
-                if col in c.columns:
-                    c[col] = c[col] + blups[col]
-                else:
-                    c[col] = blups[col]
-            out[name] = c
-        return out
-
     # -- fit statistics -------------------------------------------------------------------------------------
     @property
     def reml_criterion(self) -> float:
         """−2 × REML log-likelihood at the optimum (lme4's ``REMLcrit``); NaN for an ML fit."""
         return self._eval.deviance if self.reml else float("nan")
-
-    @property
-    def ngroups(self) -> dict[str, int]:
-        """Number of levels of each grouping factor (lme4's ``ngrps``)."""
-        return {name: len(levels) for name, (_, levels) in self.design.factors.items()}
-
-    @property
-    def df_resid(self) -> int:
-        return self.nobs - self.npar
-
-    @property
-    def is_singular(self) -> bool:
-        """True when the fit is on the boundary (a variance ~0 or a correlation ~±1), as lme4's isSingular."""
-        return any(b.structure.is_singular(t) for b, t in zip(self.design.blocks, self.devfun.split(self.theta)))
 
     # -- fitted values -------------------------------------------------------------------------------------
     def _fitted_values(self) -> np.ndarray:
@@ -196,56 +127,12 @@ class LinearMixedModel(FittedModel):
             if self.design.offset is not None:
                 fixed = fixed + self.design.offset
             return pd.Series(fixed, index=self.design.index, name="predicted")
-        newdata = _check_data(newdata)
-        f, d = self.design.formula, self.design
-        needed = [c for t in f.terms for v in t.variables for c in expression_variables(v)]
-        needed += [c for o in f.offsets for c in expression_variables(o)]
-        if re:
-            needed += [v for r in f.random for t in r.terms for v in t.variables]
-            needed += [v for r in f.random for v in r.grouping_variables]
-        missing = [v for v in dict.fromkeys(needed) if v not in newdata.columns]
-        if missing:
-            raise ValueError(f"newdata has no column(s) {missing}, which the model uses")
-        complete = newdata[list(dict.fromkeys(needed))].notna().all(axis=1).to_numpy()
-        out = pd.Series(np.nan, index=newdata.index, name="predicted")
-        newdata = newdata.loc[complete]
-        xl = dict(d.xlevels)
-        state = copy.deepcopy(d.transform_state)  # the fitted data's poly/scale/center parameters
-        names, X = model_matrix(newdata, f.intercept, f.terms, f.factor_vars, d.contrasts, xl, state)
-        X = X[:, [names.index(n) for n in d.fixef_names]]
-        pred = X @ self._eval.beta
-        for expr in f.offsets:
-            pred = pred + np.asarray(variable_values(newdata, expr, state), dtype=float)
-        if re:
-            new_ok = _allowed_new_levels(allow_new_levels, list(d.factors))
-            for b, v in zip(d.blocks, self._term_blups):
-                Z = model_matrix(newdata, b.term.intercept, b.term.terms, f.factor_vars, d.contrasts, xl)[1]
-                labels = grouping_labels(newdata, b.term.grouping_variables)
-                if len(b.term.grouping_variables) > 1:
-                    lookup = {str(lev): i for i, lev in enumerate(b.levels)}
-                else:
-                    lookup = {lev: i for i, lev in enumerate(b.levels)}
-                codes = np.array([lookup.get(x, -1) for x in labels], dtype=np.intp)
-                if (codes < 0).any() and not new_ok[b.group_name]:
-                    new = sorted({str(x) for x, c in zip(labels, codes) if c < 0})
-                    raise ValueError(f"new level(s) of {b.group_name!r} not in the fitted data: {new[:5]}; "
-                                     "use allow_new_levels=True (or a set of factor names) to predict them at "
-                                     "the population level")
-                V = np.where((codes >= 0)[:, None], v[np.maximum(codes, 0)], 0.0)
-                pred = pred + np.einsum("nq,nq->n", Z, V)
-        out[complete] = pred
-        return out
+        return self._predict_newdata(newdata, re, allow_new_levels)
 
     # -- simulating and updating ---------------------------------------------------------------------------
-    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
-        """lme4's ``simulate(m, nsim, seed)``: ``nsim`` responses drawn from the fitted model,
-        y* = offset + X b̂ + Z v* + e*, new random effects v* ~ N(0, Σ̂) and errors e* ~ N(0, σ̂²/w) each
-        time; columns ``sim_1, ..., sim_nsim``, rows the fitted observations."""
-        if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
-            raise ValueError(f"nsim must be a whole number >= 1, not {nsim!r}")
-        rng = np.random.default_rng(seed)
-        sims = {f"sim_{k + 1}": simulate_response(self, rng) for k in range(int(nsim))}
-        return pd.DataFrame(sims, index=self.design.index)
+    def simulate_response(self, rng: np.random.Generator) -> np.ndarray:
+        """One response y* = offset + X b̂ + Z v* + e* (:func:`simulate_response`); ``simulate`` draws with it."""
+        return simulate_response(self, rng)
 
     def update(self, formula: str | None = None, data: pd.DataFrame | None = None, reml: bool | None = None,
                **changes) -> "LinearMixedModel":
@@ -356,23 +243,6 @@ class Refits:
 
     def __len__(self) -> int:
         return len(self.deviance)
-
-
-def _allowed_new_levels(allow, factors: list[str]) -> dict[str, bool]:
-    """``allow_new_levels`` as {factor: allowed}: True/False for all factors, or a collection of names."""
-    if isinstance(allow, (bool, np.bool_)):
-        return {f: bool(allow) for f in factors}
-    if isinstance(allow, str):
-        allow = [allow]
-    try:
-        names = set(allow)
-    except TypeError:
-        raise TypeError(f"allow_new_levels must be True, False or grouping-factor names, not {allow!r}") from None
-    unknown = names - set(factors)
-    if unknown:
-        raise ValueError(f"allow_new_levels names {sorted(unknown)}, which are not grouping factors of the model "
-                         f"({', '.join(factors)})")
-    return {f: f in names for f in factors}
 
 
 def simulate_response(model, rng: np.random.Generator) -> np.ndarray:
