@@ -55,9 +55,9 @@ from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import block_diag, cho_solve, cholesky, lapack, qr, solve_triangular
+from scipy.linalg import block_diag, cho_solve, cholesky, lapack, solve_triangular
 
-from .deviance import Crossproducts, ProfiledDeviance, forward_solve
+from .deviance import Crossproducts, ProfiledDeviance, forward_solve, thin_qr
 from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, profiled_deviance
 
 __all__ = ["BlockedCrossproducts", "BlockedEvaluation", "BlockedDeviance", "mk_blocked_devfun"]
@@ -239,8 +239,8 @@ class BlockedCrossproducts:
         """Z'M by the two blocks for n-row M (a vector or a matrix): Z₁'M per level (ℓ₁, q₁, ...) and Z_r'M
         (R, ...); after :meth:`reweighted` the rows of Z are scaled by √w, so this is Z'W^½M."""
         M = np.asarray(M, float)
-        if self.row_scale is not None:
-            M = M * self.row_scale.reshape((-1,) + (1,) * (M.ndim - 1))
+        if self.row_scale is not None:  # (C order: the sparse product copies anything else first)
+            M = np.multiply(M, self.row_scale.reshape((-1,) + (1,) * (M.ndim - 1)), order="C")
         ZM = np.asarray(self.Zt @ M)
         l1, q1 = self.A11.shape[:2]
         return ZM[: l1 * q1].reshape((l1, q1) + M.shape[1:]), ZM[l1 * q1 :]
@@ -298,7 +298,7 @@ class BlockedCrossproducts:
         sw = np.sqrt(w)
         index = self._reweighting_index
         X = self.X * sw[:, None]
-        Q, R = qr(X, mode="economic", check_finite=False)  # scipy's: less overhead than numpy's for a thin X
+        Q, R = thin_qr(X)
         l1 = self.A11.shape[0]
         A11 = _per_level(index.Z1_values * w[:, None], index.Z1_values, index.group1, l1)
         A_r1 = index.r1.weighted_sum(w)
