@@ -182,11 +182,12 @@ class BlockedCrossproducts:
     Zt: sp.csr_matrix  # (ℓ₁q₁ + R) × n: Z' = [Z₁ Z_r]' (kept to redo Z'e for a new response), rows never weighted
     col_rms: np.ndarray  # root mean square of each term's columns (for starting values)
     pairs: tuple | None = None  # scalar terms only: see :func:`_column_pairs`
-    terms: tuple = ()  # (grouping factor, Z rows (n × q_j), level index, ℓ_j) of every term, for starting values
+    terms: tuple = ()  # (grouping factor, Z rows (n × q_j; times row_scale when set), level index, ℓ_j) of every
+    #                    term, for starting values
     X: np.ndarray | None = None
     y: np.ndarray | None = None
     log_weights: float = 0.0  # Σ log w_i of prior weights; −2ℓ loses it (as in Crossproducts)
-    row_scale: np.ndarray | None = None  # √w after :meth:`reweighted`: the rows of Z are Zt' scaled by it
+    row_scale: np.ndarray | None = None  # √w after :meth:`reweighted`: the rows of Z (Zt', terms) scaled by it
 
     @classmethod
     def from_design(cls, design, sparse_schur: bool = False) -> "BlockedCrossproducts":
@@ -308,12 +309,11 @@ class BlockedCrossproducts:
             pos, first, second, levels, per_level = index.pairs
             values = A_r1.data
             pairs = (pos, values[first] * values[second], levels, per_level)
-        terms = tuple((name, Z * sw[:, None], group, ell) for name, Z, group, ell in self.terms)
-        col_rms = np.sqrt(np.concatenate([np.mean(t[1] ** 2, axis=0) for t in terms]))
+        col_rms = np.sqrt(w @ index.Z_squares / len(w))  # of the weighted columns √w z
         weighted = replace(self, row_scale=sw)
         Z1Q, ZrQ = weighted.Z_times(Q)
         blank = replace(weighted, A11=A11, A_r1=A_r1, Arr=Arr, Z1Xy=Z1Q, ZrXy=ZrQ, R=R, b_ols=None, Q=Q,
-                        col_rms=col_rms, pairs=pairs, terms=terms, X=X, log_weights=float(np.log(w).sum()))
+                        col_rms=col_rms, pairs=pairs, X=X, log_weights=float(np.log(w).sum()))
         return blank.with_response(np.asarray(y, float) * sw)
 
     @cached_property
@@ -324,11 +324,10 @@ class BlockedCrossproducts:
 @dataclass(frozen=True)
 class _WeightedSum:
     """Speed only (:meth:`BlockedCrossproducts.reweighted`): a cross-product Σ_t w_t a_t b_t' of the rows of two
-    blocks of Z, as the products a_ti b_tj of every row t listed once -- their row t, value and slot (the flat
-    position of (i, j), or its place among the non-zeros of a sparse pattern) -- so that a new weighting is one
-    weighted ``bincount``."""
+    blocks of Z, as the products a_ti b_tj of every row t listed once, pair of columns by pair of columns --
+    their value (k × n: k pairs of columns) and slot (the flat position of (i, j), or its place among the
+    non-zeros of a sparse pattern) -- so that a new weighting is one weighted ``bincount``."""
 
-    row: np.ndarray
     value: np.ndarray
     slot: np.ndarray
     shape: tuple[int, int]
@@ -340,21 +339,20 @@ class _WeightedSum:
         """``left``, ``right``: (column index, value) per row for every column of the two blocks (n-vectors);
         ``dense`` None: sparse unless at least ``DENSE_FILL`` of the entries are non-zero."""
         keys = np.concatenate([ri * shape[1] + ci for ri, _ in left for ci, _ in right])
-        value = np.concatenate([rv * cv for _, rv in left for _, cv in right])
-        row = np.tile(np.arange(n), len(left) * len(right))
+        value = np.array([rv * cv for _, rv in left for _, cv in right]).reshape(-1, n)
         pattern = np.unique(keys)  # the pattern from the rows themselves (a product may sum to zero unweighted)
         if dense is None:
             dense = len(pattern) >= DENSE_FILL * shape[0] * shape[1]
         if dense:
-            return cls(row, value, keys, shape, None, None)
+            return cls(value, keys, shape, None, None)
         prow, indices = np.divmod(pattern, shape[1])
         indptr = np.r_[0, np.cumsum(np.bincount(prow, minlength=shape[0]))]
-        return cls(row, value, np.searchsorted(pattern, keys), shape, indices, indptr)
+        return cls(value, np.searchsorted(pattern, keys), shape, indices, indptr)
 
     def weighted_sum(self, w: np.ndarray) -> np.ndarray | sp.csr_matrix:
         """Σ_t w_t a_t b_t' (dense, or CSR with the stored pattern)."""
         size = self.shape[0] * self.shape[1] if self.indices is None else len(self.indices)
-        values = np.bincount(self.slot, weights=w[self.row] * self.value, minlength=size)
+        values = np.bincount(self.slot, weights=(self.value * w).ravel(), minlength=size)
         if self.indices is None:
             return values.reshape(self.shape)
         return sp.csr_matrix((values, self.indices, self.indptr), shape=self.shape)
@@ -367,6 +365,7 @@ class _ReweightingIndex:
 
     Z1_values: np.ndarray  # n × q₁: the rows of Z₁ (block 1's terms side by side)
     group1: np.ndarray
+    Z_squares: np.ndarray  # n × Σq_j: every term's Z rows squared (for the columns' root mean squares)
     r1: _WeightedSum  # Z_r'WZ₁: dense when ``DENSE_FILL`` full (then scalar terms take dense products too)
     rr: _WeightedSum  # Z_r'WZ_r: dense R × R, or sparse for the sparse Schur complement
     pairs: tuple | None  # scalar terms with a sparse Z_r'Z₁: (position, first, second, levels, per level), i.e.
@@ -396,7 +395,8 @@ class _ReweightingIndex:
             pos, first, second, levels, per_level = _column_pair_index(labels)
             pairs = (pos, labels.data[first].astype(np.int64), labels.data[second].astype(np.int64), levels,
                      per_level)
-        return cls(Z1_values, group1, r1, rr, pairs)
+        Z_squares = np.hstack([t[1] for t in cp.terms]) ** 2
+        return cls(Z1_values, group1, Z_squares, r1, rr, pairs)
 
 
 @dataclass(frozen=True)
@@ -525,6 +525,7 @@ class BlockedDeviance(RandomEffectsDeviance):
             ks = [k for k, t in enumerate(cp.terms) if t[0] == name]
             _, _, group, n_levels = cp.terms[ks[0]]
             Z = np.hstack([cp.terms[k][1] for k in ks])
+            Z = Z if cp.row_scale is None else Z * cp.row_scale[:, None]
             try:
                 one = ProfiledDeviance(Crossproducts.from_arrays(cp.X, Z, cp.y, group, n_levels),
                                        [self.structures[k] for k in ks], reml=self.reml)

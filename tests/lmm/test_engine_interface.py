@@ -177,6 +177,7 @@ def test_reweighted_crossproducts_equal_those_of_the_weighted_design(formula, sh
         assert again.yty == pytest.approx(fresh.yty, rel=REWEIGHT_RTOL)
         np.testing.assert_allclose(again.b_ols, fresh.b_ols, rtol=REWEIGHT_RTOL, atol=REWEIGHT_RTOL)
         assert again.log_weights == pytest.approx(fresh.log_weights, rel=REWEIGHT_RTOL)
+        np.testing.assert_allclose(again.col_rms, fresh.col_rms, rtol=REWEIGHT_RTOL)  # (for starting values)
         # and what the evaluation reads from them (the level pairs' products of scalar terms, too)
         theta = rng.uniform(0.4, 1.3, sum(s.n_params for s in design.structures()))
         dev_again, dev_fresh = (BlockedDeviance(c, design.structures(), reml=False).evaluate(theta).deviance
