@@ -77,9 +77,10 @@ def solve_weighted_pls(engine, theta, weights: np.ndarray, z: np.ndarray, beta: 
 
 def linear_predictor(design, beta, b_terms, offset) -> np.ndarray:
     """η = offset + Xβ + Σ_j Z_j b_j (row t takes the effects of its level of term j's grouping factor)."""
-    eta = offset + design.X @ beta
+    eta = design.X @ np.asarray(beta, float)
+    eta += offset  # (in place, and ``take`` rather than b[group]: speed only, every PIRLS iteration)
     for block, b in zip(design.blocks, b_terms):
-        eta = eta + np.einsum("nq,nq->n", block.Z, b[block.group])
+        eta += np.einsum("nq,nq->n", block.Z, np.take(b, block.group, axis=0))
     return eta
 
 
