@@ -132,16 +132,18 @@ equal to rounding, a few units of 1e-16 per term summed."""
 
 
 @pytest.mark.filterwarnings("ignore:the labels of")  # crossed on purpose
-@pytest.mark.parametrize("formula, shape, kept, dense_r1", [
-    ("y ~ x + (1 | s) + (1 | i)", (60, 12), 0.08, False),  # scalar, crossed, few cells filled: the level pairs
-    ("y ~ x + (1 | s) + (1 | i)", (40, 6), 1.0, True),  # scalar, fully crossed: Z_r'WZ₁ dense
-    ("y ~ x + (x | s) + (1 | i)", (50, 10), 1.0, True),  # a vector term, crossed
-    ("y ~ x + (x | s) + (1 | i)", (60, 12), 0.08, False),  # a vector term, few cells filled
-    ("y ~ x + (1 | i/g)", (30, 8), 1.0, False),  # nested: g within i (i:g has the more levels, it is block 1)
-    ("y ~ x + (1 + x | i/g)", (30, 8), 1.0, False),  # nested, vector terms
-    ("y ~ x + (1 | s) + (0 + x | i) + (1 | g)", (45, 8), 1.0, None),  # three factors
+@pytest.mark.parametrize("formula, shape, kept, dense_r1, sparse_schur", [
+    ("y ~ x + (1 | s) + (1 | i)", (60, 12), 0.08, False, False),  # scalar, crossed, few cells filled: level pairs
+    ("y ~ x + (1 | s) + (1 | i)", (60, 12), 0.08, False, True),  # the same for the sparse Schur complement
+    ("y ~ x + (x | s) + (1 | i)", (50, 10), 1.0, False, True),  # a vector term, sparse Schur complement
+    ("y ~ x + (1 | s) + (1 | i)", (40, 6), 1.0, True, False),  # scalar, fully crossed: Z_r'WZ₁ dense
+    ("y ~ x + (x | s) + (1 | i)", (50, 10), 1.0, True, False),  # a vector term, crossed
+    ("y ~ x + (x | s) + (1 | i)", (60, 12), 0.08, False, False),  # a vector term, few cells filled
+    ("y ~ x + (1 | i/g)", (30, 8), 1.0, False, False),  # nested: g within i (i:g has the more levels, it is block 1)
+    ("y ~ x + (1 + x | i/g)", (30, 8), 1.0, False, False),  # nested, vector terms
+    ("y ~ x + (1 | s) + (0 + x | i) + (1 | g)", (45, 8), 1.0, None, False),  # three factors
 ])
-def test_reweighted_crossproducts_equal_those_of_the_weighted_design(formula, shape, kept, dense_r1):
+def test_reweighted_crossproducts_equal_those_of_the_weighted_design(formula, shape, kept, dense_r1, sparse_schur):
     """``BlockedCrossproducts.reweighted`` (precomputed slots, Z never copied) gives the cross-products that
     ``from_design`` builds from scratch for the design with those prior weights and response: Z'WZ by blocks,
     Z'WX, Z'We (e the weighted OLS residual, the same in any basis of X), e'We, b_ols and Σ log w."""
@@ -151,18 +153,20 @@ def test_reweighted_crossproducts_equal_those_of_the_weighted_design(formula, sh
 
     from lmmteach.lmm.blocked import BlockedCrossproducts
     from lmmteach.lmm.design import lformula
+    from lmmteach.lmm.sparse_schur import SparseSchurDeviance
 
     data = _crossed_data(*shape)
     data = data.sample(frac=kept, random_state=5) if kept < 1 else data
     design = lformula(formula, data)
     rng = np.random.default_rng(11)
     w, z = rng.uniform(0.02, 0.25, design.nobs), rng.normal(size=design.nobs)
-    base = BlockedCrossproducts.from_design(design)
-    fresh = BlockedCrossproducts.from_design(replace(design, y=z, weights=w))
+    base = BlockedCrossproducts.from_design(design, sparse_schur)
+    fresh = BlockedCrossproducts.from_design(replace(design, y=z, weights=w), sparse_schur)
     for _ in range(2):  # the second call reuses the index structure
         again = base.reweighted(w, z)
         if dense_r1 is not None:
             assert sp.issparse(again.A_r1) != dense_r1
+        assert sp.issparse(again.Arr) == sparse_schur
         for name in ("A11", "A_r1", "Arr"):
             np.testing.assert_allclose(_dense(getattr(again, name)), _dense(getattr(fresh, name)),
                                        rtol=REWEIGHT_RTOL, atol=REWEIGHT_RTOL * np.abs(_dense(getattr(fresh, name))).max())
@@ -180,7 +184,8 @@ def test_reweighted_crossproducts_equal_those_of_the_weighted_design(formula, sh
         np.testing.assert_allclose(again.col_rms, fresh.col_rms, rtol=REWEIGHT_RTOL)  # (for starting values)
         # and what the evaluation reads from them (the level pairs' products of scalar terms, too)
         theta = rng.uniform(0.4, 1.3, sum(s.n_params for s in design.structures()))
-        dev_again, dev_fresh = (BlockedDeviance(c, design.structures(), reml=False).evaluate(theta).deviance
+        engine = SparseSchurDeviance if sparse_schur else BlockedDeviance
+        dev_again, dev_fresh = (engine(c, design.structures(), reml=False).evaluate(theta).deviance
                                 for c in (again, fresh))
         assert dev_again == pytest.approx(dev_fresh, rel=REWEIGHT_RTOL)
 
