@@ -129,6 +129,9 @@ def test_reweighted_equals_the_engine_of_the_weighted_design(formula, shape):
 REWEIGHT_RTOL = 1e-11
 """Cross-products summed in another order (weighted bincounts versus sparse products of the weighted rows):
 equal to rounding, a few units of 1e-16 per term summed."""
+REWEIGHT_GRADIENT_RTOL = 1e-8
+"""The gradient from them: differences such as W = Z'Z − T'T cancel some of those digits (and a dense Z_r'WZ₁ of
+scalar terms takes the general blocks where from_design's sparse one takes the level pairs)."""
 
 
 @pytest.mark.filterwarnings("ignore:the labels of")  # crossed on purpose
@@ -188,6 +191,11 @@ def test_reweighted_crossproducts_equal_those_of_the_weighted_design(formula, sh
         dev_again, dev_fresh = (engine(c, design.structures(), reml=False).evaluate(theta).deviance
                                 for c in (again, fresh))
         assert dev_again == pytest.approx(dev_fresh, rel=REWEIGHT_RTOL)
+        if not sparse_schur:  # the exact gradient too (a dense Z_r'WZ₁ of scalar terms takes the general blocks)
+            grad_again, grad_fresh = (BlockedDeviance(c, design.structures(), reml=False).evaluate(theta, True).gradient
+                                      for c in (again, fresh))
+            np.testing.assert_allclose(grad_again, grad_fresh, rtol=REWEIGHT_GRADIENT_RTOL,
+                                       atol=REWEIGHT_GRADIENT_RTOL * np.abs(grad_fresh).max())
 
 
 def _dense(a):
