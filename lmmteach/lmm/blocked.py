@@ -565,12 +565,27 @@ class BlockedDeviance(RandomEffectsDeviance):
         theta, lambdas = self._set_theta(theta)  # 1. set θ
         if self.cp.pairs is not None or (self.cp.scalar and not sp.issparse(self.cp.A_r1)):
             return self._evaluate_scalar(theta, lambdas)
-        L11, logdet, RZX1, Lam_r, Lr1 = self._factor_block_1(lambdas)
+        L11, logdet, RZX1, _, Lr1 = self._factor_block_1(lambdas)
         # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
-        Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ self.cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
+        lam_r_T = self._lambda_rest_T_times
+        Mrr = lam_r_T(lambdas, lam_r_T(lambdas, self.cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
         Mrr -= _full(Lr1 @ Lr1.T)
         Mrr[np.diag_indices_from(Mrr)] += 1.0
-        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ self.cp.ZrXy))
+        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, lam_r_T(lambdas, self.cp.ZrXy))
+
+    def _lambda_rest_T_times(self, lambdas, M: np.ndarray) -> np.ndarray:
+        """Speed only. Λ_r'M for a dense M with block r's rows: Λ_r = blockdiag(I_ℓⱼ ⊗ λ_j), so the q_j rows of
+        each level of term j are multiplied by λ_j' (the product with the sparse :meth:`_lambda_rest`, without
+        building it)."""
+        M = np.asarray(M, float)
+        out = np.empty_like(M)
+        offset = 0
+        for k in self.cp.rest:
+            q, ell = self.cp.q_terms[k], self.cp.l_terms[k]
+            rows = slice(offset, offset + ell * q)
+            out[rows] = (lambdas[k].T @ M[rows].reshape(ell, q, -1)).reshape(ell * q, -1)
+            offset += ell * q
+        return out
 
     def _set_theta(self, theta) -> tuple[np.ndarray, list]:
         """θ checked, and the terms' λ_j."""
@@ -580,7 +595,8 @@ class BlockedDeviance(RandomEffectsDeviance):
         return theta, [s.factor(t) for s, t in zip(self.structures, self.split(theta))]
 
     def _factor_block_1(self, lambdas):
-        """Steps 2 and 3: L₁₁ (per level), log|L₁₁|², R_ZX1 = L₁₁⁻¹Λ₁'Z₁'[X y], Λ_r and L_r1."""
+        """Steps 2 and 3: L₁₁ (per level), log|L₁₁|², R_ZX1 = L₁₁⁻¹Λ₁'Z₁'[X y], Λ_r (sparse; None when Z_r'Z₁ is
+        dense, which then takes Λ_r' level by level) and L_r1."""
         cp = self.cp
         lam1 = block_diag(*[lambdas[k] for k in cp.first])
         q1 = cp.A11.shape[1]
@@ -589,9 +605,13 @@ class BlockedDeviance(RandomEffectsDeviance):
         logdet = 2.0 * np.log(np.diagonal(L11, axis1=1, axis2=2)).sum()
         RZX1 = forward_solve(L11, lam1.T @ cp.Z1Xy)  # L₁₁⁻¹Λ₁'Z₁'[X y]
         # 3. block r1: L_r1 = Λ_r'(Z_r'Z₁)Λ₁L₁₁⁻ᵀ, sparse with the pattern of Z_r'Z₁
-        Lam_r = self._lambda_rest(lambdas)
+        if sp.issparse(cp.A_r1):
+            Lam_r = self._lambda_rest(lambdas)
+            LamA = Lam_r.T @ cp.A_r1
+        else:
+            Lam_r, LamA = None, self._lambda_rest_T_times(lambdas, cp.A_r1)
         right = np.linalg.inv(L11) @ lam1.T  # (L₁₁⁻¹Λ₁')_l; its transpose per level multiplies from the right
-        Lr1 = _times_block_diagonal(Lam_r.T @ cp.A_r1, np.swapaxes(right, 1, 2))
+        Lr1 = _times_block_diagonal(LamA, np.swapaxes(right, 1, 2))
         return L11, logdet, RZX1, Lam_r, Lr1
 
     def _evaluate_scalar(self, theta, lambdas) -> BlockedEvaluation:
