@@ -105,12 +105,15 @@ class Family:
     def simulate(self, mu, weights, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
-    def working(self, y, eta, offset, weights) -> tuple[np.ndarray, np.ndarray]:
+    def working(self, y, eta, offset, weights, mu=None) -> tuple[np.ndarray, np.ndarray]:
         """PIRLS's weights and response at η, from one μ and one dμ/dη:
 
             W_i = w_i (dμ/dη)² / V(μ_i)   (Fisher scoring's information per observation),
-            z_i = η_i − offset_i + (y_i − μ_i) / (dμ/dη)_i   (a linearised y on the η scale)."""
-        mu, d = self.link.linkinv(eta), self.link.mu_eta(eta)
+            z_i = η_i − offset_i + (y_i − μ_i) / (dμ/dη)_i   (a linearised y on the η scale).
+
+        ``mu``: μ = g⁻¹(η) when the caller has it already (speed only)."""
+        mu = self.link.linkinv(eta) if mu is None else mu
+        d = self.link.mu_eta(eta)
         return weights * d**2 / self.variance(mu), eta - offset + (y - mu) / d
 
     def working_weights(self, eta, weights) -> np.ndarray:

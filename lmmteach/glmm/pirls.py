@@ -77,9 +77,10 @@ def solve_weighted_pls(engine, theta, weights: np.ndarray, z: np.ndarray, beta: 
 
 def linear_predictor(design, beta, b_terms, offset) -> np.ndarray:
     """η = offset + Xβ + Σ_j Z_j b_j (row t takes the effects of its level of term j's grouping factor)."""
-    eta = offset + design.X @ beta
+    eta = design.X @ np.asarray(beta, float)
+    eta += offset  # (in place, and ``take`` rather than b[group]: speed only, every PIRLS iteration)
     for block, b in zip(design.blocks, b_terms):
-        eta = eta + np.einsum("nq,nq->n", block.Z, b[block.group])
+        eta += np.einsum("nq,nq->n", block.Z, np.take(b, block.group, axis=0))
     return eta
 
 
@@ -123,17 +124,17 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
     else:
         b_terms, u = spherical_start(design, theta, b_start)
     eta = linear_predictor(design, beta, b_terms, offset)
-    pdev = _penalised_deviance(family, y, eta, prior_weights, u)
+    pdev, mu = _penalised_deviance(family, y, eta, prior_weights, u)
     history = [pdev]
     for it in range(1, PIRLS_MAXIT + 1):
-        W, z = family.working(y, eta, offset, prior_weights)
+        W, z = family.working(y, eta, offset, prior_weights, mu)
         sol = solve_weighted_pls(engine, theta, W, z, beta if beta_fixed else None)
-        new_eta = linear_predictor(design, sol.beta, sol.b_terms, offset)
-        step, new_pdev = 1.0, _penalised_deviance(family, y, new_eta, prior_weights, sol.u)
+        new_eta = trial_eta = linear_predictor(design, sol.beta, sol.b_terms, offset)
+        step, (new_pdev, new_mu) = 1.0, _penalised_deviance(family, y, new_eta, prior_weights, sol.u)
         while not new_pdev <= pdev * (1 + PDEV_FLOOR) + PDEV_FLOOR and step > 2.0 ** -MAX_HALVINGS:
             step /= 2  # step halving: η, β and u move together (b = Λu is linear)
             trial_eta = eta + step * (new_eta - eta)
-            new_pdev = _penalised_deviance(family, y, trial_eta, prior_weights, u + step * (sol.u - u))
+            new_pdev, new_mu = _penalised_deviance(family, y, trial_eta, prior_weights, u + step * (sol.u - u))
         moved = float(np.max(np.abs(step * (new_eta - eta)) / np.maximum(1.0, np.abs(eta))))
         if moved <= PIRLS_TOL:
             # converged at the current η: W and log|L|² of this solve belong to it exactly
@@ -141,10 +142,10 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
         beta = beta + step * (sol.beta - beta)
         b_terms = [b + step * (nb - b) for b, nb in zip(b_terms, sol.b_terms)]
         u = u + step * (sol.u - u)
-        eta = linear_predictor(design, beta, b_terms, offset)
+        eta, mu = trial_eta, new_mu  # = the linear predictor of (β, b) just set (it is linear in them)
         pdev = new_pdev
         history.append(pdev)
-    W, z = family.working(y, eta, offset, prior_weights)
+    W, z = family.working(y, eta, offset, prior_weights, mu)
     sol = solve_weighted_pls(engine, theta, W, z, beta)
     return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, PIRLS_MAXIT, False, history)
 
@@ -182,9 +183,10 @@ def spherical_start(design, theta, b_terms) -> tuple[list, np.ndarray]:
     return bs, np.concatenate(flat)
 
 
-def _penalised_deviance(family, y, eta, prior_weights, u) -> float:
+def _penalised_deviance(family, y, eta, prior_weights, u) -> tuple[float, np.ndarray]:
+    """Σ d_i(y_i, μ_i) + |u|² at η, and μ = g⁻¹(η) (the next iteration's weights start from it)."""
     mu = family.link.linkinv(eta)
-    return float(np.sum(family.deviance_residuals(y, mu, prior_weights)) + u @ u)
+    return float(np.sum(family.deviance_residuals(y, mu, prior_weights)) + u @ u), mu
 
 
 def _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, iterations, converged, history):

@@ -55,9 +55,9 @@ from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import block_diag, cho_solve, cholesky, lapack, qr, solve_triangular
+from scipy.linalg import block_diag, cho_solve, cholesky, lapack, solve_triangular
 
-from .deviance import Crossproducts, ProfiledDeviance, forward_solve
+from .deviance import Crossproducts, ProfiledDeviance, forward_solve, thin_qr
 from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, check_residual_left, profiled_deviance
 
 __all__ = ["BlockedCrossproducts", "BlockedEvaluation", "BlockedDeviance", "mk_blocked_devfun"]
@@ -179,14 +179,15 @@ class BlockedCrossproducts:
     R: np.ndarray  # X = Q R
     b_ols: np.ndarray | None  # None only while the cross-products are being built
     Q: np.ndarray
-    Z1: sp.csc_matrix  # n × ℓ₁q₁ (kept to redo Z'e for a new response)
-    Zr: sp.csc_matrix  # n × R
+    Zt: sp.csr_matrix  # (ℓ₁q₁ + R) × n: Z' = [Z₁ Z_r]' (kept to redo Z'e for a new response), rows never weighted
     col_rms: np.ndarray  # root mean square of each term's columns (for starting values)
     pairs: tuple | None = None  # scalar terms only: see :func:`_column_pairs`
-    terms: tuple = ()  # (grouping factor, Z rows (n × q_j), level index, ℓ_j) of every term, for starting values
+    terms: tuple = ()  # (grouping factor, Z rows (n × q_j; times row_scale when set), level index, ℓ_j) of every
+    #                    term, for starting values
     X: np.ndarray | None = None
     y: np.ndarray | None = None
     log_weights: float = 0.0  # Σ log w_i of prior weights; −2ℓ loses it (as in Crossproducts)
+    row_scale: np.ndarray | None = None  # √w after :meth:`reweighted`: the rows of Z (Zt', terms) scaled by it
 
     @classmethod
     def from_design(cls, design, sparse_schur: bool = False) -> "BlockedCrossproducts":
@@ -224,7 +225,8 @@ class BlockedCrossproducts:
         ZQ1 = _per_level(Z1_rows, Q, group1, l1)
         col_rms = np.sqrt(np.concatenate([np.mean(b.Z ** 2, axis=0) for b in blocks]))
         blank = cls(first, rest, tuple(b.q for b in blocks), tuple(b.n_levels for b in blocks), A11, A_r1, Arr,
-                    ZQ1, np.asarray(Zr.T @ Q), 0.0, len(design.y), R, None, Q, Z1, Zr, col_rms,
+                    ZQ1, np.asarray(Zr.T @ Q), 0.0, len(design.y), R, None, Q, sp.vstack([Z1.T, Zr.T]).tocsr(),
+                    col_rms,
                     _column_pairs(A_r1) if scalar else None,
                     tuple((b.group_name, b.Z, b.group, b.n_levels) for b in blocks), X, y,
                     design.log_weights)
@@ -232,16 +234,24 @@ class BlockedCrossproducts:
         check_residual_left(out.yty, y)
         return out
 
+    def Z_times(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Z'M by the two blocks for n-row M (a vector or a matrix): Z₁'M per level (ℓ₁, q₁, ...) and Z_r'M
+        (R, ...); after :meth:`reweighted` the rows of Z are scaled by √w, so this is Z'W^½M."""
+        M = np.asarray(M, float)
+        if self.row_scale is not None:  # (C order: the sparse product copies anything else first)
+            M = np.multiply(M, self.row_scale.reshape((-1,) + (1,) * (M.ndim - 1)), order="C")
+        ZM = np.asarray(self.Zt @ M)
+        l1, q1 = self.A11.shape[:2]
+        return ZM[: l1 * q1].reshape((l1, q1) + M.shape[1:]), ZM[l1 * q1 :]
+
     def with_response(self, y) -> "BlockedCrossproducts":
         """The same design with a new response: only the products with y change."""
         y = np.asarray(y, float)
         Qty = self.Q.T @ y
         e = y - self.Q @ Qty
-        l1, q1 = self.A11.shape[:2]
-        Z1e = np.asarray(self.Z1.T @ e).reshape(l1, q1)
+        Z1e, Zre = self.Z_times(e)
         Z1Xy = np.concatenate([self.Z1Xy[:, :, :-1] if self.b_ols is not None else self.Z1Xy,
                                Z1e[:, :, None]], axis=2)
-        Zre = np.asarray(self.Zr.T @ e)
         ZrXy = np.concatenate([self.ZrXy[:, :-1] if self.b_ols is not None else self.ZrXy, Zre[:, None]], axis=1)
         return replace(self, Z1Xy=Z1Xy, ZrXy=ZrXy, yty=float(e @ e), b_ols=np.linalg.solve(self.R, Qty), y=y)
 
@@ -251,14 +261,19 @@ class BlockedCrossproducts:
         assert self.X is not None, "built by from_design"
         X = np.delete(self.X, k, axis=1)
         Q, R = np.linalg.qr(X)
-        l1, q1 = self.A11.shape[:2]
-        blank = replace(self, X=X, Q=Q, R=R, Z1Xy=np.asarray(self.Z1.T @ Q).reshape(l1, q1, -1),
-                        ZrXy=np.asarray(self.Zr.T @ Q), b_ols=None)
+        Z1Q, ZrQ = self.Z_times(Q)
+        blank = replace(self, X=X, Q=Q, R=R, Z1Xy=Z1Q, ZrXy=ZrQ, b_ols=None)
         return blank.with_response(self.y)
 
     @property
     def p(self) -> int:
         return self.R.shape[0]
+
+    @property
+    def scalar(self) -> bool:
+        """Every term a scalar random effect (1 | g), one in block 1: Λ is diagonal
+        (:meth:`BlockedDeviance._evaluate_scalar`)."""
+        return len(self.first) == 1 and all(q == 1 for q in self.q_terms)
 
     @property
     def rest_offsets(self) -> dict[int, int]:
@@ -273,36 +288,30 @@ class BlockedCrossproducts:
             Z₁'WZ₁ (per level),  Z_r'WZ₁,  Z_r'WZ_r,  Z'W^½Q and e'e with W^½X = QR, e = W^½y − QQ'W^½y,
 
         i.e. what :meth:`from_design` gives for the design with these weights and response, but the index
-        structure (which level pairs meet, :func:`_column_pairs`) is reused: only weighted ``bincount`` s over the
-        n rows and the QR of W^½X are new. Call it on cross-products built without prior weights."""
+        structure (where each row's products land, :class:`_ReweightingIndex`) is reused: only weighted
+        ``bincount`` s over the n rows, products with the unweighted Z' and the QR of W^½X are new (Z itself is
+        never copied: ``row_scale`` = √w). Call it on cross-products built without prior weights."""
+        if self.row_scale is not None:
+            raise ValueError("reweighted() takes cross-products built without prior weights (these are reweighted)")
         w = np.asarray(weights, float)
         sw = np.sqrt(w)
         index = self._reweighting_index
         X = self.X * sw[:, None]
-        Q, R = qr(X, mode="economic", check_finite=False)  # scipy's: less overhead than numpy's for a thin X
-        l1, q1 = self.A11.shape[:2]
-        Z1 = index.Z1.copy()
-        Z1.data *= sw[index.Z1_rows]
-        Zr = index.Zr.copy()
-        Zr.data *= sw[index.Zr_rows]
+        Q, R = thin_qr(X)
+        l1 = self.A11.shape[0]
         A11 = _per_level(index.Z1_values * w[:, None], index.Z1_values, index.group1, l1)
-        values = np.bincount(index.r1_slot, weights=w[index.r1_row] * index.r1_value, minlength=index.r1_size)
-        if index.r1_dense:
-            A_r1: sp.csr_matrix | np.ndarray = values.reshape(self.A_r1.shape)
-        else:
-            A_r1 = sp.csr_matrix((values, index.r1_indices, index.r1_indptr), shape=self.A_r1.shape)
-        Rdim = self.Arr.shape[0]
-        Arr = np.bincount(index.rr_slot, weights=w[index.rr_row] * index.rr_value, minlength=Rdim * Rdim)
+        A_r1 = index.r1.weighted_sum(w)
+        Arr = index.rr.weighted_sum(w)
         pairs = None
         if index.pairs is not None:  # the level pairs' products a_il a_jl with the new values
             pos, first, second, levels, per_level = index.pairs
+            values = A_r1.data
             pairs = (pos, values[first] * values[second], levels, per_level)
-        terms = tuple((name, Z * sw[:, None], group, ell) for name, Z, group, ell in self.terms)
-        col_rms = np.sqrt(np.concatenate([np.mean(t[1] ** 2, axis=0) for t in terms]))
-        blank = replace(self, A11=A11, A_r1=A_r1, Arr=Arr.reshape(Rdim, Rdim),
-                        Z1Xy=np.asarray(Z1.T @ Q).reshape(l1, q1, -1), ZrXy=np.asarray(Zr.T @ Q), R=R, b_ols=None,
-                        Q=Q, Z1=Z1, Zr=Zr, col_rms=col_rms, pairs=pairs, terms=terms, X=X,
-                        log_weights=float(np.log(w).sum()))
+        col_rms = np.sqrt(w @ index.Z_squares / len(w))  # of the weighted columns √w z
+        weighted = replace(self, row_scale=sw)
+        Z1Q, ZrQ = weighted.Z_times(Q)
+        blank = replace(weighted, A11=A11, A_r1=A_r1, Arr=Arr, Z1Xy=Z1Q, ZrXy=ZrQ, R=R, b_ols=None, Q=Q,
+                        col_rms=col_rms, pairs=pairs, X=X, log_weights=float(np.log(w).sum()))
         return blank.with_response(np.asarray(y, float) * sw)
 
     @cached_property
@@ -310,44 +319,62 @@ class BlockedCrossproducts:
         return _ReweightingIndex.of(self)
 
 
-REWEIGHT_DENSE_PAIRS = 200_000
-"""Speed only (:meth:`BlockedCrossproducts.reweighted`): scalar terms whose Z_r'Z₁ is at least ``DENSE_FILL`` full
-and has more level pairs (:func:`_column_pairs`) than this are reweighted into a dense Z_r'Z₁ (the general path):
-dense products then beat the pairs' ``bincount`` (measured: 95,000 pairs of VerbAgg are faster as pairs, the
-2.5 million of 2,000 subjects × 50 items three times slower)."""
+@dataclass(frozen=True)
+class _WeightedSum:
+    """Speed only (:meth:`BlockedCrossproducts.reweighted`): a cross-product Σ_t w_t a_t b_t' of the rows of two
+    blocks of Z, as the products a_ti b_tj of every row t listed once, pair of columns by pair of columns --
+    their value (k × n: k pairs of columns) and slot (the flat position of (i, j), or its place among the
+    non-zeros of a sparse pattern) -- so that a new weighting is one weighted ``bincount``."""
+
+    value: np.ndarray
+    slot: np.ndarray
+    shape: tuple[int, int]
+    indices: np.ndarray | None  # the CSR pattern (None: a dense array)
+    indptr: np.ndarray | None
+
+    @classmethod
+    def of(cls, left: list, right: list, shape: tuple[int, int], n: int, dense: bool | None) -> "_WeightedSum":
+        """``left``, ``right``: (column index, value) per row for every column of the two blocks (n-vectors);
+        ``dense`` None: sparse unless at least ``DENSE_FILL`` of the entries are non-zero."""
+        keys = np.concatenate([ri * shape[1] + ci for ri, _ in left for ci, _ in right])
+        value = np.array([rv * cv for _, rv in left for _, cv in right]).reshape(-1, n)
+        pattern = np.unique(keys)  # the pattern from the rows themselves (a product may sum to zero unweighted)
+        if dense is None:
+            dense = len(pattern) >= DENSE_FILL * shape[0] * shape[1]
+        if dense:
+            return cls(value, keys, shape, None, None)
+        prow, indices = np.divmod(pattern, shape[1])
+        indptr = np.r_[0, np.cumsum(np.bincount(prow, minlength=shape[0]))]
+        return cls(value, np.searchsorted(pattern, keys), shape, indices, indptr)
+
+    def weighted_sum(self, w: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        """Σ_t w_t a_t b_t' (dense, or CSR with the stored pattern)."""
+        size = self.shape[0] * self.shape[1] if self.indices is None else len(self.indices)
+        values = np.bincount(self.slot, weights=(self.value * w).ravel(), minlength=size)
+        if self.indices is None:
+            return values.reshape(self.shape)
+        return sp.csr_matrix((values, self.indices, self.indptr), shape=self.shape)
 
 
 @dataclass(frozen=True)
 class _ReweightingIndex:
     """Speed only (:meth:`BlockedCrossproducts.reweighted`): where every row's products land in the cross-products.
-    A row t with weight w_t adds w_t · value to slot ``slot`` (the same row, value and slot for every weighting)."""
+    A row t with weight w_t adds w_t · value to a slot (the same row, value and slot for every weighting)."""
 
-    Z1: sp.csc_matrix  # the unweighted Z₁ and Z_r, and the row of each stored entry (to scale them by √w)
-    Z1_rows: np.ndarray
-    Zr: sp.csc_matrix
-    Zr_rows: np.ndarray
     Z1_values: np.ndarray  # n × q₁: the rows of Z₁ (block 1's terms side by side)
     group1: np.ndarray
-    r1_row: np.ndarray  # Z_r'WZ₁: every product Z_r[t, i] Z₁[t, j], its row t and its slot in the stored values
-    r1_value: np.ndarray
-    r1_slot: np.ndarray
-    r1_size: int
-    r1_dense: bool
-    r1_indices: np.ndarray  # the CSR pattern of Z_r'Z₁ (when sparse)
-    r1_indptr: np.ndarray
-    rr_row: np.ndarray  # Z_r'WZ_r: the same, slots i·R + j of the dense R × R array
-    rr_value: np.ndarray
-    rr_slot: np.ndarray
-    pairs: tuple | None  # (position, first, second, levels, per level): :func:`_column_pairs` with a_il, a_jl
-    #                      as indices into the stored values of Z_r'WZ₁
+    Z_squares: np.ndarray  # n × Σq_j: every term's Z rows squared (for the columns' root mean squares)
+    r1: _WeightedSum  # Z_r'WZ₁: dense when ``DENSE_FILL`` full (then scalar terms take dense products too)
+    rr: _WeightedSum  # Z_r'WZ_r: dense R × R, or sparse for the sparse Schur complement
+    pairs: tuple | None  # scalar terms with a sparse Z_r'Z₁: (position, first, second, levels, per level), i.e.
+    #                      :func:`_column_pairs` with a_il, a_jl as indices into the stored values of Z_r'WZ₁
 
     @classmethod
     def of(cls, cp: BlockedCrossproducts) -> "_ReweightingIndex":
         Z1_values = np.hstack([cp.terms[k][1] for k in cp.first])
         group1 = cp.terms[cp.first[0]][2]
         n = len(group1)
-        rows = np.arange(n)
-        # every column of Z_r row by row: (row, column of Z_r, value), as for Z₁
+        # every column of Z_r row by row: (column of Z_r, value), as for Z₁
         r_cols, offset = [], 0
         for k in cp.rest:
             _, Z, group, ell = cp.terms[k]
@@ -355,34 +382,19 @@ class _ReweightingIndex:
             r_cols += [(offset + group * q + a, Z[:, a]) for a in range(q)]
             offset += ell * q
         one_cols = [(group1 * Z1_values.shape[1] + b, Z1_values[:, b]) for b in range(Z1_values.shape[1])]
-        ncols = cp.A_r1.shape[1]
-        keys = np.concatenate([ri * ncols + ci for ri, _ in r_cols for ci, _ in one_cols])
-        r1_value = np.concatenate([rv * cv for _, rv in r_cols for _, cv in one_cols])
-        r1_row = np.tile(rows, len(r_cols) * len(one_cols))
-        pattern = np.unique(keys)  # the pattern from the rows themselves (a product may sum to zero unweighted)
-        per_level = np.bincount(pattern % ncols, minlength=ncols)
-        many_pairs = int(np.sum(per_level * (per_level + 1) // 2)) > REWEIGHT_DENSE_PAIRS
-        # dense as in from_design; for scalar terms too when that full with many level pairs
-        dense = not sp.issparse(cp.A_r1) or (many_pairs and len(pattern) >= DENSE_FILL * cp.A_r1.shape[0] * ncols)
-        if dense:
-            slot, size = keys, cp.A_r1.shape[0] * ncols
-            indices = indptr = np.empty(0, int)
-        else:
-            slot, size = np.searchsorted(pattern, keys), len(pattern)
-            prow, indices = np.divmod(pattern, ncols)
-            indptr = np.r_[0, np.cumsum(np.bincount(prow, minlength=cp.A_r1.shape[0]))]
-        Rdim = cp.Arr.shape[0]
-        rr_slot = np.concatenate([ri * Rdim + rj for ri, _ in r_cols for rj, _ in r_cols])
-        rr_value = np.concatenate([vi * vj for _, vi in r_cols for _, vj in r_cols])
+        sparse_schur = sp.issparse(cp.Arr)  # keeps Z_r'Z₁ and Z_r'Z_r sparse
+        r1 = _WeightedSum.of(r_cols, one_cols, cp.A_r1.shape, n,
+                             False if sparse_schur else True if not sp.issparse(cp.A_r1) else None)
+        rr = _WeightedSum.of(r_cols, r_cols, cp.Arr.shape, n, not sparse_schur)
         pairs = None
-        if cp.pairs is not None and not dense:  # the pairs of the stored values' labels 0, 1, ...
-            labels = _sorted_csc(sp.csr_matrix((np.arange(len(pattern), dtype=float), indices, indptr),
+        if cp.pairs is not None and r1.indices is not None:  # the pairs of the stored values' labels 0, 1, ...
+            labels = _sorted_csc(sp.csr_matrix((np.arange(len(r1.indices), dtype=float), r1.indices, r1.indptr),
                                                shape=cp.A_r1.shape))
             pos, first, second, levels, per_level = _column_pair_index(labels)
             pairs = (pos, labels.data[first].astype(np.int64), labels.data[second].astype(np.int64), levels,
                      per_level)
-        return cls(cp.Z1, cp.Z1.indices, cp.Zr, cp.Zr.indices, Z1_values, group1, r1_row, r1_value, slot, size,
-                   dense, indices, indptr, np.tile(rows, len(r_cols) ** 2), rr_value, rr_slot, pairs)
+        Z_squares = np.hstack([t[1] for t in cp.terms]) ** 2
+        return cls(Z1_values, group1, Z_squares, r1, rr, pairs)
 
 
 @dataclass(frozen=True)
@@ -511,6 +523,7 @@ class BlockedDeviance(RandomEffectsDeviance):
             ks = [k for k, t in enumerate(cp.terms) if t[0] == name]
             _, _, group, n_levels = cp.terms[ks[0]]
             Z = np.hstack([cp.terms[k][1] for k in ks])
+            Z = Z if cp.row_scale is None else Z * cp.row_scale[:, None]
             try:
                 one = ProfiledDeviance(Crossproducts.from_arrays(cp.X, Z, cp.y, group, n_levels),
                                        [self.structures[k] for k in ks], reml=self.reml)
@@ -548,14 +561,29 @@ class BlockedDeviance(RandomEffectsDeviance):
 
     def _factor_and_solve(self, theta) -> BlockedEvaluation:
         theta, lambdas = self._set_theta(theta)  # 1. set θ
-        if self.cp.pairs is not None:
+        if self.cp.pairs is not None or (self.cp.scalar and not sp.issparse(self.cp.A_r1)):
             return self._evaluate_scalar(theta, lambdas)
-        L11, logdet, RZX1, Lam_r, Lr1 = self._factor_block_1(lambdas)
+        L11, logdet, RZX1, _, Lr1 = self._factor_block_1(lambdas)
         # 4. block rr: dense Schur complement M_rr = Λ_r'Z_r'Z_rΛ_r + I − L_r1 L_r1'
-        Mrr = np.asarray(Lam_r.T @ np.asarray(Lam_r.T @ self.cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
+        lam_r_T = self._lambda_rest_T_times
+        Mrr = lam_r_T(lambdas, lam_r_T(lambdas, self.cp.Arr).T)  # Λ_r'(Z_r'Z_r)Λ_r (Z_r'Z_r symmetric)
         Mrr -= _full(Lr1 @ Lr1.T)
         Mrr[np.diag_indices_from(Mrr)] += 1.0
-        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, np.asarray(Lam_r.T @ self.cp.ZrXy))
+        return self._finish(theta, lambdas, L11, logdet, RZX1, Lr1, Mrr, lam_r_T(lambdas, self.cp.ZrXy))
+
+    def _lambda_rest_T_times(self, lambdas, M: np.ndarray) -> np.ndarray:
+        """Speed only. Λ_r'M for a dense M with block r's rows: Λ_r = blockdiag(I_ℓⱼ ⊗ λ_j), so the q_j rows of
+        each level of term j are multiplied by λ_j' (the product with the sparse :meth:`_lambda_rest`, without
+        building it)."""
+        M = np.asarray(M, float)
+        out = np.empty_like(M)
+        offset = 0
+        for k in self.cp.rest:
+            q, ell = self.cp.q_terms[k], self.cp.l_terms[k]
+            rows = slice(offset, offset + ell * q)
+            out[rows] = (lambdas[k].T @ M[rows].reshape(ell, q, -1)).reshape(ell * q, -1)
+            offset += ell * q
+        return out
 
     def _set_theta(self, theta) -> tuple[np.ndarray, list]:
         """θ checked, and the terms' λ_j."""
@@ -565,7 +593,8 @@ class BlockedDeviance(RandomEffectsDeviance):
         return theta, [s.factor(t) for s, t in zip(self.structures, self.split(theta))]
 
     def _factor_block_1(self, lambdas):
-        """Steps 2 and 3: L₁₁ (per level), log|L₁₁|², R_ZX1 = L₁₁⁻¹Λ₁'Z₁'[X y], Λ_r and L_r1."""
+        """Steps 2 and 3: L₁₁ (per level), log|L₁₁|², R_ZX1 = L₁₁⁻¹Λ₁'Z₁'[X y], Λ_r (sparse; None when Z_r'Z₁ is
+        dense, which then takes Λ_r' level by level) and L_r1."""
         cp = self.cp
         lam1 = block_diag(*[lambdas[k] for k in cp.first])
         q1 = cp.A11.shape[1]
@@ -574,14 +603,20 @@ class BlockedDeviance(RandomEffectsDeviance):
         logdet = 2.0 * np.log(np.diagonal(L11, axis1=1, axis2=2)).sum()
         RZX1 = forward_solve(L11, lam1.T @ cp.Z1Xy)  # L₁₁⁻¹Λ₁'Z₁'[X y]
         # 3. block r1: L_r1 = Λ_r'(Z_r'Z₁)Λ₁L₁₁⁻ᵀ, sparse with the pattern of Z_r'Z₁
-        Lam_r = self._lambda_rest(lambdas)
+        if sp.issparse(cp.A_r1):
+            Lam_r = self._lambda_rest(lambdas)
+            LamA = Lam_r.T @ cp.A_r1
+        else:
+            Lam_r, LamA = None, self._lambda_rest_T_times(lambdas, cp.A_r1)
         right = np.linalg.inv(L11) @ lam1.T  # (L₁₁⁻¹Λ₁')_l; its transpose per level multiplies from the right
-        Lr1 = _times_block_diagonal(Lam_r.T @ cp.A_r1, np.swapaxes(right, 1, 2))
+        Lr1 = _times_block_diagonal(LamA, np.swapaxes(right, 1, 2))
         return L11, logdet, RZX1, Lam_r, Lr1
 
     def _evaluate_scalar(self, theta, lambdas) -> BlockedEvaluation:
         """Speed only. The same steps when every term is a scalar random effect (1 | g): Λ is diagonal, so the blocks are
-        rescaled cross-products and L_r1 L_r1' is one weighted sum over level pairs (:func:`_column_pairs`)."""
+        rescaled cross-products, L_r1 = diag(d_r) Z_r'Z₁ diag(d₁) and L_r1 L_r1' = diag(d_r) Z_r'Z₁ diag(d₁²) Z₁'Z_r
+        diag(d_r): one weighted sum over level pairs (:func:`_column_pairs`) for a sparse Z_r'Z₁, one product for a
+        dense one (a reweighted fully crossed design, :meth:`BlockedCrossproducts.reweighted`)."""
         cp = self.cp
         t1 = lambdas[cp.first[0]][0, 0]
         dr = np.concatenate([np.full(cp.l_terms[k], lambdas[k][0, 0]) for k in cp.rest])
@@ -591,13 +626,17 @@ class BlockedDeviance(RandomEffectsDeviance):
         d1 = t1 / L11
         RZX1 = (t1 / L11)[:, None] * cp.Z1Xy[:, 0, :]
         A = cp.A_r1
-        Lr1 = sp.csr_matrix((A.data * dr[np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))] * d1[A.indices],
-                             A.indices, A.indptr), shape=A.shape)
-        assert cp.pairs is not None
-        pos, prod, levels, per_level = cp.pairs
         Rdim = cp.Arr.shape[0]
-        G = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level), minlength=Rdim * Rdim)
-        Mrr = np.asarray(cp.Arr - G.reshape(Rdim, Rdim), dtype=float)  # lower triangle of Λ_r'Z_r'Z_rΛ_r − L_r1L_r1', in place:
+        if cp.pairs is None:  # dense Z_r'Z₁
+            Lr1 = (dr[:, None] * A) * d1[None, :]
+            G = (A * (d1 * d1)[None, :]) @ A.T
+        else:
+            Lr1 = sp.csr_matrix((A.data * dr[np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))] * d1[A.indices],
+                                 A.indices, A.indptr), shape=A.shape)
+            pos, prod, levels, per_level = cp.pairs
+            G = np.bincount(pos, weights=prod * np.repeat((d1 * d1)[levels], per_level),
+                            minlength=Rdim * Rdim).reshape(Rdim, Rdim)  # its lower triangle
+        Mrr = np.asarray(cp.Arr - G, dtype=float)  # lower triangle of Λ_r'Z_r'Z_rΛ_r − L_r1L_r1', in place:
         Mrr *= dr[:, None]
         Mrr *= dr[None, :]
         Mrr[np.diag_indices_from(Mrr)] += 1.0

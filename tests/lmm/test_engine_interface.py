@@ -124,3 +124,79 @@ def test_reweighted_equals_the_engine_of_the_weighted_design(formula, shape):
         assert again.logdet_V == pytest.approx(fresh.logdet_V, rel=1e-12)
         np.testing.assert_allclose(again.beta, fresh.beta, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(again.u_vector, fresh.u_vector, rtol=1e-10, atol=1e-12)
+
+
+REWEIGHT_RTOL = 1e-11
+"""Cross-products summed in another order (weighted bincounts versus sparse products of the weighted rows):
+equal to rounding, a few units of 1e-16 per term summed."""
+REWEIGHT_GRADIENT_RTOL = 1e-8
+"""The gradient from them: differences such as W = Z'Z − T'T cancel some of those digits (and a dense Z_r'WZ₁ of
+scalar terms takes the general blocks where from_design's sparse one takes the level pairs)."""
+
+
+@pytest.mark.filterwarnings("ignore:the labels of")  # crossed on purpose
+@pytest.mark.parametrize("formula, shape, kept, dense_r1, sparse_schur", [
+    ("y ~ x + (1 | s) + (1 | i)", (60, 12), 0.08, False, False),  # scalar, crossed, few cells filled: level pairs
+    ("y ~ x + (1 | s) + (1 | i)", (60, 12), 0.08, False, True),  # the same for the sparse Schur complement
+    ("y ~ x + (x | s) + (1 | i)", (50, 10), 1.0, False, True),  # a vector term, sparse Schur complement
+    ("y ~ x + (1 | s) + (1 | i)", (40, 6), 1.0, True, False),  # scalar, fully crossed: Z_r'WZ₁ dense
+    ("y ~ x + (x | s) + (1 | i)", (50, 10), 1.0, True, False),  # a vector term, crossed
+    ("y ~ x + (x | s) + (1 | i)", (60, 12), 0.08, False, False),  # a vector term, few cells filled
+    ("y ~ x + (1 | i/g)", (30, 8), 1.0, False, False),  # nested: g within i (i:g has the more levels, it is block 1)
+    ("y ~ x + (1 + x | i/g)", (30, 8), 1.0, False, False),  # nested, vector terms
+    ("y ~ x + (1 | s) + (0 + x | i) + (1 | g)", (45, 8), 1.0, None, False),  # three factors
+])
+def test_reweighted_crossproducts_equal_those_of_the_weighted_design(formula, shape, kept, dense_r1, sparse_schur):
+    """``BlockedCrossproducts.reweighted`` (precomputed slots, Z never copied) gives the cross-products that
+    ``from_design`` builds from scratch for the design with those prior weights and response: Z'WZ by blocks,
+    Z'WX, Z'We (e the weighted OLS residual, the same in any basis of X), e'We, b_ols and Σ log w."""
+    from dataclasses import replace
+
+    import scipy.sparse as sp
+
+    from lmmteach.lmm.blocked import BlockedCrossproducts
+    from lmmteach.lmm.design import lformula
+    from lmmteach.lmm.sparse_schur import SparseSchurDeviance
+
+    data = _crossed_data(*shape)
+    data = data.sample(frac=kept, random_state=5) if kept < 1 else data
+    design = lformula(formula, data)
+    rng = np.random.default_rng(11)
+    w, z = rng.uniform(0.02, 0.25, design.nobs), rng.normal(size=design.nobs)
+    base = BlockedCrossproducts.from_design(design, sparse_schur)
+    fresh = BlockedCrossproducts.from_design(replace(design, y=z, weights=w), sparse_schur)
+    for _ in range(2):  # the second call reuses the index structure
+        again = base.reweighted(w, z)
+        if dense_r1 is not None:
+            assert sp.issparse(again.A_r1) != dense_r1
+        assert sp.issparse(again.Arr) == sparse_schur
+        for name in ("A11", "A_r1", "Arr"):
+            np.testing.assert_allclose(_dense(getattr(again, name)), _dense(getattr(fresh, name)),
+                                       rtol=REWEIGHT_RTOL, atol=REWEIGHT_RTOL * np.abs(_dense(getattr(fresh, name))).max())
+        p = fresh.p
+        for name in ("Z1Xy", "ZrXy"):  # Z'W^½[Q e]: Z'WX = (Z'W^½Q) R, and Z'W^½e
+            a, f = getattr(again, name), getattr(fresh, name)
+            scale = np.abs(f).max()
+            np.testing.assert_allclose(a[..., :p] @ again.R, f[..., :p] @ fresh.R, rtol=REWEIGHT_RTOL,
+                                       atol=REWEIGHT_RTOL * np.abs(f[..., :p] @ fresh.R).max())
+            np.testing.assert_allclose(a[..., p], f[..., p], rtol=REWEIGHT_RTOL, atol=REWEIGHT_RTOL * scale)
+        np.testing.assert_allclose(again.R.T @ again.R, fresh.R.T @ fresh.R, rtol=REWEIGHT_RTOL)  # X'WX
+        assert again.yty == pytest.approx(fresh.yty, rel=REWEIGHT_RTOL)
+        np.testing.assert_allclose(again.b_ols, fresh.b_ols, rtol=REWEIGHT_RTOL, atol=REWEIGHT_RTOL)
+        assert again.log_weights == pytest.approx(fresh.log_weights, rel=REWEIGHT_RTOL)
+        np.testing.assert_allclose(again.col_rms, fresh.col_rms, rtol=REWEIGHT_RTOL)  # (for starting values)
+        # and what the evaluation reads from them (the level pairs' products of scalar terms, too)
+        theta = rng.uniform(0.4, 1.3, sum(s.n_params for s in design.structures()))
+        engine = SparseSchurDeviance if sparse_schur else BlockedDeviance
+        dev_again, dev_fresh = (engine(c, design.structures(), reml=False).evaluate(theta).deviance
+                                for c in (again, fresh))
+        assert dev_again == pytest.approx(dev_fresh, rel=REWEIGHT_RTOL)
+        if not sparse_schur:  # the exact gradient too (a dense Z_r'WZ₁ of scalar terms takes the general blocks)
+            grad_again, grad_fresh = (BlockedDeviance(c, design.structures(), reml=False).evaluate(theta, True).gradient
+                                      for c in (again, fresh))
+            np.testing.assert_allclose(grad_again, grad_fresh, rtol=REWEIGHT_GRADIENT_RTOL,
+                                       atol=REWEIGHT_GRADIENT_RTOL * np.abs(grad_fresh).max())
+
+
+def _dense(a):
+    return a.toarray() if hasattr(a, "toarray") else np.asarray(a)
