@@ -195,7 +195,9 @@ def laplace_gradient(devfun, params) -> tuple[float, np.ndarray]:
     family, y, weights, design = devfun.family, devfun.y, devfun.prior_weights, devfun.design
     s, W, dW, W_obs = _family_terms(family, y, modes.eta, weights)
     z = family.working_response(y, modes.eta, devfun.offset)
-    ev = devfun.engine.reweighted(W, z).evaluate(theta, gradient=True)
+    # the engine reweighted by W at η̃: PIRLS's last solve already holds those cross-products (speed only)
+    weighted = devfun.engine._new(modes.solve.evaluation.cp) if modes.converged else devfun.engine.reweighted(W, z)
+    ev = weighted.evaluate(theta, gradient=True)
     structures, thetas = devfun.structures, devfun.split(theta)
     lambdas = [st.factor(t) for st, t in zip(structures, thetas)]
     layout = _Layout(design, lambdas)
