@@ -203,12 +203,12 @@ def laplace_gradient(devfun, params) -> tuple[float, np.ndarray]:
     layout = _Layout(design, lambdas)
     # log|M| at fixed W, through C: the LMM engine's ∂log|V|/∂C mapped by ∂C/∂θ_k
     dlogdet = ev.dlogdetV_dC
-    grad_theta, offset = [], 0
+    parts, offset = [], 0
     for st, t in zip(structures, thetas):
         block = dlogdet[offset : offset + st.q, offset : offset + st.q]
-        grad_theta.append(np.einsum("ij,kij->k", block, st.relcov_grad(t)))
+        parts.append(np.einsum("ij,kij->k", block, st.relcov_grad(t)))
         offset += st.q
-    grad_theta = np.concatenate(grad_theta) if grad_theta else np.zeros(0)
+    grad_theta = np.concatenate(parts) if parts else np.zeros(0)
     # W's dependence on η: leverages, then the adjoint solve ξ = H_obs⁻¹Λ'Z'c
     c = layout.leverages(ev.inverse_blocks()) * dW
     rhs = layout.crossprod(c)
