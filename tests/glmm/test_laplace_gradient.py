@@ -119,3 +119,77 @@ def test_theta_at_zero():
     d = devfun_of("y ~ x + (1 | g) + (1 | h)", simulated(), binomial())
     g = check(d, away_from_optimum(d, [0.0, 0.4]))
     assert abs(g[0]) < GRADIENT_RTOL * max(1.0, float(np.max(np.abs(g))))
+
+
+# -- the engines' M⁻¹ entries and solves, against dense algebra ----------------------------------------------
+def dense_ZLambda(devfun, theta):
+    """ZΛ as a dense n × q matrix, columns in the engine's order of u (written out here independently of
+    lmmteach.glmm.laplace_gradient): the first grouping factor's terms side by side level by level, then every
+    other term level by level."""
+    design = devfun.design
+    lambdas = devfun.lambdas(theta)
+    blocks = design.blocks
+    first = [k for k, b in enumerate(blocks) if b.group_name == blocks[0].group_name]
+    rest = [k for k in range(len(blocks)) if k not in first]
+    n = len(devfun.y)
+    cols = []
+    q1 = sum(blocks[k].q for k in first)
+    B1 = np.zeros((n, blocks[0].n_levels * q1))
+    a = np.hstack([blocks[k].Z @ lambdas[k] for k in first])
+    for i in range(n):
+        B1[i, blocks[0].group[i] * q1 : (blocks[0].group[i] + 1) * q1] = a[i]
+    cols.append(B1)
+    for k in rest:
+        b, q = blocks[k].Z @ lambdas[k], blocks[k].q
+        Bk = np.zeros((n, blocks[k].n_levels * q))
+        for i in range(n):
+            Bk[i, blocks[k].group[i] * q : (blocks[k].group[i] + 1) * q] = b[i]
+        cols.append(Bk)
+    return np.hstack(cols)
+
+
+INVERSE_RTOL = 1e-10  # both sides are direct factorisations of a well-conditioned M (eigenvalues ≥ 1)
+
+
+@pytest.mark.parametrize("formula, theta", [("y ~ x + (1 | g)", [0.8]), ("y ~ x + (1 + x | g)", [0.7, 0.2, 0.3]),
+                                            ("y ~ x + (1 | g) + (1 | h)", [0.6, 0.4]),
+                                            ("y ~ x + (1 + x | g) + (1 | h)", [0.7, 0.2, 0.3, 0.5]),
+                                            ("y ~ x + (1 | g) + (1 + x | h)", [0.5, 0.6, -0.2, 0.4])])
+def test_inverse_blocks_leverages_and_solve_match_dense_algebra(formula, theta):
+    from lmmteach.glmm.laplace_gradient import _Layout
+
+    d = devfun_of(formula, simulated(slope=True), binomial())
+    x = np.r_[theta, d.beta_glm]
+    modes = d.modes(np.asarray(theta), d.beta_glm)
+    z = d.family.working_response(d.y, modes.eta, d.offset)
+    ev = d.engine.reweighted(modes.weights, z).evaluate(np.asarray(theta))
+    B = dense_ZLambda(d, np.asarray(theta))
+    M = B.T @ (modes.weights[:, None] * B) + np.eye(B.shape[1])
+    Minv = np.linalg.inv(M)
+    layout = _Layout(d.design, d.lambdas(x[: d.n_theta]))
+    np.testing.assert_allclose(layout.leverages(ev.inverse_blocks()), np.einsum("ij,jk,ik->i", B, Minv, B),
+                               rtol=INVERSE_RTOL)
+    v = np.random.default_rng(3).normal(size=B.shape[1])
+    np.testing.assert_allclose(ev.solve_M(v), Minv @ v, rtol=INVERSE_RTOL, atol=INVERSE_RTOL)
+    np.testing.assert_allclose(layout.crossprod(np.arange(len(d.y), dtype=float)), B.T @ np.arange(len(d.y)),
+                               rtol=INVERSE_RTOL)
+    np.testing.assert_allclose(layout.times(v), B @ v, rtol=INVERSE_RTOL, atol=INVERSE_RTOL)
+
+
+def test_sparse_schur_engine_keeps_the_derivative_free_path(monkeypatch):
+    """The sparse Schur complement gives no M⁻¹ entries: no exact gradient, and glmer falls back to COBYQA and
+    the finite-difference Newton steps -- reaching the dense engine's optimum."""
+    import lmmteach as lt
+    import lmmteach.lmm.engine as engine
+
+    frame = simulated()
+    dense = lt.glmer("y ~ x + (1 | g) + (1 | h)", frame, "binomial")
+    monkeypatch.setattr(engine, "SPARSE_SCHUR_COLUMNS", 2)
+    d = devfun_of("y ~ x + (1 | g) + (1 | h)", frame, binomial())
+    assert not has_exact_gradient(d)
+    with pytest.raises(ValueError, match="sparse Schur"):
+        laplace_gradient(d, np.r_[0.5, 0.5, d.beta_glm])
+    sparse = lt.glmer("y ~ x + (1 | g) + (1 | h)", frame, "binomial")
+    assert not any("exact gradient" in line for line in sparse.optimum.log)
+    assert sparse.loglik == pytest.approx(dense.loglik, rel=1e-8)
+    np.testing.assert_allclose(sparse.fixef.to_numpy(), dense.fixef.to_numpy(), atol=1e-4)
