@@ -56,8 +56,8 @@ class GlmerControl:
     nagq0_radius: float = 1e-7  # nAGQ = 0: stage 1 is the fit, so it runs to this radius
     hessian_reuse: float = 1e-4  # after a Newton step shorter than this, H is retaken (see newton_polish)
     exact_gradient: bool = True  # nAGQ = 1: stage 2 by L-BFGS-B on the exact gradient (else the COBYQA path)
-    lbfgs_gtol: float = 1e-2  # L-BFGS-B stops when max|projected gradient| is below this (Newton steps finish)
-    lbfgs_ftol: float = 1e-9  # or when the deviance decreases by less than this relative amount
+    lbfgs_gtol: float = 1e-3  # L-BFGS-B stops when max|projected gradient| is below this (Newton steps finish)
+    lbfgs_ftol: float = 1e-12  # or when the deviance decreases by less than this relative amount
     gradient_hessian_step: float = 1e-4  # the Hessian from gradient differences: step × max(1, |x|)
 
 
