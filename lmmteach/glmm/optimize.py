@@ -1,17 +1,24 @@
 """Minimise the GLMM deviance in lme4's two stages (``glmer``'s ``optimizeGlmer`` twice).
 
 1. **θ alone**, with β moving inside PIRLS together with the random effects (lme4's nAGQ = 0 criterion,
-   ``GlmerDeviance.stage1``): cheap and close to the optimum;
+   ``GlmerDeviance.stage1``): cheap and close to the optimum; COBYQA (scipy's successor of Powell's BOBYQA,
+   lme4's default derivative-free optimiser) within θ's bounds (relative SDs ≥ 0);
 2. **θ and β together**, starting from stage 1, on the Laplace (or adaptive quadrature) deviance
    (``GlmerDeviance.__call__``): the maximum-likelihood estimates.
 
-Both stages use COBYQA (scipy's successor of Powell's BOBYQA, lme4's default derivative-free optimiser)
-within θ's bounds (relative SDs ≥ 0). Stage 2 stops COBYQA early (trust region 1e-2) and finishes with
-Newton steps on the finite-difference gradient and Hessian of the deviance (:func:`newton_polish`), the
-Hessian lme4 also computes at the end for its convergence check and standard errors -- so it is needed
-anyway, and Newton converges in a step or two where the derivative-free search would crawl. The deviance is
-smooth enough for second differences: PIRLS converges to the mode far below the difference step
-(:data:`lmmteach.glmm.pirls.PIRLS_TOL`).
+Stage 2 for the Laplace approximation (nAGQ = 1) uses the **exact gradient** of the deviance
+(:func:`lmmteach.glmm.laplace_gradient.laplace_gradient`) and then starts from θ₀ and the GLM's β without
+stage 1 (``GlmerControl.stage1 = None``; measured: stage 1's 36 θ-only evaluations cost more than the
+L-BFGS-B evaluations they save, on VerbAgg and on 10⁵ crossed binary rows): L-BFGS-B within θ's bounds, then Newton steps
+x ← x − H⁻¹g with H the Hessian lme4 also computes at the end (its ``derivs``, for the convergence check and
+the standard errors), here by central differences of the exact *gradient* (:func:`gradient_hessian`, 2k
+gradients instead of k(k + 1) deviances). The convergence check (lme4's ``check.conv.grad``) reads the exact
+gradient.
+
+For adaptive quadrature (nAGQ > 1) and the sparse Schur complement (no M⁻¹ entries) stage 2 keeps the
+derivative-free path: COBYQA stopped early (trust region 1e-2), then Newton steps on the finite-difference
+gradient and Hessian of the deviance (:func:`newton_polish`). The deviance is smooth enough for second
+differences: PIRLS converges to the mode far below the difference step (:data:`lmmteach.glmm.pirls.PIRLS_TOL`).
 """
 
 from __future__ import annotations
@@ -19,14 +26,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from scipy.optimize import Bounds, minimize
 
 from ..lmm.optimize import one_blas_thread
 
 from .laplace import GlmerDeviance
+from .laplace_gradient import has_exact_gradient, laplace_gradient
 
 __all__ = ["GlmerControl", "GlmerOptimum", "optimize_glmer", "central_gradient", "difference_derivatives",
-           "newton_polish", "free_parameters"]
+           "newton_polish", "free_parameters", "gradient_hessian", "newton_polish_gradient"]
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,15 @@ class GlmerControl:
     initial_radius: float = 0.05  # the first trust-region radius of stage 2 (it starts near the optimum)
     maxfev: int = 5000
     fd_step: float = 1e-5  # central differences for the final gradient: step × max(1, |x|)
-    stage1: bool = True
+    stage1: bool | None = None  # None: on for the derivative-free stage 2, off with the exact gradient (see below)
     check_gradient_tol: float = 2e-3  # lme4's check.conv.grad tolerance: warn if max|gradient| exceeds it
     hessian_step: float = 1e-3  # second differences: step × max(1, |x|) (see newton_polish)
     nagq0_radius: float = 1e-7  # nAGQ = 0: stage 1 is the fit, so it runs to this radius
     hessian_reuse: float = 1e-4  # after a Newton step shorter than this, H is retaken (see newton_polish)
+    exact_gradient: bool = True  # nAGQ = 1: stage 2 by L-BFGS-B on the exact gradient (else the COBYQA path)
+    lbfgs_gtol: float = 1e-3  # L-BFGS-B stops when max|projected gradient| is below this (Newton steps finish)
+    lbfgs_ftol: float = 1e-12  # or when the deviance decreases by less than this relative amount
+    gradient_hessian_step: float = 1e-4  # the Hessian from gradient differences: step × max(1, |x|)
 
 
 @dataclass(frozen=True)
@@ -101,13 +114,16 @@ def _optimize(devfun: GlmerDeviance, control: GlmerControl, theta0, beta0) -> Gl
     log = [f"start: theta = {np.round(theta, 5)}, beta from the GLM without random effects"]
     if devfun.nAGQ == 0:  # lme4's nAGQ = 0: the first stage is the fit (tightly converged)
         return _stage1_fit(devfun, theta, theta_bounds, replace(control, stage1_radius=control.nagq0_radius), log)
-    if control.stage1:
+    exact = control.exact_gradient and has_exact_gradient(devfun)
+    if control.stage1 or (control.stage1 is None and not exact):
         r1 = _cobyqa(devfun.stage1, theta, theta_bounds, control.stage1_radius, control)
         theta = r1.x
         beta = devfun.modes(theta).beta  # β of the joint PIRLS solution at stage 1's θ
         log.append(f"stage 1 (theta, beta in PIRLS): deviance {r1.fun:.6f} after {r1.nfev} evaluations, "
                    f"theta = {np.round(theta, 5)}")
     bounds = theta_bounds + [(-np.inf, np.inf)] * devfun.p
+    if exact:
+        return _stage2_gradient(devfun, np.r_[theta, beta], bounds, control, theta, log)
     r2 = _cobyqa(devfun, np.r_[theta, beta], bounds, control.stage2_radius, control, control.initial_radius)
     log.append(f"stage 2 (theta and beta, nAGQ = {devfun.nAGQ}): deviance {r2.fun:.6f} after {r2.nfev} evaluations "
                f"({r2.message})")
@@ -120,6 +136,108 @@ def _optimize(devfun: GlmerDeviance, control: GlmerControl, theta0, beta0) -> Gl
     n = devfun.n_theta
     return GlmerOptimum(x[:n], x[n:], float(dev), grad, converged, devfun.n_eval, str(r2.message),
                         theta.copy(), tuple(log), H)
+
+
+def _stage2_gradient(devfun: GlmerDeviance, x0, bounds, control: GlmerControl, stage1_theta,
+                     log: list) -> GlmerOptimum:
+    """Stage 2 on the exact gradient: L-BFGS-B within the bounds, then Newton steps with the Hessian from
+    gradient differences (:func:`newton_polish_gradient`), which is also the H of the standard errors."""
+
+    def gradfun(x):
+        return laplace_gradient(devfun, x)
+
+    n = devfun.n_theta
+    x0 = np.asarray(x0, float)
+    # Speed only: L-BFGS-B in (θ, γ) with β = β₀ + L⁻ᵀγ, LL' = 2X'V⁻¹X at the start (the deviance's curvature
+    # in β at fixed θ and W), so that the β block starts well conditioned (about the identity)
+    A = devfun.modes(x0[:n], x0[n:]).solve.evaluation.A
+    try:
+        Lc = np.linalg.cholesky(2.0 * (A + A.T) / 2)
+    except np.linalg.LinAlgError:
+        Lc = np.eye(devfun.p)
+
+    def to_x(v):
+        return np.r_[v[:n], x0[n:] + solve_triangular(Lc, v[n:], lower=True, trans="T")]
+
+    def scaled(v):
+        f, g = gradfun(to_x(v))
+        return f, np.r_[g[:n], solve_triangular(Lc, g[n:], lower=True)]
+
+    r2 = minimize(scaled, np.r_[x0[:n], np.zeros(devfun.p)], jac=True, method="L-BFGS-B", bounds=bounds,
+                  options={"gtol": control.lbfgs_gtol, "ftol": control.lbfgs_ftol, "maxfun": control.maxfev,
+                           "maxiter": control.maxfev})
+    r2.x, r2.jac = to_x(r2.x), gradfun(to_x(r2.x))[1]
+    log.append(f"stage 2 (theta and beta, nAGQ = 1, exact gradient): deviance {r2.fun:.6f} after {r2.nfev} "
+               f"L-BFGS-B evaluations ({r2.message})")
+    x, dev, grad, H, steps = newton_polish_gradient(gradfun, r2.x, float(r2.fun), np.asarray(r2.jac, float),
+                                                    bounds, control)
+    free = free_parameters(x, grad, bounds)
+    gmax = float(np.max(np.abs(grad[free]))) if free.any() else 0.0
+    log.append(f"Newton (exact gradient): {steps} step(s), deviance {dev:.10g}; max|gradient| = {gmax:.2g}")
+    devfun(x)  # leaves the modes of the optimum as the devfun's last ones
+    return GlmerOptimum(x[:n], x[n:], float(dev), grad, gmax < control.check_gradient_tol, devfun.n_eval,
+                        str(r2.message), np.asarray(stage1_theta, float).copy(), tuple(log), H)
+
+
+def gradient_hessian(gradfun, x, bounds, step: float) -> np.ndarray:
+    """H = ∂²f/∂x² by central differences of the exact gradient, column by column,
+
+        H_·k = [∇f(x + h_k e_k) − ∇f(x − h_k e_k)] / (2h_k),   h_k = step × max(1, |x_k|),
+
+    symmetrised (H + H')/2 -- 2k gradient evaluations (k(k + 1) deviances for second differences of f). The
+    centre is moved inside θ's bounds by h (as :func:`newton_polish`), so no θ leaves its range."""
+    x = np.asarray(x, float)
+    lower = np.array([lo for lo, _ in bounds])
+    upper = np.array([hi for _, hi in bounds])
+    h = step * np.maximum(1.0, np.abs(x))
+    centre = np.clip(x, lower + h, upper - h)
+    H = np.empty((len(x), len(x)))
+    for k in range(len(x)):
+        up, down = centre.copy(), centre.copy()
+        up[k] += h[k]
+        down[k] -= h[k]
+        H[:, k] = (gradfun(up)[1] - gradfun(down)[1]) / (2 * h[k])
+    return (H + H.T) / 2
+
+
+def newton_polish_gradient(gradfun, x, f0: float, g, bounds, control: GlmerControl):
+    """Newton steps x ← x − H⁻¹g on the free parameters with the exact gradient g (``gradfun(x)`` = (f, g)) and
+    H from :func:`gradient_hessian`, halving a step that does not lower f (θ at a bound stays there). H is
+    retaken at the end if x moved by more than ``control.hessian_reuse`` since (it is the H of the standard
+    errors). Returns x, f(x), g, H, steps."""
+    lower = np.array([lo for lo, _ in bounds])
+    upper = np.array([hi for _, hi in bounds])
+    H = gradient_hessian(gradfun, x, bounds, control.gradient_hessian_step)
+    at, steps = x, 0
+    while steps < control.newton_steps:
+        free = free_parameters(x, g, bounds) & ~((x <= lower) & (g > 0))
+        if not free.any():
+            break
+        try:
+            delta = np.zeros_like(x)
+            delta[free] = -np.linalg.solve(H[np.ix_(free, free)], g[free])
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(delta)) or g @ delta >= 0:  # not a descent direction: keep x
+            break
+        t = 1.0
+        while t > 1e-3:
+            trial = np.clip(x + t * delta, lower, upper)
+            ft, gt = gradfun(trial)
+            if ft <= f0:
+                break
+            t /= 2
+        else:
+            break
+        moved = float(np.max(np.abs(trial - x)))
+        x, f0, g = trial, ft, gt
+        steps += 1
+        if moved <= control.newton_tol:
+            break
+    if float(np.max(np.abs(x - at))) > control.hessian_reuse:  # the H of the standard errors, at the optimum
+        H = gradient_hessian(gradfun, x, bounds, control.gradient_hessian_step)
+        f0, g = gradfun(x)
+    return x, f0, g, H, steps
 
 
 def _stage1_fit(devfun: GlmerDeviance, theta, theta_bounds, control: GlmerControl, log: list) -> GlmerOptimum:

@@ -57,7 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import block_diag, cho_solve, cholesky, lapack, solve_triangular
 
-from .deviance import Crossproducts, ProfiledDeviance, forward_solve, thin_qr
+from .deviance import Crossproducts, InverseBlocks, ProfiledDeviance, forward_solve, thin_qr
 from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, check_residual_left, profiled_deviance
 
 __all__ = ["BlockedCrossproducts", "BlockedEvaluation", "BlockedDeviance", "mk_blocked_devfun"]
@@ -469,6 +469,42 @@ class BlockedEvaluation(FixedEffectsInQRBasis):
             out[k] = ur[offset : offset + size].reshape(cp.l_terms[k], cp.q_terms[k]) @ self.lambdas[k].T
             offset += size
         return out
+
+    def inverse_blocks(self) -> InverseBlocks:
+        """The entries of M⁻¹ (M = Λ'Z'ZΛ + I = LL', u-space) at the pairs of random effects that can meet in a
+        row, for a GLMM's exact Laplace gradient (:mod:`lmmteach.glmm.laplace_gradient`, the leverages
+        z_i'ΛM⁻¹Λ'z_i). By the 2 × 2 block inverse of M = [[M₁₁, M_1r], [M_r1, M_rr,full]] with M₁₁ = L₁₁L₁₁',
+        L_r1 = M_r1L₁₁⁻ᵀ and the Schur complement S = M_rr,full − L_r1L_r1' = L_rrL_rr':
+
+            [M⁻¹]_rr = S⁻¹,    [M⁻¹]_r1 = −S⁻¹K,    [M⁻¹]_11,l = L₁₁,l⁻ᵀL₁₁,l⁻¹ + K_l'S⁻¹K_l,
+            K = L_r1 L₁₁⁻¹  (R × ℓ₁q₁, level l's columns K_l = L_r1,l L₁₁,l⁻¹);
+
+        only the diagonal blocks of the first factor are kept (a row meets one of its levels), the r1 and rr
+        blocks whole (R × ℓ₁q₁ and R × R, dense). Dense factor only (the sparse Schur complement has none)."""
+        assert self.Lrr is not None  # the dense factor (the sparse one has no such method)
+        l1, q1 = self.L11.shape[:2]
+        L11inv = np.linalg.inv(self.L11)
+        S_inv = _inverse_lower(self.Lrr)
+        S_inv = np.tril(S_inv) + np.tril(S_inv, -1).T
+        K = _full(_times_block_diagonal(self.Lr1, L11inv))  # R × ℓ₁q₁
+        SK = S_inv @ K
+        first = np.swapaxes(L11inv, 1, 2) @ L11inv + np.einsum("rla,rlb->lab", K.reshape(-1, l1, q1),
+                                                                 SK.reshape(-1, l1, q1))
+        return InverseBlocks(first, -SK, S_inv)
+
+    def solve_M(self, v: np.ndarray) -> np.ndarray:
+        """M⁻¹v for a vector v in the order of :attr:`u_vector` (block 1 level by level, then block r), through
+        the blocked factor: forward x₁ = L₁₁⁻¹v₁, x_r = L_rr⁻¹(v_r − L_r1x₁); back y_r = L_rr⁻ᵀx_r,
+        y₁ = L₁₁⁻ᵀ(x₁ − L_r1'y_r). Dense factor only."""
+        assert self.Lrr is not None
+        l1, q1 = self.L11.shape[:2]
+        v = np.asarray(v, float)
+        x1 = forward_solve(self.L11, v[: l1 * q1].reshape(l1, q1, 1))[:, :, 0]
+        xr = solve_triangular(self.Lrr, v[l1 * q1 :] - self.Lr1 @ x1.ravel(), lower=True, check_finite=False)
+        yr = solve_triangular(self.Lrr, xr, lower=True, trans="T", check_finite=False)
+        rhs1 = x1 - np.asarray(self.Lr1.T @ yr).reshape(l1, q1)
+        y1 = np.linalg.solve(np.swapaxes(self.L11, 1, 2), rhs1[:, :, None])[:, :, 0]
+        return np.concatenate([y1.ravel(), yr])
 
     def condvar(self, factor_terms: dict[str, list[int]]) -> dict[str, np.ndarray]:
         """Var(b | y)/σ² = Λ [M⁻¹]_ll Λ' for every level l of every grouping factor, (ℓ, q, q) with q the

@@ -43,8 +43,8 @@ from .profiled import FixedEffectsInQRBasis, RandomEffectsDeviance, check_residu
 if TYPE_CHECKING:
     from .design import Design
 
-__all__ = ["Crossproducts", "Evaluation", "ProfiledDeviance", "forward_solve", "one_factor_devfun", "group_sums",
-           "group_order", "thin_qr"]
+__all__ = ["Crossproducts", "Evaluation", "InverseBlocks", "ProfiledDeviance", "forward_solve", "one_factor_devfun",
+           "group_sums", "group_order", "thin_qr"]
 
 
 
@@ -193,12 +193,37 @@ class Evaluation(FixedEffectsInQRBasis):
         """The BLUPs term by term: an (ℓ × q_j) array for every random term j."""
         return np.split(self.blups, np.cumsum(self.q_terms)[:-1], axis=-1)
 
+    def inverse_blocks(self) -> "InverseBlocks":
+        """The entries of M⁻¹ (M = Λ'Z'ZΛ + I = LL', u-space) that a row's random effects meet: with one
+        grouping factor M is block diagonal, so they are the groups' M_i⁻¹ = L_i⁻ᵀL_i⁻¹ (G, q, q). For a GLMM's
+        exact Laplace gradient (:mod:`lmmteach.glmm.laplace_gradient`, the leverages z_i'ΛM⁻¹Λ'z_i)."""
+        Linv = np.linalg.inv(self.L)
+        return InverseBlocks(np.swapaxes(Linv, -1, -2) @ Linv)
+
+    def solve_M(self, v: np.ndarray) -> np.ndarray:
+        """M⁻¹v for a vector v in the order of :attr:`u_vector` (group by group): L_i⁻ᵀ(L_i⁻¹v_i) per group."""
+        G, q = self.L.shape[:2]
+        x = forward_solve(self.L, np.asarray(v, float).reshape(G, q)[:, :, None])
+        return np.linalg.solve(_T(self.L), x)[:, :, 0].ravel()
+
     def condvar(self, factor_terms: dict[str, list[int]]) -> dict[str, np.ndarray]:
         """Var(v_i | y)/σ² = Λ M_i⁻¹ Λ' for every group i (M_i = L_i L_i'), {the grouping factor: (G, q, q)}
         (``factor_terms`` names the one factor and its terms)."""
         Linv = np.linalg.inv(self.L)  # (G, q, q)
         Minv = np.swapaxes(Linv, 1, 2) @ Linv
         return {name: self.Lambda @ Minv @ self.Lambda.T for name in factor_terms}
+
+
+@dataclass(frozen=True)
+class InverseBlocks:
+    """Entries of M⁻¹ (u-space, M = Λ'Z'ZΛ + I) at the pairs of random effects that meet in a row of Z: the
+    diagonal blocks of the first grouping factor, ``first`` (ℓ₁, q₁, q₁); with several grouping factors also
+    the cross block [M⁻¹]_r1 (``cross``, R × ℓ₁q₁) and the block of the other factors [M⁻¹]_rr (``rest``,
+    R × R), both dense (None with one grouping factor)."""
+
+    first: np.ndarray
+    cross: np.ndarray | None = None
+    rest: np.ndarray | None = None
 
 
 class ProfiledDeviance(RandomEffectsDeviance):
