@@ -80,6 +80,9 @@ class _Profile:
             up, down = psi.copy(), psi.copy()
             up[c], down[c] = min(psi[c] + JACOBIAN_STEP, hi), max(psi[c] - JACOBIAN_STEP, lo)
             t_up, t_down = _theta_of_psi(self.structures, up), _theta_of_psi(self.structures, down)
+            if t_up is None or t_down is None:  # a correlation at ±1 with others: no covariance matrix nearby
+                raise ValueError("the estimated correlations lie on the edge of the valid covariance matrices: "
+                                 "no profile on lme4's SD/correlation scale here")
             J[:n, c] = (t_up - t_down) / (up[c] - down[c])
         return J
 

@@ -358,3 +358,19 @@ def test_rows_with_missing_values_are_dropped_with_a_word():
     with pytest.warns(UserWarning, match=r"1 of 56 rows .* dropped \(cbind\(incidence, size - incidence\): 1\)"):
         m = lt.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
     assert m.nobs == 55
+
+
+PROFILE_VECTOR = json.loads((REF_DIR / "glmm_profile_vector_reference.json").read_text())
+
+
+def test_profile_interval_of_a_vector_term_matches_lme4():
+    """(urban | district): .sig03 is urbanY's SD on lme4's SD/correlation scale (not a Cholesky θ). lme4 doubted
+    its own .sig02 and (Intercept) profiles (`doubtful` in the JSON), so those are not references."""
+    ref = PROFILE_VECTOR
+    assert ".sig03" not in ref["doubtful"]
+    contra = data("glmm_contraception.csv")
+    m = lt.glmer(ref["formula"], contra, "binomial")
+    assert m.loglik == pytest.approx(ref["logLik"], rel=1e-6)
+    ci = lt.confint(m, method="profile", parm=[".sig03"])
+    k = ref["names"].index(".sig03")
+    np.testing.assert_allclose(ci.loc[".sig03"].to_numpy(), [ref["lower"][k], ref["upper"][k]], atol=PROFILE_ATOL)
