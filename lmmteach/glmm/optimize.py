@@ -200,6 +200,30 @@ def gradient_hessian(gradfun, x, bounds, step: float) -> np.ndarray:
     return (H + H.T) / 2
 
 
+def newton_step(evaluate, x, g, H, f0: float, bounds, lower, upper):
+    """One Newton step x − t H⁻¹g on the free parameters (θ at a bound with the gradient pushing out stays), t
+    halved from 1 until f does not rise (``evaluate(x)`` returns a tuple whose first entry is f). Returns (the new
+    x, ``evaluate`` there), or None when there is no descent step (nothing free, H singular, no decrease)."""
+    free = free_parameters(x, g, bounds) & ~((x <= lower) & (g > 0))
+    if not free.any():
+        return None
+    try:
+        delta = np.zeros_like(x)
+        delta[free] = -np.linalg.solve(H[np.ix_(free, free)], g[free])
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(delta)) or g @ delta >= 0:  # not a descent direction: keep x
+        return None
+    t = 1.0
+    while t > 1e-3:
+        trial = np.clip(x + t * delta, lower, upper)
+        out = evaluate(trial)
+        if out[0] <= f0:
+            return trial, out
+        t /= 2
+    return None
+
+
 def newton_polish_gradient(gradfun, x, f0: float, g, bounds, control: GlmerControl):
     """Newton steps x ← x − H⁻¹g on the free parameters with the exact gradient g (``gradfun(x)`` = (f, g)) and
     H from :func:`gradient_hessian`, halving a step that does not lower f (θ at a bound stays there). H is
@@ -210,25 +234,10 @@ def newton_polish_gradient(gradfun, x, f0: float, g, bounds, control: GlmerContr
     H = gradient_hessian(gradfun, x, bounds, control.gradient_hessian_step)
     at, steps = x, 0
     while steps < control.newton_steps:
-        free = free_parameters(x, g, bounds) & ~((x <= lower) & (g > 0))
-        if not free.any():
+        step = newton_step(gradfun, x, g, H, f0, bounds, lower, upper)
+        if step is None:
             break
-        try:
-            delta = np.zeros_like(x)
-            delta[free] = -np.linalg.solve(H[np.ix_(free, free)], g[free])
-        except np.linalg.LinAlgError:
-            break
-        if not np.all(np.isfinite(delta)) or g @ delta >= 0:  # not a descent direction: keep x
-            break
-        t = 1.0
-        while t > 1e-3:
-            trial = np.clip(x + t * delta, lower, upper)
-            ft, gt = gradfun(trial)
-            if ft <= f0:
-                break
-            t /= 2
-        else:
-            break
+        trial, (ft, gt) = step
         moved = float(np.max(np.abs(trial - x)))
         x, f0, g = trial, ft, gt
         steps += 1
@@ -305,25 +314,12 @@ def newton_polish(fun, x, f0: float, bounds, control: GlmerControl):
             at = x
         elif g is None:
             g = central_gradient(fun, x, bounds, control.fd_step)
-        free = free_parameters(x, g, bounds) & ~((x <= lower) & (g > 0))
-        if steps >= control.newton_steps or not free.any():
+        if steps >= control.newton_steps:
             break
-        try:
-            delta = np.zeros_like(x)
-            delta[free] = -np.linalg.solve(H[np.ix_(free, free)], g[free])
-        except np.linalg.LinAlgError:
+        step = newton_step(lambda z: (fun(z),), x, g, H, f0, bounds, lower, upper)
+        if step is None:
             break
-        if not np.all(np.isfinite(delta)) or g @ delta >= 0:  # not a descent direction: keep x
-            break
-        t = 1.0
-        while t > 1e-3:
-            trial = np.clip(x + t * delta, lower, upper)
-            ft = fun(trial)
-            if ft <= f0:
-                break
-            t /= 2
-        else:
-            break
+        trial, (ft,) = step
         moved = float(np.max(np.abs(trial - x)))
         x, f0, g = trial, ft, None
         steps += 1
