@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["Link", "Family", "Binomial", "Poisson", "binomial", "poisson", "make_family", "LINKS"]
+__all__ = ["Link", "Family", "Binomial", "Poisson", "binomial", "poisson", "make_family", "LINKS", "ResponseLogLik"]
 
 MU_EPS = np.finfo(float).eps
 """Probabilities are kept in [ε, 1 − ε] (R's binomial links do the same), so that log μ stays finite."""
@@ -58,11 +58,11 @@ class Link:
             return np.clip(-np.expm1(-np.exp(np.minimum(eta, ETA_MAX_LOG))), MU_EPS, 1 - MU_EPS)
         return np.maximum(np.exp(np.minimum(eta, ETA_MAX_LOG)), MU_EPS)
 
-    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
-        """dμ/dη."""
+    def mu_eta(self, eta: np.ndarray, mu: np.ndarray | None = None) -> np.ndarray:
+        """dμ/dη (``mu``: g⁻¹(η) when the caller has it; the logit link's μ(1 − μ) then costs no exp)."""
         eta = np.asarray(eta, float)
         if self.name == "logit":
-            p = special.expit(eta)
+            p = special.expit(eta) if mu is None else mu
             return np.maximum(p * (1 - p), MU_EPS)
         if self.name == "probit":
             return np.maximum(stats.norm.pdf(eta), MU_EPS)
@@ -94,9 +94,18 @@ class Family:
     def variance(self, mu: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def log_density_constant(self, y, weights) -> np.ndarray:
+        """The part of log p(y_i | μ_i) free of μ (binomial log C(w_i, s_i), Poisson −w_i log y_i!)."""
+        raise NotImplementedError
+
+    def log_density_kernel(self, y, mu, weights) -> np.ndarray:
+        """The part of log p(y_i | μ_i) that depends on μ (binomial s log μ + (w − s) log(1 − μ), Poisson
+        w(y log μ − μ))."""
+        raise NotImplementedError
+
     def loglik_terms(self, y, mu, weights) -> np.ndarray:
         """log p(y_i | μ_i), one value per observation, with every constant (R's family ``aic`` / −2)."""
-        raise NotImplementedError
+        return self.log_density_constant(y, weights) + self.log_density_kernel(y, mu, weights)
 
     def deviance_residuals(self, y, mu, weights) -> np.ndarray:
         """d_i = 2 [log p(y_i | μ = y_i) − log p(y_i | μ_i)], so that Σ d_i is the GLM deviance."""
@@ -113,7 +122,7 @@ class Family:
 
         ``mu``: μ = g⁻¹(η) when the caller has it already (speed only)."""
         mu = self.link.linkinv(eta) if mu is None else mu
-        d = self.link.mu_eta(eta)
+        d = self.link.mu_eta(eta, mu)
         return weights * d**2 / self.variance(mu), eta - offset + (y - mu) / d
 
     def working_weights(self, eta, weights) -> np.ndarray:
@@ -135,10 +144,13 @@ class Binomial(Family):
     def variance(self, mu):
         return mu * (1 - mu)
 
-    def loglik_terms(self, y, mu, weights):
+    def log_density_constant(self, y, weights):
         s = np.round(weights * y)
-        return special.gammaln(weights + 1) - special.gammaln(s + 1) - special.gammaln(weights - s + 1) + \
-            special.xlogy(s, mu) + special.xlog1py(weights - s, -mu)
+        return special.gammaln(weights + 1) - special.gammaln(s + 1) - special.gammaln(weights - s + 1)
+
+    def log_density_kernel(self, y, mu, weights):
+        s = np.round(weights * y)
+        return special.xlogy(s, mu) + special.xlog1py(weights - s, -mu)
 
     def deviance_residuals(self, y, mu, weights):
         return 2 * weights * (special.xlogy(y, y / mu) + special.xlogy(1 - y, (1 - y) / (1 - mu)))
@@ -154,14 +166,55 @@ class Poisson(Family):
     def variance(self, mu):
         return mu
 
-    def loglik_terms(self, y, mu, weights):
-        return weights * (special.xlogy(y, mu) - mu - special.gammaln(y + 1))
+    def log_density_constant(self, y, weights):
+        return -weights * special.gammaln(y + 1)
+
+    def log_density_kernel(self, y, mu, weights):
+        return weights * (special.xlogy(y, mu) - mu)
 
     def deviance_residuals(self, y, mu, weights):
         return 2 * weights * (special.xlogy(y, y / mu) - (y - mu))
 
     def simulate(self, mu, weights, rng):
         return rng.poisson(mu).astype(float)
+
+
+@dataclass(frozen=True)
+class ResponseLogLik:
+    """log p(y | μ) = Σ_i log p(y_i | μ_i) of fixed responses y as a function of μ, and the GLM deviance
+    Σ_i d_i = 2 [log p(y | μ = y) − log p(y | μ)], with the parts free of μ summed once (speed only: PIRLS
+    evaluates them at every step; :meth:`Family.loglik_terms` and :meth:`Family.deviance_residuals` give the
+    same per observation). For 0/1 responses without weights the binomial kernel is Σ log(μ_i or 1 − μ_i):
+    one logarithm per row."""
+
+    family: Family
+    y: np.ndarray
+    weights: np.ndarray
+    constant: float  # Σ of the parts free of μ
+    saturated: float  # Σ of the kernel at μ = y
+    ones: np.ndarray | None  # 0/1 responses without weights: where y = 1 (else None)
+
+    @classmethod
+    def of(cls, family: Family, y, weights) -> "ResponseLogLik":
+        y = np.asarray(y, float)
+        weights = np.broadcast_to(np.asarray(weights, float), y.shape)
+        binary = family.name == "binomial" and bool(np.all(weights == 1.0) and np.all((y == 0) | (y == 1)))
+        return cls(family, y, weights, float(np.sum(family.log_density_constant(y, weights))),
+                   float(np.sum(family.log_density_kernel(y, y, weights))), y == 1 if binary else None)
+
+    def kernel(self, mu) -> float:
+        """Σ_i of the parts of log p(y_i | μ_i) that depend on μ."""
+        if self.ones is not None:
+            return float(np.sum(np.log(np.where(self.ones, mu, 1.0 - mu))))
+        return float(np.sum(self.family.log_density_kernel(self.y, mu, self.weights)))
+
+    def __call__(self, mu) -> float:
+        """log p(y | μ)."""
+        return self.constant + self.kernel(mu)
+
+    def deviance(self, mu) -> float:
+        """Σ_i d_i(y_i, μ_i) = 2 [log p(y | y) − log p(y | μ)]."""
+        return 2.0 * (self.saturated - self.kernel(mu))
 
 
 def binomial(link: str = "logit") -> Family:

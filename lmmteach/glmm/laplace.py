@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .family import Family
+from .family import Family, ResponseLogLik
 from .pirls import PirlsResult, glm_start, pirls, pls_engine, predicted_modes
 from .quadrature import MAX_NAGQ, agq_deviance
 from .response import GlmmResponse
@@ -45,6 +45,7 @@ class GlmerDeviance:
         self.y = np.asarray(y, float)
         self.prior_weights = np.asarray(prior_weights, float)
         self.offset = np.zeros(len(self.y)) if offset is None else np.asarray(offset, float)
+        self.loglik = ResponseLogLik.of(family, self.y, self.prior_weights)  # log p(y | μ), its constants summed once
         self.structures = design.structures()
         sizes = [s.n_params for s in self.structures]
         self._slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
@@ -97,7 +98,7 @@ class GlmerDeviance:
         if not fixed:  # β moves with u: from the last such run's β (it goes with the start's b)
             beta = self._last_joint_beta if warm and self._last_joint_beta is not None else self.beta_glm
         r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta, beta, fixed, start,
-                  self.engine)
+                  self.engine, self.loglik)
         if not fixed:
             self._last_joint_beta = r.beta
         self._last_b = r.b_terms

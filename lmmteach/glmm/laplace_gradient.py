@@ -60,12 +60,14 @@ def has_exact_gradient(devfun) -> bool:
     return devfun.nAGQ == 1 and not isinstance(devfun.engine, SparseSchurDeviance)
 
 
-def link_second_derivative(family: Family, eta: np.ndarray) -> np.ndarray:
-    """μ''(η) = d²μ/dη²: logit μ'(1 − 2μ); probit −ηφ(η); cloglog μ'(1 − e^η); log e^η."""
+def link_second_derivative(family: Family, eta: np.ndarray, mu: np.ndarray | None = None,
+                           d: np.ndarray | None = None) -> np.ndarray:
+    """μ''(η) = d²μ/dη²: logit μ'(1 − 2μ); probit −ηφ(η); cloglog μ'(1 − e^η); log e^η (``mu``, ``d``: μ and
+    μ' when the caller has them)."""
     name = family.link.name
-    d = family.link.mu_eta(eta)
+    d = family.link.mu_eta(eta, mu) if d is None else d
     if name == "logit":
-        return d * (1 - 2 * special.expit(eta))
+        return d * (1 - 2 * (special.expit(eta) if mu is None else mu))
     if name == "probit":
         return -eta * d
     if name == "cloglog":
@@ -86,13 +88,12 @@ def factor_grad(structure, theta: np.ndarray) -> np.ndarray:
     return np.stack([structure.factor(np.eye(structure.n_params)[k]) for k in range(structure.n_params)])
 
 
-def _family_terms(family: Family, y, eta, weights):
-    """At η: the score s, the Fisher weights W, dW/dη and the observed information W_obs = −ds/dη:
+def _family_terms(family: Family, y, eta, mu, weights):
+    """At η (μ = g⁻¹(η)): the score s, the Fisher weights W, dW/dη and the observed information W_obs = −ds/dη:
 
         s = w(y − μ)μ'/V,   W = wμ'²/V,   W' = w(2μ'μ''/V − μ'³V'/V²),   W_obs = W − w(y − μ)(μ''/V − μ'²V'/V²)."""
-    mu = family.link.linkinv(eta)
-    d1 = family.link.mu_eta(eta)
-    d2 = link_second_derivative(family, eta)
+    d1 = family.link.mu_eta(eta, mu)
+    d2 = link_second_derivative(family, eta, mu, d1)
     V = family.variance(mu)
     dV = variance_derivative(family, mu)
     s = weights * (y - mu) * d1 / V
@@ -193,8 +194,8 @@ def laplace_gradient(devfun, params) -> tuple[float, np.ndarray]:
     modes = devfun.modes(theta, beta)
     f = devfun.deviance_at(modes)
     family, y, weights, design = devfun.family, devfun.y, devfun.prior_weights, devfun.design
-    s, W, dW, W_obs = _family_terms(family, y, modes.eta, weights)
-    z = family.working_response(y, modes.eta, devfun.offset)
+    s, W, dW, W_obs = _family_terms(family, y, modes.eta, modes.mu, weights)
+    z = family.working(y, modes.eta, devfun.offset, 1.0, modes.mu)[1]
     # the engine reweighted by W at η̃: PIRLS's last solve already holds those cross-products (speed only)
     weighted = devfun.engine._new(modes.solve.evaluation.cp) if modes.converged else devfun.engine.reweighted(W, z)
     ev = weighted.evaluate(theta, gradient=True)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..lmm.engine import mk_devfun
-from .family import Family
+from .family import Family, ResponseLogLik
 
 __all__ = ["PlsSolve", "PirlsResult", "pls_engine", "solve_weighted_pls", "solve_at_beta", "predicted_modes",
            "linear_predictor", "pirls", "glm_start", "spherical_start", "PIRLS_TOL", "PIRLS_MAXIT", "MAX_HALVINGS"]
@@ -111,11 +111,13 @@ class PirlsResult:
 
 
 def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, beta_fixed: bool,
-          b_start=None, engine=None) -> PirlsResult:
+          b_start=None, engine=None, loglik: ResponseLogLik | None = None) -> PirlsResult:
     """The conditional modes at θ (and at β when ``beta_fixed``; otherwise β moves with u, starting from
     ``beta_start``), from the random effects ``b_start`` (zero if None). See the module docstring. ``engine``:
-    :func:`pls_engine` of the design (built here if None)."""
+    :func:`pls_engine` of the design, ``loglik``: ``ResponseLogLik.of(family, y, prior_weights)`` (each built
+    here if None; a deviance function builds them once)."""
     engine = pls_engine(design) if engine is None else engine
+    loglik = ResponseLogLik.of(family, y, prior_weights) if loglik is None else loglik
     theta = np.asarray(theta, float)
     beta = np.asarray(beta_start, float)
     if b_start is None:
@@ -124,21 +126,22 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
     else:
         b_terms, u = spherical_start(design, theta, b_start)
     eta = linear_predictor(design, beta, b_terms, offset)
-    pdev, mu = _penalised_deviance(family, y, eta, prior_weights, u)
+    pdev, mu = _penalised_deviance(family, loglik, eta, u)
     history = [pdev]
     for it in range(1, PIRLS_MAXIT + 1):
         W, z = family.working(y, eta, offset, prior_weights, mu)
         sol = solve_weighted_pls(engine, theta, W, z, beta if beta_fixed else None)
         new_eta = trial_eta = linear_predictor(design, sol.beta, sol.b_terms, offset)
-        step, (new_pdev, new_mu) = 1.0, _penalised_deviance(family, y, new_eta, prior_weights, sol.u)
+        if _relative_move(new_eta, eta) <= PIRLS_TOL:
+            # converged at the current η: W and log|L|² of this solve belong to it exactly
+            return _result(loglik, theta, beta, eta, mu, b_terms, u, W, pdev, sol, it, True, history)
+        step, (new_pdev, new_mu) = 1.0, _penalised_deviance(family, loglik, new_eta, sol.u)
         while not new_pdev <= pdev * (1 + PDEV_FLOOR) + PDEV_FLOOR and step > 2.0 ** -MAX_HALVINGS:
             step /= 2  # step halving: η, β and u move together (b = Λu is linear)
             trial_eta = eta + step * (new_eta - eta)
-            new_pdev, new_mu = _penalised_deviance(family, y, trial_eta, prior_weights, u + step * (sol.u - u))
-        moved = float(np.max(np.abs(step * (new_eta - eta)) / np.maximum(1.0, np.abs(eta))))
-        if moved <= PIRLS_TOL:
-            # converged at the current η: W and log|L|² of this solve belong to it exactly
-            return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, it, True, history)
+            new_pdev, new_mu = _penalised_deviance(family, loglik, trial_eta, u + step * (sol.u - u))
+        if _relative_move(trial_eta, eta) <= PIRLS_TOL:  # (after step halving: no move left)
+            return _result(loglik, theta, beta, eta, mu, b_terms, u, W, pdev, sol, it, True, history)
         beta = beta + step * (sol.beta - beta)
         b_terms = [b + step * (nb - b) for b, nb in zip(b_terms, sol.b_terms)]
         u = u + step * (sol.u - u)
@@ -147,7 +150,12 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
         history.append(pdev)
     W, z = family.working(y, eta, offset, prior_weights, mu)
     sol = solve_weighted_pls(engine, theta, W, z, beta)
-    return _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, PIRLS_MAXIT, False, history)
+    return _result(loglik, theta, beta, eta, mu, b_terms, u, W, pdev, sol, PIRLS_MAXIT, False, history)
+
+
+def _relative_move(new_eta, eta) -> float:
+    """max_i |Δη_i| / max(1, |η_i|): PIRLS's convergence measure."""
+    return float(np.max(np.abs(new_eta - eta) / np.maximum(1.0, np.abs(eta))))
 
 
 def predicted_modes(modes: PirlsResult, beta) -> list:
@@ -183,17 +191,15 @@ def spherical_start(design, theta, b_terms) -> tuple[list, np.ndarray]:
     return bs, np.concatenate(flat)
 
 
-def _penalised_deviance(family, y, eta, prior_weights, u) -> tuple[float, np.ndarray]:
+def _penalised_deviance(family, loglik: ResponseLogLik, eta, u) -> tuple[float, np.ndarray]:
     """Σ d_i(y_i, μ_i) + |u|² at η, and μ = g⁻¹(η) (the next iteration's weights start from it)."""
     mu = family.link.linkinv(eta)
-    return float(np.sum(family.deviance_residuals(y, mu, prior_weights)) + u @ u), mu
+    return loglik.deviance(mu) + float(u @ u), mu
 
 
-def _result(family, y, prior_weights, theta, beta, eta, b_terms, u, W, pdev, sol, iterations, converged, history):
-    mu = family.link.linkinv(eta)
-    m2ll = -2.0 * float(np.sum(family.loglik_terms(y, mu, prior_weights)))
-    return PirlsResult(theta, np.asarray(beta, float), eta, mu, b_terms, u, W, pdev, sol.logdet, m2ll, iterations,
-                       converged, sol, tuple(history))
+def _result(loglik: ResponseLogLik, theta, beta, eta, mu, b_terms, u, W, pdev, sol, iterations, converged, history):
+    return PirlsResult(theta, np.asarray(beta, float), eta, mu, b_terms, u, W, pdev, sol.logdet, -2.0 * loglik(mu),
+                       iterations, converged, sol, tuple(history))
 
 
 GLM_MAXIT = 50
