@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from .family import Family, ResponseLogLik
-from .pirls import PirlsResult, glm_start, pirls, pls_engine, predicted_modes
+from .laplace_gradient import has_inverse_entries, predicted_mode
+from .pirls import PirlsResult, glm_start, pirls, pls_engine
 from .quadrature import MAX_NAGQ, agq_deviance
 from .response import GlmmResponse
 
@@ -53,7 +54,7 @@ class GlmerDeviance:
         self.engine = pls_engine(design)  # the linear mixed model's engine, reweighted in every PIRLS iteration
         self.beta_glm, self.separated = glm_start(design.X, family, self.y, self.prior_weights, self.offset)
         self._last_b: list | None = None
-        self._last: PirlsResult | None = None  # the last converged modes (speed only: see predicted_modes)
+        self._last: PirlsResult | None = None  # the last converged modes (speed only: see predicted_mode)
         self._last_joint_beta: np.ndarray | None = None  # β of the last run with β inside PIRLS (stage 1)
         self.n_eval = 0
         self.response: GlmmResponse | None = None  # how glmer read the response (set by glmer_devfun)
@@ -86,6 +87,11 @@ class GlmerDeviance:
         return [s.factor(t) for s, t in zip(self.structures, self.split(theta))]
 
     # -- evaluations ---------------------------------------------------------------------------------
+    @property
+    def last_modes(self) -> PirlsResult | None:
+        """The modes of the last converged PIRLS run (None if it did not converge)."""
+        return self._last
+
     def modes(self, theta, beta=None, warm: bool = True) -> PirlsResult:
         """The conditional modes at θ and β (``beta=None``: β moves with u). ``warm``: PIRLS starts from the last
         modes (and, with β moving, the last such β), else from u = 0 and the GLM's β."""
@@ -93,8 +99,9 @@ class GlmerDeviance:
         start = self._last_b if warm else None
         fixed = beta is not None
         last = self._last if warm else None
-        if fixed and last is not None and np.array_equal(last.theta, theta):
-            start = predicted_modes(last, beta)  # speed only: a start exact to first order in β − β_last
+        if fixed and last is not None and has_inverse_entries(self.engine):
+            predicted = predicted_mode(self, last, theta, beta)  # speed only: exact to first order in the step
+            start = start if predicted is None else predicted
         if not fixed:  # β moves with u: from the last such run's β (it goes with the start's b)
             beta = self._last_joint_beta if warm and self._last_joint_beta is not None else self.beta_glm
         r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta, beta, fixed, start,

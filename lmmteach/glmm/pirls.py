@@ -30,7 +30,7 @@ import numpy as np
 from ..lmm.engine import mk_devfun
 from .family import Family, ResponseLogLik
 
-__all__ = ["PlsSolve", "PirlsResult", "pls_engine", "solve_weighted_pls", "solve_at_beta", "predicted_modes",
+__all__ = ["PlsSolve", "PirlsResult", "pls_engine", "solve_weighted_pls", "solve_at_beta",
            "linear_predictor", "pirls", "glm_start", "spherical_start", "PIRLS_TOL", "PIRLS_MAXIT", "MAX_HALVINGS"]
 
 PIRLS_TOL = 1e-11
@@ -156,13 +156,6 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
 def _relative_move(new_eta, eta) -> float:
     """max_i |Δη_i| / max(1, |η_i|): PIRLS's convergence measure."""
     return float(np.max(np.abs(new_eta - eta) / np.maximum(1.0, np.abs(eta))))
-
-
-def predicted_modes(modes: PirlsResult, beta) -> list:
-    """Speed only. A PIRLS start for a new β at the same θ: the modes' last solve with β put in, i.e.
-    ũ(β) ≈ ũ − M⁻¹Λ'Z'WX (β − β̃) with the factor M = LL' at the modes (exact to first order in β − β̃, as one
-    PIRLS iteration from ũ would be, without its solve). Returns b by term."""
-    return solve_at_beta(modes.solve.evaluation, beta).b_terms
 
 
 def solve_at_beta(ev, beta) -> PlsSolve:
