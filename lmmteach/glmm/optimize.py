@@ -59,6 +59,10 @@ class GlmerControl:
     lbfgs_gtol: float = 1e-3  # L-BFGS-B stops when max|projected gradient| is below this (Newton steps finish)
     lbfgs_ftol: float = 1e-12  # or when the deviance decreases by less than this relative amount
     gradient_hessian_step: float = 1e-4  # the Hessian from gradient differences: step × max(1, |x|)
+    stage2: str = "newton"  # exact-gradient stage 2: "newton" (with lbfgs as its fallback) or "lbfgs" (see below)
+    newton_max_theta: int = 4  # "newton" only for at most this many θ's (each iteration costs 1 + n_θ gradients)
+    newton_maxit: int = 30  # most iterations of the "newton" search
+    hybrid_step_tol: float = 1e-5  # the "newton" search stops when its step would move no parameter by more
 
 
 @dataclass(frozen=True)
@@ -140,14 +144,23 @@ def _optimize(devfun: GlmerDeviance, control: GlmerControl, theta0, beta0) -> Gl
 
 def _stage2_gradient(devfun: GlmerDeviance, x0, bounds, control: GlmerControl, stage1_theta,
                      log: list) -> GlmerOptimum:
-    """Stage 2 on the exact gradient: L-BFGS-B within the bounds, then Newton steps with the Hessian from
-    gradient differences (:func:`newton_polish_gradient`), which is also the H of the standard errors."""
+    """Stage 2 on the exact gradient: the quasi-Newton search of :func:`hybrid_newton` (few θ's) or L-BFGS-B
+    within the bounds (many θ's, or when the first stops without a descent direction), then Newton steps with the
+    Hessian from gradient differences (:func:`newton_polish_gradient`), which is also the H of the standard
+    errors."""
 
     def gradfun(x):
         return laplace_gradient(devfun, x)
 
     n = devfun.n_theta
     x0 = np.asarray(x0, float)
+    if control.stage2 == "newton" and n <= control.newton_max_theta:
+        x, f, g, iterations, done = hybrid_newton(devfun, gradfun, x0, bounds, control)
+        log.append(f"stage 2 (theta and beta, nAGQ = 1, exact gradient, Newton with the beta block 2X'V^-1X): "
+                   f"deviance {f:.6f} after {iterations} iteration(s), {devfun.n_eval} PIRLS runs")
+        if done:
+            return _finish_gradient(devfun, gradfun, x, f, g, bounds, control, stage1_theta, log, "converged")
+        x0 = x  # no descent direction: L-BFGS-B from here
     # Speed only: L-BFGS-B in (θ, γ) with β = β₀ + L⁻ᵀγ, LL' = 2X'V⁻¹X at the start (the deviance's curvature
     # in β at fixed θ and W), so that the β block starts well conditioned (about the identity)
     A = devfun.modes(x0[:n], x0[n:]).solve.evaluation.A
@@ -169,14 +182,101 @@ def _stage2_gradient(devfun: GlmerDeviance, x0, bounds, control: GlmerControl, s
     r2.x, r2.jac = to_x(r2.x), gradfun(to_x(r2.x))[1]
     log.append(f"stage 2 (theta and beta, nAGQ = 1, exact gradient): deviance {r2.fun:.6f} after {r2.nfev} "
                f"L-BFGS-B evaluations ({r2.message})")
-    x, dev, grad, H, steps = newton_polish_gradient(gradfun, r2.x, float(r2.fun), np.asarray(r2.jac, float),
-                                                    bounds, control)
+    return _finish_gradient(devfun, gradfun, r2.x, float(r2.fun), np.asarray(r2.jac, float), bounds, control,
+                            stage1_theta, log, str(r2.message))
+
+
+def _finish_gradient(devfun, gradfun, x, f, g, bounds, control, stage1_theta, log, message) -> GlmerOptimum:
+    n = devfun.n_theta
+    x, dev, grad, H, steps = newton_polish_gradient(gradfun, x, f, g, bounds, control)
     free = free_parameters(x, grad, bounds)
     gmax = float(np.max(np.abs(grad[free]))) if free.any() else 0.0
     log.append(f"Newton (exact gradient): {steps} step(s), deviance {dev:.10g}; max|gradient| = {gmax:.2g}")
     devfun(x)  # leaves the modes of the optimum as the devfun's last ones
     return GlmerOptimum(x[:n], x[n:], float(dev), grad, gmax < control.check_gradient_tol, devfun.n_eval,
-                        str(r2.message), np.asarray(stage1_theta, float).copy(), tuple(log), H)
+                        message, np.asarray(stage1_theta, float).copy(), tuple(log), H)
+
+
+EIGENVALUE_FLOOR = 1e-6
+"""hybrid_newton: eigenvalues of the Hessian's free block are replaced by their absolute values, floored at this
+times the largest (a negative or zero curvature far from the optimum would not give a descent direction)."""
+
+
+BOUNDARY_FRACTION = 0.1
+"""hybrid_newton: one step takes a θ at most this fraction of the way to its lower bound, unless it is within
+BOUNDARY_JUMP of it. The deviance is even in a scalar term's θ (f(θ) = f(−θ)), so θ = 0 is a stationary
+point: a long step clipped at the bound could stop there although f falls as θ grows (a saddle)."""
+BOUNDARY_JUMP = 1e-4
+
+
+def boundary_floor(x, lower) -> np.ndarray:
+    """The lowest value each parameter may take in one :func:`hybrid_newton` step (:data:`BOUNDARY_FRACTION`)."""
+    finite = np.isfinite(lower)
+    gap = np.where(finite, x - np.where(finite, lower, 0.0), np.inf)
+    return np.where(finite & (gap > BOUNDARY_JUMP), lower + BOUNDARY_FRACTION * np.where(finite, gap, 0.0), lower)
+
+
+def _short(delta, control: GlmerControl) -> bool:
+    return delta is not None and float(np.max(np.abs(delta))) <= control.hybrid_step_tol
+
+
+def _hybrid_hessian(devfun, gradfun, x, g, upper, control: GlmerControl) -> np.ndarray | None:
+    """:func:`hybrid_newton`'s H at x (g = ∇f(x)), made positive definite: its eigenvalues replaced by their
+    absolute values floored at EIGENVALUE_FLOOR times the largest (far from the optimum H may be indefinite)."""
+    n = devfun.n_theta
+    modes = devfun.last_modes
+    if modes is None:
+        return None
+    A = modes.solve.evaluation.A  # at x: the PIRLS run of gradfun(x) is the devfun's last one
+    H = np.empty((len(x), len(x)))
+    for k in range(n):
+        h = control.gradient_hessian_step * max(1.0, abs(x[k]))
+        up = x.copy()
+        up[k] = x[k] + h if x[k] + h <= upper[k] else x[k] - h
+        H[:, k] = (gradfun(up)[1] - g) / (up[k] - x[k])
+    H[:n, :n] = (H[:n, :n] + H[:n, :n].T) / 2
+    H[:n, n:] = H[n:, :n].T
+    H[n:, n:] = A + A.T  # 2X'V⁻¹X
+    values, vectors = np.linalg.eigh(H)
+    if not np.all(np.isfinite(values)) or values[-1] <= 0:
+        return None
+    values = np.maximum(np.abs(values), EIGENVALUE_FLOOR * values[-1])
+    return (vectors * values) @ vectors.T
+
+
+def hybrid_newton(devfun: GlmerDeviance, gradfun, x, bounds, control: GlmerControl):
+    """Newton's method on f(θ, β) with a cheap Hessian: the columns of θ by forward differences of the exact
+    gradient (n_θ gradients), the β block by 2X'V⁻¹X at the current modes (the curvature of the penalised
+    deviance in β with ũ following; log|M| adds a part smaller by about the number of random effects over n),
+
+        H ≈ [[ (∇f(x + h e_k) − ∇f(x))_θ / h_k,  ... ],
+             [ (∇f(x + h e_k) − ∇f(x))_β / h_k,  2X'V⁻¹X ]],   symmetrised,
+
+    made positive definite (:func:`_hybrid_hessian`), a projected step (θ at a bound with the gradient pushing
+    out stays) halved until f does not rise. An
+    iteration costs 1 + n_θ gradients where L-BFGS-B must learn the β block's curvature over many; so this runs
+    for few θ's (``control.newton_max_theta``). Stops when the step would move no parameter by more than
+    ``control.hybrid_step_tol``, judged first with the last iteration's H (which saves its n_θ gradients); then
+    :func:`newton_polish_gradient` finishes with the full difference Hessian (which it need not retake). Returns
+    x, f, g, iterations and whether it stopped there (False: no descent direction; L-BFGS-B takes over)."""
+    lower = np.array([lo for lo, _ in bounds])
+    upper = np.array([hi for _, hi in bounds])
+    f, g = gradfun(x)
+    H = None
+    for it in range(1, control.newton_maxit + 1):
+        if H is not None and _short(newton_direction(x, g, H, bounds), control):
+            return x, f, g, it, True  # the last H already predicts a step too short to matter
+        H = _hybrid_hessian(devfun, gradfun, x, g, upper, control)
+        if H is None:
+            return x, f, g, it, False
+        delta = newton_direction(x, g, H, bounds)
+        if _short(delta, control):
+            return x, f, g, it, True
+        step = None if delta is None else newton_step(gradfun, x, delta, f, boundary_floor(x, lower), upper)
+        if step is None:
+            return x, f, g, it, False
+        x, (f, g) = step
+    return x, f, g, control.newton_maxit, False
 
 
 def gradient_hessian(gradfun, x, bounds, step: float) -> np.ndarray:
@@ -200,10 +300,10 @@ def gradient_hessian(gradfun, x, bounds, step: float) -> np.ndarray:
     return (H + H.T) / 2
 
 
-def newton_step(evaluate, x, g, H, f0: float, bounds, lower, upper):
-    """One Newton step x − t H⁻¹g on the free parameters (θ at a bound with the gradient pushing out stays), t
-    halved from 1 until f does not rise (``evaluate(x)`` returns a tuple whose first entry is f). Returns (the new
-    x, ``evaluate`` there), or None when there is no descent step (nothing free, H singular, no decrease)."""
+def newton_direction(x, g, H, bounds) -> np.ndarray | None:
+    """The Newton direction −H⁻¹g on the free parameters (θ at a bound with the gradient pushing out stays, its
+    entry 0), or None when there is none (nothing free, H singular, not a descent direction)."""
+    lower = np.array([lo for lo, _ in bounds])
     free = free_parameters(x, g, bounds) & ~((x <= lower) & (g > 0))
     if not free.any():
         return None
@@ -212,8 +312,14 @@ def newton_step(evaluate, x, g, H, f0: float, bounds, lower, upper):
         delta[free] = -np.linalg.solve(H[np.ix_(free, free)], g[free])
     except np.linalg.LinAlgError:
         return None
-    if not np.all(np.isfinite(delta)) or g @ delta >= 0:  # not a descent direction: keep x
+    if not np.all(np.isfinite(delta)) or g @ delta >= 0:
         return None
+    return delta
+
+
+def newton_step(evaluate, x, delta, f0: float, lower, upper):
+    """The step x + t·delta (clipped to the bounds), t halved from 1 until f does not rise (``evaluate(x)`` returns
+    a tuple whose first entry is f). Returns (the new x, ``evaluate`` there), or None when no t ≥ 1e-3 lowers f."""
     t = 1.0
     while t > 1e-3:
         trial = np.clip(x + t * delta, lower, upper)
@@ -234,15 +340,14 @@ def newton_polish_gradient(gradfun, x, f0: float, g, bounds, control: GlmerContr
     H = gradient_hessian(gradfun, x, bounds, control.gradient_hessian_step)
     at, steps = x, 0
     while steps < control.newton_steps:
-        step = newton_step(gradfun, x, g, H, f0, bounds, lower, upper)
+        delta = newton_direction(x, g, H, bounds)
+        if delta is None or float(np.max(np.abs(delta))) <= control.newton_tol:
+            break  # (converged: the step would move no parameter by more than newton_tol)
+        step = newton_step(gradfun, x, delta, f0, lower, upper)
         if step is None:
             break
-        trial, (ft, gt) = step
-        moved = float(np.max(np.abs(trial - x)))
-        x, f0, g = trial, ft, gt
+        x, (f0, g) = step
         steps += 1
-        if moved <= control.newton_tol:
-            break
     if float(np.max(np.abs(x - at))) > control.hessian_reuse:  # the H of the standard errors, at the optimum
         H = gradient_hessian(gradfun, x, bounds, control.gradient_hessian_step)
         f0, g = gradfun(x)
@@ -316,7 +421,8 @@ def newton_polish(fun, x, f0: float, bounds, control: GlmerControl):
             g = central_gradient(fun, x, bounds, control.fd_step)
         if steps >= control.newton_steps:
             break
-        step = newton_step(lambda z: (fun(z),), x, g, H, f0, bounds, lower, upper)
+        delta = newton_direction(x, g, H, bounds)
+        step = None if delta is None else newton_step(lambda z: (fun(z),), x, delta, f0, lower, upper)
         if step is None:
             break
         trial, (ft,) = step
