@@ -55,6 +55,7 @@ class GlmerDeviance:
         self.beta_glm, self.separated = glm_start(design.X, family, self.y, self.prior_weights, self.offset)
         self._last_b: list | None = None
         self._last: PirlsResult | None = None  # the last converged modes (speed only: see predicted_mode)
+        self._pinned: PirlsResult | None = None  # modes kept by :meth:`pin`
         self._last_joint_beta: np.ndarray | None = None  # β of the last run with β inside PIRLS (stage 1)
         self.n_eval = 0
         self.response: GlmmResponse | None = None  # how glmer read the response (set by glmer_devfun)
@@ -92,12 +93,21 @@ class GlmerDeviance:
         """The modes of the last converged PIRLS run (None if it did not converge)."""
         return self._last
 
+    def pin(self) -> None:
+        """Keep the last converged modes for a later call at the same (θ, β) (speed only: the optimiser pins its
+        current point before it evaluates points around it for a Hessian, then returns to it)."""
+        self._pinned = self._last
+
     def modes(self, theta, beta=None, warm: bool = True) -> PirlsResult:
         """The conditional modes at θ and β (``beta=None``: β moves with u). ``warm``: PIRLS starts from the last
         modes (and, with β moving, the last such β), else from u = 0 and the GLM's β."""
         theta = np.atleast_1d(np.asarray(theta, float))
         start = self._last_b if warm else None
         fixed = beta is not None
+        for kept in (self._last, self._pinned) if fixed and warm else ():
+            if kept is not None and np.array_equal(kept.theta, theta) and np.array_equal(kept.beta, beta):
+                self._last, self._last_b = kept, kept.b_terms  # the modes at this very point, kept (speed only)
+                return kept
         last = self._last if warm else None
         if fixed and last is not None and has_inverse_entries(self.engine):
             predicted = predicted_mode(self, last, theta, beta)  # speed only: exact to first order in the step

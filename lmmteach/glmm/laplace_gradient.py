@@ -232,8 +232,10 @@ def laplace_gradient(devfun, params) -> tuple[float, np.ndarray]:
     s, W, dW, W_obs = _family_terms(family, y, modes.eta, modes.mu, weights)
     z = family.working(y, modes.eta, devfun.offset, 1.0, modes.mu)[1]
     # the engine reweighted by W at η̃: PIRLS's last solve already holds those cross-products (speed only)
-    weighted = devfun.engine._new(modes.solve.evaluation.cp) if modes.converged else devfun.engine.reweighted(W, z)
-    ev = weighted.evaluate(theta, gradient=True)
+    if modes.converged:  # (the factor of the last solve, with the gradient added: speed only)
+        ev = devfun.engine._new(modes.solve.evaluation.cp).with_gradient(modes.solve.evaluation)
+    else:
+        ev = devfun.engine.reweighted(W, z).evaluate(theta, gradient=True)
     structures, thetas = devfun.structures, devfun.split(theta)
     lambdas = [st.factor(t) for st, t in zip(structures, thetas)]
     layout = _Layout(design, lambdas)

@@ -62,7 +62,8 @@ class GlmerControl:
     stage2: str = "newton"  # exact-gradient stage 2: "newton" (with lbfgs as its fallback) or "lbfgs" (see below)
     newton_max_theta: int = 4  # "newton" only for at most this many θ's (each iteration costs 1 + n_θ gradients)
     newton_maxit: int = 30  # most iterations of the "newton" search
-    hybrid_step_tol: float = 1e-5  # the "newton" search stops when its step would move no parameter by more
+    hybrid_step_tol: float = 5e-5  # the "newton" search stops when its step would move no parameter by more
+    #                                (below hessian_reuse, so that the polish's H serves the standard errors)
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,8 @@ def _stage2_gradient(devfun: GlmerDeviance, x0, bounds, control: GlmerControl, s
 
 def _finish_gradient(devfun, gradfun, x, f, g, bounds, control, stage1_theta, log, message) -> GlmerOptimum:
     n = devfun.n_theta
+    devfun(x)  # x's modes (pinned by the search, else one PIRLS run from its last evaluation, next to x)
+    devfun.pin()  # kept while the Hessian evaluates around x
     x, dev, grad, H, steps = newton_polish_gradient(gradfun, x, f, g, bounds, control)
     free = free_parameters(x, grad, bounds)
     gmax = float(np.max(np.abs(grad[free]))) if free.any() else 0.0
@@ -262,6 +265,7 @@ def hybrid_newton(devfun: GlmerDeviance, gradfun, x, bounds, control: GlmerContr
     lower = np.array([lo for lo, _ in bounds])
     upper = np.array([hi for _, hi in bounds])
     f, g = gradfun(x)
+    devfun.pin()  # the modes at x, for when the search ends here after evaluating around it
     H = None
     for it in range(1, control.newton_maxit + 1):
         if H is not None and _short(newton_direction(x, g, H, bounds), control):
@@ -276,6 +280,7 @@ def hybrid_newton(devfun: GlmerDeviance, gradfun, x, bounds, control: GlmerContr
         if step is None:
             return x, f, g, it, False
         x, (f, g) = step
+        devfun.pin()
     return x, f, g, control.newton_maxit, False
 
 

@@ -588,7 +588,11 @@ class BlockedDeviance(RandomEffectsDeviance):
     def _evaluate(self, theta, gradient: bool = False) -> BlockedEvaluation:
         """The profiled deviance at θ (the module docstring); with ``gradient`` also ∂d/∂θ and ∂d/∂C."""
         e = self._factor_and_solve(theta)
-        if not gradient:
+        return self.with_gradient(e) if gradient else e
+
+    def with_gradient(self, e: BlockedEvaluation) -> BlockedEvaluation:
+        """``e`` with ∂d/∂θ and ∂d/∂C, from the factor it holds (no second factorisation)."""
+        if e.gradient is not None:
             return e
         dC, W, S = self._gradient_C(e)
         grad = np.concatenate([np.einsum("ij,kij->k", G, s.relcov_grad(t))
