@@ -350,7 +350,8 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
     The stages, as lme4's: :func:`glmer_devfun` (response, design, deviance function) →
     :func:`~lmmteach.glmm.optimize.optimize_glmer` → :class:`GeneralizedLinearMixedModel`.
     """
-    devfun = glmer_devfun(formula, data, family, nAGQ, weights, offset, contrasts)
+    with one_blas_thread():  # small products: a second BLAS thread's wake-up costs more than it gives
+        devfun = glmer_devfun(formula, data, family, nAGQ, weights, offset, contrasts)
     opt = optimize_glmer(devfun, control)
     call = {"formula": formula, "family": devfun.family, "nAGQ": nAGQ, "control": control}
     assert devfun.response is not None  # set by glmer_devfun

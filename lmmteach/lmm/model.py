@@ -28,7 +28,7 @@ from .engine import mk_devfun
 from .fitted import MixedModelFit, ProfiledFit
 from .profiled import RandomEffectsDeviance
 from .control import LmerControl
-from .optimize import OptimizerResult, optimize_lmer, optimize_warm, optimize_warm_many
+from .optimize import OptimizerResult, one_blas_thread, optimize_lmer, optimize_warm, optimize_warm_many
 from .._util import warn_user
 
 if TYPE_CHECKING:
@@ -309,8 +309,9 @@ def lmer(formula: str, data: pd.DataFrame, reml: bool = True, contrasts: dict | 
     """
     if not isinstance(reml, (bool, np.bool_)):
         raise TypeError(f"reml must be True or False, not {reml!r}")
-    design = lformula(formula, data, contrasts, weights=weights, offset=offset)
-    devfun = mk_devfun(design, reml=reml)
+    with one_blas_thread():  # (the design's tall products too: a second BLAS thread's wake-up costs more)
+        design = lformula(formula, data, contrasts, weights=weights, offset=offset)
+        devfun = mk_devfun(design, reml=reml)
     if start is not None:  # lme4's start: θ, one value per covariance parameter, all finite
         try:
             start = np.asarray(start, dtype=float).ravel()
