@@ -82,8 +82,9 @@ class GeneralizedLinearMixedModel(MixedModelFit):
 
     @property
     def hessian(self) -> np.ndarray:
-        """∂²(−2 log L)/∂(θ, β)² at the optimum by central differences (lme4's ``optinfo$derivs$Hessian``),
-        from the last Newton step of the fit (:func:`lmmteach.glmm.optimize.newton_polish`)."""
+        """∂²(−2 log L)/∂(θ, β)² at the optimum by central differences (lme4's ``optinfo$derivs$Hessian``): the
+        fit's own (of the exact gradient, :func:`lmmteach.glmm.optimize.gradient_hessian`, or of the deviance,
+        :func:`~lmmteach.glmm.optimize.newton_polish`), else second differences of the deviance here."""
         if self.optimum.hessian is not None:
             return self.optimum.hessian
         x = np.r_[self.optimum.theta, self.optimum.beta]

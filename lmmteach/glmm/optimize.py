@@ -9,11 +9,13 @@
 Stage 2 for the Laplace approximation (nAGQ = 1) uses the **exact gradient** of the deviance
 (:func:`lmmteach.glmm.laplace_gradient.laplace_gradient`) and then starts from θ₀ and the GLM's β without
 stage 1 (``GlmerControl.stage1 = None``; measured: stage 1's 36 θ-only evaluations cost more than the
-L-BFGS-B evaluations they save, on VerbAgg and on 10⁵ crossed binary rows): L-BFGS-B within θ's bounds, then Newton steps
-x ← x − H⁻¹g with H the Hessian lme4 also computes at the end (its ``derivs``, for the convergence check and
-the standard errors), here by central differences of the exact *gradient* (:func:`gradient_hessian`, 2k
-gradients instead of k(k + 1) deviances). The convergence check (lme4's ``check.conv.grad``) reads the exact
-gradient.
+gradient evaluations they save, on VerbAgg and on 10⁵ crossed binary rows). The search, for a few θ's
+(``GlmerControl.newton_max_theta``), is Newton's method with a cheap Hessian (:func:`hybrid_newton`: the θ columns
+by forward differences of the gradient, the β block 2X'V⁻¹X from the PIRLS factor); for more θ's, or when it finds
+no descent direction, L-BFGS-B within θ's bounds. Then Newton steps x ← x − H⁻¹g with H the Hessian lme4 also
+computes at the end (its ``derivs``, for the convergence check and the standard errors), here by central
+differences of the exact *gradient* (:func:`gradient_hessian`, 2k gradients instead of k(k + 1) deviances). The
+convergence check (lme4's ``check.conv.grad``) reads the exact gradient.
 
 For adaptive quadrature (nAGQ > 1) and the sparse Schur complement (no M⁻¹ entries) stage 2 keeps the
 derivative-free path: COBYQA stopped early (trust region 1e-2), then Newton steps on the finite-difference
@@ -128,6 +130,9 @@ def _optimize(devfun: GlmerDeviance, control: GlmerControl, theta0, beta0) -> Gl
                    f"theta = {np.round(theta, 5)}")
     bounds = theta_bounds + [(-np.inf, np.inf)] * devfun.p
     if exact:
+        if beta0 is None and not control.stage1:  # β of the joint PIRLS mode at θ₀ (the conditional scale)
+            beta = devfun.modes(theta).beta
+            log.append("beta from PIRLS at the starting theta (beta moving with u)")
         return _stage2_gradient(devfun, np.r_[theta, beta], bounds, control, theta, log)
     r2 = _cobyqa(devfun, np.r_[theta, beta], bounds, control.stage2_radius, control, control.initial_radius)
     log.append(f"stage 2 (theta and beta, nAGQ = {devfun.nAGQ}): deviance {r2.fun:.6f} after {r2.nfev} evaluations "
