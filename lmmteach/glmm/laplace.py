@@ -27,7 +27,7 @@ import numpy as np
 
 from .family import Family, ResponseLogLik
 from .laplace_gradient import has_inverse_entries, predicted_mode
-from .pirls import PirlsResult, glm_start, pirls, pls_engine
+from .pirls import PIRLS_TOL, PirlsResult, glm_start, pirls, pls_engine
 from .quadrature import MAX_NAGQ, agq_deviance
 from .response import GlmmResponse
 
@@ -98,9 +98,11 @@ class GlmerDeviance:
         current point before it evaluates points around it for a Hessian, then returns to it)."""
         self._pinned = self._last
 
-    def modes(self, theta, beta=None, warm: bool = True) -> PirlsResult:
+    def modes(self, theta, beta=None, warm: bool = True, tol: float | None = None) -> PirlsResult:
         """The conditional modes at θ and β (``beta=None``: β moves with u). ``warm``: PIRLS starts from the last
-        modes (and, with β moving, the last such β), else from u = 0 and the GLM's β."""
+        modes (and, with β moving, the last such β), else from u = 0 and the GLM's β. ``tol``: a looser PIRLS
+        tolerance than :data:`~lmmteach.glmm.pirls.PIRLS_TOL` for an approximate answer (speed only: such modes are
+        neither kept nor used to start the next run)."""
         theta = np.atleast_1d(np.asarray(theta, float))
         start = self._last_b if warm else None
         fixed = beta is not None
@@ -115,12 +117,14 @@ class GlmerDeviance:
         if not fixed:  # β moves with u: from the last such run's β (it goes with the start's b)
             beta = self._last_joint_beta if warm and self._last_joint_beta is not None else self.beta_glm
         r = pirls(self.design, self.family, self.y, self.prior_weights, self.offset, theta, beta, fixed, start,
-                  self.engine, self.loglik)
+                  self.engine, self.loglik, PIRLS_TOL if tol is None else tol)
+        self.n_eval += 1
+        if tol is not None:
+            return r
         if not fixed:
             self._last_joint_beta = r.beta
         self._last_b = r.b_terms
         self._last = r if r.converged else None
-        self.n_eval += 1
         self.n_unconverged += not r.converged
         return r
 

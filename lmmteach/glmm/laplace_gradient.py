@@ -216,17 +216,19 @@ def _level_sums(values: np.ndarray, group: np.ndarray, n_levels: int) -> np.ndar
                     axis=1)
 
 
-def laplace_gradient(devfun, params) -> tuple[float, np.ndarray]:
+def laplace_gradient(devfun, params, pirls_tol: float | None = None) -> tuple[float, np.ndarray]:
     """(f, ∂f/∂(θ, β)) for the Laplace deviance f(θ, β) of ``devfun`` (a :class:`~lmmteach.glmm.laplace.GlmerDeviance`
     with nAGQ = 1) at params = (θ, β): the equations of the module docstring. One PIRLS run (warm), one
-    reweighted factorisation with its gradient, one solve (two factorisations for a non-canonical link)."""
+    reweighted factorisation with its gradient, one solve (two factorisations for a non-canonical link).
+    ``pirls_tol``: a looser PIRLS tolerance for an approximate gradient (speed only: the quasi-Newton
+    Hessian's columns, :func:`lmmteach.glmm.optimize.hybrid_newton`)."""
     if not has_exact_gradient(devfun):
         raise ValueError("the exact Laplace gradient needs nAGQ = 1 and an engine with M⁻¹ entries "
                          "(not the sparse Schur complement)")
     params = np.asarray(params, float)
     n_theta = devfun.n_theta
     theta, beta = params[:n_theta], params[n_theta:]
-    modes = devfun.modes(theta, beta)
+    modes = devfun.modes(theta, beta, tol=pirls_tol)
     f = devfun.deviance_at(modes)
     family, y, weights, design = devfun.family, devfun.y, devfun.prior_weights, devfun.design
     s, W, dW, W_obs = _family_terms(family, y, modes.eta, modes.mu, weights)

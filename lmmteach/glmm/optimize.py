@@ -228,7 +228,12 @@ def _short(delta, control: GlmerControl) -> bool:
     return delta is not None and float(np.max(np.abs(delta))) <= control.hybrid_step_tol
 
 
-def _hybrid_hessian(devfun, gradfun, x, g, upper, control: GlmerControl) -> np.ndarray | None:
+HYBRID_PIRLS_TOL = 1e-7
+"""PIRLS's tolerance for the gradients of :func:`hybrid_newton`'s difference columns: an approximate H needs them
+to about 1e-3 relative only, and PIRLS then stops after one solve from its first-order start (speed only)."""
+
+
+def _hybrid_hessian(devfun, x, g, upper, control: GlmerControl) -> np.ndarray | None:
     """:func:`hybrid_newton`'s H at x (g = ∇f(x)), made positive definite: its eigenvalues replaced by their
     absolute values floored at EIGENVALUE_FLOOR times the largest (far from the optimum H may be indefinite)."""
     n = devfun.n_theta
@@ -241,7 +246,7 @@ def _hybrid_hessian(devfun, gradfun, x, g, upper, control: GlmerControl) -> np.n
         h = control.gradient_hessian_step * max(1.0, abs(x[k]))
         up = x.copy()
         up[k] = x[k] + h if x[k] + h <= upper[k] else x[k] - h
-        H[:, k] = (gradfun(up)[1] - g) / (up[k] - x[k])
+        H[:, k] = (laplace_gradient(devfun, up, HYBRID_PIRLS_TOL)[1] - g) / (up[k] - x[k])
     H[:n, :n] = (H[:n, :n] + H[:n, :n].T) / 2
     H[:n, n:] = H[n:, :n].T
     H[n:, n:] = A + A.T  # 2X'V⁻¹X
@@ -275,7 +280,7 @@ def hybrid_newton(devfun: GlmerDeviance, gradfun, x, bounds, control: GlmerContr
     for it in range(1, control.newton_maxit + 1):
         if H is not None and _short(newton_direction(x, g, H, bounds), control):
             return x, f, g, it, True  # the last H already predicts a step too short to matter
-        H = _hybrid_hessian(devfun, gradfun, x, g, upper, control)
+        H = _hybrid_hessian(devfun, x, g, upper, control)
         if H is None:
             return x, f, g, it, False
         delta = newton_direction(x, g, H, bounds)

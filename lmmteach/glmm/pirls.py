@@ -111,11 +111,11 @@ class PirlsResult:
 
 
 def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, beta_fixed: bool,
-          b_start=None, engine=None, loglik: ResponseLogLik | None = None) -> PirlsResult:
+          b_start=None, engine=None, loglik: ResponseLogLik | None = None, tol: float = PIRLS_TOL) -> PirlsResult:
     """The conditional modes at θ (and at β when ``beta_fixed``; otherwise β moves with u, starting from
     ``beta_start``), from the random effects ``b_start`` (zero if None). See the module docstring. ``engine``:
     :func:`pls_engine` of the design, ``loglik``: ``ResponseLogLik.of(family, y, prior_weights)`` (each built
-    here if None; a deviance function builds them once)."""
+    here if None; a deviance function builds them once). ``tol``: the convergence tolerance (:data:`PIRLS_TOL`)."""
     engine = pls_engine(design) if engine is None else engine
     loglik = ResponseLogLik.of(family, y, prior_weights) if loglik is None else loglik
     theta = np.asarray(theta, float)
@@ -132,7 +132,7 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
         W, z = family.working(y, eta, offset, prior_weights, mu)
         sol = solve_weighted_pls(engine, theta, W, z, beta if beta_fixed else None)
         new_eta = trial_eta = linear_predictor(design, sol.beta, sol.b_terms, offset)
-        if _relative_move(new_eta, eta) <= PIRLS_TOL:
+        if _relative_move(new_eta, eta) <= tol:
             # converged at the current η: W and log|L|² of this solve belong to it exactly
             return _result(loglik, theta, beta, eta, mu, b_terms, u, W, pdev, sol, it, True, history)
         step, (new_pdev, new_mu) = 1.0, _penalised_deviance(family, loglik, new_eta, sol.u)
@@ -140,7 +140,7 @@ def pirls(design, family: Family, y, prior_weights, offset, theta, beta_start, b
             step /= 2  # step halving: η, β and u move together (b = Λu is linear)
             trial_eta = eta + step * (new_eta - eta)
             new_pdev, new_mu = _penalised_deviance(family, loglik, trial_eta, u + step * (sol.u - u))
-        if _relative_move(trial_eta, eta) <= PIRLS_TOL:  # (after step halving: no move left)
+        if _relative_move(trial_eta, eta) <= tol:  # (after step halving: no move left)
             return _result(loglik, theta, beta, eta, mu, b_terms, u, W, pdev, sol, it, True, history)
         beta = beta + step * (sol.beta - beta)
         b_terms = [b + step * (nb - b) for b, nb in zip(b_terms, sol.b_terms)]
