@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .family import Family, ResponseLogLik
-from .laplace_gradient import has_inverse_entries, predicted_mode
+from .laplace_gradient import _Layout, has_inverse_entries, predicted_mode
 from .pirls import PIRLS_TOL, PirlsResult, glm_start, pirls, pls_engine
 from .quadrature import MAX_NAGQ, agq_deviance
 from .response import GlmmResponse
@@ -56,6 +56,7 @@ class GlmerDeviance:
         self._last_b: list | None = None
         self._last: PirlsResult | None = None  # the last converged modes (speed only: see predicted_mode)
         self._pinned: PirlsResult | None = None  # modes kept by :meth:`pin`
+        self._layout: tuple = (None, None)  # (θ, its layout): see :meth:`layout`
         self._last_joint_beta: np.ndarray | None = None  # β of the last run with β inside PIRLS (stage 1)
         self.n_eval = 0
         self.response: GlmmResponse | None = None  # how glmer read the response (set by glmer_devfun)
@@ -82,6 +83,15 @@ class GlmerDeviance:
     def split(self, theta) -> list[np.ndarray]:
         theta = np.atleast_1d(np.asarray(theta, float))
         return [theta[idx] for idx in self._slices]
+
+    def layout(self, theta):
+        """Where each term's random effects sit in u, with the rows' Λ'z_i at θ (the exact gradient's
+        :class:`~lmmteach.glmm.laplace_gradient._Layout`); the last one is kept (speed only: the gradient and the
+        next PIRLS start ask for the same θ)."""
+        theta = np.atleast_1d(np.asarray(theta, float))
+        if self._layout[0] is None or not np.array_equal(self._layout[0], theta):
+            self._layout = (theta.copy(), _Layout(self.design, self.lambdas(theta)))
+        return self._layout[1]
 
     def lambdas(self, theta) -> list[np.ndarray]:
         """λ_j(θ) of every term (q_j × q_j lower triangular): Σ_j = λ_j λ_j' (σ = 1 in these families)."""

@@ -81,16 +81,21 @@ def predicted_mode(devfun, last, theta, beta) -> list | None:
     zeroth order). One solve through the last factor instead of PIRLS iterations from ũ₀: the Hessian's
     difference steps and the optimiser's short steps start within ~|Δ|² of the mode. Returns b by term, or None
     when the start would move some η_i by more than :data:`PREDICTION_MAX_MOVE`."""
-    lam0, lam1 = devfun.lambdas(last.theta), devfun.lambdas(theta)
-    at0 = _Layout(devfun.design, lam0)
-    step = _Layout(devfun.design, [b - a for a, b in zip(lam0, lam1)])
-    delta_eta = devfun.design.X @ (np.asarray(beta, float) - last.beta) + step.times(last.u)
-    family = devfun.family
-    d1 = family.link.mu_eta(last.eta, last.mu)
-    score = devfun.prior_weights * (devfun.y - last.mu) * d1 / family.variance(last.mu)
-    rhs = step.crossprod(score) - at0.crossprod(last.weights * delta_eta)
+    at0, lam1 = devfun.layout(last.theta), devfun.lambdas(theta)
+    beta_step = np.asarray(beta, float) - last.beta
+    delta_eta = devfun.design.X @ beta_step if beta_step.any() else np.zeros(len(devfun.y))
+    same_theta = np.array_equal(theta, last.theta)  # (β-only steps: ΔΛ = 0)
+    if not same_theta:
+        step = _Layout(devfun.design, [b - a for a, b in zip(at0.lambdas, lam1)])
+        delta_eta += step.times(last.u)
+    rhs = -at0.crossprod(last.weights * delta_eta)
+    if not same_theta:
+        family = devfun.family
+        d1 = family.link.mu_eta(last.eta, last.mu)
+        rhs += step.crossprod(devfun.prior_weights * (devfun.y - last.mu) * d1 / family.variance(last.mu))
     du = last.solve.evaluation.solve_M(rhs)
-    if np.max(np.abs(delta_eta + at0.times(du) + step.times(du)), initial=0.0) > PREDICTION_MAX_MOVE:
+    moved = delta_eta + at0.times(du) + (0.0 if same_theta else step.times(du))
+    if np.max(np.abs(moved), initial=0.0) > PREDICTION_MAX_MOVE:
         return None  # (η moves by XΔβ + ZΛ₁(ũ₀ + dũ) − ZΛ₀ũ₀)
     return [uk @ lam.T for uk, lam in zip(at0.split(last.u + du), lam1)]
 
@@ -185,9 +190,10 @@ class _Layout:
     def times(self, v: np.ndarray) -> np.ndarray:
         """ZΛv for v in u's order: row i takes z_i'λ v at its levels."""
         parts = self.split(v)
-        out = np.zeros(len(self.group1))
-        for k, blk in enumerate(self.blocks):
-            out += np.einsum("nq,nq->n", blk.Z @ self.lambdas[k], parts[k][blk.group])
+        v1 = v[: self.l1 * self.q1].reshape(self.l1, self.q1)  # block 1's terms side by side, as ``a``
+        out = np.einsum("nq,nq->n", self.a, np.take(v1, self.group1, axis=0))
+        for k in self.rest:
+            out += np.einsum("nq,nq->n", self.b[k], np.take(parts[k], self.blocks[k].group, axis=0))
         return out
 
     def leverages(self, inv) -> np.ndarray:
@@ -239,8 +245,7 @@ def laplace_gradient(devfun, params, pirls_tol: float | None = None) -> tuple[fl
     else:
         ev = devfun.engine.reweighted(W, z).evaluate(theta, gradient=True)
     structures, thetas = devfun.structures, devfun.split(theta)
-    lambdas = [st.factor(t) for st, t in zip(structures, thetas)]
-    layout = _Layout(design, lambdas)
+    layout = devfun.layout(theta)
     # log|M| at fixed W, through C: the LMM engine's ∂log|V|/∂C mapped by ∂C/∂θ_k
     dlogdet = ev.dlogdetV_dC
     parts, offset = [], 0
