@@ -175,7 +175,10 @@ def spherical_start(design, theta, b_terms) -> tuple[list, np.ndarray]:
     us, bs = [], []
     for s, t, b in zip(structures, parts, b_terms):
         lam = s.factor(t)
-        u = np.linalg.lstsq(lam, b.T, rcond=None)[0].T
+        if lam.shape == (1, 1):  # a scalar term (speed only: the same least-squares solution)
+            u = b / lam[0, 0] if lam[0, 0] != 0 else np.zeros_like(b)
+        else:
+            u = np.linalg.lstsq(lam, b.T, rcond=None)[0].T
         us.append(u)
         bs.append(u @ lam.T)
     first = [k for k, blk in enumerate(design.blocks) if blk.group_name == design.blocks[0].group_name]
