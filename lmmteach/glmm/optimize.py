@@ -61,7 +61,7 @@ class GlmerControl:
     lbfgs_gtol: float = 1e-3  # L-BFGS-B stops when max|projected gradient| is below this (Newton steps finish)
     lbfgs_ftol: float = 1e-12  # or when the deviance decreases by less than this relative amount
     gradient_hessian_step: float = 1e-4  # the Hessian from gradient differences: step × max(1, |x|)
-    stage2: str = "newton"  # exact-gradient stage 2: "newton" (with lbfgs as its fallback) or "lbfgs" (see below)
+    stage2: str = "newton"  # exact-gradient search: "newton" (hybrid_newton, L-BFGS-B its fallback) or "lbfgs"
     newton_max_theta: int = 4  # "newton" only for at most this many θ's (each iteration costs 1 + n_θ gradients)
     newton_maxit: int = 30  # most iterations of the "newton" search
     hybrid_step_tol: float = 5e-5  # the "newton" search stops when its step would move no parameter by more
@@ -160,6 +160,8 @@ def _stage2_gradient(devfun: GlmerDeviance, x0, bounds, control: GlmerControl, s
 
     n = devfun.n_theta
     x0 = np.asarray(x0, float)
+    if control.stage2 not in ("newton", "lbfgs"):
+        raise ValueError(f"GlmerControl.stage2 must be 'newton' or 'lbfgs', not {control.stage2!r}")
     if control.stage2 == "newton" and n <= control.newton_max_theta:
         x, f, g, iterations, done = hybrid_newton(devfun, gradfun, x0, bounds, control)
         log.append(f"stage 2 (theta and beta, nAGQ = 1, exact gradient, Newton with the beta block 2X'V^-1X): "
@@ -206,8 +208,8 @@ def _finish_gradient(devfun, gradfun, x, f, g, bounds, control, stage1_theta, lo
 
 
 EIGENVALUE_FLOOR = 1e-6
-"""hybrid_newton: eigenvalues of the Hessian's free block are replaced by their absolute values, floored at this
-times the largest (a negative or zero curvature far from the optimum would not give a descent direction)."""
+"""hybrid_newton: the Hessian's eigenvalues are replaced by their absolute values, floored at this times the
+largest (a negative or zero curvature far from the optimum would not give a descent direction)."""
 
 
 BOUNDARY_FRACTION = 0.1
@@ -225,6 +227,7 @@ def boundary_floor(x, lower) -> np.ndarray:
 
 
 def _short(delta, control: GlmerControl) -> bool:
+    """Whether a Newton direction would move no parameter by more than ``control.hybrid_step_tol``."""
     return delta is not None and float(np.max(np.abs(delta))) <= control.hybrid_step_tol
 
 
@@ -266,7 +269,7 @@ def hybrid_newton(devfun: GlmerDeviance, gradfun, x, bounds, control: GlmerContr
              [ (∇f(x + h e_k) − ∇f(x))_β / h_k,  2X'V⁻¹X ]],   symmetrised,
 
     made positive definite (:func:`_hybrid_hessian`), a projected step (θ at a bound with the gradient pushing
-    out stays) halved until f does not rise. An
+    out stays; a θ goes at most :data:`BOUNDARY_FRACTION` of the way to 0) halved until f does not rise. An
     iteration costs 1 + n_θ gradients where L-BFGS-B must learn the β block's curvature over many; so this runs
     for few θ's (``control.newton_max_theta``). Stops when the step would move no parameter by more than
     ``control.hybrid_step_tol``, judged first with the last iteration's H (which saves its n_θ gradients); then
