@@ -13,8 +13,12 @@ a correlation whose deviance at ±1 is within z² has the end point ±1.
 
 Each inner minimisation starts on the first-order path of the optimum, z(v) ≈ ẑ − H_oo⁻¹ H_oψ (v − ψ̂) (H the
 Hessian on this scale, J'H_θJ from the fit's Hessian H_θ in (θ, β) and the Jacobian J = ∂(θ, β)/∂(ψ, β);
-o the other parameters), and takes chord-Newton steps z ← z − H_oo⁻¹ g(z) with central-difference
-gradients g; Brent's method then needs a few such minimisations per end point.
+o the other parameters), and takes chord-Newton steps z ← z − H_oo⁻¹ g(z). The gradient g in ψ is the exact
+gradient of the Laplace deviance in (θ, β) (:func:`~lmmteach.glmm.laplace_gradient.laplace_gradient`) times
+J(ψ) = ∂(θ, β)/∂(ψ, β) at the current ψ (the chain rule; J by central differences of θ(ψ), which costs no
+deviance); where there is no exact gradient (adaptive quadrature, the sparse Schur complement, a correlation
+next to ±1) central differences of the deviance. Brent's method then needs a few such minimisations per end
+point.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from scipy import optimize, stats
 
 from ..lmm.covariance import check_sdcor_scale, sd_cor_blocks, sdcor_bounds, sdcor_of_theta, theta_from_blocks
 from ..lmm.optimize import one_blas_thread
+from .laplace_gradient import has_exact_gradient, laplace_gradient
 from .optimize import central_gradient
 
 __all__ = ["profile_deviance", "profile_interval", "profile_confint", "parameter_names", "PROFILE_XTOL"]
@@ -65,24 +70,27 @@ class _Profile:
         self.index = index
         self.bounds = sdcor_bounds(self.structures) + [(-np.inf, np.inf)] * model.devfun.p
         self.others = [k for k in range(len(self.x_hat)) if k != index]
-        J = self._jacobian()
+        J = self._jacobian(psi_hat)
+        if J is None:  # a correlation at ±1 with others: no covariance matrix nearby
+            raise ValueError("the estimated correlations lie on the edge of the valid covariance matrices: "
+                             "no profile on lme4's SD/correlation scale here")
+        self.exact = has_exact_gradient(self.devfun)
         self.H = H = J.T @ model.hessian @ J
         self.H_oo = H[np.ix_(self.others, self.others)]
         self.path = -np.linalg.solve(self.H_oo, H[self.others, index])  # dz/dv at the optimum
 
-    def _jacobian(self) -> np.ndarray:
-        """J = ∂(θ, β)/∂(ψ, β) at the estimates: central differences in ψ (one-sided at a bound); β maps to itself."""
+    def _jacobian(self, psi) -> np.ndarray | None:
+        """J = ∂(θ, β)/∂(ψ, β) at ψ: central differences in ψ (one-sided at a bound); β maps to itself. None where
+        a nearby ψ makes no covariance matrix."""
         k, n = len(self.x_hat), self.n_psi
         J = np.eye(k)
-        psi = self.x_hat[:n]
         for c in range(n):
             lo, hi = self.bounds[c]
             up, down = psi.copy(), psi.copy()
             up[c], down[c] = min(psi[c] + JACOBIAN_STEP, hi), max(psi[c] - JACOBIAN_STEP, lo)
             t_up, t_down = _theta_of_psi(self.structures, up), _theta_of_psi(self.structures, down)
-            if t_up is None or t_down is None:  # a correlation at ±1 with others: no covariance matrix nearby
-                raise ValueError("the estimated correlations lie on the edge of the valid covariance matrices: "
-                                 "no profile on lme4's SD/correlation scale here")
+            if t_up is None or t_down is None:
+                return None
             J[:n, c] = (t_up - t_down) / (up[c] - down[c])
         return J
 
@@ -107,7 +115,9 @@ class _Profile:
         z = np.maximum(self.x_hat[self.others] + self.path * (v - self.x_hat[self.index]), lower)
         dev = f(z)
         for _ in range(INNER_MAXIT):
-            g = central_gradient(f, z, bounds, GRADIENT_STEP)
+            g = self._gradient(v, z)
+            if g is None:
+                g = central_gradient(f, z, bounds, GRADIENT_STEP)
             step = -np.linalg.solve(self.H_oo, g)
             t = 1.0
             while True:  # halve a step that does not lower D (far from the optimum the chord is rough)
@@ -122,6 +132,19 @@ class _Profile:
             if moved <= INNER_TOL or d_trial > dev:
                 break
         return dev
+
+    def _gradient(self, v: float, z: np.ndarray) -> np.ndarray | None:
+        """∂D/∂z at ψ = v by the chain rule, J(ψ)'∇f(θ, β) on the other parameters (module docstring); None
+        without an exact gradient."""
+        if not self.exact:
+            return None
+        x = self.full(v, z)
+        psi = x[: self.n_psi]
+        theta = _theta_of_psi(self.structures, psi)
+        J = None if theta is None else self._jacobian(psi)
+        if J is None:
+            return None
+        return (J.T @ laplace_gradient(self.devfun, np.r_[theta, x[self.n_psi :]])[1])[self.others]
 
     def zeta(self, v: float) -> float:
         return float(np.sign(v - self.x_hat[self.index]) * np.sqrt(max(self.deviance(v) - self.d_hat, 0.0)))
