@@ -57,7 +57,7 @@ class GlmerControl:
     hessian_step: float = 1e-3  # second differences: step × max(1, |x|) (see newton_polish)
     nagq0_radius: float = 1e-7  # nAGQ = 0: stage 1 is the fit, so it runs to this radius
     hessian_reuse: float = 1e-4  # after a Newton step shorter than this, H is retaken (see newton_polish)
-    exact_gradient: bool = True  # nAGQ = 1: stage 2 by L-BFGS-B on the exact gradient (else the COBYQA path)
+    exact_gradient: bool = True  # nAGQ = 1: stage 2 on the exact gradient (stage2: Newton or L-BFGS-B; else COBYQA)
     lbfgs_gtol: float = 1e-3  # L-BFGS-B stops when max|projected gradient| is below this (Newton steps finish)
     lbfgs_ftol: float = 1e-12  # or when the deviance decreases by less than this relative amount
     gradient_hessian_step: float = 1e-4  # the Hessian from gradient differences: step × max(1, |x|)
