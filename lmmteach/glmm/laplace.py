@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .family import Family, ResponseLogLik
-from .laplace_gradient import _Layout, has_inverse_entries, predicted_mode
+from .laplace_gradient import Layout, has_inverse_entries, predicted_mode
 from .pirls import PIRLS_TOL, PirlsResult, glm_start, pirls, pls_engine
 from .quadrature import MAX_NAGQ, agq_deviance
 from .response import GlmmResponse
@@ -86,11 +86,11 @@ class GlmerDeviance:
 
     def layout(self, theta):
         """Where each term's random effects sit in u, with the rows' Λ'z_i at θ (the exact gradient's
-        :class:`~lmmteach.glmm.laplace_gradient._Layout`); the last one is kept (speed only: the gradient and the
+        :class:`~lmmteach.glmm.laplace_gradient.Layout`); the last one is kept (speed only: the gradient and the
         next PIRLS start ask for the same θ)."""
         theta = np.atleast_1d(np.asarray(theta, float))
         if self._layout[0] is None or not np.array_equal(self._layout[0], theta):
-            self._layout = (theta.copy(), _Layout(self.design, self.lambdas(theta)))
+            self._layout = (theta.copy(), Layout(self.design, self.lambdas(theta)))
         return self._layout[1]
 
     def lambdas(self, theta) -> list[np.ndarray]:

@@ -47,8 +47,8 @@ from ..lmm.covariance import Unstructured, VarianceComponents
 from ..lmm.sparse_schur import SparseSchurDeviance
 from .family import Family
 
-__all__ = ["laplace_gradient", "has_exact_gradient", "predicted_mode", "link_second_derivative",
-           "variance_derivative", "factor_grad", "OBSERVED_WEIGHT_FLOOR"]
+__all__ = ["laplace_gradient", "has_exact_gradient", "has_inverse_entries", "predicted_mode", "Layout",
+           "link_second_derivative", "variance_derivative", "factor_grad", "OBSERVED_WEIGHT_FLOOR"]
 
 OBSERVED_WEIGHT_FLOOR = 1e-300
 """W_obs is clipped below at this (it is ≥ 0 in exact arithmetic for these families): the engine takes log w."""
@@ -86,7 +86,7 @@ def predicted_mode(devfun, last, theta, beta) -> list | None:
     delta_eta = devfun.design.X @ beta_step if beta_step.any() else np.zeros(len(devfun.y))
     same_theta = np.array_equal(theta, last.theta)  # (β-only steps: ΔΛ = 0)
     if not same_theta:
-        step = _Layout(devfun.design, [b - a for a, b in zip(at0.lambdas, lam1)])
+        step = Layout(devfun.design, [b - a for a, b in zip(at0.lambdas, lam1)])
         delta_eta += step.times(last.u)
     rhs = -at0.crossprod(last.weights * delta_eta)
     if not same_theta:
@@ -143,7 +143,7 @@ def _family_terms(family: Family, y, eta, mu, weights):
     return s, W, dW, W_obs
 
 
-class _Layout:
+class Layout:
     """Where the random effects of each term sit in u (the engine's order: the first grouping factor's terms
     side by side, level by level; then every other term level by level), and the rows' Λ'z_i."""
 

@@ -156,7 +156,7 @@ INVERSE_RTOL = 1e-10  # both sides are direct factorisations of a well-condition
                                             ("y ~ x + (1 + x | g) + (1 | h)", [0.7, 0.2, 0.3, 0.5]),
                                             ("y ~ x + (1 | g) + (1 + x | h)", [0.5, 0.6, -0.2, 0.4])])
 def test_inverse_blocks_leverages_and_solve_match_dense_algebra(formula, theta):
-    from lmmteach.glmm.laplace_gradient import _Layout
+    from lmmteach.glmm.laplace_gradient import Layout
 
     d = devfun_of(formula, simulated(slope=True), binomial())
     x = np.r_[theta, d.beta_glm]
@@ -166,7 +166,7 @@ def test_inverse_blocks_leverages_and_solve_match_dense_algebra(formula, theta):
     B = dense_ZLambda(d, np.asarray(theta))
     M = B.T @ (modes.weights[:, None] * B) + np.eye(B.shape[1])
     Minv = np.linalg.inv(M)
-    layout = _Layout(d.design, d.lambdas(x[: d.n_theta]))
+    layout = Layout(d.design, d.lambdas(x[: d.n_theta]))
     np.testing.assert_allclose(layout.leverages(ev.inverse_blocks()), np.einsum("ij,jk,ik->i", B, Minv, B),
                                rtol=INVERSE_RTOL)
     v = np.random.default_rng(3).normal(size=B.shape[1])
