@@ -50,6 +50,8 @@ from .family import Family
 __all__ = ["laplace_gradient", "has_exact_gradient", "has_inverse_entries", "predicted_mode", "Layout",
            "link_second_derivative", "variance_derivative", "factor_grad", "OBSERVED_WEIGHT_FLOOR"]
 
+CANONICAL_LINKS = ("logit", "log")
+"""Links whose observed information equals the Fisher weights (W_obs = W): binomial logit, Poisson log."""
 OBSERVED_WEIGHT_FLOOR = 1e-300
 """W_obs is clipped below at this (it is ≥ 0 in exact arithmetic for these families): the engine takes log w."""
 
@@ -238,7 +240,8 @@ def laplace_gradient(devfun, params, pirls_tol: float | None = None) -> tuple[fl
     f = devfun.deviance_at(modes)
     family, y, weights, design = devfun.family, devfun.y, devfun.prior_weights, devfun.design
     s, W, dW, W_obs = _family_terms(family, y, modes.eta, modes.mu, weights)
-    z = family.working(y, modes.eta, devfun.offset, 1.0, modes.mu)[1]
+    z = family.working(y, modes.eta, devfun.offset, 1.0, modes.mu)[1] \
+        if not modes.converged or family.link.name not in CANONICAL_LINKS else None  # (a response to reweight with)
     # the engine reweighted by W at η̃: PIRLS's last solve already holds those cross-products (speed only)
     if modes.converged:  # (the factor of the last solve, with the gradient added: speed only)
         ev = devfun.engine._new(modes.solve.evaluation.cp).with_gradient(modes.solve.evaluation)
@@ -257,7 +260,7 @@ def laplace_gradient(devfun, params, pirls_tol: float | None = None) -> tuple[fl
     # W's dependence on η: leverages, then the adjoint solve ξ = H_obs⁻¹Λ'Z'c
     c = layout.leverages(ev.inverse_blocks()) * dW
     rhs = layout.crossprod(c)
-    if family.link.name in ("logit", "log"):  # canonical: H_obs = M
+    if family.link.name in CANONICAL_LINKS:  # H_obs = M
         xi = ev.solve_M(rhs)
     else:
         W_obs = np.maximum(W_obs, OBSERVED_WEIGHT_FLOOR)

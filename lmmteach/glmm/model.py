@@ -60,12 +60,8 @@ class GeneralizedLinearMixedModel(MixedModelFit):
     @cached_property
     def modes(self) -> PirlsResult:
         """PIRLS at (θ̂, β̂): the conditional modes of the random effects, η, μ, the working weights (the
-        optimiser's last PIRLS run when it was there, else a cold start)."""
-        last = self.devfun.last_modes
-        if last is not None and np.array_equal(last.theta, self.optimum.theta) and \
-                np.array_equal(last.beta, self.optimum.beta):
-            return last
-        return self.devfun.modes(self.optimum.theta, self.optimum.beta, warm=False)
+        optimiser's last PIRLS run, which the deviance function keeps, when it ended there)."""
+        return self.devfun.modes(self.optimum.theta, self.optimum.beta)
 
     @property
     def reml(self) -> bool:
